@@ -1,0 +1,621 @@
+//! Coupons: the discount definition, its validity window, limits and lifecycle.
+
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use crate::discount::{Discount, MoneyInput};
+use crate::error::{Collector, Field, FieldError, Invalid, Problem};
+
+/// Longest coupon name.
+pub const NAME_MAX: usize = 200;
+/// Longest description.
+pub const DESCRIPTION_MAX: usize = 2000;
+/// Most channels one coupon may list.
+pub const CHANNELS_MAX: usize = 50;
+/// Most rule bindings one coupon may carry.
+pub const RULES_MAX: usize = 32;
+/// Largest metadata object, serialised.
+pub const METADATA_MAX_BYTES: usize = 16 * 1024;
+
+/// A coupon's storage identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CouponId(pub i64);
+
+/// The status an admin sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LifecycleStatus {
+    /// Being prepared; not usable.
+    Draft,
+    /// Usable within its window and limits.
+    Active,
+    /// Temporarily not usable.
+    Paused,
+    /// Retired for good; kept for history.
+    Archived,
+}
+
+impl LifecycleStatus {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "DRAFT",
+            Self::Active => "ACTIVE",
+            Self::Paused => "PAUSED",
+            Self::Archived => "ARCHIVED",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "DRAFT" => Self::Draft,
+            "ACTIVE" => Self::Active,
+            "PAUSED" => Self::Paused,
+            "ARCHIVED" => Self::Archived,
+            _ => return None,
+        })
+    }
+
+    /// Checks a change of status. Setting the current status again is allowed.
+    ///
+    /// DRAFT → ACTIVE | ARCHIVED; ACTIVE ⇄ PAUSED; ACTIVE | PAUSED → ARCHIVED;
+    /// ARCHIVED is final.
+    pub fn transition(self, to: Self) -> Result<Self, Problem> {
+        use LifecycleStatus::{Active, Archived, Draft, Paused};
+        let allowed = self == to
+            || matches!(
+                (self, to),
+                (Draft, Active | Archived)
+                    | (Active, Paused | Archived)
+                    | (Paused, Active | Archived)
+            );
+        if allowed {
+            Ok(to)
+        } else {
+            Err(Problem::InvalidTransition {
+                from: self.as_str(),
+                to: to.as_str(),
+            })
+        }
+    }
+}
+
+/// The status a caller sees: the lifecycle status, refined for active coupons by time
+/// and usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CouponStatus {
+    /// See [`LifecycleStatus::Draft`].
+    Draft,
+    /// Active, inside its window, with capacity left.
+    Active,
+    /// See [`LifecycleStatus::Paused`].
+    Paused,
+    /// See [`LifecycleStatus::Archived`].
+    Archived,
+    /// Active, but its window has not started.
+    Scheduled,
+    /// Active, but its window has ended.
+    Expired,
+    /// Active, but every allowed redemption is used.
+    Exhausted,
+}
+
+/// When a coupon may be used: `[starts_at, expires_at)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// First instant of validity.
+    pub starts_at: DateTime<Utc>,
+    /// First instant of invalidity; `None` for never.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl Window {
+    /// Validates `starts_at < expires_at`. Instants are kept to the microsecond, the
+    /// finest precision every supported database stores.
+    pub fn new(
+        starts_at: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<Self, FieldError> {
+        let starts_at = starts_at.trunc_subsecs(6);
+        let expires_at = expires_at.map(|e| e.trunc_subsecs(6));
+        if expires_at.is_some_and(|e| e <= starts_at) {
+            return Err(FieldError::new(Field::ExpiresAt, Problem::WindowInverted));
+        }
+        Ok(Self {
+            starts_at,
+            expires_at,
+        })
+    }
+
+    /// Whether `now` is before the window.
+    pub fn not_started(&self, now: DateTime<Utc>) -> bool {
+        now < self.starts_at
+    }
+
+    /// Whether `now` is at or after the end of the window.
+    pub fn ended(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|e| now >= e)
+    }
+}
+
+/// How the end of the window was given at creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// Not given: apply the configured default expiry, if any.
+    Default,
+    /// Explicitly none: never expires.
+    Never,
+    /// At this instant.
+    At(DateTime<Utc>),
+}
+
+impl Expiry {
+    fn resolve(self, starts_at: DateTime<Utc>, default_days: Option<u32>) -> Option<DateTime<Utc>> {
+        match self {
+            Self::Default => default_days.map(|d| starts_at + Duration::days(i64::from(d))),
+            Self::Never => None,
+            Self::At(at) => Some(at),
+        }
+    }
+}
+
+/// An optional positive limit (a cap on uses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit(Option<u32>);
+
+impl Limit {
+    /// No limit.
+    pub const NONE: Self = Self(None);
+
+    /// Validates `n >= 1` when set.
+    pub fn new(n: Option<i64>, field: Field) -> Result<Self, FieldError> {
+        match n {
+            None => Ok(Self(None)),
+            Some(n) if n >= 1 => u32::try_from(n)
+                .map(|n| Self(Some(n)))
+                .map_err(|_| FieldError::new(field, Problem::LimitTooSmall)),
+            Some(_) => Err(FieldError::new(field, Problem::LimitTooSmall)),
+        }
+    }
+
+    /// The limit, if any.
+    pub fn get(self) -> Option<u32> {
+        self.0
+    }
+}
+
+/// The sales channels a coupon is limited to; empty means every channel.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Channels(Vec<String>);
+
+impl Channels {
+    /// Normalises (trim, lower case, de-duplicate, keep order) and validates.
+    pub fn new(raw: &[String]) -> Result<Self, Invalid> {
+        if raw.len() > CHANNELS_MAX {
+            return Err(
+                FieldError::new(Field::Channels, Problem::TooMany { max: CHANNELS_MAX }).into(),
+            );
+        }
+        let mut errors = Collector::default();
+        let mut out: Vec<String> = Vec::with_capacity(raw.len());
+        for (i, c) in raw.iter().enumerate() {
+            let c = c.trim().to_ascii_lowercase();
+            let ok = (1..=64).contains(&c.len())
+                && c.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                });
+            if !ok {
+                errors.push(FieldError::new(
+                    Field::ChannelAt(i),
+                    Problem::InvalidChannel,
+                ));
+            } else if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+        errors.finish()?;
+        Ok(Self(out))
+    }
+
+    /// The channel names.
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+}
+
+/// Free-form JSON object attached to a coupon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metadata(Value);
+
+impl Default for Metadata {
+    fn default() -> Self {
+        Self(Value::Object(serde_json::Map::new()))
+    }
+}
+
+impl Metadata {
+    /// Validates: a JSON object (null means empty) of bounded size.
+    pub fn new(value: Value) -> Result<Self, FieldError> {
+        let bad = || {
+            FieldError::new(
+                Field::Metadata,
+                Problem::InvalidMetadata {
+                    max_bytes: METADATA_MAX_BYTES,
+                },
+            )
+        };
+        match value {
+            Value::Null => Ok(Self::default()),
+            Value::Object(_) if value.to_string().len() <= METADATA_MAX_BYTES => Ok(Self(value)),
+            _ => Err(bad()),
+        }
+    }
+
+    /// The JSON object.
+    pub fn as_value(&self) -> &Value {
+        &self.0
+    }
+}
+
+/// A rule the coupon applies, with its parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleBinding {
+    /// The rule's name (`allowed_email_domains`).
+    pub name: String,
+    /// The parameters, a JSON object.
+    pub params: Value,
+}
+
+impl RuleBinding {
+    /// Validates the shape of one binding.
+    pub fn new(name: &str, params: Value, index: usize) -> Result<Self, Invalid> {
+        let mut errors = Collector::default();
+        let name = name.trim();
+        let name_ok = (1..=64).contains(&name.len())
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !name_ok {
+            errors.push(FieldError::new(
+                Field::RuleAt(index),
+                Problem::InvalidRuleName,
+            ));
+        }
+        let params = match params {
+            Value::Null => Value::Object(serde_json::Map::new()),
+            p @ Value::Object(_) => p,
+            _ => {
+                errors.push(FieldError::new(
+                    Field::RuleAt(index),
+                    Problem::InvalidRuleParams,
+                ));
+                Value::Null
+            }
+        };
+        errors.finish()?;
+        Ok(Self {
+            name: name.to_owned(),
+            params,
+        })
+    }
+
+    /// Validates a list of bindings.
+    pub fn list(raw: Vec<(String, Value)>) -> Result<Vec<Self>, Invalid> {
+        if raw.len() > RULES_MAX {
+            return Err(FieldError::new(Field::Rules, Problem::TooMany { max: RULES_MAX }).into());
+        }
+        let mut errors = Collector::default();
+        let out: Vec<_> = raw
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, (name, params))| errors.take_all(Self::new(&name, params, i)))
+            .collect();
+        errors.finish()?;
+        Ok(out)
+    }
+}
+
+/// Validates a required, bounded line of text.
+pub fn required_text(raw: &str, max: usize, field: Field) -> Result<String, FieldError> {
+    let t = raw.trim();
+    if t.is_empty() {
+        return Err(FieldError::new(field, Problem::Blank));
+    }
+    optional_text(t, max, field)
+}
+
+/// Validates optional bounded text (surrounding white space removed).
+pub fn optional_text(raw: &str, max: usize, field: Field) -> Result<String, FieldError> {
+    let t = raw.trim();
+    if t.chars().count() > max {
+        return Err(FieldError::new(field, Problem::TooLong { max }));
+    }
+    Ok(t.to_owned())
+}
+
+/// Everything an admin defines about a coupon, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CouponSpec {
+    /// Display name.
+    pub name: String,
+    /// Optional longer text.
+    pub description: Option<String>,
+    /// What it takes off.
+    pub discount: Discount,
+    /// When it may be used.
+    pub window: Window,
+    /// Cap over all codes.
+    pub max_redemptions: Limit,
+    /// Cap per customer.
+    pub per_customer_limit: Limit,
+    /// Channels it is limited to.
+    pub channels: Channels,
+    /// Rules it applies.
+    pub rules: Vec<RuleBinding>,
+    /// Free-form data.
+    pub metadata: Metadata,
+}
+
+/// The fields of a new coupon as a caller sends them, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct CouponDraft {
+    /// Display name.
+    pub name: String,
+    /// Optional longer text.
+    pub description: Option<String>,
+    /// Percentage, for a percentage discount.
+    pub percentage: Option<Decimal>,
+    /// Amount, for a fixed-amount discount.
+    pub amount: Option<MoneyInput>,
+    /// Cap, for a percentage discount.
+    pub max_discount: Option<MoneyInput>,
+    /// Start; `None` for "now".
+    pub starts_at: Option<DateTime<Utc>>,
+    /// End.
+    pub expires_at: Option<Expiry>,
+    /// Cap over all codes.
+    pub max_redemptions: Option<i64>,
+    /// Cap per customer.
+    pub per_customer_limit: Option<i64>,
+    /// Channels.
+    pub channels: Vec<String>,
+    /// Rules as (name, parameters).
+    pub rules: Vec<(String, Value)>,
+    /// Free-form data.
+    pub metadata: Value,
+}
+
+impl CouponSpec {
+    /// Validates a draft, reporting every problem. `now` is the start when none is
+    /// given; `default_expiration_days` applies when the end is not given.
+    pub fn from_draft(
+        draft: CouponDraft,
+        now: DateTime<Utc>,
+        default_expiration_days: Option<u32>,
+    ) -> Result<Self, Invalid> {
+        let mut e = Collector::default();
+        let name = e.take(required_text(&draft.name, NAME_MAX, Field::Name));
+        let description = match draft.description.as_deref() {
+            Some(d) => e
+                .take(optional_text(d, DESCRIPTION_MAX, Field::Description))
+                .map(|d| Some(d).filter(|d| !d.is_empty())),
+            None => Some(None),
+        };
+        let discount = e.take_all(Discount::from_parts(
+            draft.percentage,
+            draft.amount.as_ref(),
+            draft.max_discount.as_ref(),
+        ));
+        let starts_at = draft.starts_at.unwrap_or(now);
+        let expires_at = draft
+            .expires_at
+            .unwrap_or(Expiry::Default)
+            .resolve(starts_at, default_expiration_days);
+        let window = e.take(Window::new(starts_at, expires_at));
+        let max_redemptions = e.take(Limit::new(draft.max_redemptions, Field::MaxRedemptions));
+        let per_customer_limit = e.take(Limit::new(
+            draft.per_customer_limit,
+            Field::PerCustomerLimit,
+        ));
+        let channels = e.take_all(Channels::new(&draft.channels));
+        let rules = e.take_all(RuleBinding::list(draft.rules));
+        let metadata = e.take(Metadata::new(draft.metadata));
+        e.finish()?;
+        match (
+            name,
+            description,
+            discount,
+            window,
+            max_redemptions,
+            per_customer_limit,
+            channels,
+            rules,
+            metadata,
+        ) {
+            (
+                Some(name),
+                Some(description),
+                Some(discount),
+                Some(window),
+                Some(max_redemptions),
+                Some(per_customer_limit),
+                Some(channels),
+                Some(rules),
+                Some(metadata),
+            ) => Ok(Self {
+                name,
+                description,
+                discount,
+                window,
+                max_redemptions,
+                per_customer_limit,
+                channels,
+                rules,
+                metadata,
+            }),
+            // `finish` returned Ok, so every part was taken.
+            _ => Err(FieldError::new(Field::Discount, Problem::DiscountKindAmbiguous).into()),
+        }
+    }
+}
+
+/// A stored coupon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coupon {
+    /// Identity.
+    pub id: CouponId,
+    /// Definition.
+    pub spec: CouponSpec,
+    /// Status as set by an admin.
+    pub lifecycle: LifecycleStatus,
+    /// Uses counted so far.
+    pub redemption_count: i64,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Coupon {
+    /// The status a caller sees at `now`.
+    pub fn status(&self, now: DateTime<Utc>) -> CouponStatus {
+        match self.lifecycle {
+            LifecycleStatus::Draft => CouponStatus::Draft,
+            LifecycleStatus::Paused => CouponStatus::Paused,
+            LifecycleStatus::Archived => CouponStatus::Archived,
+            LifecycleStatus::Active if self.spec.window.not_started(now) => CouponStatus::Scheduled,
+            LifecycleStatus::Active if self.spec.window.ended(now) => CouponStatus::Expired,
+            LifecycleStatus::Active
+                if self
+                    .spec
+                    .max_redemptions
+                    .get()
+                    .is_some_and(|cap| self.redemption_count >= i64::from(cap)) =>
+            {
+                CouponStatus::Exhausted
+            }
+            LifecycleStatus::Active => CouponStatus::Active,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn draft() -> CouponDraft {
+        CouponDraft {
+            name: "Summer".into(),
+            percentage: Some(Decimal::from_str("10").unwrap()),
+            ..CouponDraft::default()
+        }
+    }
+
+    #[test]
+    fn default_expiry_applies_only_when_not_given() {
+        let now = at("2026-01-01T00:00:00Z");
+        let spec = CouponSpec::from_draft(draft(), now, Some(30)).unwrap();
+        assert_eq!(spec.window.expires_at, Some(at("2026-01-31T00:00:00Z")));
+        let never = CouponSpec::from_draft(
+            CouponDraft {
+                expires_at: Some(Expiry::Never),
+                ..draft()
+            },
+            now,
+            Some(30),
+        )
+        .unwrap();
+        assert_eq!(never.window.expires_at, None);
+        let none = CouponSpec::from_draft(draft(), now, None).unwrap();
+        assert_eq!(none.window.expires_at, None);
+    }
+
+    #[test]
+    fn collects_every_problem() {
+        let bad = CouponDraft {
+            name: " ".into(),
+            starts_at: Some(at("2026-02-01T00:00:00Z")),
+            expires_at: Some(Expiry::At(at("2026-01-01T00:00:00Z"))),
+            max_redemptions: Some(0),
+            per_customer_limit: Some(-1),
+            channels: vec!["web".into(), "Bad Channel".into()],
+            rules: vec![("Not-A-Rule".into(), Value::Bool(true))],
+            metadata: Value::from(3),
+            ..draft()
+        };
+        let fields: Vec<_> = CouponSpec::from_draft(bad, Utc::now(), None)
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(
+            fields,
+            vec![
+                Field::Name,
+                Field::ExpiresAt,
+                Field::MaxRedemptions,
+                Field::PerCustomerLimit,
+                Field::ChannelAt(1),
+                Field::RuleAt(0),
+                Field::RuleAt(0),
+                Field::Metadata
+            ]
+        );
+    }
+
+    #[test]
+    fn derived_status() {
+        let now = at("2026-06-01T00:00:00Z");
+        let spec = CouponSpec::from_draft(
+            CouponDraft {
+                starts_at: Some(at("2026-05-01T00:00:00Z")),
+                expires_at: Some(Expiry::At(at("2026-07-01T00:00:00Z"))),
+                max_redemptions: Some(2),
+                ..draft()
+            },
+            now,
+            None,
+        )
+        .unwrap();
+        let mut c = Coupon {
+            id: CouponId(1),
+            spec,
+            lifecycle: LifecycleStatus::Active,
+            redemption_count: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        assert_eq!(c.status(now), CouponStatus::Active);
+        assert_eq!(
+            c.status(at("2026-04-30T23:59:59Z")),
+            CouponStatus::Scheduled
+        );
+        assert_eq!(c.status(at("2026-07-01T00:00:00Z")), CouponStatus::Expired);
+        c.redemption_count = 2;
+        assert_eq!(c.status(now), CouponStatus::Exhausted);
+        c.lifecycle = LifecycleStatus::Paused;
+        assert_eq!(c.status(now), CouponStatus::Paused);
+    }
+
+    #[test]
+    fn lifecycle_transitions() {
+        use LifecycleStatus::*;
+        assert!(Draft.transition(Active).is_ok());
+        assert!(Active.transition(Paused).is_ok());
+        assert!(Paused.transition(Active).is_ok());
+        assert!(Active.transition(Archived).is_ok());
+        assert!(Archived.transition(Archived).is_ok());
+        assert!(Archived.transition(Active).is_err());
+        assert!(Active.transition(Draft).is_err());
+        assert!(Paused.transition(Draft).is_err());
+    }
+}

@@ -1,0 +1,218 @@
+//! Discounts: a percentage (optionally capped) or a fixed amount.
+
+use rust_decimal::Decimal;
+
+use crate::error::{Collector, Field, FieldError, Invalid, Problem};
+use crate::money::{Currency, Money};
+
+/// The most decimal places a percentage may have (12.5 and 33.3333 are fine).
+pub const PERCENT_SCALE: u32 = 4;
+
+/// A percentage `p` with `0 < p <= 100`, exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Percentage(Decimal);
+
+impl Percentage {
+    /// Validates a percentage.
+    pub fn new(p: Decimal) -> Result<Self, Problem> {
+        let p = p.normalize();
+        if p <= Decimal::ZERO || p > Decimal::ONE_HUNDRED {
+            return Err(Problem::PercentageOutOfRange);
+        }
+        if p.scale() > PERCENT_SCALE {
+            return Err(Problem::PercentageTooPrecise { max: PERCENT_SCALE });
+        }
+        Ok(Self(p))
+    }
+
+    /// The value, normalised (no trailing zeros).
+    pub fn value(self) -> Decimal {
+        self.0
+    }
+}
+
+/// What a coupon takes off an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discount {
+    /// A percentage of the eligible subtotal, optionally capped.
+    Percentage {
+        /// The percentage.
+        percent: Percentage,
+        /// The most it takes off, in the cap's currency.
+        max_discount: Option<Money>,
+    },
+    /// A fixed amount in one currency.
+    FixedAmount(Money),
+}
+
+/// A decimal amount with its currency code, as given by a caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoneyInput {
+    /// The decimal amount ("19.99").
+    pub amount: Decimal,
+    /// The ISO 4217 code.
+    pub currency: String,
+}
+
+impl Discount {
+    /// Builds a discount from the optional parts a caller sends, reporting every problem.
+    pub fn from_parts(
+        percentage: Option<Decimal>,
+        amount: Option<&MoneyInput>,
+        max_discount: Option<&MoneyInput>,
+    ) -> Result<Self, Invalid> {
+        let mut errors = Collector::default();
+        let discount = match (percentage, amount) {
+            (Some(p), None) => {
+                let percent = errors
+                    .take(Percentage::new(p).map_err(|e| FieldError::new(Field::Percentage, e)));
+                let cap = match max_discount {
+                    Some(m) => errors
+                        .take_all(positive_money(
+                            m,
+                            Field::MaxDiscount,
+                            Field::MaxDiscountCurrency,
+                        ))
+                        .map(Some),
+                    None => Some(None),
+                };
+                percent
+                    .zip(cap)
+                    .map(|(percent, max_discount)| Self::Percentage {
+                        percent,
+                        max_discount,
+                    })
+            }
+            (None, Some(a)) => {
+                if max_discount.is_some() {
+                    errors.push(FieldError::new(
+                        Field::MaxDiscount,
+                        Problem::MaxDiscountNotApplicable,
+                    ));
+                }
+                errors
+                    .take_all(positive_money(a, Field::Amount, Field::AmountCurrency))
+                    .map(Self::FixedAmount)
+            }
+            _ => {
+                errors.push(FieldError::new(
+                    Field::Discount,
+                    Problem::DiscountKindAmbiguous,
+                ));
+                None
+            }
+        };
+        errors.finish()?;
+        discount.ok_or_else(|| {
+            Invalid(vec![FieldError::new(
+                Field::Discount,
+                Problem::DiscountKindAmbiguous,
+            )])
+        })
+    }
+
+    /// The currency the discount is tied to, if any (fixed amounts and capped percentages).
+    pub fn currency(&self) -> Option<Currency> {
+        match self {
+            Self::Percentage { max_discount, .. } => max_discount.map(|m| m.currency),
+            Self::FixedAmount(m) => Some(m.currency),
+        }
+    }
+}
+
+fn positive_money(
+    input: &MoneyInput,
+    amount_field: Field,
+    currency_field: Field,
+) -> Result<Money, Invalid> {
+    let currency =
+        Currency::parse(&input.currency).map_err(|e| FieldError::new(currency_field, e))?;
+    let money = Money::from_decimal(input.amount, currency)
+        .map_err(|e| FieldError::new(amount_field, e))?;
+    if money.minor <= 0 {
+        return Err(FieldError::new(amount_field, Problem::AmountNotPositive).into());
+    }
+    Ok(money)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    fn dec(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn money(a: &str, c: &str) -> MoneyInput {
+        MoneyInput {
+            amount: dec(a),
+            currency: c.into(),
+        }
+    }
+
+    #[test]
+    fn percentage_bounds_are_exclusive_of_zero_inclusive_of_hundred() {
+        assert_eq!(
+            Percentage::new(dec("0")),
+            Err(Problem::PercentageOutOfRange)
+        );
+        assert_eq!(
+            Percentage::new(dec("-5")),
+            Err(Problem::PercentageOutOfRange)
+        );
+        assert_eq!(
+            Percentage::new(dec("100.0001")),
+            Err(Problem::PercentageOutOfRange)
+        );
+        assert_eq!(
+            Percentage::new(dec("150")),
+            Err(Problem::PercentageOutOfRange)
+        );
+        assert_eq!(
+            Percentage::new(dec("100.00")).unwrap().value().to_string(),
+            "100"
+        );
+        assert_eq!(
+            Percentage::new(dec("0.0001")).unwrap().value().to_string(),
+            "0.0001"
+        );
+        assert_eq!(
+            Percentage::new(dec("12.34567")),
+            Err(Problem::PercentageTooPrecise { max: 4 })
+        );
+    }
+
+    #[test]
+    fn exactly_one_kind() {
+        let both = Discount::from_parts(Some(dec("10")), Some(&money("5", "USD")), None);
+        assert_eq!(
+            both.unwrap_err().0[0].problem,
+            Problem::DiscountKindAmbiguous
+        );
+        let neither = Discount::from_parts(None, None, None);
+        assert_eq!(neither.unwrap_err().0[0].field, Field::Discount);
+    }
+
+    #[test]
+    fn reports_every_problem_with_its_field() {
+        let err = Discount::from_parts(None, Some(&money("0", "USD")), Some(&money("5", "USD")))
+            .unwrap_err();
+        let fields: Vec<_> = err.0.iter().map(|e| e.field).collect();
+        assert_eq!(fields, vec![Field::MaxDiscount, Field::Amount]);
+        let err =
+            Discount::from_parts(Some(dec("150")), None, Some(&money("5", "QQQ"))).unwrap_err();
+        let fields: Vec<_> = err.0.iter().map(|e| e.field).collect();
+        assert_eq!(fields, vec![Field::Percentage, Field::MaxDiscountCurrency]);
+    }
+
+    #[test]
+    fn fixed_amount_in_minor_units() {
+        let d = Discount::from_parts(None, Some(&money("5.5", "eur")), None).unwrap();
+        let Discount::FixedAmount(m) = d else {
+            panic!("{d:?}")
+        };
+        assert_eq!((m.minor, m.currency.code()), (550, "EUR"));
+    }
+}

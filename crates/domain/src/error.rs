@@ -1,0 +1,212 @@
+//! The validation vocabulary: which field is wrong and what is wrong with it.
+//!
+//! Validation collects every problem it finds, so a caller fixes a form in one round
+//! trip. The edges map [`Field`] to their own field paths and [`Problem`] to stable error
+//! codes; this crate decides neither.
+
+use crate::code::CodeError;
+use crate::money::MoneyError;
+
+/// The coupon attribute an input problem concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// The coupon's name.
+    Name,
+    /// The coupon's description.
+    Description,
+    /// The code given when the coupon is created.
+    Code,
+    /// The code at this index of a list of codes.
+    CodeAt(usize),
+    /// The per-code usage limit.
+    UsageLimit,
+    /// The discount as a whole (e.g. neither or both kinds given).
+    Discount,
+    /// The percentage of a percentage discount.
+    Percentage,
+    /// The amount of a fixed-amount discount.
+    Amount,
+    /// The currency of a fixed-amount discount.
+    AmountCurrency,
+    /// The cap of a percentage discount.
+    MaxDiscount,
+    /// The currency of the cap.
+    MaxDiscountCurrency,
+    /// The start of the validity window.
+    StartsAt,
+    /// The end of the validity window.
+    ExpiresAt,
+    /// The cap on redemptions over all codes.
+    MaxRedemptions,
+    /// The cap on redemptions by one customer.
+    PerCustomerLimit,
+    /// The channel at this index.
+    ChannelAt(usize),
+    /// The list of channels as a whole.
+    Channels,
+    /// The free-form metadata.
+    Metadata,
+    /// The rule binding at this index.
+    RuleAt(usize),
+    /// The list of rule bindings as a whole.
+    Rules,
+    /// The lifecycle status.
+    Status,
+}
+
+/// What is wrong with a field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// Empty or only white space where text is required.
+    #[error("must not be blank")]
+    Blank,
+    /// Longer than allowed.
+    #[error("must be at most {max} characters long")]
+    TooLong {
+        /// The maximum number of characters.
+        max: usize,
+    },
+    /// More entries than allowed.
+    #[error("must have at most {max} entries")]
+    TooMany {
+        /// The maximum number of entries.
+        max: usize,
+    },
+    /// Fewer entries than required.
+    #[error("must have at least {min} entries")]
+    TooFew {
+        /// The minimum number of entries.
+        min: usize,
+    },
+    /// A malformed coupon code.
+    #[error(transparent)]
+    Code(#[from] CodeError),
+    /// The same code appears twice in one request.
+    #[error("code {0} appears more than once in this request")]
+    DuplicateInRequest(String),
+    /// The code already belongs to a coupon.
+    #[error("code {0} is already in use")]
+    CodeTaken(String),
+    /// A bad currency or amount.
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+    /// A percentage outside `0 < p <= 100`.
+    #[error("percentage must be greater than 0 and at most 100")]
+    PercentageOutOfRange,
+    /// A percentage with too many decimal places.
+    #[error("percentage has at most {max} decimal places")]
+    PercentageTooPrecise {
+        /// The maximum number of decimal places.
+        max: u32,
+    },
+    /// A money amount that is zero or negative.
+    #[error("amount must be greater than zero")]
+    AmountNotPositive,
+    /// Both or neither of `percentage` and `amount`.
+    #[error("give exactly one of percentage or amount")]
+    DiscountKindAmbiguous,
+    /// `maxDiscount` on a fixed-amount discount.
+    #[error("maxDiscount applies only to percentage discounts")]
+    MaxDiscountNotApplicable,
+    /// `expiresAt` not after `startsAt`.
+    #[error("expiresAt must be later than startsAt")]
+    WindowInverted,
+    /// A limit below 1.
+    #[error("must be at least 1 when set")]
+    LimitTooSmall,
+    /// A channel name outside the allowed pattern.
+    #[error("channel names use lower-case letters, digits, '-' and '_' (1 to 64 characters)")]
+    InvalidChannel,
+    /// Metadata that is not a JSON object or is too large.
+    #[error("metadata must be a JSON object of at most {max_bytes} bytes")]
+    InvalidMetadata {
+        /// The largest accepted size of the serialised object.
+        max_bytes: usize,
+    },
+    /// A rule name outside the allowed pattern.
+    #[error("rule names are lower-case snake_case identifiers of at most 64 characters")]
+    InvalidRuleName,
+    /// Rule parameters that are not a JSON object.
+    #[error("rule parameters must be a JSON object")]
+    InvalidRuleParams,
+    /// A status change the lifecycle does not allow.
+    #[error("a {from} coupon cannot become {to}")]
+    InvalidTransition {
+        /// The current status.
+        from: &'static str,
+        /// The requested status.
+        to: &'static str,
+    },
+}
+
+/// One problem with one field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Where.
+    pub field: Field,
+    /// What.
+    pub problem: Problem,
+}
+
+impl FieldError {
+    /// Builds a field error.
+    pub fn new(field: Field, problem: impl Into<Problem>) -> Self {
+        Self {
+            field,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Every problem found in one input; never empty.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid input ({} problem(s))", .0.len())]
+pub struct Invalid(pub Vec<FieldError>);
+
+impl From<FieldError> for Invalid {
+    fn from(e: FieldError) -> Self {
+        Self(vec![e])
+    }
+}
+
+/// Collects field errors while validating; see [`Collector::finish`].
+#[derive(Debug, Default)]
+pub struct Collector(Vec<FieldError>);
+
+impl Collector {
+    /// Keeps the value or records the error.
+    pub fn take<T>(&mut self, result: Result<T, FieldError>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+
+    /// Keeps the value or records all errors.
+    pub fn take_all<T>(&mut self, result: Result<T, Invalid>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(Invalid(errors)) => {
+                self.0.extend(errors);
+                None
+            }
+        }
+    }
+
+    /// Records an error.
+    pub fn push(&mut self, e: FieldError) {
+        self.0.push(e);
+    }
+
+    /// `Ok(())` when nothing was recorded.
+    pub fn finish(self) -> Result<(), Invalid> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Invalid(self.0))
+        }
+    }
+}

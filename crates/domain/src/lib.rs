@@ -1,0 +1,22 @@
+//! The coupon domain: codes, money, discounts and the coupon lifecycle.
+//!
+//! This crate is pure. It knows nothing of HTTP, GraphQL, SQL or scripts, and the
+//! compiler keeps it that way: its `Cargo.toml` lists none of those crates. Everything
+//! here is a value type with its invariants checked at construction, plus the
+//! validation vocabulary ([`Invalid`], [`FieldError`], [`Problem`]) that the edges map to
+//! their own error formats.
+
+pub mod code;
+pub mod coupon;
+pub mod discount;
+pub mod error;
+pub mod money;
+
+pub use code::{CodeError, CouponCode};
+pub use coupon::{
+    Channels, Coupon, CouponId, CouponSpec, CouponStatus, Expiry, LifecycleStatus, Limit, Metadata,
+    RuleBinding, Window,
+};
+pub use discount::{Discount, Percentage};
+pub use error::{Field, FieldError, Invalid, Problem};
+pub use money::{Currency, Money, MoneyError};
