@@ -1,0 +1,2 @@
+//! The coupon service.
+pub mod storage;

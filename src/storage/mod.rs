@@ -1,0 +1,205 @@
+//! Storage: PostgreSQL or SQLite behind one type, chosen by the database URL.
+//!
+//! Every query is written once, inside [`with_conn!`] or [`with_tx!`], and compiled once
+//! per backend against that backend's table module (see `schema.rs`). An operation one
+//! backend cannot express therefore fails at `cargo build`, not in production.
+//!
+//! Write transactions on SQLite start with `BEGIN IMMEDIATE`, so a transaction that
+//! reads before it writes never fails to upgrade its lock; on PostgreSQL the first
+//! statement of a read-modify-write locks the row it changes.
+
+mod api_keys;
+mod coupons;
+pub mod migrations;
+mod models;
+pub(crate) mod schema;
+
+use std::time::Duration;
+
+use diesel::ConnectionError;
+use diesel::SqliteConnection;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::pooled_connection::deadpool::{Pool, PoolError};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use futures_util::FutureExt;
+
+pub use api_keys::{NewApiKey, StoredApiKey};
+pub use coupons::{CouponFilter, DeleteOutcome, StoredCode, UpdateError};
+
+/// Runs `$body` with `$conn` bound to a pooled connection and `schema` to the matching
+/// table module. The body is compiled once per backend.
+macro_rules! with_conn {
+    ($db:expr, |$conn:ident| $body:expr) => {
+        match $db {
+            $crate::storage::Db::Postgres(pool) => {
+                use $crate::storage::schema::pg as schema;
+                let mut pooled = pool.get().await?;
+                let $conn = &mut *pooled;
+                $body
+            }
+            $crate::storage::Db::Sqlite(pool) => {
+                use $crate::storage::schema::sqlite as schema;
+                let mut pooled = pool.get().await?;
+                let $conn = &mut *pooled;
+                $body
+            }
+        }
+    };
+}
+
+/// Like [`with_conn!`], inside a write transaction (`BEGIN IMMEDIATE` on SQLite). The
+/// body is an expression of type `Result<T, E>` with `E: From<diesel::result::Error>`;
+/// an `Err` rolls back.
+macro_rules! with_tx {
+    ($db:expr, |$conn:ident| $body:expr) => {
+        match $db {
+            $crate::storage::Db::Postgres(pool) => {
+                use diesel_async::AsyncConnection as _;
+                use $crate::storage::schema::pg as schema;
+                let mut pooled = pool.get().await?;
+                pooled.transaction(async |$conn| $body).await
+            }
+            $crate::storage::Db::Sqlite(pool) => {
+                use $crate::storage::schema::sqlite as schema;
+                let mut pooled = pool.get().await?;
+                pooled.immediate_transaction(async |$conn| $body).await
+            }
+        }
+    };
+}
+pub(crate) use {with_conn, with_tx};
+
+type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+/// A pool of connections to one database.
+#[derive(Clone)]
+pub enum Db {
+    /// PostgreSQL (`postgres://…`), for production and several instances.
+    Postgres(Pool<AsyncPgConnection>),
+    /// SQLite (`sqlite://path`), the zero-setup default; one instance.
+    Sqlite(Pool<SqliteConn>),
+}
+
+/// What went wrong in storage. Business outcomes are not errors here; these are faults
+/// or constraint violations for the service layer to interpret.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The database URL is not one this service understands.
+    #[error("unsupported database URL {0:?}: use postgres://… or sqlite://PATH")]
+    UnsupportedUrl(String),
+    /// No connection could be had from the pool in time.
+    #[error("database connection unavailable: {0}")]
+    Pool(String),
+    /// A unique constraint was violated.
+    #[error("unique constraint violated: {0}")]
+    UniqueViolation(String),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migration(String),
+    /// A stored row does not decode into a domain value.
+    #[error("corrupt row in {table} (id {id}): {reason}")]
+    Corrupt {
+        /// Table.
+        table: &'static str,
+        /// Row id.
+        id: i64,
+        /// What did not decode.
+        reason: String,
+    },
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Database(DieselError),
+}
+
+impl From<DieselError> for StorageError {
+    fn from(e: DieselError) -> Self {
+        match e {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                Self::UniqueViolation(info.message().to_owned())
+            }
+            other => Self::Database(other),
+        }
+    }
+}
+
+impl From<PoolError> for StorageError {
+    fn from(e: PoolError) -> Self {
+        Self::Pool(e.to_string())
+    }
+}
+
+/// Connection pool settings.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    /// Most connections held open.
+    pub max_size: usize,
+    /// Longest wait for a free connection.
+    pub wait_timeout: Duration,
+}
+
+impl Db {
+    /// Opens a pool for `url`: `postgres://` / `postgresql://`, or `sqlite://PATH`
+    /// (`sqlite:PATH` too). The SQLite file is created if missing.
+    pub fn connect(url: &str, options: PoolOptions) -> Result<Self, StorageError> {
+        let build_err = |e: &dyn std::fmt::Display| StorageError::Pool(e.to_string());
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+            let pool = Pool::builder(manager)
+                .max_size(options.max_size)
+                .runtime(deadpool::Runtime::Tokio1)
+                .wait_timeout(Some(options.wait_timeout))
+                .create_timeout(Some(options.wait_timeout))
+                .build()
+                .map_err(|e| build_err(&e))?;
+            return Ok(Self::Postgres(pool));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| StorageError::UnsupportedUrl(url.to_owned()))?;
+        let mut config = ManagerConfig::<SqliteConn>::default();
+        config.custom_setup = Box::new(|path| {
+            let path = path.to_owned();
+            async move {
+                let mut conn = SqliteConn::establish(&path).await?;
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .await
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(conn)
+            }
+            .boxed()
+        });
+        let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
+        let pool = Pool::builder(manager)
+            .max_size(options.max_size)
+            .runtime(deadpool::Runtime::Tokio1)
+            .wait_timeout(Some(options.wait_timeout))
+            .create_timeout(Some(options.wait_timeout))
+            .build()
+            .map_err(|e| build_err(&e))?;
+        Ok(Self::Sqlite(pool))
+    }
+
+    /// `"postgres"` or `"sqlite"`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "postgres",
+            Self::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        match self {
+            Self::Postgres(pool) => pool.get().await?.batch_execute("SELECT 1").await?,
+            Self::Sqlite(pool) => pool.get().await?.batch_execute("SELECT 1").await?,
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,207 @@
+//! Row types and their conversion to and from domain values.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use coupons_domain::{
+    Channels, Coupon, CouponId, CouponSpec, Currency, Discount, LifecycleStatus, Limit, Metadata,
+    Money, Percentage, RuleBinding, Window,
+};
+use diesel::Queryable;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+use super::StorageError;
+
+/// A `coupons` row, all columns in table order.
+#[derive(Debug, Queryable)]
+pub(super) struct StoredCoupon {
+    pub(super) id: i64,
+    name: String,
+    description: Option<String>,
+    status: String,
+    discount_kind: String,
+    percent_off: Option<String>,
+    amount_minor: Option<i64>,
+    max_discount_minor: Option<i64>,
+    currency: Option<String>,
+    starts_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    max_redemptions: Option<i64>,
+    per_customer_limit: Option<i64>,
+    channels: Value,
+    rules: Value,
+    metadata: Value,
+    redemption_count: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl StoredCoupon {
+    /// Decodes the row; a row that breaks a domain invariant is reported as corrupt.
+    pub(super) fn into_domain(self) -> Result<Coupon, StorageError> {
+        let id = self.id;
+        let corrupt = |reason: String| StorageError::Corrupt {
+            table: "coupons",
+            id,
+            reason,
+        };
+        let currency = self
+            .currency
+            .as_deref()
+            .map(Currency::parse)
+            .transpose()
+            .map_err(|e| corrupt(e.to_string()))?;
+        let discount = match (
+            self.discount_kind.as_str(),
+            self.percent_off,
+            self.amount_minor,
+        ) {
+            ("PERCENTAGE", Some(p), None) => {
+                let p = Decimal::from_str(&p).map_err(|e| corrupt(e.to_string()))?;
+                let percent = Percentage::new(p).map_err(|e| corrupt(e.to_string()))?;
+                let max_discount = match (self.max_discount_minor, currency) {
+                    (Some(minor), Some(currency)) => Some(Money { minor, currency }),
+                    (None, _) => None,
+                    (Some(_), None) => return Err(corrupt("cap without currency".into())),
+                };
+                Discount::Percentage {
+                    percent,
+                    max_discount,
+                }
+            }
+            ("FIXED_AMOUNT", None, Some(minor)) => Discount::FixedAmount(Money {
+                minor,
+                currency: currency.ok_or_else(|| corrupt("amount without currency".into()))?,
+            }),
+            (kind, _, _) => return Err(corrupt(format!("inconsistent discount {kind}"))),
+        };
+        let rules = match self.rules {
+            Value::Array(items) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let name = item.get("name").and_then(Value::as_str).unwrap_or_default();
+                    let params = item.get("params").cloned().unwrap_or(Value::Null);
+                    RuleBinding::new(name, params, i).map_err(|e| corrupt(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => return Err(corrupt("rules is not an array".into())),
+        };
+        let channels: Vec<String> =
+            serde_json::from_value(self.channels).map_err(|e| corrupt(e.to_string()))?;
+        let spec = CouponSpec {
+            name: self.name,
+            description: self.description,
+            discount,
+            window: Window::new(self.starts_at, self.expires_at)
+                .map_err(|e| corrupt(e.problem.to_string()))?,
+            max_redemptions: Limit::new(
+                self.max_redemptions,
+                coupons_domain::Field::MaxRedemptions,
+            )
+            .map_err(|e| corrupt(e.problem.to_string()))?,
+            per_customer_limit: Limit::new(
+                self.per_customer_limit,
+                coupons_domain::Field::PerCustomerLimit,
+            )
+            .map_err(|e| corrupt(e.problem.to_string()))?,
+            channels: Channels::new(&channels).map_err(|e| corrupt(e.to_string()))?,
+            rules,
+            metadata: Metadata::new(self.metadata).map_err(|e| corrupt(e.problem.to_string()))?,
+        };
+        Ok(Coupon {
+            id: CouponId(id),
+            spec,
+            lifecycle: LifecycleStatus::parse(&self.status)
+                .ok_or_else(|| corrupt(format!("status {:?}", self.status)))?,
+            redemption_count: self.redemption_count,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// The writable columns of a coupon, derived from a validated spec.
+pub(super) struct CouponColumns {
+    pub name: String,
+    pub description: Option<String>,
+    pub status: &'static str,
+    pub discount_kind: &'static str,
+    pub percent_off: Option<String>,
+    pub amount_minor: Option<i64>,
+    pub max_discount_minor: Option<i64>,
+    pub currency: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub max_redemptions: Option<i64>,
+    pub per_customer_limit: Option<i64>,
+    pub channels: Value,
+    pub rules: Value,
+    pub metadata: Value,
+}
+
+impl CouponColumns {
+    pub(super) fn new(spec: &CouponSpec, status: LifecycleStatus) -> Self {
+        let (discount_kind, percent_off, amount_minor, max_discount_minor) = match spec.discount {
+            Discount::Percentage {
+                percent,
+                max_discount,
+            } => (
+                "PERCENTAGE",
+                Some(percent.value().to_string()),
+                None,
+                max_discount.map(|m| m.minor),
+            ),
+            Discount::FixedAmount(m) => ("FIXED_AMOUNT", None, Some(m.minor), None),
+        };
+        Self {
+            name: spec.name.clone(),
+            description: spec.description.clone(),
+            status: status.as_str(),
+            discount_kind,
+            percent_off,
+            amount_minor,
+            max_discount_minor,
+            currency: spec.discount.currency().map(|c| c.code().to_owned()),
+            starts_at: spec.window.starts_at,
+            expires_at: spec.window.expires_at,
+            max_redemptions: spec.max_redemptions.get().map(i64::from),
+            per_customer_limit: spec.per_customer_limit.get().map(i64::from),
+            channels: json!(spec.channels.as_slice()),
+            rules: Value::Array(
+                spec.rules
+                    .iter()
+                    .map(|r| json!({"name": r.name, "params": r.params}))
+                    .collect(),
+            ),
+            metadata: spec.metadata.as_value().clone(),
+        }
+    }
+}
+
+/// The column assignments of a [`CouponColumns`] against a backend's `coupons` table,
+/// for `insert_into(..).values(..)` and `update(..).set(..)`.
+macro_rules! coupon_assignments {
+    ($c:ident, $cols:expr) => {{
+        let cols = $cols;
+        (
+            $c::name.eq(cols.name),
+            $c::description.eq(cols.description),
+            $c::status.eq(cols.status),
+            $c::discount_kind.eq(cols.discount_kind),
+            $c::percent_off.eq(cols.percent_off),
+            $c::amount_minor.eq(cols.amount_minor),
+            $c::max_discount_minor.eq(cols.max_discount_minor),
+            $c::currency.eq(cols.currency),
+            $c::starts_at.eq(cols.starts_at),
+            $c::expires_at.eq(cols.expires_at),
+            $c::max_redemptions.eq(cols.max_redemptions),
+            $c::per_customer_limit.eq(cols.per_customer_limit),
+            $c::channels.eq(cols.channels),
+            $c::rules.eq(cols.rules),
+            $c::metadata.eq(cols.metadata),
+        )
+    }};
+}
+pub(super) use coupon_assignments;
