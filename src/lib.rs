@@ -1,2 +1,18 @@
-//! The coupon service.
+//! The coupon service: storefronts validate, reserve and redeem discount codes over
+//! GraphQL; admins manage coupons and codes.
+//!
+//! Map of the crate (requests flow top to bottom):
+//! - [`router`]: every HTTP route; authentication of each request ([`auth`]).
+//! - [`graphql`]: schema, role guards, and the one mapping of errors to GraphQL.
+//! - [`service`]: use cases; validation through the pure `coupons-domain` crate,
+//!   transactions through storage. Returns one error enum.
+//! - [`storage`]: PostgreSQL or SQLite behind one type; each query written once.
+//! - [`config`]: flags and environment, read once. [`app`]: start-up and shutdown.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod graphql;
+pub mod router;
+pub mod service;
 pub mod storage;

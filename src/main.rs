@@ -1,1 +1,172 @@
-fn main() {}
+//! The `coupons` command: `serve` (the default), `migrate`, `api-key create`,
+//! `print-schema`.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use coupons::app::{self, redact_url};
+use coupons::auth::{self, Role};
+use coupons::config::{DatabaseConfig, LogFormat, ServeConfig};
+use coupons::storage::Db;
+use tracing_subscriber::EnvFilter;
+
+/// Coupon-code service: validate, reserve and redeem discount codes over GraphQL.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default). Migrates the database first.
+    Serve(ServeConfig),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseConfig),
+    /// Manage API keys.
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
+    /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
+    PrintSchema,
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiKeyCommand {
+    /// Create a key and print it (it is shown only once).
+    Create {
+        /// admin, storefront, analyst or public.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Who or what the key is for.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+}
+
+/// `serve` with nothing but environment and defaults.
+#[derive(Debug, Parser)]
+struct ServeDefaults {
+    #[command(flatten)]
+    config: ServeConfig,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(&s.to_ascii_lowercase())
+        .ok_or_else(|| format!("unknown role {s:?}: use admin, storefront, analyst or public"))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => serve(ServeDefaults::parse_from(["coupons"]).config).await,
+        Some(Command::Serve(config)) => serve(config).await,
+        Some(Command::Migrate(database)) => migrate(database).await,
+        Some(Command::ApiKey(ApiKeyCommand::Create {
+            role,
+            name,
+            database,
+        })) => create_key(database, role, &name).await,
+        Some(Command::PrintSchema) => {
+            print!("{}", coupons::graphql::sdl());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln_error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[expect(
+    clippy::print_stderr,
+    reason = "the CLI's last word on failure goes to stderr"
+)]
+fn eprintln_error(e: &anyhow::Error) {
+    eprintln!("error: {e:#}");
+}
+
+async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    init_logging(config.log_format);
+    let server = app::prepare(&config).await?;
+    let base = format!("http://{}", server.local_addr);
+    println!(
+        "Coupon service {} on {} ({})",
+        env!("CARGO_PKG_VERSION"),
+        server.backend,
+        redact_url(&config.database.database_url)
+    );
+    println!("Listening on {base}");
+    println!("GraphQL:  POST {base}/graphql");
+    if config.graphiql {
+        println!("GraphiQL: {base}/graphql");
+    }
+    if let Some(key) = &server.first_admin_key {
+        println!();
+        println!(
+            "First start: created an admin API key. It is shown only this once; store it now:"
+        );
+        println!("    {key}");
+        println!("Send it as the header   Authorization: Bearer {key}");
+        println!("(in GraphiQL: Headers tab, {{\"Authorization\": \"Bearer {key}\"}})");
+        println!();
+    }
+    tracing::info!(addr = %server.local_addr, backend = server.backend, "serving");
+    server.serve().await
+}
+
+async fn connect(database: &DatabaseConfig) -> anyhow::Result<Db> {
+    Db::connect(&database.database_url, database.pool_options())
+        .with_context(|| format!("opening {}", redact_url(&database.database_url)))
+}
+
+async fn migrate(database: DatabaseConfig) -> anyhow::Result<()> {
+    init_logging(LogFormat::Text);
+    let db = connect(&database).await?;
+    let applied = db.run_migrations().await?;
+    if applied.is_empty() {
+        println!("Database is up to date.");
+    } else {
+        for m in applied {
+            println!("Applied {m}");
+        }
+    }
+    Ok(())
+}
+
+async fn create_key(database: DatabaseConfig, role: Role, name: &str) -> anyhow::Result<()> {
+    init_logging(LogFormat::Text);
+    let name = name.trim();
+    anyhow::ensure!(
+        !name.is_empty() && name.chars().count() <= 200,
+        "--name must be 1 to 200 characters"
+    );
+    let db = connect(&database).await?;
+    db.run_migrations().await?;
+    let key = auth::create_api_key(&db, name, role).await?;
+    println!(
+        "Created {role} key {:?} ({}). It is shown only this once:",
+        key.stored.name, key.stored.prefix
+    );
+    println!("{}", key.secret);
+    Ok(())
+}

@@ -316,6 +316,14 @@ impl Db {
         })
     }
 
+    /// A code by row id.
+    pub async fn code(&self, id: i64) -> Result<Option<StoredCode>, StorageError> {
+        Ok(with_conn!(self, |conn| {
+            use schema::coupon_codes::dsl as cc;
+            cc::coupon_codes.find(id).first(conn).await.optional()?
+        }))
+    }
+
     /// Which of `codes` already exist.
     pub async fn taken_codes(&self, codes: &[CouponCode]) -> Result<Vec<String>, StorageError> {
         let wanted: Vec<&str> = codes.iter().map(CouponCode::as_str).collect();

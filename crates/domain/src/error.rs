@@ -16,6 +16,8 @@ pub enum Field {
     Description,
     /// The code given when the coupon is created.
     Code,
+    /// The list of codes as a whole.
+    Codes,
     /// The code at this index of a list of codes.
     CodeAt(usize),
     /// The per-code usage limit.

@@ -14,9 +14,9 @@ pub mod money;
 
 pub use code::{CodeError, CouponCode};
 pub use coupon::{
-    Channels, Coupon, CouponId, CouponSpec, CouponStatus, Expiry, LifecycleStatus, Limit, Metadata,
-    RuleBinding, Window,
+    Channels, Coupon, CouponDraft, CouponId, CouponSpec, CouponStatus, Expiry, LifecycleStatus,
+    Limit, Metadata, RuleBinding, Window,
 };
-pub use discount::{Discount, Percentage};
-pub use error::{Field, FieldError, Invalid, Problem};
+pub use discount::{Discount, MoneyInput, Percentage};
+pub use error::{Collector, Field, FieldError, Invalid, Problem};
 pub use money::{Currency, Money, MoneyError};

@@ -1,0 +1,128 @@
+//! Start-up: database, migrations, first admin key, router, serving, shutdown.
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::auth::{self, Authenticator};
+use crate::config::ServeConfig;
+use crate::router::router;
+use crate::service::Services;
+use crate::storage::Db;
+
+/// A server ready to accept connections.
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+    /// The address it listens on.
+    pub local_addr: SocketAddr,
+    /// The admin key created on this start (first start only).
+    pub first_admin_key: Option<String>,
+    /// Which backend it uses.
+    pub backend: &'static str,
+}
+
+/// Connects, migrates, creates the first admin key on an empty database, and binds.
+pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
+    config.validate()?;
+    let db = Db::connect(
+        &config.database.database_url,
+        config.database.pool_options(),
+    )
+    .with_context(|| format!("opening {}", redact_url(&config.database.database_url)))?;
+    let applied = db.run_migrations().await.context("running migrations")?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "applied migrations");
+    }
+    let first_admin_key = if config.admin_key.is_some() {
+        None
+    } else {
+        auth::create_first_admin_key(&db)
+            .await
+            .context("creating the first admin key")?
+            .map(|k| k.secret)
+    };
+    let services = Services {
+        db: db.clone(),
+        default_expiration_days: config.default_expiration_days,
+    };
+    let authenticator = Authenticator::new(db.clone(), config.admin_key.as_deref());
+    let listener = TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("binding {}", config.bind))?;
+    let local_addr = listener.local_addr()?;
+    Ok(Server {
+        listener,
+        router: router(services, authenticator, config.graphiql),
+        local_addr,
+        first_admin_key,
+        backend: db.backend(),
+    })
+}
+
+impl Server {
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
+    pub async fn serve(self) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// The URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}://{user}:***{}", &url[..scheme_end], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_hidden() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://coupons.db"), "sqlite://coupons.db");
+    }
+}

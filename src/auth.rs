@@ -1,0 +1,224 @@
+//! Authentication: API keys sent as `Authorization: Bearer <key>`, and roles.
+//!
+//! A key is `cpn_` followed by 40 random letters and digits (about 238 bits), drawn from
+//! the operating system's cryptographically secure generator. Only the SHA-256 of the
+//! whole key is stored; a fast hash is right for secrets this long, and it makes the
+//! lookup a single indexed read.
+
+use std::fmt;
+
+use chrono::Utc;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use sha2::{Digest, Sha256};
+
+use crate::storage::{Db, NewApiKey, StorageError, StoredApiKey};
+
+/// What every key starts with, so a leaked key is recognisable (e.g. by secret scanners).
+pub const KEY_PREFIX: &str = "cpn_";
+const SECRET_LEN: usize = 40;
+/// Characters of a key shown in lists and logs.
+const DISPLAY_PREFIX_LEN: usize = 12;
+
+/// What a caller may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Everything: coupons, keys, configuration.
+    Admin,
+    /// Server-to-server checkout calls.
+    Storefront,
+    /// Read-only reports and history.
+    Analyst,
+    /// Browser widgets: validation only.
+    Public,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Storefront, Role::Analyst, Role::Public];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Storefront => "storefront",
+            Self::Analyst => "analyst",
+            Self::Public => "public",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Its role.
+    pub role: Role,
+    /// The stored key's id; `None` for `COUPONS_ADMIN_KEY`.
+    pub key_id: Option<i64>,
+    /// The key's display prefix.
+    pub key_prefix: String,
+    /// The key's name.
+    pub name: String,
+}
+
+/// Why a request's credentials were refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The header is not `Bearer <key>`.
+    #[error("the Authorization header must be 'Bearer <API key>'")]
+    Malformed,
+    /// No such key, or revoked.
+    #[error("invalid or revoked API key")]
+    InvalidKey,
+    /// The key store could not be read.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A newly generated key. The secret is shown once and never stored.
+pub struct GeneratedKey {
+    /// The whole key, to hand to the user.
+    pub secret: String,
+    /// The stored record.
+    pub stored: StoredApiKey,
+}
+
+fn hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+fn generate_secret() -> String {
+    let random: String = rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(SECRET_LEN)
+        .map(char::from)
+        .collect();
+    format!("{KEY_PREFIX}{random}")
+}
+
+fn display_prefix(secret: &str) -> &str {
+    secret.get(..DISPLAY_PREFIX_LEN).unwrap_or(secret)
+}
+
+/// Creates and stores a new key.
+pub async fn create_api_key(db: &Db, name: &str, role: Role) -> Result<GeneratedKey, StorageError> {
+    let secret = generate_secret();
+    let stored = db
+        .insert_api_key(
+            NewApiKey {
+                name,
+                role: role.as_str(),
+                prefix: display_prefix(&secret),
+                secret_hash: &hash(&secret),
+            },
+            Utc::now(),
+        )
+        .await?;
+    Ok(GeneratedKey { secret, stored })
+}
+
+/// On a database with no key at all, creates the first admin key (exactly once, even
+/// when several instances start together). `None` when keys exist already.
+pub async fn create_first_admin_key(db: &Db) -> Result<Option<GeneratedKey>, StorageError> {
+    let secret = generate_secret();
+    let stored = db
+        .insert_first_admin_key(
+            NewApiKey {
+                name: "first admin key",
+                role: Role::Admin.as_str(),
+                prefix: display_prefix(&secret),
+                secret_hash: &hash(&secret),
+            },
+            Utc::now(),
+        )
+        .await?;
+    Ok(stored.map(|stored| GeneratedKey { secret, stored }))
+}
+
+/// Turns an `Authorization` header into a caller.
+#[derive(Clone)]
+pub struct Authenticator {
+    db: Db,
+    admin_key_hash: Option<String>,
+}
+
+impl Authenticator {
+    /// `admin_key` is `COUPONS_ADMIN_KEY`, accepted as an admin key when set.
+    pub fn new(db: Db, admin_key: Option<&str>) -> Self {
+        Self {
+            db,
+            admin_key_hash: admin_key.map(|k| hash(k.trim())),
+        }
+    }
+
+    /// `Ok(None)` when no credentials were sent.
+    pub async fn authenticate(&self, header: Option<&str>) -> Result<Option<Principal>, AuthError> {
+        let Some(header) = header else {
+            return Ok(None);
+        };
+        let key = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or(AuthError::Malformed)?;
+        let presented = hash(key);
+        // Comparing hashes keeps the comparison's timing independent of the secret.
+        if self.admin_key_hash.as_deref() == Some(presented.as_str()) {
+            return Ok(Some(Principal {
+                role: Role::Admin,
+                key_id: None,
+                key_prefix: display_prefix(key).to_owned(),
+                name: "COUPONS_ADMIN_KEY".into(),
+            }));
+        }
+        let stored = self
+            .db
+            .active_api_key(&presented)
+            .await?
+            .ok_or(AuthError::InvalidKey)?;
+        let role = Role::parse(&stored.role).ok_or(AuthError::InvalidKey)?;
+        if let Err(e) = self.db.touch_api_key(stored.id, Utc::now()).await {
+            tracing::warn!(error = %e, key = %stored.prefix, "could not record API key use");
+        }
+        Ok(Some(Principal {
+            role,
+            key_id: Some(stored.id),
+            key_prefix: stored.prefix,
+            name: stored.name,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_long_random_and_recognisable() {
+        let a = generate_secret();
+        let b = generate_secret();
+        assert_ne!(a, b);
+        assert!(a.starts_with(KEY_PREFIX));
+        assert_eq!(a.len(), KEY_PREFIX.len() + SECRET_LEN);
+        assert!(
+            a[KEY_PREFIX.len()..]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric())
+        );
+        assert_eq!(display_prefix(&a).len(), DISPLAY_PREFIX_LEN);
+        assert_eq!(hash(&a).len(), 64);
+        assert_ne!(hash(&a), hash(&b));
+    }
+}

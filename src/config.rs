@@ -1,0 +1,89 @@
+//! Configuration: read once at start from flags and environment variables, typed, and
+//! passed down. Nothing else reads the environment. Tests build these structs in code.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::storage::PoolOptions;
+
+/// Where the database is.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseConfig {
+    /// Database URL: `sqlite://PATH` (created if missing) or `postgres://USER@HOST:PORT/DB`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://coupons.db")]
+    pub database_url: String,
+    /// Most database connections this instance holds open.
+    #[arg(long, env = "COUPONS_DB_POOL_SIZE", default_value_t = 10,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub db_pool_size: u16,
+}
+
+impl DatabaseConfig {
+    /// Pool settings derived from this configuration.
+    pub fn pool_options(&self) -> PoolOptions {
+        PoolOptions {
+            max_size: usize::from(self.db_pool_size),
+            wait_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeConfig {
+    /// Database settings.
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    /// Address and port to listen on (port 0 picks a free port).
+    #[arg(long, env = "COUPONS_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// An extra admin API key accepted besides the stored ones, for scripted set-ups
+    /// (at least 32 characters). When set, no first admin key is generated.
+    #[arg(long, env = "COUPONS_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Days until a coupon created without `expiresAt` expires (counted from its start).
+    /// Unset: such coupons never expire.
+    #[arg(long, env = "COUPONS_DEFAULT_EXPIRATION_DAYS",
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub default_expiration_days: Option<u32>,
+    /// Serve the GraphiQL playground at `GET /graphql`.
+    #[arg(long, env = "COUPONS_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub graphiql: bool,
+    /// Log format.
+    #[arg(long, env = "COUPONS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// The shortest `COUPONS_ADMIN_KEY` accepted.
+pub const ADMIN_KEY_MIN_LEN: usize = 32;
+
+/// A configuration value that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `COUPONS_ADMIN_KEY` is too short to be a secret.
+    #[error("COUPONS_ADMIN_KEY must be at least {ADMIN_KEY_MIN_LEN} characters long")]
+    AdminKeyTooShort,
+}
+
+impl ServeConfig {
+    /// Checks what clap cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self
+            .admin_key
+            .as_deref()
+            .is_some_and(|k| k.trim().len() < ADMIN_KEY_MIN_LEN)
+        {
+            return Err(ConfigError::AdminKeyTooShort);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,296 @@
+//! The one place where errors become GraphQL.
+//!
+//! Two channels, as the API conventions say:
+//! - **`userErrors`** in mutation payloads, for input a person can fix: a field path, a
+//!   stable [`CouponErrorCode`] and a message. Built by [`user_errors`] from
+//!   [`ServiceError`].
+//! - **top-level `errors`** with `extensions.code`, for requests that are malformed, not
+//!   authenticated or not allowed, and for server faults: [`ApiError`]. A fault is logged
+//!   with its whole chain and reported to the client only as `INTERNAL_SERVER_ERROR`.
+
+use async_graphql::{Enum, ErrorExtensions, SimpleObject};
+use coupons_domain::{CodeError, Field, FieldError, MoneyError, Problem};
+
+use crate::service::ServiceError;
+
+/// Top-level errors, each with a stable `extensions.code`.
+///
+/// Deliberately not `Display`: async-graphql converts any `Display` type into an error
+/// without extensions, so the only way from here to GraphQL is the `From` below, which
+/// always sets the code.
+#[derive(Debug)]
+pub enum ApiError {
+    /// No credentials, or credentials that are not a valid key.
+    Unauthenticated,
+    /// The key's role may not use this field.
+    Forbidden,
+    /// An argument is out of range or malformed.
+    BadUserInput(String),
+    /// A server fault; details are in the server log only.
+    Internal,
+}
+
+impl ApiError {
+    /// The stable code in `extensions.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::BadUserInput(_) => "BAD_USER_INPUT",
+            Self::Internal => "INTERNAL_SERVER_ERROR",
+        }
+    }
+
+    /// The message for the client.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Unauthenticated => {
+                "authentication required: send 'Authorization: Bearer <API key>'".into()
+            }
+            Self::Forbidden => "this API key's role may not use this field".into(),
+            Self::BadUserInput(m) => m.clone(),
+            Self::Internal => "internal server error".into(),
+        }
+    }
+
+    /// Logs a fault with its whole chain and returns the redacted error for the client.
+    pub fn internal(fault: &(dyn std::error::Error + 'static)) -> Self {
+        let mut chain = fault.to_string();
+        let mut source = fault.source();
+        while let Some(s) = source {
+            chain.push_str(": ");
+            chain.push_str(&s.to_string());
+            source = s.source();
+        }
+        tracing::error!(error = %chain, "request failed");
+        Self::Internal
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(e: ApiError) -> Self {
+        let code = e.code();
+        async_graphql::Error::new(e.message()).extend_with(|_, ext| ext.set("code", code))
+    }
+}
+
+/// Stable codes of `userErrors`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum CouponErrorCode {
+    /// Text that must not be empty is empty.
+    Blank,
+    /// Text longer than allowed.
+    TooLong,
+    /// A list with more entries than allowed.
+    TooMany,
+    /// A list with fewer entries than required.
+    TooFew,
+    /// A code with a character outside `A-Z`, `0-9`, `-`, `_`.
+    InvalidCode,
+    /// A code shorter than 3 characters.
+    CodeTooShort,
+    /// A code longer than 64 characters.
+    CodeTooLong,
+    /// The same code twice in one request.
+    DuplicateCode,
+    /// The code already belongs to a coupon.
+    CodeTaken,
+    /// Not an ISO 4217 currency in use.
+    UnknownCurrency,
+    /// More decimal places than the currency has.
+    AmountTooPrecise,
+    /// An amount too large to store.
+    AmountTooLarge,
+    /// An amount that is zero or negative.
+    AmountNotPositive,
+    /// A percentage outside `0 < p <= 100`.
+    PercentageOutOfRange,
+    /// A percentage with more than 4 decimal places.
+    PercentageTooPrecise,
+    /// Both or neither of `percentage` and `amount`.
+    DiscountKindAmbiguous,
+    /// `maxDiscount` given for a fixed-amount discount.
+    MaxDiscountNotApplicable,
+    /// `expiresAt` not later than `startsAt`.
+    InvalidDateRange,
+    /// A limit below 1.
+    InvalidLimit,
+    /// A channel name outside the allowed pattern.
+    InvalidChannel,
+    /// Metadata that is not a JSON object, or too large.
+    InvalidMetadata,
+    /// A rule name outside the allowed pattern.
+    InvalidRuleName,
+    /// Rule parameters that are not a JSON object.
+    InvalidRuleParams,
+    /// A status change the lifecycle does not allow.
+    InvalidStatusTransition,
+    /// The coupon does not exist (or the ID is not a coupon's).
+    NotFound,
+    /// The coupon has redemptions and cannot be deleted; archive it instead.
+    HasRedemptions,
+    /// A role name that does not exist.
+    InvalidRole,
+}
+
+/// A problem with the input of a mutation, which the caller can fix.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct CouponUserError {
+    /// Path to the input field, e.g. `["input", "discount", "percentage"]`; list
+    /// positions are given as numbers in text (`["input", "codes", "2"]`).
+    pub field: Option<Vec<String>>,
+    /// Stable, machine-readable code.
+    pub code: CouponErrorCode,
+    /// Explanation for a person.
+    pub message: String,
+}
+
+impl CouponUserError {
+    /// A user error on one field path.
+    pub fn new(path: &[&str], code: CouponErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            field: Some(path.iter().map(|s| (*s).to_owned()).collect()),
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The input path of a domain field, under the mutation's `input` argument.
+fn path(field: Field) -> Vec<String> {
+    let p: &[&str] = match field {
+        Field::Name => &["name"],
+        Field::Description => &["description"],
+        Field::Code => &["code"],
+        Field::Codes | Field::CodeAt(_) => &["codes"],
+        Field::UsageLimit => &["usageLimit"],
+        Field::Discount => &["discount"],
+        Field::Percentage => &["discount", "percentage"],
+        Field::Amount => &["discount", "amount", "amount"],
+        Field::AmountCurrency => &["discount", "amount", "currency"],
+        Field::MaxDiscount => &["discount", "maxDiscount", "amount"],
+        Field::MaxDiscountCurrency => &["discount", "maxDiscount", "currency"],
+        Field::StartsAt => &["startsAt"],
+        Field::ExpiresAt => &["expiresAt"],
+        Field::MaxRedemptions => &["maxRedemptions"],
+        Field::PerCustomerLimit => &["perCustomerLimit"],
+        Field::Channels | Field::ChannelAt(_) => &["channels"],
+        Field::Metadata => &["metadata"],
+        Field::Rules | Field::RuleAt(_) => &["rules"],
+        Field::Status => &["status"],
+    };
+    let mut out = vec!["input".to_owned()];
+    out.extend(p.iter().map(|s| (*s).to_owned()));
+    if let Field::CodeAt(i) | Field::ChannelAt(i) | Field::RuleAt(i) = field {
+        out.push(i.to_string());
+    }
+    out
+}
+
+fn code(problem: &Problem) -> CouponErrorCode {
+    use CouponErrorCode as C;
+    match problem {
+        Problem::Blank | Problem::Code(CodeError::Empty) => C::Blank,
+        Problem::TooLong { .. } => C::TooLong,
+        Problem::TooMany { .. } => C::TooMany,
+        Problem::TooFew { .. } => C::TooFew,
+        Problem::Code(CodeError::TooShort { .. }) => C::CodeTooShort,
+        Problem::Code(CodeError::TooLong { .. }) => C::CodeTooLong,
+        Problem::Code(CodeError::InvalidCharacter { .. }) => C::InvalidCode,
+        Problem::DuplicateInRequest(_) => C::DuplicateCode,
+        Problem::CodeTaken(_) => C::CodeTaken,
+        Problem::Money(MoneyError::UnknownCurrency(_)) => C::UnknownCurrency,
+        Problem::Money(MoneyError::TooPrecise { .. }) => C::AmountTooPrecise,
+        Problem::Money(MoneyError::Overflow) => C::AmountTooLarge,
+        Problem::PercentageOutOfRange => C::PercentageOutOfRange,
+        Problem::PercentageTooPrecise { .. } => C::PercentageTooPrecise,
+        Problem::AmountNotPositive => C::AmountNotPositive,
+        Problem::DiscountKindAmbiguous => C::DiscountKindAmbiguous,
+        Problem::MaxDiscountNotApplicable => C::MaxDiscountNotApplicable,
+        Problem::WindowInverted => C::InvalidDateRange,
+        Problem::LimitTooSmall => C::InvalidLimit,
+        Problem::InvalidChannel => C::InvalidChannel,
+        Problem::InvalidMetadata { .. } => C::InvalidMetadata,
+        Problem::InvalidRuleName => C::InvalidRuleName,
+        Problem::InvalidRuleParams => C::InvalidRuleParams,
+        Problem::InvalidTransition { .. } => C::InvalidStatusTransition,
+    }
+}
+
+impl From<FieldError> for CouponUserError {
+    fn from(e: FieldError) -> Self {
+        Self {
+            field: Some(path(e.field)),
+            code: code(&e.problem),
+            message: e.problem.to_string(),
+        }
+    }
+}
+
+/// Maps a service error to the `userErrors` of a payload, or to a top-level error for
+/// faults. `id_field` names the input field that identified the coupon.
+pub fn user_errors(e: ServiceError, id_field: &str) -> Result<Vec<CouponUserError>, ApiError> {
+    match e {
+        ServiceError::Invalid(invalid) => Ok(invalid.0.into_iter().map(Into::into).collect()),
+        ServiceError::CouponNotFound => Ok(vec![CouponUserError::new(
+            &["input", id_field],
+            CouponErrorCode::NotFound,
+            "coupon not found",
+        )]),
+        ServiceError::CouponHasRedemptions => Ok(vec![CouponUserError::new(
+            &["input", id_field],
+            CouponErrorCode::HasRedemptions,
+            "this coupon has been redeemed and cannot be deleted; archive it with setCouponStatus instead",
+        )]),
+        ServiceError::Storage(fault) => Err(ApiError::internal(&fault)),
+    }
+}
+
+/// Maps a service error of a query (no payload): faults only are expected.
+pub fn query_error(e: ServiceError) -> ApiError {
+    match e {
+        ServiceError::Storage(fault) => ApiError::internal(&fault),
+        other => ApiError::BadUserInput(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_maps_under_input() {
+        let e: CouponUserError =
+            FieldError::new(Field::CodeAt(2), CodeError::TooShort { min: 3 }).into();
+        assert_eq!(
+            e.field,
+            Some(vec!["input".into(), "codes".into(), "2".into()])
+        );
+        assert_eq!(e.code, CouponErrorCode::CodeTooShort);
+        let e: CouponUserError = FieldError::new(
+            Field::MaxDiscountCurrency,
+            MoneyError::UnknownCurrency("QQQ".into()),
+        )
+        .into();
+        assert_eq!(
+            e.field,
+            Some(vec![
+                "input".into(),
+                "discount".into(),
+                "maxDiscount".into(),
+                "currency".into()
+            ])
+        );
+        assert_eq!(e.code, CouponErrorCode::UnknownCurrency);
+    }
+
+    #[test]
+    fn faults_are_redacted() {
+        let fault = crate::storage::StorageError::Pool("secret detail".into());
+        let err = user_errors(ServiceError::Storage(fault), "id").unwrap_err();
+        assert_eq!(err.code(), "INTERNAL_SERVER_ERROR");
+        assert!(!err.message().contains("secret"));
+        assert_eq!(ApiError::Unauthenticated.code(), "UNAUTHENTICATED");
+        assert_eq!(ApiError::Forbidden.code(), "FORBIDDEN");
+    }
+}

@@ -1,0 +1,300 @@
+//! Input objects and mutation payloads.
+
+use async_graphql::{Enum, ID, InputObject, Json, MaybeUndefined, SimpleObject};
+use coupons_domain::{CouponDraft, Expiry, LifecycleStatus, MoneyInput as DomainMoney};
+
+use super::error::CouponUserError;
+use super::scalars::{DateTime, Decimal};
+use super::types::{ApiKey, ApiKeyRole, Coupon, CouponCode, CouponStatus};
+use crate::service::coupons::{CouponPatch, DiscountParts};
+
+/// An amount of money.
+#[derive(Debug, Clone, InputObject)]
+pub struct MoneyInput {
+    /// Decimal amount as a string, with at most the currency's decimal places ("19.99").
+    pub amount: Decimal,
+    /// ISO 4217 currency code ("USD").
+    pub currency: String,
+}
+
+impl From<MoneyInput> for DomainMoney {
+    fn from(m: MoneyInput) -> Self {
+        Self {
+            amount: m.amount.0,
+            currency: m.currency,
+        }
+    }
+}
+
+/// A discount: give exactly one of `percentage` and `amount`.
+#[derive(Debug, Clone, InputObject)]
+pub struct DiscountInput {
+    /// Percentage off, `0 < p <= 100`, at most 4 decimal places ("12.5").
+    pub percentage: Option<Decimal>,
+    /// Fixed amount off, in the coupon's currency.
+    pub amount: Option<MoneyInput>,
+    /// Cap on a percentage discount.
+    pub max_discount: Option<MoneyInput>,
+}
+
+impl From<DiscountInput> for DiscountParts {
+    fn from(d: DiscountInput) -> Self {
+        Self {
+            percentage: d.percentage.map(|p| p.0),
+            amount: d.amount.map(Into::into),
+            max_discount: d.max_discount.map(Into::into),
+        }
+    }
+}
+
+/// A rule to apply, with its parameters.
+#[derive(Debug, Clone, InputObject)]
+pub struct RuleBindingInput {
+    /// The rule's name (lower-case snake_case), e.g. `allowed_email_domains`.
+    pub name: String,
+    /// Parameters for the rule, a JSON object (default `{}`).
+    pub params: Option<Json<serde_json::Value>>,
+}
+
+fn rules(list: Vec<RuleBindingInput>) -> Vec<(String, serde_json::Value)> {
+    list.into_iter()
+        .map(|r| {
+            (
+                r.name,
+                r.params.map(|p| p.0).unwrap_or(serde_json::Value::Null),
+            )
+        })
+        .collect()
+}
+
+/// The status a new coupon starts in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum InitialCouponStatus {
+    /// Prepared but not usable until set ACTIVE.
+    Draft,
+    /// Usable within its window and limits.
+    Active,
+}
+
+/// A new coupon.
+#[derive(Debug, Clone, InputObject)]
+pub struct CreateCouponInput {
+    /// Display name (1 to 200 characters).
+    pub name: String,
+    /// Longer description (up to 2000 characters).
+    pub description: Option<String>,
+    /// Its first code: 3 to 64 of `A-Z 0-9 - _`, stored in upper case. More codes can be
+    /// added with `addCodes`.
+    pub code: Option<String>,
+    /// Starting status (default ACTIVE).
+    #[graphql(default_with = "InitialCouponStatus::Active")]
+    pub status: InitialCouponStatus,
+    /// What it takes off.
+    pub discount: DiscountInput,
+    /// First instant it can be used (default: now).
+    pub starts_at: Option<DateTime>,
+    /// First instant it can no longer be used. Omitted: the server's default expiry
+    /// applies (if configured); `null`: never expires.
+    pub expires_at: MaybeUndefined<DateTime>,
+    /// Most redemptions over all its codes (at least 1; omit for no cap).
+    pub max_redemptions: Option<i32>,
+    /// Most redemptions by one customer (at least 1; omit for no cap).
+    pub per_customer_limit: Option<i32>,
+    /// Sales channels it is limited to (lower case; empty for every channel).
+    #[graphql(default)]
+    pub channels: Vec<String>,
+    /// Free-form JSON object (up to 16 KiB).
+    pub metadata: Option<Json<serde_json::Value>>,
+    /// Rules to apply, in order.
+    #[graphql(default)]
+    pub rules: Vec<RuleBindingInput>,
+}
+
+impl CreateCouponInput {
+    /// Splits into the domain draft, the first code and the status.
+    pub fn into_parts(self) -> (CouponDraft, Option<String>, LifecycleStatus) {
+        let status = match self.status {
+            InitialCouponStatus::Draft => LifecycleStatus::Draft,
+            InitialCouponStatus::Active => LifecycleStatus::Active,
+        };
+        let expires_at = match self.expires_at {
+            MaybeUndefined::Undefined => Expiry::Default,
+            MaybeUndefined::Null => Expiry::Never,
+            MaybeUndefined::Value(t) => Expiry::At(t.0),
+        };
+        let draft = CouponDraft {
+            name: self.name,
+            description: self.description,
+            percentage: self.discount.percentage.map(|p| p.0),
+            amount: self.discount.amount.map(Into::into),
+            max_discount: self.discount.max_discount.map(Into::into),
+            starts_at: self.starts_at.map(|t| t.0),
+            expires_at: Some(expires_at),
+            max_redemptions: self.max_redemptions.map(i64::from),
+            per_customer_limit: self.per_customer_limit.map(i64::from),
+            channels: self.channels,
+            rules: rules(self.rules),
+            metadata: self
+                .metadata
+                .map(|m| m.0)
+                .unwrap_or(serde_json::Value::Null),
+        };
+        (draft, self.code, status)
+    }
+}
+
+fn maybe<T, U>(m: MaybeUndefined<T>, f: impl FnOnce(T) -> U) -> Option<Option<U>> {
+    match m {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(f(v))),
+    }
+}
+
+/// A change to a coupon: omitted fields stay as they are; `null` clears a nullable one.
+#[derive(Debug, Clone, InputObject)]
+pub struct UpdateCouponInput {
+    /// The coupon's ID.
+    pub id: ID,
+    /// New display name.
+    pub name: Option<String>,
+    /// New description (`null` clears it).
+    pub description: MaybeUndefined<String>,
+    /// New discount, replacing the old one whole.
+    pub discount: Option<DiscountInput>,
+    /// New start.
+    pub starts_at: Option<DateTime>,
+    /// New end (`null`: never expires).
+    pub expires_at: MaybeUndefined<DateTime>,
+    /// New cap over all codes (`null`: no cap).
+    pub max_redemptions: MaybeUndefined<i32>,
+    /// New cap per customer (`null`: no cap).
+    pub per_customer_limit: MaybeUndefined<i32>,
+    /// New channel list.
+    pub channels: Option<Vec<String>>,
+    /// New metadata object.
+    pub metadata: Option<Json<serde_json::Value>>,
+    /// New rule bindings, replacing the old list.
+    pub rules: Option<Vec<RuleBindingInput>>,
+}
+
+impl UpdateCouponInput {
+    /// The patch, without the ID.
+    pub fn into_patch(self) -> CouponPatch {
+        CouponPatch {
+            name: self.name,
+            description: maybe(self.description, |d| d),
+            discount: self.discount.map(Into::into),
+            starts_at: self.starts_at.map(|t| t.0),
+            expires_at: maybe(self.expires_at, |t| t.0),
+            max_redemptions: maybe(self.max_redemptions, i64::from),
+            per_customer_limit: maybe(self.per_customer_limit, i64::from),
+            channels: self.channels,
+            rules: self.rules.map(rules),
+            metadata: self.metadata.map(|m| m.0),
+        }
+    }
+}
+
+/// A change of lifecycle status.
+#[derive(Debug, Clone, InputObject)]
+pub struct SetCouponStatusInput {
+    /// The coupon's ID.
+    pub id: ID,
+    /// The new status.
+    pub status: super::types::CouponLifecycleStatus,
+}
+
+/// A coupon to delete.
+#[derive(Debug, Clone, InputObject)]
+pub struct DeleteCouponInput {
+    /// The coupon's ID.
+    pub id: ID,
+}
+
+/// Codes to add to a coupon, all or none.
+#[derive(Debug, Clone, InputObject)]
+pub struct AddCodesInput {
+    /// The coupon's ID.
+    pub coupon_id: ID,
+    /// 1 to 1000 codes, each 3 to 64 of `A-Z 0-9 - _` (case is ignored).
+    pub codes: Vec<String>,
+    /// Most uses of each code (1 for single-use; omit for no own cap).
+    pub usage_limit: Option<i32>,
+}
+
+/// A new API key.
+#[derive(Debug, Clone, InputObject)]
+pub struct CreateApiKeyInput {
+    /// Who or what the key is for.
+    pub name: String,
+    /// What it may do.
+    pub role: ApiKeyRole,
+}
+
+/// Which coupons to list.
+#[derive(Debug, Clone, Default, InputObject)]
+pub struct CouponFilter {
+    /// Only coupons with this status now.
+    pub status: Option<CouponStatus>,
+    /// Case-insensitive text found in the name or in any code.
+    pub query: Option<String>,
+}
+
+/// Result of `createCoupon`.
+#[derive(SimpleObject)]
+pub struct CreateCouponPayload {
+    /// The new coupon; null when there are user errors.
+    pub coupon: Option<Coupon>,
+    /// What was wrong with the input; empty on success.
+    pub user_errors: Vec<CouponUserError>,
+}
+
+/// Result of `updateCoupon`.
+#[derive(SimpleObject)]
+pub struct UpdateCouponPayload {
+    /// The changed coupon; null when there are user errors.
+    pub coupon: Option<Coupon>,
+    /// What was wrong with the input; empty on success.
+    pub user_errors: Vec<CouponUserError>,
+}
+
+/// Result of `setCouponStatus`.
+#[derive(SimpleObject)]
+pub struct SetCouponStatusPayload {
+    /// The coupon with its new status; null when there are user errors.
+    pub coupon: Option<Coupon>,
+    /// What was wrong with the input; empty on success.
+    pub user_errors: Vec<CouponUserError>,
+}
+
+/// Result of `deleteCoupon`.
+#[derive(SimpleObject)]
+pub struct DeleteCouponPayload {
+    /// The ID of the deleted coupon; null when there are user errors.
+    pub deleted_coupon_id: Option<ID>,
+    /// What was wrong with the input; empty on success.
+    pub user_errors: Vec<CouponUserError>,
+}
+
+/// Result of `addCodes`.
+#[derive(SimpleObject)]
+pub struct AddCodesPayload {
+    /// The coupon; null when there are user errors.
+    pub coupon: Option<Coupon>,
+    /// The codes added, in the order given.
+    pub codes: Vec<CouponCode>,
+    /// What was wrong with the input; empty on success.
+    pub user_errors: Vec<CouponUserError>,
+}
+
+/// Result of `createApiKey`.
+#[derive(SimpleObject)]
+pub struct CreateApiKeyPayload {
+    /// The new key's record.
+    pub api_key: Option<ApiKey>,
+    /// The key itself. Shown only in this response: store it now.
+    pub secret: Option<String>,
+    /// What was wrong with the input; empty on success.
+    pub user_errors: Vec<CouponUserError>,
+}

@@ -1,0 +1,63 @@
+//! Scalars: `DateTime` (RFC 3339 with an offset, answered in UTC) and `Decimal` (exact
+//! decimal text).
+
+use std::str::FromStr;
+
+use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
+use chrono::{SecondsFormat, Utc};
+
+/// An instant: RFC 3339 text with an offset in (`2026-12-24T18:00:00+01:00`), UTC with
+/// `Z` out, to the microsecond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateTime(pub chrono::DateTime<Utc>);
+
+#[Scalar(
+    name = "DateTime",
+    specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339"
+)]
+impl ScalarType for DateTime {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| Self(t.with_timezone(&Utc)))
+                .map_err(|_| {
+                    InputValueError::custom(format!(
+                        "{s:?} is not an RFC 3339 date-time with an offset, such as 2026-12-24T18:00:00Z"
+                    ))
+                }),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    }
+}
+
+/// An exact decimal number as a string, such as `"19.99"` or `"12.5"`. Numbers are
+/// accepted on input when they are integers; fractions must be strings so no binary
+/// floating point is ever involved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decimal(pub rust_decimal::Decimal);
+
+#[Scalar(name = "Decimal")]
+impl ScalarType for Decimal {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => rust_decimal::Decimal::from_str(s.trim())
+                .map(Self)
+                .map_err(|_| InputValueError::custom(format!("{s:?} is not a decimal number"))),
+            Value::Number(n) => n
+                .as_i64()
+                .map(|i| Self(rust_decimal::Decimal::from(i)))
+                .ok_or_else(|| {
+                    InputValueError::custom("send fractional decimals as strings, e.g. \"19.99\"")
+                }),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.to_string())
+    }
+}

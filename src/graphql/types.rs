@@ -1,0 +1,499 @@
+//! Output types. Each wraps a domain or storage value; resolvers only format.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::{Context, Enum, ID, Interface, Json, Object, Result, SimpleObject};
+use chrono::Utc;
+use coupons_domain as domain;
+
+use super::error::{ApiError, query_error};
+use super::guard::{READERS, RoleGuard};
+use super::ids::{self, Kind};
+use super::scalars::{DateTime, Decimal};
+use crate::auth::{Principal, Role};
+use crate::service::Services;
+use crate::storage::{Db, StorageError, StoredApiKey, StoredCode};
+
+/// Most items one page of a connection may hold.
+pub const MAX_PAGE: usize = 100;
+/// Items in a page when `first` is not given.
+pub const DEFAULT_PAGE: usize = 20;
+
+/// Checks `first` against [`MAX_PAGE`].
+pub fn page_size(first: Option<i32>) -> Result<usize, ApiError> {
+    match first {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (0..=MAX_PAGE as i32).contains(&n) => Ok(n as usize),
+        Some(n) => Err(ApiError::BadUserInput(format!(
+            "first must be between 0 and {MAX_PAGE} (got {n})"
+        ))),
+    }
+}
+
+/// Decodes an `after` cursor.
+pub fn after_id(after: Option<&str>) -> Result<Option<i64>, ApiError> {
+    after
+        .map(|a| {
+            ids::decode_cursor(a)
+                .ok_or_else(|| ApiError::BadUserInput(format!("invalid cursor {a:?}")))
+        })
+        .transpose()
+}
+
+/// An object with a global ID.
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID", desc = "Opaque global ID."))]
+pub enum Node {
+    /// A coupon.
+    Coupon(Coupon),
+    /// A coupon code.
+    CouponCode(CouponCode),
+}
+
+/// Status as the caller sees it now: the status an admin set, refined for active
+/// coupons by their window and usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum CouponStatus {
+    /// Being prepared; cannot be used.
+    Draft,
+    /// Usable: active, within its window, with uses left.
+    Active,
+    /// Temporarily switched off.
+    Paused,
+    /// Retired for good; kept for history.
+    Archived,
+    /// Active, but its window has not started yet.
+    Scheduled,
+    /// Active, but its window has ended.
+    Expired,
+    /// Active, but every allowed redemption is used.
+    Exhausted,
+}
+
+impl From<domain::CouponStatus> for CouponStatus {
+    fn from(s: domain::CouponStatus) -> Self {
+        use domain::CouponStatus as D;
+        match s {
+            D::Draft => Self::Draft,
+            D::Active => Self::Active,
+            D::Paused => Self::Paused,
+            D::Archived => Self::Archived,
+            D::Scheduled => Self::Scheduled,
+            D::Expired => Self::Expired,
+            D::Exhausted => Self::Exhausted,
+        }
+    }
+}
+
+impl From<CouponStatus> for domain::CouponStatus {
+    fn from(s: CouponStatus) -> Self {
+        use CouponStatus as G;
+        match s {
+            G::Draft => Self::Draft,
+            G::Active => Self::Active,
+            G::Paused => Self::Paused,
+            G::Archived => Self::Archived,
+            G::Scheduled => Self::Scheduled,
+            G::Expired => Self::Expired,
+            G::Exhausted => Self::Exhausted,
+        }
+    }
+}
+
+/// The status an admin sets. DRAFT → ACTIVE | ARCHIVED; ACTIVE ⇄ PAUSED;
+/// ACTIVE | PAUSED → ARCHIVED; ARCHIVED is final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum CouponLifecycleStatus {
+    /// Being prepared; cannot be used.
+    Draft,
+    /// Usable within its window and limits.
+    Active,
+    /// Temporarily switched off.
+    Paused,
+    /// Retired for good.
+    Archived,
+}
+
+impl From<domain::LifecycleStatus> for CouponLifecycleStatus {
+    fn from(s: domain::LifecycleStatus) -> Self {
+        use domain::LifecycleStatus as D;
+        match s {
+            D::Draft => Self::Draft,
+            D::Active => Self::Active,
+            D::Paused => Self::Paused,
+            D::Archived => Self::Archived,
+        }
+    }
+}
+
+impl From<CouponLifecycleStatus> for domain::LifecycleStatus {
+    fn from(s: CouponLifecycleStatus) -> Self {
+        use CouponLifecycleStatus as G;
+        match s {
+            G::Draft => Self::Draft,
+            G::Active => Self::Active,
+            G::Paused => Self::Paused,
+            G::Archived => Self::Archived,
+        }
+    }
+}
+
+/// The kind of discount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum DiscountType {
+    /// A percentage of the eligible subtotal, optionally capped by `maxDiscount`.
+    Percentage,
+    /// A fixed amount in one currency.
+    FixedAmount,
+}
+
+/// An amount of money.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct Money {
+    /// The amount, with exactly the currency's number of decimal places ("19.90",
+    /// "1000" for JPY).
+    pub amount: Decimal,
+    /// ISO 4217 currency code.
+    pub currency: String,
+}
+
+impl From<domain::Money> for Money {
+    fn from(m: domain::Money) -> Self {
+        Self {
+            amount: Decimal(m.to_decimal()),
+            currency: m.currency.code().to_owned(),
+        }
+    }
+}
+
+/// What a coupon takes off an order.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct Discount {
+    /// Percentage or fixed amount.
+    #[graphql(name = "type")]
+    pub kind: DiscountType,
+    /// The percentage (PERCENTAGE only), e.g. "12.5".
+    pub percentage: Option<Decimal>,
+    /// The amount off (FIXED_AMOUNT only).
+    pub amount: Option<Money>,
+    /// The most a percentage discount takes off (PERCENTAGE only; null for no cap).
+    pub max_discount: Option<Money>,
+}
+
+impl From<domain::Discount> for Discount {
+    fn from(d: domain::Discount) -> Self {
+        match d {
+            domain::Discount::Percentage {
+                percent,
+                max_discount,
+            } => Self {
+                kind: DiscountType::Percentage,
+                percentage: Some(Decimal(percent.value())),
+                amount: None,
+                max_discount: max_discount.map(Into::into),
+            },
+            domain::Discount::FixedAmount(m) => Self {
+                kind: DiscountType::FixedAmount,
+                percentage: None,
+                amount: Some(m.into()),
+                max_discount: None,
+            },
+        }
+    }
+}
+
+/// A rule the coupon applies, with its parameters.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct RuleBinding {
+    /// The rule's name, e.g. `allowed_email_domains`.
+    pub name: String,
+    /// The parameters passed to the rule (a JSON object).
+    pub params: Json<serde_json::Value>,
+}
+
+/// A discount definition, reachable through any of its codes.
+#[derive(Debug, Clone)]
+pub struct Coupon(pub domain::Coupon);
+
+/// Loads the first code of many coupons in one query (for `Coupon.code` in lists).
+pub struct FirstCodeLoader(pub Db);
+
+impl Loader<i64> for FirstCodeLoader {
+    type Value = String;
+    type Error = Arc<StorageError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, String>, Self::Error> {
+        self.0.first_codes(keys).await.map_err(Arc::new)
+    }
+}
+
+#[Object]
+impl Coupon {
+    /// Opaque global ID.
+    async fn id(&self) -> ID {
+        ids::encode(Kind::Coupon, self.0.id.0)
+    }
+
+    /// Display name.
+    async fn name(&self) -> &str {
+        &self.0.spec.name
+    }
+
+    /// Longer description.
+    async fn description(&self) -> Option<&str> {
+        self.0.spec.description.as_deref()
+    }
+
+    /// Status now, derived from the lifecycle status, the window and usage.
+    async fn status(&self) -> CouponStatus {
+        self.0.status(Utc::now()).into()
+    }
+
+    /// Status as set by an admin.
+    async fn lifecycle_status(&self) -> CouponLifecycleStatus {
+        self.0.lifecycle.into()
+    }
+
+    /// What it takes off.
+    async fn discount(&self) -> Discount {
+        self.0.spec.discount.into()
+    }
+
+    /// First instant it can be used.
+    async fn starts_at(&self) -> DateTime {
+        DateTime(self.0.spec.window.starts_at)
+    }
+
+    /// First instant it can no longer be used; null for never.
+    async fn expires_at(&self) -> Option<DateTime> {
+        self.0.spec.window.expires_at.map(DateTime)
+    }
+
+    /// Most redemptions over all its codes; null for no cap.
+    async fn max_redemptions(&self) -> Option<u32> {
+        self.0.spec.max_redemptions.get()
+    }
+
+    /// Most redemptions by one customer; null for no cap.
+    async fn per_customer_limit(&self) -> Option<u32> {
+        self.0.spec.per_customer_limit.get()
+    }
+
+    /// Sales channels it is limited to; empty for every channel.
+    async fn channels(&self) -> &[String] {
+        self.0.spec.channels.as_slice()
+    }
+
+    /// Rules it applies, in order.
+    async fn rules(&self) -> Vec<RuleBinding> {
+        self.0
+            .spec
+            .rules
+            .iter()
+            .map(|r| RuleBinding {
+                name: r.name.clone(),
+                params: Json(r.params.clone()),
+            })
+            .collect()
+    }
+
+    /// Free-form JSON object.
+    async fn metadata(&self) -> Json<serde_json::Value> {
+        Json(self.0.spec.metadata.as_value().clone())
+    }
+
+    /// Redemptions counted so far.
+    async fn redemption_count(&self) -> i64 {
+        self.0.redemption_count
+    }
+
+    /// Its first code (the one given at creation, else the oldest); null if it has none.
+    async fn code(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        let loader = ctx.data::<DataLoader<FirstCodeLoader>>()?;
+        loader
+            .load_one(self.0.id.0)
+            .await
+            .map_err(|e| ApiError::internal(&*e).into())
+    }
+
+    /// Its codes, oldest first.
+    async fn codes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+    ) -> Result<Connection<String, CouponCode>> {
+        let svc = ctx.data::<Services>()?;
+        let limit = page_size(first)?;
+        let after = after_id(after.as_deref())?;
+        let mut rows = svc
+            .db
+            .codes(self.0.id, after, limit as i64 + 1)
+            .await
+            .map_err(|e| query_error(e.into()))?;
+        let has_next = rows.len() > limit;
+        rows.truncate(limit);
+        let mut connection = Connection::new(after.is_some(), has_next);
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|row| Edge::new(ids::cursor(row.id), CouponCode(row))),
+        );
+        Ok(connection)
+    }
+
+    /// When it was created.
+    async fn created_at(&self) -> DateTime {
+        DateTime(self.0.created_at)
+    }
+
+    /// When it was last changed.
+    async fn updated_at(&self) -> DateTime {
+        DateTime(self.0.updated_at)
+    }
+}
+
+/// A customer-facing code of a coupon, stored in canonical form (upper case).
+#[derive(Debug, Clone)]
+pub struct CouponCode(pub StoredCode);
+
+#[Object]
+impl CouponCode {
+    /// Opaque global ID.
+    async fn id(&self) -> ID {
+        ids::encode(Kind::CouponCode, self.0.id)
+    }
+
+    /// The code, canonical: trimmed and upper case. Lookups ignore case.
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+
+    /// Most uses of this code (1 for single-use); null for no own cap.
+    async fn usage_limit(&self) -> Option<i64> {
+        self.0.usage_limit
+    }
+
+    /// Uses counted so far.
+    async fn redemption_count(&self) -> i64 {
+        self.0.redemption_count
+    }
+
+    /// Whether the code can be used.
+    async fn active(&self) -> bool {
+        self.0.active
+    }
+
+    /// When it was added.
+    async fn created_at(&self) -> DateTime {
+        DateTime(self.0.created_at)
+    }
+
+    /// The coupon it belongs to.
+    #[graphql(guard = "RoleGuard::new(READERS)")]
+    async fn coupon(&self, ctx: &Context<'_>) -> Result<Option<Coupon>> {
+        let svc = ctx.data::<Services>()?;
+        let coupon = svc
+            .db
+            .coupon(domain::CouponId(self.0.coupon_id))
+            .await
+            .map_err(|e| query_error(e.into()))?;
+        Ok(coupon.map(Coupon))
+    }
+}
+
+/// A role an API key can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum ApiKeyRole {
+    /// Everything: coupons, keys, configuration.
+    Admin,
+    /// Server-to-server checkout: validate, reserve, redeem, release, reverse.
+    Storefront,
+    /// Read-only: coupons, redemption history, reports.
+    Analyst,
+    /// Publishable key for browser widgets: validation only, strictly limited.
+    Public,
+}
+
+impl From<Role> for ApiKeyRole {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::Admin => Self::Admin,
+            Role::Storefront => Self::Storefront,
+            Role::Analyst => Self::Analyst,
+            Role::Public => Self::Public,
+        }
+    }
+}
+
+impl From<ApiKeyRole> for Role {
+    fn from(r: ApiKeyRole) -> Self {
+        match r {
+            ApiKeyRole::Admin => Self::Admin,
+            ApiKeyRole::Storefront => Self::Storefront,
+            ApiKeyRole::Analyst => Self::Analyst,
+            ApiKeyRole::Public => Self::Public,
+        }
+    }
+}
+
+/// An API key. The secret itself is never shown again after creation.
+#[derive(Debug, Clone)]
+pub struct ApiKey(pub StoredApiKey);
+
+#[Object]
+impl ApiKey {
+    /// Opaque global ID.
+    async fn id(&self) -> ID {
+        ids::encode(Kind::ApiKey, self.0.id)
+    }
+
+    /// Who or what the key is for.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// What the key may do.
+    async fn role(&self) -> Option<ApiKeyRole> {
+        Role::parse(&self.0.role).map(Into::into)
+    }
+
+    /// The first characters of the key, to recognise it.
+    async fn prefix(&self) -> &str {
+        &self.0.prefix
+    }
+
+    /// When it was created.
+    async fn created_at(&self) -> DateTime {
+        DateTime(self.0.created_at)
+    }
+
+    /// When it was last used (to the minute).
+    async fn last_used_at(&self) -> Option<DateTime> {
+        self.0.last_used_at.map(DateTime)
+    }
+}
+
+/// The caller, as identified by its API key.
+#[derive(Debug, Clone)]
+pub struct Viewer(pub Principal);
+
+#[Object]
+impl Viewer {
+    /// The key's role.
+    async fn role(&self) -> ApiKeyRole {
+        self.0.role.into()
+    }
+
+    /// The key's name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The key's first characters.
+    async fn key_prefix(&self) -> &str {
+        &self.0.key_prefix
+    }
+}

@@ -1,0 +1,345 @@
+//! Coupon administration: create, change, change status, delete, add codes, read.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use coupons_domain::coupon::{DESCRIPTION_MAX, NAME_MAX, optional_text, required_text};
+use coupons_domain::{
+    Channels, Collector, Coupon, CouponCode, CouponDraft, CouponId, CouponSpec, Discount, Field,
+    FieldError, Invalid, LifecycleStatus, Limit, Metadata, MoneyInput, Problem, RuleBinding,
+    Window,
+};
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use super::{ServiceError, Services};
+use crate::storage::{CouponFilter, DeleteOutcome, StorageError, StoredCode, UpdateError};
+
+/// Most codes accepted by one `add_codes` call.
+pub const ADD_CODES_MAX: usize = 1000;
+
+/// A new coupon as a caller asks for it.
+#[derive(Debug, Clone)]
+pub struct NewCoupon {
+    /// The definition, unvalidated.
+    pub draft: CouponDraft,
+    /// The first code, if any.
+    pub code: Option<String>,
+    /// DRAFT or ACTIVE.
+    pub status: LifecycleStatus,
+}
+
+/// A discount as a caller sends it: exactly one of percentage and amount.
+#[derive(Debug, Clone, Default)]
+pub struct DiscountParts {
+    /// Percentage off.
+    pub percentage: Option<Decimal>,
+    /// Fixed amount off.
+    pub amount: Option<MoneyInput>,
+    /// Cap of a percentage discount.
+    pub max_discount: Option<MoneyInput>,
+}
+
+/// A change to a coupon. `None` leaves a field as it is; for nullable fields
+/// `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct CouponPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<Option<String>>,
+    /// New discount, replacing the old one whole.
+    pub discount: Option<DiscountParts>,
+    /// New start.
+    pub starts_at: Option<DateTime<Utc>>,
+    /// New end (`Some(None)`: never).
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// New cap over all codes.
+    pub max_redemptions: Option<Option<i64>>,
+    /// New cap per customer.
+    pub per_customer_limit: Option<Option<i64>>,
+    /// New channel list.
+    pub channels: Option<Vec<String>>,
+    /// New rule bindings.
+    pub rules: Option<Vec<(String, Value)>>,
+    /// New metadata.
+    pub metadata: Option<Value>,
+}
+
+/// Creates a coupon and, if given, its first code. Nothing is written unless all of the
+/// input is valid and the code is free.
+pub async fn create_coupon(svc: &Services, input: NewCoupon) -> Result<Coupon, ServiceError> {
+    let now = Utc::now();
+    let spec = CouponSpec::from_draft(input.draft, now, svc.default_expiration_days);
+    let code = input
+        .code
+        .as_deref()
+        .map(|raw| CouponCode::parse(raw).map_err(|e| FieldError::new(Field::Code, e)))
+        .transpose();
+    let (spec, code) = match (spec, code) {
+        (Ok(spec), Ok(code)) => (spec, code),
+        (spec, code) => {
+            let mut errors = spec.err().map(|i| i.0).unwrap_or_default();
+            errors.extend(code.err());
+            return Err(Invalid(errors).into());
+        }
+    };
+    let codes: Vec<CouponCode> = code.into_iter().collect();
+    ensure_codes_free(svc, &codes, |_| Field::Code).await?;
+    match svc
+        .db
+        .insert_coupon(&spec, input.status, &codes, Limit::NONE, now)
+        .await
+    {
+        Err(e @ StorageError::UniqueViolation(_)) => {
+            Err(taken_after_conflict(svc, &codes, |_| Field::Code, e).await)
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Changes a coupon's definition; the result is validated as a whole.
+pub async fn update_coupon(
+    svc: &Services,
+    id: CouponId,
+    patch: CouponPatch,
+) -> Result<Coupon, ServiceError> {
+    let result = svc
+        .db
+        .update_coupon(id, Utc::now(), |current| {
+            apply_patch(&current.spec, patch).map(|spec| (spec, current.lifecycle))
+        })
+        .await;
+    result.map_err(from_update_error)
+}
+
+fn apply_patch(current: &CouponSpec, patch: CouponPatch) -> Result<CouponSpec, Invalid> {
+    /// Validates a patched field (when present) and stores it, or records its errors.
+    fn assign<T, E: Into<Invalid>>(e: &mut Collector, slot: &mut T, value: Option<Result<T, E>>) {
+        if let Some(v) = value.and_then(|v| e.take_all(v.map_err(Into::into))) {
+            *slot = v;
+        }
+    }
+    let mut e = Collector::default();
+    let mut spec = current.clone();
+    assign(
+        &mut e,
+        &mut spec.name,
+        patch.name.map(|n| required_text(&n, NAME_MAX, Field::Name)),
+    );
+    assign(
+        &mut e,
+        &mut spec.description,
+        patch.description.map(|d| match d {
+            None => Ok(None),
+            Some(d) => optional_text(&d, DESCRIPTION_MAX, Field::Description)
+                .map(|d| Some(d).filter(|d| !d.is_empty())),
+        }),
+    );
+    assign(
+        &mut e,
+        &mut spec.discount,
+        patch.discount.map(|d| {
+            Discount::from_parts(d.percentage, d.amount.as_ref(), d.max_discount.as_ref())
+        }),
+    );
+    let starts_at = patch.starts_at.unwrap_or(spec.window.starts_at);
+    let expires_at = patch.expires_at.unwrap_or(spec.window.expires_at);
+    assign(
+        &mut e,
+        &mut spec.window,
+        Some(Window::new(starts_at, expires_at)),
+    );
+    assign(
+        &mut e,
+        &mut spec.max_redemptions,
+        patch
+            .max_redemptions
+            .map(|n| Limit::new(n, Field::MaxRedemptions)),
+    );
+    assign(
+        &mut e,
+        &mut spec.per_customer_limit,
+        patch
+            .per_customer_limit
+            .map(|n| Limit::new(n, Field::PerCustomerLimit)),
+    );
+    assign(
+        &mut e,
+        &mut spec.channels,
+        patch.channels.map(|c| Channels::new(&c)),
+    );
+    assign(&mut e, &mut spec.rules, patch.rules.map(RuleBinding::list));
+    assign(
+        &mut e,
+        &mut spec.metadata,
+        patch.metadata.map(Metadata::new),
+    );
+    e.finish()?;
+    Ok(spec)
+}
+
+/// Moves a coupon through its lifecycle (see [`LifecycleStatus::transition`]).
+pub async fn set_coupon_status(
+    svc: &Services,
+    id: CouponId,
+    status: LifecycleStatus,
+) -> Result<Coupon, ServiceError> {
+    let result = svc
+        .db
+        .update_coupon(id, Utc::now(), |current| {
+            current
+                .lifecycle
+                .transition(status)
+                .map(|s| (current.spec.clone(), s))
+                .map_err(|p| Invalid::from(FieldError::new(Field::Status, p)))
+        })
+        .await;
+    result.map_err(from_update_error)
+}
+
+/// Deletes a coupon that has never been used.
+pub async fn delete_coupon(svc: &Services, id: CouponId) -> Result<(), ServiceError> {
+    match svc.db.delete_coupon(id).await? {
+        DeleteOutcome::Deleted => Ok(()),
+        DeleteOutcome::NotFound => Err(ServiceError::CouponNotFound),
+        DeleteOutcome::HasRedemptions => Err(ServiceError::CouponHasRedemptions),
+    }
+}
+
+/// Adds up to [`ADD_CODES_MAX`] codes to a coupon, all or none.
+pub async fn add_codes(
+    svc: &Services,
+    id: CouponId,
+    raw_codes: &[String],
+    usage_limit: Option<i64>,
+) -> Result<(Coupon, Vec<StoredCode>), ServiceError> {
+    let mut e = Collector::default();
+    if raw_codes.is_empty() {
+        e.push(FieldError::new(Field::Codes, Problem::TooFew { min: 1 }));
+    }
+    if raw_codes.len() > ADD_CODES_MAX {
+        e.push(FieldError::new(
+            Field::Codes,
+            Problem::TooMany { max: ADD_CODES_MAX },
+        ));
+    }
+    let limit = e.take(Limit::new(usage_limit, Field::UsageLimit));
+    let mut seen = HashSet::new();
+    let mut codes = Vec::with_capacity(raw_codes.len());
+    for (i, raw) in raw_codes.iter().enumerate() {
+        if let Some(code) =
+            e.take(CouponCode::parse(raw).map_err(|err| FieldError::new(Field::CodeAt(i), err)))
+        {
+            if seen.insert(code.clone()) {
+                codes.push(code);
+            } else {
+                e.push(FieldError::new(
+                    Field::CodeAt(i),
+                    Problem::DuplicateInRequest(code.to_string()),
+                ));
+            }
+        }
+    }
+    e.finish()?;
+    let limit = limit.unwrap_or(Limit::NONE);
+    let field_of = |code: &CouponCode| Field::CodeAt(index_of(raw_codes, code));
+    ensure_codes_free(svc, &codes, field_of).await?;
+    let added = match svc.db.add_codes(id, &codes, limit, Utc::now()).await {
+        Err(e @ StorageError::UniqueViolation(_)) => {
+            return Err(taken_after_conflict(svc, &codes, field_of, e).await);
+        }
+        other => other?.ok_or(ServiceError::CouponNotFound)?,
+    };
+    let coupon = svc
+        .db
+        .coupon(id)
+        .await?
+        .ok_or(ServiceError::CouponNotFound)?;
+    Ok((coupon, added))
+}
+
+fn index_of(raw: &[String], code: &CouponCode) -> usize {
+    raw.iter()
+        .position(|r| CouponCode::parse(r).is_ok_and(|c| &c == code))
+        .unwrap_or(0)
+}
+
+/// Reports codes that already exist, before any write. This is for a complete, friendly
+/// report; the unique index is the guarantee (see [`taken_after_conflict`]).
+async fn ensure_codes_free(
+    svc: &Services,
+    codes: &[CouponCode],
+    field_of: impl Fn(&CouponCode) -> Field,
+) -> Result<(), ServiceError> {
+    let errors = taken_field_errors(svc, codes, field_of).await?;
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Invalid(errors).into())
+    }
+}
+
+/// After a unique violation (a concurrent writer took a code between the check and the
+/// insert): names the codes now taken, or passes the violation on if none is.
+async fn taken_after_conflict(
+    svc: &Services,
+    codes: &[CouponCode],
+    field_of: impl Fn(&CouponCode) -> Field,
+    conflict: StorageError,
+) -> ServiceError {
+    match taken_field_errors(svc, codes, field_of).await {
+        Ok(errors) if !errors.is_empty() => Invalid(errors).into(),
+        Ok(_) => conflict.into(),
+        Err(e) => e.into(),
+    }
+}
+
+async fn taken_field_errors(
+    svc: &Services,
+    codes: &[CouponCode],
+    field_of: impl Fn(&CouponCode) -> Field,
+) -> Result<Vec<FieldError>, StorageError> {
+    if codes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let taken = svc.db.taken_codes(codes).await?;
+    Ok(codes
+        .iter()
+        .filter(|c| taken.iter().any(|t| t == c.as_str()))
+        .map(|c| FieldError::new(field_of(c), Problem::CodeTaken(c.to_string())))
+        .collect())
+}
+
+fn from_update_error(e: UpdateError<Invalid>) -> ServiceError {
+    match e {
+        UpdateError::NotFound => ServiceError::CouponNotFound,
+        UpdateError::Rejected(invalid) => ServiceError::Invalid(invalid),
+        UpdateError::Storage(s) => ServiceError::Storage(s),
+    }
+}
+
+/// A coupon by id.
+pub async fn coupon(svc: &Services, id: CouponId) -> Result<Option<Coupon>, ServiceError> {
+    Ok(svc.db.coupon(id).await?)
+}
+
+/// The coupon a code points at, matched case-insensitively. A string that cannot be a
+/// code finds nothing.
+pub async fn coupon_by_code(svc: &Services, raw: &str) -> Result<Option<Coupon>, ServiceError> {
+    match CouponCode::parse(raw) {
+        Ok(code) => Ok(svc.db.coupon_by_code(&code).await?),
+        Err(_) => Ok(None),
+    }
+}
+
+/// A page of coupons, newest first.
+pub async fn list_coupons(
+    svc: &Services,
+    filter: &CouponFilter,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<(Vec<Coupon>, DateTime<Utc>), ServiceError> {
+    let now = Utc::now();
+    Ok((svc.db.list_coupons(filter, now, before, limit).await?, now))
+}

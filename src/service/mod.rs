@@ -1,0 +1,18 @@
+//! Use cases: validation through the domain, transactions through storage. Every
+//! function returns [`ServiceError`], which the GraphQL layer maps once.
+
+pub mod coupons;
+mod error;
+
+pub use error::ServiceError;
+
+use crate::storage::Db;
+
+/// What the use cases need: the database and the settings that shape their results.
+#[derive(Clone)]
+pub struct Services {
+    /// The database.
+    pub db: Db,
+    /// Days until a coupon created without an end expires; `None` for never.
+    pub default_expiration_days: Option<u32>,
+}
