@@ -130,6 +130,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         println!("(in GraphiQL: Headers tab, {{\"Authorization\": \"Bearer {key}\"}})");
         println!();
     }
+    println!("Press Ctrl-C to stop.");
     tracing::info!(addr = %server.local_addr, backend = server.backend, "serving");
     server.serve().await
 }

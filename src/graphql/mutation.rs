@@ -43,6 +43,7 @@ fn split<T>(
     }
 }
 
+/// The root of all changes.
 #[Object]
 impl Mutation {
     /// Creates a coupon, with its first code if one is given.

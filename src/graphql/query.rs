@@ -1,6 +1,5 @@
 //! Queries.
 
-use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Object, Result};
 use coupons_domain::CouponId;
 
@@ -8,7 +7,9 @@ use super::error::{ApiError, query_error};
 use super::guard::{ANY_KEY, READERS, RoleGuard};
 use super::ids::{self, Kind};
 use super::inputs::CouponFilter;
-use super::types::{Coupon, CouponCode, Node, Viewer, after_id, page_size};
+use super::types::{
+    Coupon, CouponCode, CouponConnection, CouponEdge, Node, Viewer, after_id, page_size, paginate,
+};
 use crate::auth::Principal;
 use crate::service::{Services, coupons};
 use crate::storage;
@@ -17,6 +18,7 @@ use crate::storage;
 #[derive(Default)]
 pub struct Query;
 
+/// The root of all reads.
 #[Object]
 impl Query {
     /// Any object by its global ID.
@@ -72,7 +74,7 @@ impl Query {
         #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
         #[graphql(desc = "Which coupons to list.")] filter: Option<CouponFilter>,
-    ) -> Result<Connection<String, Coupon>> {
+    ) -> Result<CouponConnection> {
         let svc = ctx.data::<Services>()?;
         let limit = page_size(first)?;
         let after = after_id(after.as_deref())?;
@@ -81,17 +83,21 @@ impl Query {
             status: filter.status.map(Into::into),
             text: filter.query,
         };
-        let (mut rows, _) = coupons::list_coupons(svc, &filter, after, limit as i64 + 1)
+        let (rows, _) = coupons::list_coupons(svc, &filter, after, limit as i64 + 1)
             .await
             .map_err(query_error)?;
-        let has_next = rows.len() > limit;
-        rows.truncate(limit);
-        let mut connection = Connection::new(after.is_some(), has_next);
-        connection.edges.extend(
-            rows.into_iter()
-                .map(|c| Edge::new(ids::cursor(c.id.0), Coupon(c))),
-        );
-        Ok(connection)
+        let (items, page_info) = paginate(rows, limit, after, |c| c.id.0);
+        Ok(CouponConnection {
+            nodes: items.iter().map(|(_, c)| Coupon(c.clone())).collect(),
+            edges: items
+                .into_iter()
+                .map(|(cursor, c)| CouponEdge {
+                    cursor,
+                    node: Coupon(c),
+                })
+                .collect(),
+            page_info,
+        })
     }
 
     /// The caller's own API key: its role and name.

@@ -11,6 +11,8 @@ use chrono::{SecondsFormat, Utc};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DateTime(pub chrono::DateTime<Utc>);
 
+/// An instant: RFC 3339 with an offset on input (`2026-12-24T18:00:00+01:00`), UTC
+/// with `Z` on output, to the microsecond.
 #[Scalar(
     name = "DateTime",
     specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339"
@@ -40,6 +42,8 @@ impl ScalarType for DateTime {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decimal(pub rust_decimal::Decimal);
 
+/// An exact decimal number as a string, such as `"19.99"` or `"12.5"`. Integers may be
+/// sent as numbers; fractions must be strings.
 #[Scalar(name = "Decimal")]
 impl ScalarType for Decimal {
     fn parse(value: Value) -> InputValueResult<Self> {

@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::connection::{Connection, Edge};
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Enum, ID, Interface, Json, Object, Result, SimpleObject};
 use chrono::Utc;
@@ -41,6 +40,78 @@ pub fn after_id(after: Option<&str>) -> Result<Option<i64>, ApiError> {
                 .ok_or_else(|| ApiError::BadUserInput(format!("invalid cursor {a:?}")))
         })
         .transpose()
+}
+
+/// Where a page of a list stands.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct PageInfo {
+    /// Whether more items follow this page.
+    pub has_next_page: bool,
+    /// Whether items precede this page (true whenever `after` was given).
+    pub has_previous_page: bool,
+    /// Cursor of the first item of the page.
+    pub start_cursor: Option<String>,
+    /// Cursor of the last item of the page; pass it as `after` for the next page.
+    pub end_cursor: Option<String>,
+}
+
+/// A coupon in a list, with its cursor.
+#[derive(SimpleObject)]
+pub struct CouponEdge {
+    /// Opaque position of this item in the list.
+    pub cursor: String,
+    /// The coupon.
+    pub node: Coupon,
+}
+
+/// A page of coupons.
+#[derive(SimpleObject)]
+pub struct CouponConnection {
+    /// The coupons of this page with their cursors.
+    pub edges: Vec<CouponEdge>,
+    /// The coupons of this page.
+    pub nodes: Vec<Coupon>,
+    /// Where this page stands.
+    pub page_info: PageInfo,
+}
+
+/// A code in a list, with its cursor.
+#[derive(SimpleObject)]
+pub struct CouponCodeEdge {
+    /// Opaque position of this item in the list.
+    pub cursor: String,
+    /// The code.
+    pub node: CouponCode,
+}
+
+/// A page of codes.
+#[derive(SimpleObject)]
+pub struct CouponCodeConnection {
+    /// The codes of this page with their cursors.
+    pub edges: Vec<CouponCodeEdge>,
+    /// The codes of this page.
+    pub nodes: Vec<CouponCode>,
+    /// Where this page stands.
+    pub page_info: PageInfo,
+}
+
+/// Cuts a fetched run of `limit + 1` rows into one page: (rows, pageInfo).
+pub fn paginate<T>(
+    mut rows: Vec<T>,
+    limit: usize,
+    after: Option<i64>,
+    id: impl Fn(&T) -> i64,
+) -> (Vec<(String, T)>, PageInfo) {
+    let has_next_page = rows.len() > limit;
+    rows.truncate(limit);
+    let items: Vec<(String, T)> = rows.into_iter().map(|r| (ids::cursor(id(&r)), r)).collect();
+    let info = PageInfo {
+        has_next_page,
+        has_previous_page: after.is_some(),
+        start_cursor: items.first().map(|(c, _)| c.clone()),
+        end_cursor: items.last().map(|(c, _)| c.clone()),
+    };
+    (items, info)
 }
 
 /// An object with a global ID.
@@ -230,6 +301,7 @@ impl Loader<i64> for FirstCodeLoader {
     }
 }
 
+/// A discount definition, reachable through any of its codes.
 #[Object]
 impl Coupon {
     /// Opaque global ID.
@@ -325,23 +397,27 @@ impl Coupon {
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
-    ) -> Result<Connection<String, CouponCode>> {
+    ) -> Result<CouponCodeConnection> {
         let svc = ctx.data::<Services>()?;
         let limit = page_size(first)?;
         let after = after_id(after.as_deref())?;
-        let mut rows = svc
+        let rows = svc
             .db
             .codes(self.0.id, after, limit as i64 + 1)
             .await
             .map_err(|e| query_error(e.into()))?;
-        let has_next = rows.len() > limit;
-        rows.truncate(limit);
-        let mut connection = Connection::new(after.is_some(), has_next);
-        connection.edges.extend(
-            rows.into_iter()
-                .map(|row| Edge::new(ids::cursor(row.id), CouponCode(row))),
-        );
-        Ok(connection)
+        let (items, page_info) = paginate(rows, limit, after, |r| r.id);
+        Ok(CouponCodeConnection {
+            nodes: items.iter().map(|(_, r)| CouponCode(r.clone())).collect(),
+            edges: items
+                .into_iter()
+                .map(|(cursor, r)| CouponCodeEdge {
+                    cursor,
+                    node: CouponCode(r),
+                })
+                .collect(),
+            page_info,
+        })
     }
 
     /// When it was created.
@@ -359,6 +435,7 @@ impl Coupon {
 #[derive(Debug, Clone)]
 pub struct CouponCode(pub StoredCode);
 
+/// A customer-facing code of a coupon, stored in canonical form (upper case).
 #[Object]
 impl CouponCode {
     /// Opaque global ID.
@@ -443,6 +520,7 @@ impl From<ApiKeyRole> for Role {
 #[derive(Debug, Clone)]
 pub struct ApiKey(pub StoredApiKey);
 
+/// An API key. The secret itself is never shown again after creation.
 #[Object]
 impl ApiKey {
     /// Opaque global ID.
@@ -480,6 +558,7 @@ impl ApiKey {
 #[derive(Debug, Clone)]
 pub struct Viewer(pub Principal);
 
+/// The caller, as identified by its API key.
 #[Object]
 impl Viewer {
     /// The key's role.

@@ -1,0 +1,253 @@
+//! The real binary: first start, serving, `migrate`, `api-key create`, configuration
+//! errors. Each case runs the built `coupons` executable as a user would.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::harness::{Backend, TestDatabase};
+
+const BIN: &str = env!("CARGO_BIN_EXE_coupons");
+
+/// A running `coupons serve`, stopped with SIGTERM on drop.
+struct Served {
+    child: Child,
+    base: String,
+    stdout: Vec<String>,
+}
+
+impl Served {
+    fn start(database_url: &str, extra_env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(BIN);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", database_url)
+            .env("COUPONS_BIND", "127.0.0.1:0")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut stdout = Vec::new();
+        let mut base = None;
+        // The banner ends with "Press Ctrl-C to stop."
+        while Instant::now() < deadline {
+            let Some(Ok(line)) = lines.next() else { break };
+            if let Some(url) = line.strip_prefix("Listening on ") {
+                base = Some(url.trim().to_owned());
+            }
+            let done = line.starts_with("Press Ctrl-C");
+            stdout.push(line);
+            if done {
+                break;
+            }
+        }
+        let base = base.unwrap_or_else(|| panic!("no 'Listening on' line: {stdout:#?}"));
+        Self {
+            child,
+            base,
+            stdout,
+        }
+    }
+
+    fn admin_key(&self) -> Option<String> {
+        self.stdout
+            .iter()
+            .map(|l| l.trim())
+            .find(|l| l.starts_with("cpn_"))
+            .map(str::to_owned)
+    }
+
+    async fn graphql(&self, key: &str, query: &str, variables: Value) -> Value {
+        reqwest::Client::new()
+            .post(format!("{}/graphql", self.base))
+            .bearer_auth(key)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn run(args: &[&str], database_url: &str) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// First start on an empty database: URL and admin key printed; the key creates a
+/// coupon that is found by code in another letter case; a restart prints no new key;
+/// SIGTERM stops the server cleanly.
+async fn first_start_prints_a_working_admin_key(backend: Backend) {
+    let Some(db) = TestDatabase::new(backend).await else {
+        return;
+    };
+    let server = Served::start(&db.url, &[]);
+    assert!(
+        server
+            .stdout
+            .iter()
+            .any(|l| l.starts_with("GraphiQL: http://127.0.0.1:")),
+        "{:#?}",
+        server.stdout
+    );
+    let key = server
+        .admin_key()
+        .unwrap_or_else(|| panic!("no key printed: {:#?}", server.stdout));
+    let created = server
+        .graphql(&key, "mutation { createCoupon(input: { name: \"Welcome\", code: \"welcome10\", discount: { percentage: \"10\" } }) { coupon { id code } userErrors { code } } }", json!({}))
+        .await;
+    assert_eq!(
+        created["data"]["createCoupon"]["coupon"]["code"], "WELCOME10",
+        "{created:#}"
+    );
+    let found = server
+        .graphql(&key, "{ coupon(code: \"Welcome10\") { name } }", json!({}))
+        .await;
+    assert_eq!(found["data"]["coupon"]["name"], "Welcome");
+    assert!(server.stop().success());
+
+    let again = Served::start(&db.url, &[]);
+    assert_eq!(again.admin_key(), None, "{:#?}", again.stdout);
+    let still = again.graphql(&key, "{ viewer { role } }", json!({})).await;
+    assert_eq!(still["data"]["viewer"]["role"], "ADMIN");
+    assert!(again.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_start_prints_a_working_admin_key_sqlite() {
+    first_start_prints_a_working_admin_key(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_start_prints_a_working_admin_key_postgres() {
+    first_start_prints_a_working_admin_key(Backend::Postgres).await;
+}
+
+/// `COUPONS_ADMIN_KEY` works for scripted set-ups and suppresses the generated key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripted_admin_key() {
+    let Some(db) = TestDatabase::new(Backend::Sqlite).await else {
+        return;
+    };
+    let key = "scripted-0123456789-0123456789-0123456789";
+    let server = Served::start(&db.url, &[("COUPONS_ADMIN_KEY", key)]);
+    assert_eq!(server.admin_key(), None);
+    let me = server.graphql(key, "{ viewer { role } }", json!({})).await;
+    assert_eq!(me["data"]["viewer"]["role"], "ADMIN");
+    assert!(server.stop().success());
+
+    let out = Command::new(BIN)
+        .env("DATABASE_URL", &db.url)
+        .env("COUPONS_ADMIN_KEY", "short")
+        .env("COUPONS_BIND", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("COUPONS_ADMIN_KEY must be at least 32"));
+}
+
+async fn migrate_and_api_key_create(backend: Backend) {
+    let Some(db) = TestDatabase::new(backend).await else {
+        return;
+    };
+    let (ok, out, err) = run(&["migrate"], &db.url);
+    assert!(ok, "{err}");
+    assert!(out.contains("Applied 20261121000001"), "{out}");
+    let (ok, out, _) = run(&["migrate"], &db.url);
+    assert!(ok && out.contains("up to date"), "{out}");
+
+    let (ok, out, err) = run(
+        &[
+            "api-key",
+            "create",
+            "--role",
+            "storefront",
+            "--name",
+            "Web shop",
+        ],
+        &db.url,
+    );
+    assert!(ok, "{err}");
+    let key = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("cpn_"))
+        .unwrap()
+        .to_owned();
+    let (ok, _, err) = run(
+        &["api-key", "create", "--role", "boss", "--name", "x"],
+        &db.url,
+    );
+    assert!(!ok && err.contains("unknown role"), "{err}");
+
+    // A key made by the CLI means this is no longer a first start.
+    let server = Served::start(&db.url, &[]);
+    assert_eq!(server.admin_key(), None);
+    let me = server
+        .graphql(&key, "{ viewer { role name } }", json!({}))
+        .await;
+    assert_eq!(
+        me["data"]["viewer"],
+        json!({ "role": "STOREFRONT", "name": "Web shop" })
+    );
+    let denied = server
+        .graphql(&key, "{ coupons { edges { node { id } } } }", json!({}))
+        .await;
+    assert_eq!(denied["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    assert!(server.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_and_api_key_create_sqlite() {
+    migrate_and_api_key_create(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_and_api_key_create_postgres() {
+    migrate_and_api_key_create(Backend::Postgres).await;
+}
+
+#[test]
+fn bad_database_url_is_a_clear_error() {
+    let (ok, _, err) = run(&["migrate"], "mysql://nope");
+    assert!(!ok);
+    assert!(err.contains("unsupported database URL"), "{err}");
+}

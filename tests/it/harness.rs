@@ -1,0 +1,301 @@
+//! The test harness: a fresh database per test and the real axum router.
+//!
+//! - SQLite: a new file in the temp directory, removed afterwards.
+//! - PostgreSQL: a new schema in `TEST_DATABASE_URL` (default
+//!   `postgres://postgres@127.0.0.1:5432/test`), selected through the connection's
+//!   `search_path` and dropped afterwards. When the server cannot be reached the
+//!   PostgreSQL cases print a notice and pass, except under `CI=true`, where they fail.
+//!
+//! `both_backends!(test_fn)` turns `async fn test_fn(app: TestApp)` into two tests,
+//! `test_fn::sqlite` and `test_fn::postgres`.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use coupons::auth::{self, Authenticator, Role};
+use coupons::router::router;
+use coupons::service::Services;
+use coupons::storage::{Db, PoolOptions};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use http_body_util::BodyExt;
+use rand::Rng;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server the tests use.
+pub fn postgres_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+static PG_NOTICE: AtomicBool = AtomicBool::new(false);
+
+/// A fresh, empty database; dropped with this value.
+pub struct TestDatabase {
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(PathBuf),
+    Schema { base: String, schema: String },
+}
+
+fn random_suffix() -> String {
+    let n: u64 = rand::rng().random();
+    format!("{n:016x}")
+}
+
+impl TestDatabase {
+    /// `None` when PostgreSQL is wanted but unreachable outside CI.
+    pub async fn new(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("coupons-it-{}.db", random_suffix()));
+                Some(Self {
+                    url: format!("sqlite://{}", path.display()),
+                    cleanup: Cleanup::File(path),
+                })
+            }
+            Backend::Postgres => {
+                let base = postgres_url();
+                let mut conn = match AsyncPgConnection::establish(&base).await {
+                    Ok(c) => c,
+                    Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+                        panic!("CI=true but PostgreSQL at {base} is unreachable: {e}")
+                    }
+                    Err(e) => {
+                        if !PG_NOTICE.swap(true, Ordering::Relaxed) {
+                            eprintln!(
+                                "NOTICE: skipping PostgreSQL cases, {base} is unreachable: {e}"
+                            );
+                        }
+                        return None;
+                    }
+                };
+                let schema = format!("it_{}", random_suffix());
+                conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
+                    .await
+                    .unwrap();
+                let sep = if base.contains('?') { '&' } else { '?' };
+                Some(Self {
+                    url: format!("{base}{sep}options=-csearch_path%3D{schema}"),
+                    cleanup: Cleanup::Schema { base, schema },
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = path.clone().into_os_string();
+                    p.push(suffix);
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+            Cleanup::Schema { base, schema } => {
+                let (base, schema) = (base.clone(), schema.clone());
+                // Drop runs inside the test's runtime; use a thread with its own.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    rt.block_on(async {
+                        if let Ok(mut c) = AsyncPgConnection::establish(&base).await {
+                            let _ = c
+                                .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+                                .await;
+                        }
+                    });
+                    Ok::<_, std::io::Error>(())
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// Options for a test app.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub default_expiration_days: Option<u32>,
+    pub admin_key: Option<String>,
+}
+
+/// The service on a fresh database, with an admin key ready.
+pub struct TestApp {
+    pub db: Db,
+    pub admin: String,
+    router: Router,
+    /// Kept so the database lives as long as the app.
+    _database: TestDatabase,
+}
+
+/// A GraphQL response with its HTTP status.
+#[derive(Debug)]
+pub struct Response {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Response {
+    /// `data`, asserting there are no top-level errors.
+    pub fn data(&self) -> &Value {
+        assert!(
+            self.body.get("errors").is_none(),
+            "unexpected errors: {:#}",
+            self.body
+        );
+        &self.body["data"]
+    }
+
+    /// The `extensions.code` of the first top-level error.
+    pub fn error_code(&self) -> Option<&str> {
+        self.body["errors"][0]["extensions"]["code"].as_str()
+    }
+}
+
+impl TestApp {
+    pub async fn with(backend: Backend, options: Options) -> Option<Self> {
+        let database = TestDatabase::new(backend).await?;
+        let db = Db::connect(
+            &database.url,
+            PoolOptions {
+                max_size: 8,
+                wait_timeout: std::time::Duration::from_secs(10),
+            },
+        )
+        .unwrap();
+        db.run_migrations().await.unwrap();
+        let admin = auth::create_api_key(&db, "test admin", Role::Admin)
+            .await
+            .unwrap()
+            .secret;
+        let services = Services {
+            db: db.clone(),
+            default_expiration_days: options.default_expiration_days,
+        };
+        let authenticator = Authenticator::new(db.clone(), options.admin_key.as_deref());
+        Some(Self {
+            router: router(services, authenticator, true),
+            db,
+            admin,
+            _database: database,
+        })
+    }
+
+    /// A new key of `role`.
+    pub async fn key(&self, role: Role) -> String {
+        auth::create_api_key(&self.db, &format!("test {role}"), role)
+            .await
+            .unwrap()
+            .secret
+    }
+
+    /// Sends a GraphQL request with `key` (or none) through the router.
+    pub async fn request(&self, key: Option<&str>, query: &str, variables: Value) -> Response {
+        let mut request = Request::post("/graphql").header("content-type", "application/json");
+        if let Some(key) = key {
+            request = request.header("authorization", format!("Bearer {key}"));
+        }
+        let body = json!({ "query": query, "variables": variables }).to_string();
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body: Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+        Response { status, body }
+    }
+
+    /// Sends a request as admin and returns `data`, asserting no top-level errors.
+    pub async fn admin(&self, query: &str, variables: Value) -> Value {
+        self.request(Some(&self.admin), query, variables)
+            .await
+            .data()
+            .clone()
+    }
+
+    /// A plain GET through the router: (status, body text).
+    pub async fn get(&self, path: &str) -> (StatusCode, String) {
+        let response = self
+            .router
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Runs SQL directly (for setting up states no API call makes yet).
+    pub async fn sql(&self, sql: &str) {
+        match &self.db {
+            Db::Postgres(pool) => pool.get().await.unwrap().batch_execute(sql).await.unwrap(),
+            Db::Sqlite(pool) => pool.get().await.unwrap().batch_execute(sql).await.unwrap(),
+        }
+    }
+
+    /// Counts the rows of a table.
+    pub async fn count(&self, table: &str) -> i64 {
+        use diesel::sql_types::BigInt;
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let q = diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"));
+        let row: Count = match &self.db {
+            Db::Postgres(pool) => q.get_result(&mut *pool.get().await.unwrap()).await.unwrap(),
+            Db::Sqlite(pool) => q.get_result(&mut *pool.get().await.unwrap()).await.unwrap(),
+        };
+        row.n
+    }
+}
+
+/// Runs `async fn $name(app: TestApp)` once per backend.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident) => {
+        $crate::both_backends!($name, $crate::harness::Options::default());
+    };
+    ($name:ident, $options:expr) => {
+        mod $name {
+            use $crate::harness::{Backend, TestApp};
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                if let Some(app) = TestApp::with(Backend::Sqlite, $options).await {
+                    super::$name(app).await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = TestApp::with(Backend::Postgres, $options).await {
+                    super::$name(app).await;
+                }
+            }
+        }
+    };
+}

@@ -1,0 +1,9 @@
+//! The integration tests: one binary, one harness, every case on SQLite and PostgreSQL.
+#![expect(clippy::unwrap_used, clippy::print_stderr, reason = "test code")]
+
+mod harness;
+
+mod auth;
+mod cli;
+mod coupons;
+mod schema;
