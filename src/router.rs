@@ -2,15 +2,15 @@
 //!
 //! - `POST /graphql`: the API. Credentials come from `Authorization: Bearer <key>`;
 //!   a key that is sent but not valid is refused with HTTP 401 before anything runs.
-//! - `GET /graphql`: the GraphiQL playground (unless disabled).
+//! - `GET /graphql`: the GraphiQL playground and, under `/graphiql/`, its assets (unless
+//!   disabled); all served from the binary.
 //! - `GET /healthz`: the process is up. `GET /readyz`: the database answers.
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::State;
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
@@ -35,16 +35,17 @@ pub fn router(services: Services, auth: Authenticator, graphiql: bool) -> Router
         services,
         auth,
     };
-    let graphql = if graphiql {
-        get(graphiql_page).post(graphql_handler)
-    } else {
-        axum::routing::post(graphql_handler)
-    };
-    Router::new()
-        .route("/graphql", graphql)
+    let router = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .with_state(state)
+        .route("/readyz", get(readyz));
+    let router = if graphiql {
+        router
+            .route("/graphql", get(crate::graphiql::page).post(graphql_handler))
+            .merge(crate::graphiql::asset_routes())
+    } else {
+        router.route("/graphql", axum::routing::post(graphql_handler))
+    };
+    router.with_state(state)
 }
 
 async fn graphql_handler(
@@ -84,15 +85,6 @@ fn top_level_error(status: StatusCode, e: &ApiError) -> Response {
         "errors": [{ "message": e.message(), "extensions": { "code": e.code() } }],
     });
     (status, Json(body)).into_response()
-}
-
-async fn graphiql_page() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("Coupons GraphiQL")
-            .finish(),
-    )
 }
 
 async fn healthz() -> &'static str {
