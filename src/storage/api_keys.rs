@@ -47,6 +47,19 @@ pub struct NewApiKey<'a> {
     pub secret_hash: &'a str,
 }
 
+/// The column values of a new key, against a backend's `api_keys` table.
+macro_rules! api_key_values {
+    ($k:ident, $key:expr, $now:expr) => {
+        (
+            $k::name.eq($key.name),
+            $k::role.eq($key.role),
+            $k::prefix.eq($key.prefix),
+            $k::secret_hash.eq($key.secret_hash),
+            $k::created_at.eq($now),
+        )
+    };
+}
+
 impl Db {
     /// Stores a new key.
     pub async fn insert_api_key(
@@ -57,13 +70,7 @@ impl Db {
         Ok(with_conn!(self, |conn| {
             use schema::api_keys::dsl as k;
             diesel::insert_into(k::api_keys)
-                .values((
-                    k::name.eq(key.name),
-                    k::role.eq(key.role),
-                    k::prefix.eq(key.prefix),
-                    k::secret_hash.eq(key.secret_hash),
-                    k::created_at.eq(now),
-                ))
+                .values(api_key_values!(k, key, now))
                 .get_result(conn)
                 .await?
         }))
@@ -89,13 +96,7 @@ impl Db {
                 return Ok(None);
             }
             let stored = diesel::insert_into(k::api_keys)
-                .values((
-                    k::name.eq(key.name),
-                    k::role.eq(key.role),
-                    k::prefix.eq(key.prefix),
-                    k::secret_hash.eq(key.secret_hash),
-                    k::created_at.eq(now),
-                ))
+                .values(api_key_values!(k, key, now))
                 .get_result(conn)
                 .await?;
             Ok(Some(stored))

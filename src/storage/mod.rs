@@ -139,21 +139,27 @@ pub struct PoolOptions {
     pub wait_timeout: Duration,
 }
 
+/// A pool that gives up after `options.wait_timeout` instead of waiting forever.
+fn pool<M: deadpool::managed::Manager>(
+    manager: M,
+    options: PoolOptions,
+) -> Result<deadpool::managed::Pool<M>, StorageError> {
+    deadpool::managed::Pool::builder(manager)
+        .max_size(options.max_size)
+        .runtime(deadpool::Runtime::Tokio1)
+        .wait_timeout(Some(options.wait_timeout))
+        .create_timeout(Some(options.wait_timeout))
+        .build()
+        .map_err(|e| StorageError::Pool(e.to_string()))
+}
+
 impl Db {
     /// Opens a pool for `url`: `postgres://` / `postgresql://`, or `sqlite://PATH`
     /// (`sqlite:PATH` too). The SQLite file is created if missing.
     pub fn connect(url: &str, options: PoolOptions) -> Result<Self, StorageError> {
-        let build_err = |e: &dyn std::fmt::Display| StorageError::Pool(e.to_string());
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
-            let pool = Pool::builder(manager)
-                .max_size(options.max_size)
-                .runtime(deadpool::Runtime::Tokio1)
-                .wait_timeout(Some(options.wait_timeout))
-                .create_timeout(Some(options.wait_timeout))
-                .build()
-                .map_err(|e| build_err(&e))?;
-            return Ok(Self::Postgres(pool));
+            return Ok(Self::Postgres(pool(manager, options)?));
         }
         let path = url
             .strip_prefix("sqlite://")
@@ -176,14 +182,7 @@ impl Db {
             .boxed()
         });
         let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
-        let pool = Pool::builder(manager)
-            .max_size(options.max_size)
-            .runtime(deadpool::Runtime::Tokio1)
-            .wait_timeout(Some(options.wait_timeout))
-            .create_timeout(Some(options.wait_timeout))
-            .build()
-            .map_err(|e| build_err(&e))?;
-        Ok(Self::Sqlite(pool))
+        Ok(Self::Sqlite(pool(manager, options)?))
     }
 
     /// `"postgres"` or `"sqlite"`.

@@ -243,13 +243,22 @@ async fn first_admin_key_is_created_once(app: TestApp) {
 both_backends!(first_admin_key_is_created_once);
 
 async fn health_and_graphiql(app: TestApp) {
-    assert_eq!(app.get("/healthz").await, (axum::http::StatusCode::OK, "ok".into()));
+    assert_eq!(
+        app.get("/healthz").await,
+        (axum::http::StatusCode::OK, "ok".into())
+    );
     assert_eq!(app.get("/readyz").await.0, 200);
     let (status, page) = app.get("/graphql").await;
     assert_eq!(status, 200);
-    assert!(page.contains("GraphiQL.createFetcher({ url: \"/graphql\" })"), "{page}");
+    assert!(
+        page.contains("GraphiQL.createFetcher({ url: \"/graphql\" })"),
+        "{page}"
+    );
     // Works offline: nothing is loaded from another host.
-    assert!(!page.contains("http://") && !page.contains("https://"), "{page}");
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "{page}"
+    );
     let assets: Vec<&str> = page
         .split(['"', '\''])
         .filter(|s| s.starts_with("/graphiql/"))
