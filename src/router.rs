@@ -14,6 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 use crate::auth::{AuthError, Authenticator};
 use crate::graphql::error::ApiError;
@@ -45,7 +47,11 @@ pub fn router(services: Services, auth: Authenticator, graphiql: bool) -> Router
     } else {
         router.route("/graphql", axum::routing::post(graphql_handler))
     };
-    router.with_state(state)
+    router.with_state(state).layer(
+        TraceLayer::new_for_http()
+            .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+            .on_response(DefaultOnResponse::new().level(Level::INFO)),
+    )
 }
 
 async fn graphql_handler(

@@ -51,7 +51,7 @@ impl Mutation {
     async fn create_coupon(
         &self,
         ctx: &Context<'_>,
-        input: CreateCouponInput,
+        #[graphql(desc = "The new coupon.")] input: CreateCouponInput,
     ) -> Result<CreateCouponPayload> {
         let svc = ctx.data::<Services>()?;
         let (draft, code, status) = input.into_parts();
@@ -78,7 +78,7 @@ impl Mutation {
     async fn update_coupon(
         &self,
         ctx: &Context<'_>,
-        input: UpdateCouponInput,
+        #[graphql(desc = "The coupon and the fields to change.")] input: UpdateCouponInput,
     ) -> Result<UpdateCouponPayload> {
         let svc = ctx.data::<Services>()?;
         let id = match coupon_id(&input.id, "id") {
@@ -106,7 +106,7 @@ impl Mutation {
     async fn set_coupon_status(
         &self,
         ctx: &Context<'_>,
-        input: SetCouponStatusInput,
+        #[graphql(desc = "The coupon and its new status.")] input: SetCouponStatusInput,
     ) -> Result<SetCouponStatusPayload> {
         let svc = ctx.data::<Services>()?;
         let id = match coupon_id(&input.id, "id") {
@@ -134,7 +134,7 @@ impl Mutation {
     async fn delete_coupon(
         &self,
         ctx: &Context<'_>,
-        input: DeleteCouponInput,
+        #[graphql(desc = "The coupon to delete.")] input: DeleteCouponInput,
     ) -> Result<DeleteCouponPayload> {
         let svc = ctx.data::<Services>()?;
         let id = match coupon_id(&input.id, "id") {
@@ -155,7 +155,11 @@ impl Mutation {
 
     /// Adds codes to a coupon: all of them, or none when any is invalid or taken.
     #[graphql(guard = "RoleGuard::new(ADMIN)")]
-    async fn add_codes(&self, ctx: &Context<'_>, input: AddCodesInput) -> Result<AddCodesPayload> {
+    async fn add_codes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The coupon and the codes to add.")] input: AddCodesInput,
+    ) -> Result<AddCodesPayload> {
         let svc = ctx.data::<Services>()?;
         let id = match coupon_id(&input.coupon_id, "couponId") {
             Ok(id) => id,
@@ -189,7 +193,7 @@ impl Mutation {
     async fn create_api_key(
         &self,
         ctx: &Context<'_>,
-        input: CreateApiKeyInput,
+        #[graphql(desc = "The new key's name and role.")] input: CreateApiKeyInput,
     ) -> Result<CreateApiKeyPayload> {
         let svc = ctx.data::<Services>()?;
         let name = input.name.trim();
