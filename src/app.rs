@@ -1,6 +1,7 @@
 //! Start-up: database, migrations, first admin key, router, serving, shutdown.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
@@ -9,7 +10,8 @@ use tokio::net::TcpListener;
 use crate::auth::{self, Authenticator};
 use crate::config::ServeConfig;
 use crate::router::router;
-use crate::service::Services;
+use crate::service::checkout::CheckoutSettings;
+use crate::service::{Services, maintenance};
 use crate::storage::Db;
 
 /// A server ready to accept connections.
@@ -22,6 +24,7 @@ pub struct Server {
     pub first_admin_key: Option<String>,
     /// Which backend it uses.
     pub backend: &'static str,
+    sweeper: tokio::task::JoinHandle<()>,
 }
 
 /// Connects, migrates, creates the first admin key on an empty database, and binds.
@@ -44,10 +47,27 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
             .context("creating the first admin key")?
             .map(|k| k.secret)
     };
+    let secret = match &config.secret {
+        Some(s) => s.clone().into_bytes(),
+        None => db
+            .service_secret(CUSTOMER_KEY_SECRET, random_secret)
+            .await
+            .context("loading the customer-key secret")?
+            .into_bytes(),
+    };
     let services = Services {
         db: db.clone(),
         default_expiration_days: config.default_expiration_days,
+        checkout: CheckoutSettings {
+            customer_key_secret: secret,
+            default_hold: chrono::Duration::minutes(i64::from(config.reservation_minutes)),
+            idempotency_retention: chrono::Duration::hours(i64::from(config.idempotency_hours)),
+        },
     };
+    let sweeper = tokio::spawn(maintenance::run(
+        db.clone(),
+        Duration::from_secs(config.sweep_seconds),
+    ));
     let authenticator = Authenticator::new(db.clone(), config.admin_key.as_deref());
     let listener = TcpListener::bind(config.bind)
         .await
@@ -59,7 +79,17 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         local_addr,
         first_admin_key,
         backend: db.backend(),
+        sweeper,
     })
+}
+
+/// Name of the generated secret for customer keys.
+const CUSTOMER_KEY_SECRET: &str = "customer_key";
+
+fn random_secret() -> String {
+    use rand::Rng;
+    let bytes: [u8; 32] = rand::rng().random();
+    hex::encode(bytes)
 }
 
 impl Server {
@@ -68,6 +98,7 @@ impl Server {
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown_signal())
             .await?;
+        self.sweeper.abort();
         tracing::info!("stopped");
         Ok(())
     }

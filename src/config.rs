@@ -61,6 +61,22 @@ pub struct ServeConfig {
     /// Log format.
     #[arg(long, env = "COUPONS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Key for the keyed hashes of customer ids and e-mails (at least 32 characters).
+    /// Unset: one is generated on first start and kept in the database.
+    #[arg(long, env = "COUPONS_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Minutes a reservation holds a use when the call names no hold time.
+    #[arg(long, env = "COUPONS_RESERVATION_MINUTES", default_value_t = 15,
+          value_parser = clap::value_parser!(u32).range(1..=1440))]
+    pub reservation_minutes: u32,
+    /// Hours an idempotency key's first response is kept and replayed (at least 24).
+    #[arg(long, env = "COUPONS_IDEMPOTENCY_HOURS", default_value_t = 24,
+          value_parser = clap::value_parser!(u32).range(24..=8760))]
+    pub idempotency_hours: u32,
+    /// Seconds between sweeps that expire overdue reservations and old idempotency keys.
+    #[arg(long, env = "COUPONS_SWEEP_SECONDS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub sweep_seconds: u64,
 }
 
 /// The shortest `COUPONS_ADMIN_KEY` accepted.
@@ -72,6 +88,9 @@ pub enum ConfigError {
     /// `COUPONS_ADMIN_KEY` is too short to be a secret.
     #[error("COUPONS_ADMIN_KEY must be at least {ADMIN_KEY_MIN_LEN} characters long")]
     AdminKeyTooShort,
+    /// `COUPONS_SECRET` is too short to be a key.
+    #[error("COUPONS_SECRET must be at least {ADMIN_KEY_MIN_LEN} characters long")]
+    SecretTooShort,
 }
 
 impl ServeConfig {
@@ -83,6 +102,13 @@ impl ServeConfig {
             .is_some_and(|k| k.trim().len() < ADMIN_KEY_MIN_LEN)
         {
             return Err(ConfigError::AdminKeyTooShort);
+        }
+        if self
+            .secret
+            .as_deref()
+            .is_some_and(|k| k.len() < ADMIN_KEY_MIN_LEN)
+        {
+            return Err(ConfigError::SecretTooShort);
         }
         Ok(())
     }

@@ -9,7 +9,11 @@
 //!   with its whole chain and reported to the client only as `INTERNAL_SERVER_ERROR`.
 
 use async_graphql::{Enum, ErrorExtensions, SimpleObject};
-use coupons_domain::{CodeError, Field, FieldError, MoneyError, Problem};
+use coupons_domain::{
+    CheckoutOutcome, CodeError, Field, FieldError, MoneyError, Problem, Rejection,
+};
+
+use crate::auth::Role;
 
 use crate::service::ServiceError;
 
@@ -131,6 +135,131 @@ pub enum CouponErrorCode {
     HasRedemptions,
     /// A role name that does not exist.
     InvalidRole,
+    /// An amount below zero.
+    AmountNegative,
+    /// Not an e-mail address.
+    InvalidEmail,
+    /// The coupon or the code is switched off.
+    NotActive,
+    /// The coupon's window has not started.
+    NotStarted,
+    /// The coupon's window has ended.
+    Expired,
+    /// The order (or an amount) is in another currency than the coupon's.
+    CurrencyMismatch,
+    /// The order's channel is not one the coupon is limited to.
+    ChannelNotEligible,
+    /// The order subtotal is below the coupon's minimum.
+    MinSubtotalNotMet,
+    /// The discount on this order would be zero.
+    ZeroDiscount,
+    /// Every use of the coupon is taken (redeemed or reserved).
+    UsageLimitReached,
+    /// Every use of this code is taken (a used single-use code).
+    CodeUsageLimitReached,
+    /// The coupon has a per-customer limit and the order names no customer.
+    CustomerRequired,
+    /// This customer has used the coupon as often as allowed.
+    CustomerLimitReached,
+    /// The idempotency key was used before for a different request.
+    IdempotencyKeyReused,
+    /// No reservation with that ID.
+    ReservationNotFound,
+    /// The reservation's deadline passed before it was redeemed.
+    ReservationExpired,
+    /// No redemption with that ID.
+    RedemptionNotFound,
+    /// The reservation or redemption is not in a state that allows this.
+    InvalidRedemptionStatus,
+    /// The refund is larger than the discount not yet refunded.
+    RefundExceedsDiscount,
+}
+
+impl From<Rejection> for CouponErrorCode {
+    fn from(r: Rejection) -> Self {
+        match r {
+            Rejection::NotFound => Self::NotFound,
+            Rejection::NotActive => Self::NotActive,
+            Rejection::NotStarted => Self::NotStarted,
+            Rejection::Expired => Self::Expired,
+            Rejection::CurrencyMismatch => Self::CurrencyMismatch,
+            Rejection::ChannelNotEligible => Self::ChannelNotEligible,
+            Rejection::MinSubtotalNotMet => Self::MinSubtotalNotMet,
+            Rejection::ZeroDiscount => Self::ZeroDiscount,
+            Rejection::UsageLimitReached => Self::UsageLimitReached,
+            Rejection::CodeUsageLimitReached => Self::CodeUsageLimitReached,
+            Rejection::CustomerRequired => Self::CustomerRequired,
+            Rejection::CustomerLimitReached => Self::CustomerLimitReached,
+        }
+    }
+}
+
+/// What a caller of `role` may learn from rejections. Storefront and public callers
+/// cannot tell a code that does not exist from one that is switched off (draft, paused,
+/// archived, deactivated): both are NOT_FOUND.
+pub fn visible_rejections(reasons: &[Rejection], role: Role) -> Vec<Rejection> {
+    let external = matches!(role, Role::Storefront | Role::Public);
+    reasons
+        .iter()
+        .map(|r| {
+            if external && *r == Rejection::NotActive {
+                Rejection::NotFound
+            } else {
+                *r
+            }
+        })
+        .collect()
+}
+
+/// The `userErrors` of a checkout outcome that is not a success. `id_field` names the
+/// input field that held the reservation or redemption ID; `not_found` is its code.
+pub fn outcome_errors(
+    outcome: &CheckoutOutcome,
+    role: Role,
+    id_field: &str,
+    not_found: CouponErrorCode,
+) -> Vec<CouponUserError> {
+    match outcome {
+        CheckoutOutcome::Applied(_) => Vec::new(),
+        CheckoutOutcome::Rejected(reasons) => visible_rejections(reasons, role)
+            .into_iter()
+            .map(|r| CouponUserError::new(&["input", "code"], r.into(), r.message()))
+            .collect(),
+        CheckoutOutcome::NotFound => vec![CouponUserError::new(
+            &["input", id_field],
+            not_found,
+            "not found",
+        )],
+        CheckoutOutcome::ReservationExpired => vec![CouponUserError::new(
+            &["input", id_field],
+            CouponErrorCode::ReservationExpired,
+            "the reservation expired before it was redeemed; reserve again",
+        )],
+        CheckoutOutcome::WrongStatus(status) => vec![CouponUserError::new(
+            &["input", id_field],
+            CouponErrorCode::InvalidRedemptionStatus,
+            format!("not possible for a {} redemption", status.as_str()),
+        )],
+        CheckoutOutcome::RefundExceedsDiscount { .. } => vec![CouponUserError::new(
+            &["input", "refundedDiscount"],
+            CouponErrorCode::RefundExceedsDiscount,
+            "the refund is larger than the discount not yet refunded",
+        )],
+        CheckoutOutcome::RefundTooPrecise => vec![CouponUserError::new(
+            &["input", "refundedDiscount"],
+            CouponErrorCode::AmountTooPrecise,
+            "the refund has more decimal places than the currency",
+        )],
+    }
+}
+
+/// The `userError` for an idempotency key used before for another request.
+pub fn key_reused() -> CouponUserError {
+    CouponUserError::new(
+        &["input", "idempotencyKey"],
+        CouponErrorCode::IdempotencyKeyReused,
+        "this idempotency key was used for a different request",
+    )
 }
 
 /// A problem with the input of a mutation, which the caller can fix.
@@ -156,34 +285,53 @@ impl CouponUserError {
     }
 }
 
-/// The input path of a domain field, under the mutation's `input` argument.
+/// The input path of a domain field, under the operation's `input` argument.
 fn path(field: Field) -> Vec<String> {
-    let p: &[&str] = match field {
-        Field::Name => &["name"],
-        Field::Description => &["description"],
-        Field::Code => &["code"],
-        Field::Codes | Field::CodeAt(_) => &["codes"],
-        Field::UsageLimit => &["usageLimit"],
-        Field::Discount => &["discount"],
-        Field::Percentage => &["discount", "percentage"],
-        Field::Amount => &["discount", "amount", "amount"],
-        Field::AmountCurrency => &["discount", "amount", "currency"],
-        Field::MaxDiscount => &["discount", "maxDiscount", "amount"],
-        Field::MaxDiscountCurrency => &["discount", "maxDiscount", "currency"],
-        Field::StartsAt => &["startsAt"],
-        Field::ExpiresAt => &["expiresAt"],
-        Field::MaxRedemptions => &["maxRedemptions"],
-        Field::PerCustomerLimit => &["perCustomerLimit"],
-        Field::Channels | Field::ChannelAt(_) => &["channels"],
-        Field::Metadata => &["metadata"],
-        Field::Rules | Field::RuleAt(_) => &["rules"],
-        Field::Status => &["status"],
+    let p = |parts: &[&str]| parts.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let item = |i: usize, leaf: &str| p(&["order", "items", &i.to_string(), leaf]);
+    let rest = match field {
+        Field::Name => p(&["name"]),
+        Field::Description => p(&["description"]),
+        Field::Code => p(&["code"]),
+        Field::Codes => p(&["codes"]),
+        Field::CodeAt(i) => p(&["codes", &i.to_string()]),
+        Field::UsageLimit => p(&["usageLimit"]),
+        Field::Discount => p(&["discount"]),
+        Field::Percentage => p(&["discount", "percentage"]),
+        Field::Amount => p(&["discount", "amount", "amount"]),
+        Field::AmountCurrency => p(&["discount", "amount", "currency"]),
+        Field::MaxDiscount => p(&["discount", "maxDiscount", "amount"]),
+        Field::MaxDiscountCurrency => p(&["discount", "maxDiscount", "currency"]),
+        Field::StartsAt => p(&["startsAt"]),
+        Field::ExpiresAt => p(&["expiresAt"]),
+        Field::MaxRedemptions => p(&["maxRedemptions"]),
+        Field::PerCustomerLimit => p(&["perCustomerLimit"]),
+        Field::Channels => p(&["channels"]),
+        Field::ChannelAt(i) => p(&["channels", &i.to_string()]),
+        Field::Metadata => p(&["metadata"]),
+        Field::Rules => p(&["rules"]),
+        Field::RuleAt(i) => p(&["rules", &i.to_string()]),
+        Field::Status => p(&["status"]),
+        Field::MinSubtotal => p(&["minSubtotal", "amount"]),
+        Field::MinSubtotalCurrency => p(&["minSubtotal", "currency"]),
+        Field::ReversalPolicy => p(&["reversalPolicy"]),
+        Field::OrderId => p(&["order", "id"]),
+        Field::OrderCurrency => p(&["order", "currency"]),
+        Field::OrderSubtotal => p(&["order", "subtotal"]),
+        Field::OrderItems => p(&["order", "items"]),
+        Field::ItemSku(i) => item(i, "sku"),
+        Field::ItemQuantity(i) => item(i, "quantity"),
+        Field::ItemUnitPrice(i) => item(i, "unitPrice"),
+        Field::ItemCategories(i) => item(i, "categories"),
+        Field::CustomerId => p(&["order", "customer", "id"]),
+        Field::CustomerEmail => p(&["order", "customer", "email"]),
+        Field::OrderChannel => p(&["order", "channel"]),
+        Field::IdempotencyKey => p(&["idempotencyKey"]),
+        Field::HoldMinutes => p(&["holdMinutes"]),
+        Field::RefundedDiscount => p(&["refundedDiscount"]),
     };
     let mut out = vec!["input".to_owned()];
-    out.extend(p.iter().map(|s| (*s).to_owned()));
-    if let Field::CodeAt(i) | Field::ChannelAt(i) | Field::RuleAt(i) = field {
-        out.push(i.to_string());
-    }
+    out.extend(rest);
     out
 }
 
@@ -205,6 +353,9 @@ fn code(problem: &Problem) -> CouponErrorCode {
         Problem::PercentageOutOfRange => C::PercentageOutOfRange,
         Problem::PercentageTooPrecise { .. } => C::PercentageTooPrecise,
         Problem::AmountNotPositive => C::AmountNotPositive,
+        Problem::AmountNegative => C::AmountNegative,
+        Problem::CurrencyMismatch { .. } => C::CurrencyMismatch,
+        Problem::InvalidEmail => C::InvalidEmail,
         Problem::DiscountKindAmbiguous => C::DiscountKindAmbiguous,
         Problem::MaxDiscountNotApplicable => C::MaxDiscountNotApplicable,
         Problem::WindowInverted => C::InvalidDateRange,

@@ -11,6 +11,10 @@ use crate::auth::{Principal, Role};
 pub const ADMIN: &[Role] = &[Role::Admin];
 /// Admins and analysts (read-only views of coupons).
 pub const READERS: &[Role] = &[Role::Admin, Role::Analyst];
+/// Checkout calls that change usage: reserve, redeem, release, reverse.
+pub const CHECKOUT: &[Role] = &[Role::Admin, Role::Storefront];
+/// Validation of a code against an order.
+pub const VALIDATE: &[Role] = &[Role::Admin, Role::Storefront, Role::Public];
 /// Any valid key.
 pub const ANY_KEY: &[Role] = &Role::ALL;
 

@@ -13,6 +13,8 @@ pub enum Kind {
     CouponCode,
     /// An API key.
     ApiKey,
+    /// A reservation or redemption.
+    Redemption,
 }
 
 impl Kind {
@@ -21,6 +23,7 @@ impl Kind {
             Self::Coupon => "Coupon",
             Self::CouponCode => "CouponCode",
             Self::ApiKey => "ApiKey",
+            Self::Redemption => "Redemption",
         }
     }
 }
@@ -35,9 +38,14 @@ pub fn decode_any(id: &str) -> Option<(Kind, i64)> {
     let raw = URL_SAFE_NO_PAD.decode(id.trim()).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (kind, n) = text.split_once(':')?;
-    let kind = [Kind::Coupon, Kind::CouponCode, Kind::ApiKey]
-        .into_iter()
-        .find(|k| k.as_str() == kind)?;
+    let kind = [
+        Kind::Coupon,
+        Kind::CouponCode,
+        Kind::ApiKey,
+        Kind::Redemption,
+    ]
+    .into_iter()
+    .find(|k| k.as_str() == kind)?;
     let n: i64 = n.parse().ok().filter(|n| *n > 0)?;
     Some((kind, n))
 }

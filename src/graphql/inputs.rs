@@ -1,11 +1,16 @@
 //! Input objects and mutation payloads.
 
 use async_graphql::{Enum, ID, InputObject, Json, MaybeUndefined, SimpleObject};
-use coupons_domain::{CouponDraft, Expiry, LifecycleStatus, MoneyInput as DomainMoney};
+use coupons_domain::{
+    CouponDraft, Expiry, LifecycleStatus, LineItemDraft, MoneyInput as DomainMoney, OrderDraft,
+};
 
 use super::error::CouponUserError;
 use super::scalars::{DateTime, Decimal};
-use super::types::{ApiKey, ApiKeyRole, Coupon, CouponCode, CouponStatus};
+use super::types::{
+    ApiKey, ApiKeyRole, Coupon, CouponCode, CouponStatus, Redemption, RedemptionStatus,
+    ReversalPolicy,
+};
 use crate::service::coupons::{CouponPatch, DiscountParts};
 
 /// An amount of money.
@@ -108,6 +113,11 @@ pub struct CreateCouponInput {
     /// Rules to apply, in order.
     #[graphql(default)]
     pub rules: Vec<RuleBindingInput>,
+    /// Smallest order subtotal the coupon applies to (in the coupon's currency).
+    pub min_subtotal: Option<MoneyInput>,
+    /// What a full reversal does to the use (default RESTORE_USAGE).
+    #[graphql(default_with = "ReversalPolicy::RestoreUsage")]
+    pub reversal_policy: ReversalPolicy,
 }
 
 impl CreateCouponInput {
@@ -138,6 +148,8 @@ impl CreateCouponInput {
                 .metadata
                 .map(|m| m.0)
                 .unwrap_or(serde_json::Value::Null),
+            min_subtotal: self.min_subtotal.map(Into::into),
+            reversal_policy: self.reversal_policy.into(),
         };
         (draft, self.code, status)
     }
@@ -176,6 +188,10 @@ pub struct UpdateCouponInput {
     pub metadata: Option<Json<serde_json::Value>>,
     /// New rule bindings, replacing the old list.
     pub rules: Option<Vec<RuleBindingInput>>,
+    /// New minimum order subtotal (`null`: none).
+    pub min_subtotal: MaybeUndefined<MoneyInput>,
+    /// New reversal policy.
+    pub reversal_policy: Option<ReversalPolicy>,
 }
 
 impl UpdateCouponInput {
@@ -192,6 +208,8 @@ impl UpdateCouponInput {
             channels: self.channels,
             rules: self.rules.map(rules),
             metadata: self.metadata.map(|m| m.0),
+            min_subtotal: maybe(self.min_subtotal, Into::into),
+            reversal_policy: self.reversal_policy.map(Into::into),
         }
     }
 }
@@ -296,5 +314,182 @@ pub struct CreateApiKeyPayload {
     /// The key itself. Shown only in this response: store it now.
     pub secret: Option<String>,
     /// What was wrong with the input; empty on success.
+    pub user_errors: Vec<CouponUserError>,
+}
+
+/// One line of an order.
+#[derive(Debug, Clone, InputObject)]
+pub struct LineItemInput {
+    /// Product identifier.
+    pub sku: String,
+    /// Categories the product belongs to.
+    #[graphql(default)]
+    pub categories: Vec<String>,
+    /// How many (at least 1).
+    pub quantity: i32,
+    /// Price of one, in the order's currency.
+    pub unit_price: Decimal,
+}
+
+/// The buyer. Per-customer limits use the id when given, else the e-mail (trimmed,
+/// lower case); only a keyed hash of either is stored.
+#[derive(Debug, Clone, InputObject)]
+pub struct CustomerInput {
+    /// The storefront's customer id.
+    pub id: Option<String>,
+    /// E-mail address.
+    pub email: Option<String>,
+}
+
+/// The order a coupon is applied to.
+#[derive(Debug, Clone, InputObject)]
+pub struct OrderInput {
+    /// The storefront's order id.
+    pub id: String,
+    /// ISO 4217 currency of every amount in the order.
+    pub currency: String,
+    /// The subtotal the discount applies to.
+    pub subtotal: Decimal,
+    /// The order's lines.
+    #[graphql(default)]
+    pub items: Vec<LineItemInput>,
+    /// The buyer.
+    pub customer: Option<CustomerInput>,
+    /// Sales channel (e.g. `web`, `pos`).
+    pub channel: Option<String>,
+}
+
+impl From<OrderInput> for OrderDraft {
+    fn from(o: OrderInput) -> Self {
+        let (customer_id, customer_email) = match o.customer {
+            Some(c) => (c.id, c.email),
+            None => (None, None),
+        };
+        Self {
+            id: o.id,
+            currency: o.currency,
+            subtotal: o.subtotal.0,
+            items: o
+                .items
+                .into_iter()
+                .map(|i| LineItemDraft {
+                    sku: i.sku,
+                    categories: i.categories,
+                    quantity: i64::from(i.quantity),
+                    unit_price: i.unit_price.0,
+                })
+                .collect(),
+            customer_id,
+            customer_email,
+            channel: o.channel,
+        }
+    }
+}
+
+/// A code and an order to check it against.
+#[derive(Debug, Clone, InputObject)]
+pub struct ValidateCouponInput {
+    /// The code as the customer typed it (case and surrounding spaces are ignored).
+    pub code: String,
+    /// The order.
+    pub order: OrderInput,
+}
+
+/// Hold one use of a code for an order until a deadline.
+#[derive(Debug, Clone, InputObject)]
+pub struct ReserveCouponInput {
+    /// The code as the customer typed it.
+    pub code: String,
+    /// The order.
+    pub order: OrderInput,
+    /// Minutes to hold the use (1 to 1440; default from the server's configuration).
+    pub hold_minutes: Option<i32>,
+    /// A unique key per logical request (1 to 255 characters). Retries with the same key
+    /// and request get the first response; the same key with another request is refused.
+    pub idempotency_key: String,
+}
+
+/// Redeem a code for an order, or a reservation. Give `reservationId`, or `code` and
+/// `order`.
+#[derive(Debug, Clone, InputObject)]
+pub struct RedeemCouponInput {
+    /// The code as the customer typed it (with `order`).
+    pub code: Option<String>,
+    /// The order (with `code`).
+    pub order: Option<OrderInput>,
+    /// A reservation to redeem, on the terms it was made on.
+    pub reservation_id: Option<ID>,
+    /// A unique key per logical request (1 to 255 characters). Retries with the same key
+    /// and request get the first response; the same key with another request is refused.
+    pub idempotency_key: String,
+}
+
+/// Give a reservation's use back.
+#[derive(Debug, Clone, InputObject)]
+pub struct ReleaseReservationInput {
+    /// The reservation.
+    pub reservation_id: ID,
+}
+
+/// Record a refund of a redemption's discount.
+#[derive(Debug, Clone, InputObject)]
+pub struct ReverseRedemptionInput {
+    /// The redemption.
+    pub redemption_id: ID,
+    /// The part of the discount refunded, in the redemption's currency; omit for all
+    /// that is left.
+    pub refunded_discount: Option<Decimal>,
+    /// A unique key per logical request (1 to 255 characters).
+    pub idempotency_key: String,
+}
+
+/// Which redemptions to list.
+#[derive(Debug, Clone, Default, InputObject)]
+pub struct RedemptionFilter {
+    /// Of this coupon.
+    pub coupon_id: Option<ID>,
+    /// Of the customer with this id.
+    pub customer_id: Option<String>,
+    /// Of the customer with this e-mail (used when no customer id is given).
+    pub customer_email: Option<String>,
+    /// For this order.
+    pub order_id: Option<String>,
+    /// In this status.
+    pub status: Option<RedemptionStatus>,
+}
+
+/// Result of `reserveCoupon`.
+#[derive(SimpleObject)]
+pub struct ReserveCouponPayload {
+    /// The reservation; null when there are user errors.
+    pub reservation: Option<Redemption>,
+    /// Why nothing was reserved; empty on success.
+    pub user_errors: Vec<CouponUserError>,
+}
+
+/// Result of `redeemCoupon`.
+#[derive(SimpleObject)]
+pub struct RedeemCouponPayload {
+    /// The redemption; null when there are user errors.
+    pub redemption: Option<Redemption>,
+    /// Why nothing was redeemed; empty on success.
+    pub user_errors: Vec<CouponUserError>,
+}
+
+/// Result of `releaseReservation`.
+#[derive(SimpleObject)]
+pub struct ReleaseReservationPayload {
+    /// The reservation as it stands; null when there are user errors.
+    pub reservation: Option<Redemption>,
+    /// What went wrong; empty on success.
+    pub user_errors: Vec<CouponUserError>,
+}
+
+/// Result of `reverseRedemption`.
+#[derive(SimpleObject)]
+pub struct ReverseRedemptionPayload {
+    /// The redemption after the reversal; null when there are user errors.
+    pub redemption: Option<Redemption>,
+    /// What went wrong; empty on success.
     pub user_errors: Vec<CouponUserError>,
 }

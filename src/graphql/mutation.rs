@@ -4,18 +4,25 @@
 use async_graphql::{Context, ID, Object, Result};
 use coupons_domain::CouponId;
 
-use super::error::{ApiError, CouponErrorCode, CouponUserError, user_errors};
-use super::guard::{ADMIN, RoleGuard};
+use super::error::{
+    ApiError, CouponErrorCode, CouponUserError, key_reused, outcome_errors, user_errors,
+};
+use super::guard::{ADMIN, CHECKOUT, RoleGuard};
 use super::ids::{self, Kind};
 use super::inputs::{
     AddCodesInput, AddCodesPayload, CreateApiKeyInput, CreateApiKeyPayload, CreateCouponInput,
-    CreateCouponPayload, DeleteCouponInput, DeleteCouponPayload, SetCouponStatusInput,
+    CreateCouponPayload, DeleteCouponInput, DeleteCouponPayload, RedeemCouponInput,
+    RedeemCouponPayload, ReleaseReservationInput, ReleaseReservationPayload, ReserveCouponInput,
+    ReserveCouponPayload, ReverseRedemptionInput, ReverseRedemptionPayload, SetCouponStatusInput,
     SetCouponStatusPayload, UpdateCouponInput, UpdateCouponPayload,
 };
-use super::types::{ApiKey, Coupon, CouponCode};
-use crate::auth;
+use super::types::{ApiKey, Coupon, CouponCode, Redemption};
+use crate::auth::{self, Principal, Role};
+use crate::service::checkout::{self, Caller, RedeemTarget};
 use crate::service::coupons::{self, NewCoupon};
 use crate::service::{ServiceError, Services};
+use crate::storage::Idempotent;
+use coupons_domain::CheckoutOutcome;
 
 /// The root of all changes.
 #[derive(Default)]
@@ -39,6 +46,33 @@ fn split<T>(
 ) -> Result<(Option<T>, Vec<CouponUserError>), ApiError> {
     match result {
         Ok(v) => Ok((Some(v), Vec::new())),
+        Err(e) => Ok((None, user_errors(e, id_field)?)),
+    }
+}
+
+/// Idempotency keys are scoped to the API key that sent them.
+fn caller(principal: &Principal) -> Caller {
+    Caller {
+        scope: principal
+            .key_id
+            .map_or_else(|| "admin-env".to_owned(), |id| format!("key:{id}")),
+    }
+}
+
+/// Splits a checkout result into (redemption, userErrors), or a top-level error for
+/// faults.
+fn checkout_result(
+    result: Result<Idempotent<CheckoutOutcome>, ServiceError>,
+    role: Role,
+    id_field: &str,
+    not_found: CouponErrorCode,
+) -> Result<(Option<Redemption>, Vec<CouponUserError>), ApiError> {
+    match result {
+        Ok(Idempotent::Fresh(outcome) | Idempotent::Replayed(outcome)) => match outcome {
+            CheckoutOutcome::Applied(r) => Ok((Some(Redemption(r)), Vec::new())),
+            other => Ok((None, outcome_errors(&other, role, id_field, not_found))),
+        },
+        Ok(Idempotent::KeyReused) => Ok((None, vec![key_reused()])),
         Err(e) => Ok((None, user_errors(e, id_field)?)),
     }
 }
@@ -184,6 +218,166 @@ impl Mutation {
         Ok(AddCodesPayload {
             coupon,
             codes,
+            user_errors,
+        })
+    }
+
+    /// Holds one use of a code for an order until a deadline (default from the server's
+    /// configuration). Live reservations count against every limit; an expired one gives
+    /// its use back by itself.
+    #[graphql(guard = "RoleGuard::new(CHECKOUT)")]
+    async fn reserve_coupon(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The code, the order, and an idempotency key.")] input: ReserveCouponInput,
+    ) -> Result<ReserveCouponPayload> {
+        let (svc, principal) = (ctx.data::<Services>()?, ctx.data::<Principal>()?);
+        let result = checkout::reserve(
+            svc,
+            &caller(principal),
+            &input.code,
+            input.order.into(),
+            input.hold_minutes.map(i64::from),
+            &input.idempotency_key,
+        )
+        .await;
+        let (reservation, user_errors) = checkout_result(
+            result,
+            principal.role,
+            "reservationId",
+            CouponErrorCode::ReservationNotFound,
+        )?;
+        Ok(ReserveCouponPayload {
+            reservation,
+            user_errors,
+        })
+    }
+
+    /// Redeems a code for an order, or a reservation made earlier. The limits are checked
+    /// and the use recorded in one transaction; retries with the same idempotency key get
+    /// the first response.
+    #[graphql(guard = "RoleGuard::new(CHECKOUT)")]
+    async fn redeem_coupon(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A reservation, or a code and an order; and an idempotency key.")]
+        input: RedeemCouponInput,
+    ) -> Result<RedeemCouponPayload> {
+        let (svc, principal) = (ctx.data::<Services>()?, ctx.data::<Principal>()?);
+        let target = match (input.reservation_id, input.code, input.order) {
+            (Some(id), None, None) => match ids::decode(Kind::Redemption, &id) {
+                Some(n) => RedeemTarget::Reservation(n),
+                None => {
+                    let user_errors = vec![CouponUserError::new(
+                        &["input", "reservationId"],
+                        CouponErrorCode::ReservationNotFound,
+                        "not found",
+                    )];
+                    return Ok(RedeemCouponPayload {
+                        redemption: None,
+                        user_errors,
+                    });
+                }
+            },
+            (None, Some(code), Some(order)) => RedeemTarget::Code {
+                code,
+                order: order.into(),
+            },
+            _ => {
+                let user_errors = vec![CouponUserError::new(
+                    &["input"],
+                    CouponErrorCode::TooMany,
+                    "give either reservationId, or code and order",
+                )];
+                return Ok(RedeemCouponPayload {
+                    redemption: None,
+                    user_errors,
+                });
+            }
+        };
+        let result =
+            checkout::redeem(svc, &caller(principal), target, &input.idempotency_key).await;
+        let (redemption, user_errors) = checkout_result(
+            result,
+            principal.role,
+            "reservationId",
+            CouponErrorCode::ReservationNotFound,
+        )?;
+        Ok(RedeemCouponPayload {
+            redemption,
+            user_errors,
+        })
+    }
+
+    /// Gives a reservation's use back at once. Releasing twice is harmless.
+    #[graphql(guard = "RoleGuard::new(CHECKOUT)")]
+    async fn release_reservation(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The reservation.")] input: ReleaseReservationInput,
+    ) -> Result<ReleaseReservationPayload> {
+        let (svc, principal) = (ctx.data::<Services>()?, ctx.data::<Principal>()?);
+        let Some(id) = ids::decode(Kind::Redemption, &input.reservation_id) else {
+            let user_errors = vec![CouponUserError::new(
+                &["input", "reservationId"],
+                CouponErrorCode::ReservationNotFound,
+                "not found",
+            )];
+            return Ok(ReleaseReservationPayload {
+                reservation: None,
+                user_errors,
+            });
+        };
+        let result = checkout::release(svc, id).await.map(Idempotent::Fresh);
+        let (reservation, user_errors) = checkout_result(
+            result,
+            principal.role,
+            "reservationId",
+            CouponErrorCode::ReservationNotFound,
+        )?;
+        Ok(ReleaseReservationPayload {
+            reservation,
+            user_errors,
+        })
+    }
+
+    /// Records a refund of all or part of a redemption's discount. A full reversal gives
+    /// the use back when the coupon's reversal policy is RESTORE_USAGE.
+    #[graphql(guard = "RoleGuard::new(CHECKOUT)")]
+    async fn reverse_redemption(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The redemption, the refunded part, and an idempotency key.")]
+        input: ReverseRedemptionInput,
+    ) -> Result<ReverseRedemptionPayload> {
+        let (svc, principal) = (ctx.data::<Services>()?, ctx.data::<Principal>()?);
+        let Some(id) = ids::decode(Kind::Redemption, &input.redemption_id) else {
+            let user_errors = vec![CouponUserError::new(
+                &["input", "redemptionId"],
+                CouponErrorCode::RedemptionNotFound,
+                "not found",
+            )];
+            return Ok(ReverseRedemptionPayload {
+                redemption: None,
+                user_errors,
+            });
+        };
+        let result = checkout::reverse(
+            svc,
+            &caller(principal),
+            id,
+            input.refunded_discount.map(|d| d.0),
+            &input.idempotency_key,
+        )
+        .await;
+        let (redemption, user_errors) = checkout_result(
+            result,
+            principal.role,
+            "redemptionId",
+            CouponErrorCode::RedemptionNotFound,
+        )?;
+        Ok(ReverseRedemptionPayload {
+            redemption,
             user_errors,
         })
     }

@@ -3,15 +3,16 @@
 use async_graphql::{Context, ID, Object, Result};
 use coupons_domain::CouponId;
 
-use super::error::{ApiError, query_error};
-use super::guard::{ANY_KEY, READERS, RoleGuard};
+use super::error::{ApiError, query_error, user_errors, visible_rejections};
+use super::guard::{ANY_KEY, READERS, RoleGuard, VALIDATE};
 use super::ids::{self, Kind};
-use super::inputs::CouponFilter;
+use super::inputs::{CouponFilter, RedemptionFilter, ValidateCouponInput};
 use super::types::{
-    Coupon, CouponCode, CouponConnection, CouponEdge, Node, Viewer, after_id, page_size, paginate,
+    Coupon, CouponCode, CouponConnection, CouponEdge, CouponRejection, CouponValidation, Node,
+    Redemption, RedemptionConnection, RedemptionEdge, Viewer, after_id, page_size, paginate,
 };
 use crate::auth::Principal;
-use crate::service::{Services, coupons};
+use crate::service::{Services, checkout, coupons};
 use crate::storage;
 
 /// The root of all reads.
@@ -40,6 +41,12 @@ impl Query {
                 .await
                 .map_err(|e| query_error(e.into()))?
                 .map(|c| Node::CouponCode(CouponCode(c)))),
+            Some((Kind::Redemption, n)) => Ok(svc
+                .db
+                .redemption(n)
+                .await
+                .map_err(|e| query_error(e.into()))?
+                .map(|r| Node::Redemption(Redemption(r)))),
             Some((Kind::ApiKey, _)) | None => Ok(None),
         }
     }
@@ -94,6 +101,99 @@ impl Query {
                 .map(|(cursor, c)| CouponEdge {
                     cursor,
                     node: Coupon(c),
+                })
+                .collect(),
+            page_info,
+        })
+    }
+
+    /// Whether a code applies to an order, and the discount it gives. Changes nothing.
+    #[graphql(guard = "RoleGuard::new(VALIDATE)")]
+    async fn validate_coupon(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The code and the order.")] input: ValidateCouponInput,
+    ) -> Result<CouponValidation> {
+        let svc = ctx.data::<Services>()?;
+        let role = ctx.data::<Principal>()?.role;
+        let result = checkout::validate(svc, &input.code, input.order.into()).await;
+        Ok(match result {
+            Ok(Ok(discount)) => CouponValidation {
+                valid: true,
+                discount: Some(discount.into()),
+                reasons: Vec::new(),
+                user_errors: Vec::new(),
+            },
+            Ok(Err(reasons)) => CouponValidation {
+                valid: false,
+                discount: None,
+                reasons: visible_rejections(&reasons, role)
+                    .into_iter()
+                    .map(|r| CouponRejection {
+                        code: r.into(),
+                        message: r.message().to_owned(),
+                    })
+                    .collect(),
+                user_errors: Vec::new(),
+            },
+            Err(e) => CouponValidation {
+                valid: false,
+                discount: None,
+                reasons: Vec::new(),
+                user_errors: user_errors(e, "code")?,
+            },
+        })
+    }
+
+    /// Reservations and redemptions, newest first.
+    #[graphql(guard = "RoleGuard::new(READERS)")]
+    async fn redemptions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+        #[graphql(desc = "Which redemptions to list.")] filter: Option<RedemptionFilter>,
+    ) -> Result<RedemptionConnection> {
+        let svc = ctx.data::<Services>()?;
+        let limit = page_size(first)?;
+        let after = after_id(after.as_deref())?;
+        let filter = filter.unwrap_or_default();
+        let coupon_id = match filter.coupon_id {
+            Some(id) => match ids::decode(Kind::Coupon, &id) {
+                Some(n) => Some(n),
+                None => {
+                    return Err(
+                        ApiError::BadUserInput(format!("{:?} is not a coupon ID", id.0)).into(),
+                    );
+                }
+            },
+            None => None,
+        };
+        let customer_key = checkout::customer_filter_key(
+            svc,
+            filter.customer_id.as_deref(),
+            filter.customer_email.as_deref(),
+        )
+        .map_err(|e| ApiError::BadUserInput(e.to_string()))?;
+        let storage_filter = storage::RedemptionFilter {
+            coupon_id,
+            customer_key,
+            order_id: filter.order_id,
+            status: filter.status.map(Into::into),
+        };
+        let rows = svc
+            .db
+            .list_redemptions(&storage_filter, after, limit as i64 + 1)
+            .await
+            .map_err(|e| query_error(e.into()))?;
+        let (items, page_info) = paginate(rows, limit, after, |r| r.id);
+        Ok(RedemptionConnection {
+            nodes: items.iter().map(|(_, r)| Redemption(r.clone())).collect(),
+            edges: items
+                .into_iter()
+                .map(|(cursor, r)| RedemptionEdge {
+                    cursor,
+                    node: Redemption(r),
                 })
                 .collect(),
             page_info,

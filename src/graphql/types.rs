@@ -122,6 +122,8 @@ pub enum Node {
     Coupon(Coupon),
     /// A coupon code.
     CouponCode(CouponCode),
+    /// A reservation or redemption.
+    Redemption(Redemption),
 }
 
 /// Status as the caller sees it now: the status an admin set, refined for active
@@ -276,6 +278,262 @@ impl From<domain::Discount> for Discount {
     }
 }
 
+/// Money from a stored currency code and minor units.
+pub fn money(currency: &str, minor: i64) -> Option<Money> {
+    domain::Currency::parse(currency)
+        .ok()
+        .map(|currency| domain::Money { minor, currency }.into())
+}
+
+/// What a full reversal does to the use a redemption took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum ReversalPolicy {
+    /// The use comes back: caps and per-customer limits no longer count it.
+    RestoreUsage,
+    /// The use stays counted.
+    KeepUsage,
+}
+
+impl From<domain::ReversalPolicy> for ReversalPolicy {
+    fn from(p: domain::ReversalPolicy) -> Self {
+        match p {
+            domain::ReversalPolicy::RestoreUsage => Self::RestoreUsage,
+            domain::ReversalPolicy::KeepUsage => Self::KeepUsage,
+        }
+    }
+}
+
+impl From<ReversalPolicy> for domain::ReversalPolicy {
+    fn from(p: ReversalPolicy) -> Self {
+        match p {
+            ReversalPolicy::RestoreUsage => Self::RestoreUsage,
+            ReversalPolicy::KeepUsage => Self::KeepUsage,
+        }
+    }
+}
+
+/// Where a reservation or redemption stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum RedemptionStatus {
+    /// Holds a use until `reservedUntil`.
+    Reserved,
+    /// Used.
+    Redeemed,
+    /// A reservation given back.
+    Released,
+    /// A reservation whose deadline passed; its use came back.
+    Expired,
+    /// Fully refunded.
+    Reversed,
+    /// Partly refunded; still a use.
+    PartiallyReversed,
+}
+
+impl From<domain::RedemptionStatus> for RedemptionStatus {
+    fn from(s: domain::RedemptionStatus) -> Self {
+        use domain::RedemptionStatus as D;
+        match s {
+            D::Reserved => Self::Reserved,
+            D::Redeemed => Self::Redeemed,
+            D::Released => Self::Released,
+            D::Expired => Self::Expired,
+            D::Reversed => Self::Reversed,
+            D::PartiallyReversed => Self::PartiallyReversed,
+        }
+    }
+}
+
+impl From<RedemptionStatus> for domain::RedemptionStatus {
+    fn from(s: RedemptionStatus) -> Self {
+        use RedemptionStatus as G;
+        match s {
+            G::Reserved => Self::Reserved,
+            G::Redeemed => Self::Redeemed,
+            G::Released => Self::Released,
+            G::Expired => Self::Expired,
+            G::Reversed => Self::Reversed,
+            G::PartiallyReversed => Self::PartiallyReversed,
+        }
+    }
+}
+
+/// A reservation or redemption of a coupon code for an order.
+#[derive(Debug, Clone)]
+pub struct Redemption(pub domain::Redemption);
+
+/// A reservation or redemption of a coupon code for an order.
+#[Object]
+impl Redemption {
+    /// Opaque global ID; also the reservation ID to redeem or release.
+    async fn id(&self) -> ID {
+        ids::encode(Kind::Redemption, self.0.id)
+    }
+
+    /// Where it stands.
+    async fn status(&self) -> RedemptionStatus {
+        self.0.status.into()
+    }
+
+    /// The code used (canonical).
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+
+    /// The storefront's order id.
+    async fn order_id(&self) -> &str {
+        &self.0.order_id
+    }
+
+    /// Sales channel of the order.
+    async fn channel(&self) -> Option<&str> {
+        self.0.channel.as_deref()
+    }
+
+    /// Domain of the customer's e-mail (the address itself is never stored).
+    async fn email_domain(&self) -> Option<&str> {
+        self.0.email_domain.as_deref()
+    }
+
+    /// The order subtotal.
+    async fn subtotal(&self) -> Option<Money> {
+        money(&self.0.currency, self.0.subtotal_minor)
+    }
+
+    /// The discount granted.
+    async fn discount(&self) -> Option<Money> {
+        money(&self.0.currency, self.0.discount_minor)
+    }
+
+    /// The part of the discount refunded by reversals.
+    async fn refunded_discount(&self) -> Option<Money> {
+        money(&self.0.currency, self.0.refunded_minor)
+    }
+
+    /// Deadline of a reservation.
+    async fn reserved_until(&self) -> Option<DateTime> {
+        self.0.reserved_until.map(DateTime)
+    }
+
+    /// When it was made.
+    async fn created_at(&self) -> DateTime {
+        DateTime(self.0.created_at)
+    }
+
+    /// When it was redeemed.
+    async fn redeemed_at(&self) -> Option<DateTime> {
+        self.0.redeemed_at.map(DateTime)
+    }
+
+    /// When it was released, expired or fully reversed.
+    async fn closed_at(&self) -> Option<DateTime> {
+        self.0.closed_at.map(DateTime)
+    }
+
+    /// The coupon.
+    #[graphql(guard = "RoleGuard::new(READERS)")]
+    async fn coupon(&self, ctx: &Context<'_>) -> Result<Option<Coupon>> {
+        let svc = ctx.data::<Services>()?;
+        let coupon = svc
+            .db
+            .coupon(domain::CouponId(self.0.coupon_id))
+            .await
+            .map_err(|e| query_error(e.into()))?;
+        Ok(coupon.map(Coupon))
+    }
+}
+
+/// A redemption in a list, with its cursor.
+#[derive(SimpleObject)]
+pub struct RedemptionEdge {
+    /// Opaque position of this item in the list.
+    pub cursor: String,
+    /// The redemption.
+    pub node: Redemption,
+}
+
+/// A page of redemptions.
+#[derive(SimpleObject)]
+pub struct RedemptionConnection {
+    /// The redemptions of this page with their cursors.
+    pub edges: Vec<RedemptionEdge>,
+    /// The redemptions of this page.
+    pub nodes: Vec<Redemption>,
+    /// Where this page stands.
+    pub page_info: PageInfo,
+}
+
+/// Why a coupon does not apply to an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum RejectionCode {
+    /// No such code (also answered to storefront and public callers for codes that are
+    /// switched off).
+    NotFound,
+    /// The coupon or the code is switched off (draft, paused, archived, deactivated).
+    NotActive,
+    /// The coupon's window has not started.
+    NotStarted,
+    /// The coupon's window has ended.
+    Expired,
+    /// The order is in another currency than the coupon's.
+    CurrencyMismatch,
+    /// The order's channel is not one the coupon is limited to.
+    ChannelNotEligible,
+    /// The order subtotal is below the coupon's minimum.
+    MinSubtotalNotMet,
+    /// The discount on this order would be zero.
+    ZeroDiscount,
+    /// Every use of the coupon is taken (redeemed or reserved).
+    UsageLimitReached,
+    /// Every use of this code is taken (a used single-use code).
+    CodeUsageLimitReached,
+    /// The coupon has a per-customer limit and the order names no customer.
+    CustomerRequired,
+    /// This customer has used the coupon as often as allowed.
+    CustomerLimitReached,
+}
+
+impl From<domain::Rejection> for RejectionCode {
+    fn from(r: domain::Rejection) -> Self {
+        use domain::Rejection as R;
+        match r {
+            R::NotFound => Self::NotFound,
+            R::NotActive => Self::NotActive,
+            R::NotStarted => Self::NotStarted,
+            R::Expired => Self::Expired,
+            R::CurrencyMismatch => Self::CurrencyMismatch,
+            R::ChannelNotEligible => Self::ChannelNotEligible,
+            R::MinSubtotalNotMet => Self::MinSubtotalNotMet,
+            R::ZeroDiscount => Self::ZeroDiscount,
+            R::UsageLimitReached => Self::UsageLimitReached,
+            R::CodeUsageLimitReached => Self::CodeUsageLimitReached,
+            R::CustomerRequired => Self::CustomerRequired,
+            R::CustomerLimitReached => Self::CustomerLimitReached,
+        }
+    }
+}
+
+/// One reason a coupon does not apply.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct CouponRejection {
+    /// Stable, machine-readable reason.
+    pub code: RejectionCode,
+    /// Explanation for a person.
+    pub message: String,
+}
+
+/// The answer to `validateCoupon`.
+#[derive(SimpleObject)]
+pub struct CouponValidation {
+    /// Whether the code applies to the order now.
+    pub valid: bool,
+    /// The discount it would give; null when not valid.
+    pub discount: Option<Money>,
+    /// Why it does not apply; empty when valid.
+    pub reasons: Vec<CouponRejection>,
+    /// Problems with the input itself (e.g. a malformed order); empty otherwise.
+    pub user_errors: Vec<super::error::CouponUserError>,
+}
+
 /// A rule the coupon applies, with its parameters.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct RuleBinding {
@@ -377,9 +635,40 @@ impl Coupon {
         Json(self.0.spec.metadata.as_value().clone())
     }
 
-    /// Redemptions counted so far.
+    /// Redemptions that hold a use: redeemed ones, and reversed ones whose use the
+    /// reversal policy keeps.
     async fn redemption_count(&self) -> i64 {
         self.0.redemption_count
+    }
+
+    /// Reservations that hold a use now (until they are redeemed, released or expire).
+    async fn reserved_count(&self) -> i64 {
+        self.0.reserved_count
+    }
+
+    /// Discount granted, less refunds, per currency.
+    #[graphql(guard = "RoleGuard::new(READERS)")]
+    async fn total_discount(&self, ctx: &Context<'_>) -> Result<Vec<Money>> {
+        let svc = ctx.data::<Services>()?;
+        let totals = svc
+            .db
+            .total_discounts(self.0.id.0)
+            .await
+            .map_err(|e| query_error(e.into()))?;
+        Ok(totals
+            .into_iter()
+            .filter_map(|(currency, minor)| money(&currency, minor))
+            .collect())
+    }
+
+    /// Smallest order subtotal the coupon applies to; null for none.
+    async fn min_subtotal(&self) -> Option<Money> {
+        self.0.spec.min_subtotal.map(Into::into)
+    }
+
+    /// What a full reversal does to the use it took.
+    async fn reversal_policy(&self) -> ReversalPolicy {
+        self.0.spec.reversal_policy.into()
     }
 
     /// Its first code (the one given at creation, else the oldest); null if it has none.

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use coupons_domain::coupon::{DESCRIPTION_MAX, NAME_MAX, optional_text, required_text};
 use coupons_domain::{
     Channels, Collector, Coupon, CouponCode, CouponDraft, CouponId, CouponSpec, Discount, Field,
-    FieldError, Invalid, LifecycleStatus, Limit, Metadata, MoneyInput, Problem, RuleBinding,
-    Window,
+    FieldError, Invalid, LifecycleStatus, Limit, Metadata, MoneyInput, Problem, ReversalPolicy,
+    RuleBinding, Window,
 };
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -64,6 +64,10 @@ pub struct CouponPatch {
     pub rules: Option<Vec<(String, Value)>>,
     /// New metadata.
     pub metadata: Option<Value>,
+    /// New minimum subtotal (`Some(None)`: none).
+    pub min_subtotal: Option<Option<MoneyInput>>,
+    /// New reversal policy.
+    pub reversal_policy: Option<ReversalPolicy>,
 }
 
 /// Creates a coupon and, if given, its first code. Nothing is written unless all of the

@@ -1,8 +1,10 @@
 //! Use cases: validation through the domain, transactions through storage. Every
 //! function returns [`ServiceError`], which the GraphQL layer maps once.
 
+pub mod checkout;
 pub mod coupons;
 mod error;
+pub mod maintenance;
 
 pub use error::ServiceError;
 
@@ -15,4 +17,6 @@ pub struct Services {
     pub db: Db,
     /// Days until a coupon created without an end expires; `None` for never.
     pub default_expiration_days: Option<u32>,
+    /// Checkout settings.
+    pub checkout: checkout::CheckoutSettings,
 }

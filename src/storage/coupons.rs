@@ -37,6 +37,8 @@ pub struct StoredCode {
     pub active: bool,
     /// When it was added.
     pub created_at: DateTime<Utc>,
+    /// Live reservations of this code.
+    pub reserved_count: i64,
 }
 
 /// Which coupons a listing returns.

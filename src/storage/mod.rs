@@ -9,6 +9,7 @@
 //! statement of a read-modify-write locks the row it changes.
 
 mod api_keys;
+mod checkout;
 mod coupons;
 pub mod migrations;
 mod models;
@@ -26,6 +27,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
 
 pub use api_keys::{NewApiKey, StoredApiKey};
+pub use checkout::{ApplyRequest, CounterMismatch, IdempotencyClaim, Idempotent, RedemptionFilter};
 pub use coupons::{CouponFilter, DeleteOutcome, StoredCode, UpdateError};
 
 /// Runs `$body` with `$conn` bound to a pooled connection and `schema` to the matching
@@ -108,6 +110,9 @@ pub enum StorageError {
         /// What did not decode.
         reason: String,
     },
+    /// A stored value is not a valid currency.
+    #[error(transparent)]
+    Money(#[from] coupons_domain::MoneyError),
     /// Any other database error.
     #[error("database error: {0}")]
     Database(DieselError),

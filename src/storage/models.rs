@@ -5,7 +5,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use coupons_domain::{
     Channels, Coupon, CouponId, CouponSpec, Currency, Discount, LifecycleStatus, Limit, Metadata,
-    Money, Percentage, RuleBinding, Window,
+    Money, Percentage, Redemption, RedemptionStatus, ReversalPolicy, RuleBinding, Window,
 };
 use diesel::Queryable;
 use rust_decimal::Decimal;
@@ -35,6 +35,9 @@ pub(super) struct StoredCoupon {
     redemption_count: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    min_subtotal_minor: Option<i64>,
+    reversal_policy: String,
+    reserved_count: i64,
 }
 
 impl StoredCoupon {
@@ -109,6 +112,13 @@ impl StoredCoupon {
             channels: Channels::new(&channels).map_err(|e| corrupt(e.to_string()))?,
             rules,
             metadata: Metadata::new(self.metadata).map_err(|e| corrupt(e.problem.to_string()))?,
+            min_subtotal: match (self.min_subtotal_minor, currency) {
+                (None, _) => None,
+                (Some(minor), Some(currency)) => Some(Money { minor, currency }),
+                (Some(_), None) => return Err(corrupt("minimum subtotal without currency".into())),
+            },
+            reversal_policy: ReversalPolicy::parse(&self.reversal_policy)
+                .ok_or_else(|| corrupt(format!("reversal policy {:?}", self.reversal_policy)))?,
         };
         Ok(Coupon {
             id: CouponId(id),
@@ -116,6 +126,7 @@ impl StoredCoupon {
             lifecycle: LifecycleStatus::parse(&self.status)
                 .ok_or_else(|| corrupt(format!("status {:?}", self.status)))?,
             redemption_count: self.redemption_count,
+            reserved_count: self.reserved_count,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
@@ -139,6 +150,8 @@ pub(super) struct CouponColumns {
     pub channels: Value,
     pub rules: Value,
     pub metadata: Value,
+    pub min_subtotal_minor: Option<i64>,
+    pub reversal_policy: &'static str,
 }
 
 impl CouponColumns {
@@ -163,7 +176,7 @@ impl CouponColumns {
             percent_off,
             amount_minor,
             max_discount_minor,
-            currency: spec.discount.currency().map(|c| c.code().to_owned()),
+            currency: spec.currency().map(|c| c.code().to_owned()),
             starts_at: spec.window.starts_at,
             expires_at: spec.window.expires_at,
             max_redemptions: spec.max_redemptions.get().map(i64::from),
@@ -176,6 +189,8 @@ impl CouponColumns {
                     .collect(),
             ),
             metadata: spec.metadata.as_value().clone(),
+            min_subtotal_minor: spec.min_subtotal.map(|m| m.minor),
+            reversal_policy: spec.reversal_policy.as_str(),
         }
     }
 }
@@ -201,7 +216,72 @@ macro_rules! coupon_assignments {
             $c::channels.eq(cols.channels),
             $c::rules.eq(cols.rules),
             $c::metadata.eq(cols.metadata),
+            $c::min_subtotal_minor.eq(cols.min_subtotal_minor),
+            $c::reversal_policy.eq(cols.reversal_policy),
         )
     }};
 }
 pub(super) use coupon_assignments;
+
+/// A `redemptions` row, all columns in table order.
+#[derive(Debug, Clone, Queryable)]
+pub(super) struct StoredRedemption {
+    pub id: i64,
+    pub coupon_id: i64,
+    pub code_id: i64,
+    pub code: String,
+    pub status: String,
+    #[expect(
+        dead_code,
+        reason = "loaded with the row; counted in SQL, not read here"
+    )]
+    pub holds_use: bool,
+    #[expect(dead_code, reason = "loaded with the row; a keyed hash, never shown")]
+    pub customer_key: Option<String>,
+    pub email_domain: Option<String>,
+    pub order_id: String,
+    pub channel: Option<String>,
+    pub currency: String,
+    pub subtotal_minor: i64,
+    pub discount_minor: i64,
+    pub refunded_minor: i64,
+    pub reserved_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub redeemed_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    #[expect(
+        dead_code,
+        reason = "loaded with the row; not part of the domain value"
+    )]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl StoredRedemption {
+    pub(super) fn status(&self) -> Result<RedemptionStatus, StorageError> {
+        RedemptionStatus::parse(&self.status).ok_or_else(|| StorageError::Corrupt {
+            table: "redemptions",
+            id: self.id,
+            reason: format!("status {:?}", self.status),
+        })
+    }
+
+    pub(super) fn into_domain(self) -> Result<Redemption, StorageError> {
+        Ok(Redemption {
+            status: self.status()?,
+            id: self.id,
+            coupon_id: self.coupon_id,
+            code: self.code,
+            order_id: self.order_id,
+            channel: self.channel,
+            email_domain: self.email_domain,
+            currency: self.currency,
+            subtotal_minor: self.subtotal_minor,
+            discount_minor: self.discount_minor,
+            refunded_minor: self.refunded_minor,
+            reserved_until: self.reserved_until,
+            created_at: self.created_at,
+            redeemed_at: self.redeemed_at,
+            closed_at: self.closed_at,
+        })
+    }
+}

@@ -31,6 +31,9 @@ macro_rules! tables {
                 redemption_count -> BigInt,
                 created_at -> $ts,
                 updated_at -> $ts,
+                min_subtotal_minor -> Nullable<BigInt>,
+                reversal_policy -> Text,
+                reserved_count -> BigInt,
             }
         }
 
@@ -44,6 +47,56 @@ macro_rules! tables {
                 usage_limit -> Nullable<BigInt>,
                 redemption_count -> BigInt,
                 active -> Bool,
+                created_at -> $ts,
+                reserved_count -> BigInt,
+            }
+        }
+
+        diesel::table! {
+            use diesel::sql_types::*;
+            /// Reservations and redemptions.
+            redemptions (id) {
+                id -> BigInt,
+                coupon_id -> BigInt,
+                code_id -> BigInt,
+                code -> Text,
+                status -> Text,
+                holds_use -> Bool,
+                customer_key -> Nullable<Text>,
+                email_domain -> Nullable<Text>,
+                order_id -> Text,
+                channel -> Nullable<Text>,
+                currency -> Text,
+                subtotal_minor -> BigInt,
+                discount_minor -> BigInt,
+                refunded_minor -> BigInt,
+                reserved_until -> Nullable<$ts>,
+                created_at -> $ts,
+                redeemed_at -> Nullable<$ts>,
+                closed_at -> Nullable<$ts>,
+                updated_at -> $ts,
+            }
+        }
+
+        diesel::table! {
+            use diesel::sql_types::*;
+            /// First responses to idempotency keys.
+            idempotency_keys (scope, key) {
+                scope -> Text,
+                key -> Text,
+                request_hash -> Text,
+                response -> $json,
+                created_at -> $ts,
+                expires_at -> $ts,
+            }
+        }
+
+        diesel::table! {
+            use diesel::sql_types::*;
+            /// Secrets the service generated for itself.
+            service_secrets (name) {
+                name -> Text,
+                value -> Text,
                 created_at -> $ts,
             }
         }
@@ -73,7 +126,16 @@ macro_rules! tables {
         }
 
         diesel::joinable!(coupon_codes -> coupons (coupon_id));
-        diesel::allow_tables_to_appear_in_same_query!(coupons, coupon_codes, api_keys, service_flags);
+        diesel::joinable!(redemptions -> coupons (coupon_id));
+        diesel::allow_tables_to_appear_in_same_query!(
+            coupons,
+            coupon_codes,
+            api_keys,
+            service_flags,
+            redemptions,
+            idempotency_keys,
+            service_secrets,
+        );
     };
 }
 

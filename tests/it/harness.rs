@@ -18,6 +18,7 @@ use axum::http::{Request, StatusCode};
 use coupons::auth::{self, Authenticator, Role};
 use coupons::router::router;
 use coupons::service::Services;
+use coupons::service::checkout::CheckoutSettings;
 use coupons::storage::{Db, PoolOptions};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use http_body_util::BodyExt;
@@ -188,6 +189,11 @@ impl TestApp {
         let services = Services {
             db: db.clone(),
             default_expiration_days: options.default_expiration_days,
+            checkout: CheckoutSettings {
+                customer_key_secret: b"test secret for customer keys, 32+ bytes".to_vec(),
+                default_hold: chrono::Duration::minutes(15),
+                idempotency_retention: chrono::Duration::hours(24),
+            },
         };
         let authenticator = Authenticator::new(db.clone(), options.admin_key.as_deref());
         Some(Self {

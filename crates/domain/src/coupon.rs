@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::discount::{Discount, MoneyInput};
 use crate::error::{Collector, Field, FieldError, Invalid, Problem};
+use crate::money::{Currency, Money};
 
 /// Longest coupon name.
 pub const NAME_MAX: usize = 200;
@@ -258,6 +259,35 @@ impl Metadata {
     }
 }
 
+/// What a full reversal does to the use it had taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReversalPolicy {
+    /// The use comes back: caps and per-customer limits count it no more.
+    #[default]
+    RestoreUsage,
+    /// The use stays counted (a refunded order still "used" the coupon).
+    KeepUsage,
+}
+
+impl ReversalPolicy {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RestoreUsage => "RESTORE_USAGE",
+            Self::KeepUsage => "KEEP_USAGE",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "RESTORE_USAGE" => Some(Self::RestoreUsage),
+            "KEEP_USAGE" => Some(Self::KeepUsage),
+            _ => None,
+        }
+    }
+}
+
 /// A rule the coupon applies, with its parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleBinding {
@@ -356,6 +386,44 @@ pub struct CouponSpec {
     pub rules: Vec<RuleBinding>,
     /// Free-form data.
     pub metadata: Metadata,
+    /// Smallest order subtotal the coupon applies to.
+    pub min_subtotal: Option<Money>,
+    /// What a full reversal does to the use.
+    pub reversal_policy: ReversalPolicy,
+}
+
+impl CouponSpec {
+    /// The one currency the coupon is tied to, if any: that of a fixed amount, of a cap,
+    /// or of a minimum subtotal (validation keeps them equal).
+    pub fn currency(&self) -> Option<Currency> {
+        self.discount
+            .currency()
+            .or(self.min_subtotal.map(|m| m.currency))
+    }
+
+    /// Validates a minimum subtotal against the discount's currency.
+    pub fn check_min_subtotal(
+        discount: &Discount,
+        min: Option<&MoneyInput>,
+    ) -> Result<Option<Money>, FieldError> {
+        let Some(min) = min else { return Ok(None) };
+        let currency = Currency::parse(&min.currency)
+            .map_err(|e| FieldError::new(Field::MinSubtotalCurrency, e))?;
+        let money = Money::from_decimal(min.amount, currency)
+            .map_err(|e| FieldError::new(Field::MinSubtotal, e))?;
+        if money.minor < 0 {
+            return Err(FieldError::new(Field::MinSubtotal, Problem::AmountNegative));
+        }
+        match discount.currency() {
+            Some(c) if c != currency => Err(FieldError::new(
+                Field::MinSubtotalCurrency,
+                Problem::CurrencyMismatch {
+                    expected: c.code().to_owned(),
+                },
+            )),
+            _ => Ok(Some(money)),
+        }
+    }
 }
 
 /// The fields of a new coupon as a caller sends them, before validation.
@@ -385,6 +453,10 @@ pub struct CouponDraft {
     pub rules: Vec<(String, Value)>,
     /// Free-form data.
     pub metadata: Value,
+    /// Smallest order subtotal.
+    pub min_subtotal: Option<MoneyInput>,
+    /// What a full reversal does to the use.
+    pub reversal_policy: ReversalPolicy,
 }
 
 impl CouponSpec {
@@ -422,8 +494,24 @@ impl CouponSpec {
         let channels = e.take_all(Channels::new(&draft.channels));
         let rules = e.take_all(RuleBinding::list(draft.rules));
         let metadata = e.take(Metadata::new(draft.metadata));
+        let min_subtotal = match &discount {
+            Some(d) => e.take(Self::check_min_subtotal(d, draft.min_subtotal.as_ref())),
+            None => Some(None),
+        };
         e.finish()?;
-        match (
+        // `finish` returned Ok, so every part was taken.
+        let (
+            Some(name),
+            Some(description),
+            Some(discount),
+            Some(window),
+            Some(max_redemptions),
+            Some(per_customer_limit),
+            Some(channels),
+            Some(rules),
+            Some(metadata),
+            Some(min_subtotal),
+        ) = (
             name,
             description,
             discount,
@@ -433,31 +521,24 @@ impl CouponSpec {
             channels,
             rules,
             metadata,
-        ) {
-            (
-                Some(name),
-                Some(description),
-                Some(discount),
-                Some(window),
-                Some(max_redemptions),
-                Some(per_customer_limit),
-                Some(channels),
-                Some(rules),
-                Some(metadata),
-            ) => Ok(Self {
-                name,
-                description,
-                discount,
-                window,
-                max_redemptions,
-                per_customer_limit,
-                channels,
-                rules,
-                metadata,
-            }),
-            // `finish` returned Ok, so every part was taken.
-            _ => Err(FieldError::new(Field::Discount, Problem::DiscountKindAmbiguous).into()),
-        }
+            min_subtotal,
+        )
+        else {
+            return Err(FieldError::new(Field::Discount, Problem::DiscountKindAmbiguous).into());
+        };
+        Ok(Self {
+            name,
+            description,
+            discount,
+            window,
+            max_redemptions,
+            per_customer_limit,
+            channels,
+            rules,
+            metadata,
+            min_subtotal,
+            reversal_policy: draft.reversal_policy,
+        })
     }
 }
 
@@ -470,8 +551,10 @@ pub struct Coupon {
     pub spec: CouponSpec,
     /// Status as set by an admin.
     pub lifecycle: LifecycleStatus,
-    /// Uses counted so far.
+    /// Redemptions that hold a use (redeemed, and reversed ones that keep theirs).
     pub redemption_count: i64,
+    /// Reservations that hold a use.
+    pub reserved_count: i64,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it was last changed.
@@ -488,11 +571,9 @@ impl Coupon {
             LifecycleStatus::Active if self.spec.window.not_started(now) => CouponStatus::Scheduled,
             LifecycleStatus::Active if self.spec.window.ended(now) => CouponStatus::Expired,
             LifecycleStatus::Active
-                if self
-                    .spec
-                    .max_redemptions
-                    .get()
-                    .is_some_and(|cap| self.redemption_count >= i64::from(cap)) =>
+                if self.spec.max_redemptions.get().is_some_and(|cap| {
+                    self.redemption_count + self.reserved_count >= i64::from(cap)
+                }) =>
             {
                 CouponStatus::Exhausted
             }
@@ -591,6 +672,7 @@ mod tests {
             spec,
             lifecycle: LifecycleStatus::Active,
             redemption_count: 0,
+            reserved_count: 0,
             created_at: now,
             updated_at: now,
         };
@@ -600,7 +682,8 @@ mod tests {
             CouponStatus::Scheduled
         );
         assert_eq!(c.status(at("2026-07-01T00:00:00Z")), CouponStatus::Expired);
-        c.redemption_count = 2;
+        c.redemption_count = 1;
+        c.reserved_count = 1;
         assert_eq!(c.status(now), CouponStatus::Exhausted);
         c.lifecycle = LifecycleStatus::Paused;
         assert_eq!(c.status(now), CouponStatus::Paused);

@@ -54,6 +54,40 @@ pub enum Field {
     Rules,
     /// The lifecycle status.
     Status,
+    /// The minimum order subtotal.
+    MinSubtotal,
+    /// The currency of the minimum order subtotal.
+    MinSubtotalCurrency,
+    /// The order's id.
+    OrderId,
+    /// The order's currency.
+    OrderCurrency,
+    /// The order's subtotal.
+    OrderSubtotal,
+    /// The order's items as a whole.
+    OrderItems,
+    /// The SKU of the item at this index.
+    ItemSku(usize),
+    /// The quantity of the item at this index.
+    ItemQuantity(usize),
+    /// The unit price of the item at this index.
+    ItemUnitPrice(usize),
+    /// The categories of the item at this index.
+    ItemCategories(usize),
+    /// The customer's id.
+    CustomerId,
+    /// The customer's e-mail.
+    CustomerEmail,
+    /// The order's channel.
+    OrderChannel,
+    /// The idempotency key.
+    IdempotencyKey,
+    /// The reservation's hold time.
+    HoldMinutes,
+    /// The refunded discount of a reversal.
+    RefundedDiscount,
+    /// The reversal policy.
+    ReversalPolicy,
 }
 
 /// What is wrong with a field.
@@ -104,6 +138,18 @@ pub enum Problem {
     /// A money amount that is zero or negative.
     #[error("amount must be greater than zero")]
     AmountNotPositive,
+    /// A money amount below zero.
+    #[error("amount must not be negative")]
+    AmountNegative,
+    /// Two amounts that must share a currency do not.
+    #[error("currency must be {expected}, the coupon's currency")]
+    CurrencyMismatch {
+        /// The currency required.
+        expected: String,
+    },
+    /// Not an e-mail address.
+    #[error("not a valid e-mail address")]
+    InvalidEmail,
     /// Both or neither of `percentage` and `amount`.
     #[error("give exactly one of percentage or amount")]
     DiscountKindAmbiguous,

@@ -6,17 +6,23 @@
 //! validation vocabulary ([`Invalid`], [`FieldError`], [`Problem`]) that the edges map to
 //! their own error formats.
 
+pub mod checkout;
 pub mod code;
 pub mod coupon;
 pub mod discount;
 pub mod error;
 pub mod money;
+pub mod order;
+pub mod redemption;
 
+pub use checkout::{CodeTerms, Rejection, Usage, evaluate};
 pub use code::{CodeError, CouponCode};
 pub use coupon::{
     Channels, Coupon, CouponDraft, CouponId, CouponSpec, CouponStatus, Expiry, LifecycleStatus,
-    Limit, Metadata, RuleBinding, Window,
+    Limit, Metadata, ReversalPolicy, RuleBinding, Window,
 };
 pub use discount::{Discount, MoneyInput, Percentage};
 pub use error::{Collector, Field, FieldError, Invalid, Problem};
 pub use money::{Currency, Money, MoneyError};
+pub use order::{Customer, LineItem, LineItemDraft, Order, OrderDraft};
+pub use redemption::{CheckoutOutcome, Redemption, RedemptionStatus};

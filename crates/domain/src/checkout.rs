@@ -1,0 +1,164 @@
+//! Checkout eligibility: whether a coupon applies to an order, and for how much.
+//!
+//! [`evaluate`] is pure. The storage layer calls it inside the transaction that writes the
+//! redemption, with usage counted in that same transaction, so what it decides is exact
+//! under any concurrency.
+
+use chrono::{DateTime, Utc};
+
+use crate::coupon::{Coupon, LifecycleStatus};
+use crate::money::Money;
+use crate::order::Order;
+
+/// Why a coupon does not apply. The order of variants is the order of checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Rejection {
+    /// No such code (or, for storefront callers, one they may not know about).
+    NotFound,
+    /// The coupon or the code is switched off (draft, paused, archived, inactive code).
+    NotActive,
+    /// Its window has not started.
+    NotStarted,
+    /// Its window has ended.
+    Expired,
+    /// The order is in another currency than the coupon's.
+    CurrencyMismatch,
+    /// The order's channel is not one the coupon is limited to.
+    ChannelNotEligible,
+    /// The order subtotal is below the coupon's minimum.
+    MinSubtotalNotMet,
+    /// The discount on this order would be zero.
+    ZeroDiscount,
+    /// Every use of the coupon is taken (redeemed or reserved).
+    UsageLimitReached,
+    /// Every use of this code is taken (a used single-use code).
+    CodeUsageLimitReached,
+    /// The coupon has a per-customer limit and the order names no customer.
+    CustomerRequired,
+    /// This customer has used the coupon as often as allowed.
+    CustomerLimitReached,
+}
+
+impl Rejection {
+    /// Every reason, in check order.
+    pub const ALL: [Self; 12] = [
+        Self::NotFound,
+        Self::NotActive,
+        Self::NotStarted,
+        Self::Expired,
+        Self::CurrencyMismatch,
+        Self::ChannelNotEligible,
+        Self::MinSubtotalNotMet,
+        Self::ZeroDiscount,
+        Self::UsageLimitReached,
+        Self::CodeUsageLimitReached,
+        Self::CustomerRequired,
+        Self::CustomerLimitReached,
+    ];
+
+    /// A sentence for people.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::NotFound => "no such coupon code",
+            Self::NotActive => "this coupon is not active",
+            Self::NotStarted => "this coupon is not valid yet",
+            Self::Expired => "this coupon has expired",
+            Self::CurrencyMismatch => "this coupon does not apply to orders in this currency",
+            Self::ChannelNotEligible => "this coupon does not apply in this sales channel",
+            Self::MinSubtotalNotMet => "the order subtotal is below this coupon's minimum",
+            Self::ZeroDiscount => "this coupon gives no discount on this order",
+            Self::UsageLimitReached => "this coupon has been used as often as allowed",
+            Self::CodeUsageLimitReached => "this code has been used as often as allowed",
+            Self::CustomerRequired => "this coupon needs a customer id or e-mail on the order",
+            Self::CustomerLimitReached => "this customer has used this coupon as often as allowed",
+        }
+    }
+}
+
+/// How much of each limit is taken, counted in the deciding transaction. Live
+/// reservations count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    /// Uses of the coupon over all codes.
+    pub coupon: i64,
+    /// Uses of this code.
+    pub code: i64,
+    /// Uses by this customer (only counted when the coupon has a per-customer limit).
+    pub customer: i64,
+}
+
+/// The code being used, as far as eligibility is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeTerms {
+    /// Whether the code is switched on.
+    pub active: bool,
+    /// The code's own cap.
+    pub usage_limit: Option<i64>,
+}
+
+/// Decides whether `coupon` (through a code with `code` terms) applies to `order` at
+/// `now`, and the discount. On refusal, every applicable reason in check order; the
+/// lifecycle and window checks stop early, since nothing else matters then.
+pub fn evaluate(
+    coupon: &Coupon,
+    code: CodeTerms,
+    order: &Order,
+    usage: Usage,
+    now: DateTime<Utc>,
+) -> Result<Money, Vec<Rejection>> {
+    if coupon.lifecycle != LifecycleStatus::Active || !code.active {
+        return Err(vec![Rejection::NotActive]);
+    }
+    let spec = &coupon.spec;
+    if spec.window.not_started(now) {
+        return Err(vec![Rejection::NotStarted]);
+    }
+    if spec.window.ended(now) {
+        return Err(vec![Rejection::Expired]);
+    }
+    let mut reasons = Vec::new();
+    if spec.currency().is_some_and(|c| c != order.currency) {
+        reasons.push(Rejection::CurrencyMismatch);
+    }
+    let channels = spec.channels.as_slice();
+    if !channels.is_empty() && !order.channel.as_ref().is_some_and(|c| channels.contains(c)) {
+        reasons.push(Rejection::ChannelNotEligible);
+    }
+    if spec
+        .min_subtotal
+        .is_some_and(|min| min.currency == order.currency && order.subtotal.minor < min.minor)
+    {
+        reasons.push(Rejection::MinSubtotalNotMet);
+    }
+    let discount = spec.discount.amount_for(order.subtotal);
+    if discount.is_some_and(|d| d.minor == 0) && !reasons.contains(&Rejection::CurrencyMismatch) {
+        reasons.push(Rejection::ZeroDiscount);
+    }
+    if spec
+        .max_redemptions
+        .get()
+        .is_some_and(|cap| usage.coupon >= i64::from(cap))
+    {
+        reasons.push(Rejection::UsageLimitReached);
+    }
+    if code.usage_limit.is_some_and(|cap| usage.code >= cap) {
+        reasons.push(Rejection::CodeUsageLimitReached);
+    }
+    if let Some(limit) = spec.per_customer_limit.get() {
+        if order.customer.identity().is_none() {
+            reasons.push(Rejection::CustomerRequired);
+        } else if usage.customer >= i64::from(limit) {
+            reasons.push(Rejection::CustomerLimitReached);
+        }
+    }
+    match discount {
+        Some(d) if reasons.is_empty() => Ok(d),
+        Some(_) => Err(reasons),
+        None => {
+            if !reasons.contains(&Rejection::CurrencyMismatch) {
+                reasons.insert(0, Rejection::CurrencyMismatch);
+            }
+            Err(reasons)
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! Checkout: validate, reserve, redeem, release, reverse.
+//!
+//! Inputs are validated here; the decision and the write happen in one storage
+//! transaction (see `storage::checkout`). Customers are identified by a keyed hash
+//! (HMAC-SHA256 with the service secret) of their id, else of their normalised e-mail;
+//! the raw identity is never stored.
+
+use chrono::{DateTime, Duration, Utc};
+use coupons_domain::{
+    CheckoutOutcome, Collector, CouponCode, Field, FieldError, Invalid, Money, Order, OrderDraft,
+    Problem, Rejection,
+};
+use hmac::{Hmac, Mac};
+use rust_decimal::Decimal;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::{ServiceError, Services};
+use crate::storage::{ApplyRequest, IdempotencyClaim, Idempotent};
+
+/// Shortest and longest reservation hold a caller may ask for, in minutes.
+pub const HOLD_MINUTES: std::ops::RangeInclusive<i64> = 1..=1440;
+/// Longest idempotency key.
+pub const IDEMPOTENCY_KEY_MAX: usize = 255;
+
+/// Who is calling, as far as checkout cares.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Identifies the API key; idempotency keys are scoped to it.
+    pub scope: String,
+}
+
+/// Settings of checkout.
+#[derive(Clone)]
+pub struct CheckoutSettings {
+    /// Key of the HMAC that turns customer identities into stored keys.
+    pub customer_key_secret: Vec<u8>,
+    /// Hold time of a reservation when the call names none.
+    pub default_hold: Duration,
+    /// How long idempotency records are kept (at least 24 hours).
+    pub idempotency_retention: Duration,
+}
+
+impl std::fmt::Debug for CheckoutSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckoutSettings")
+            .field("customer_key_secret", &"<redacted>")
+            .field("default_hold", &self.default_hold)
+            .field("idempotency_retention", &self.idempotency_retention)
+            .finish()
+    }
+}
+
+/// The keyed hash of a customer identity (`id:…` or `email:…`).
+pub fn customer_key(secret: &[u8], identity: &str) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        // HMAC accepts keys of any length; this branch cannot be taken.
+        return hex::encode(Sha256::digest(identity.as_bytes()));
+    };
+    mac.update(identity.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn order_of(draft: OrderDraft) -> Result<Order, Invalid> {
+    Order::from_draft(draft)
+}
+
+fn idempotency_key(raw: &str) -> Result<String, FieldError> {
+    let k = raw.trim();
+    if k.is_empty() {
+        return Err(FieldError::new(Field::IdempotencyKey, Problem::Blank));
+    }
+    if k.chars().count() > IDEMPOTENCY_KEY_MAX {
+        return Err(FieldError::new(
+            Field::IdempotencyKey,
+            Problem::TooLong {
+                max: IDEMPOTENCY_KEY_MAX,
+            },
+        ));
+    }
+    Ok(k.to_owned())
+}
+
+/// A canonical description of an order, for request hashing.
+fn order_fingerprint(order: &Order) -> serde_json::Value {
+    json!({
+        "id": order.id,
+        "currency": order.currency.code(),
+        "subtotal": order.subtotal.minor,
+        "items": order.items.iter().map(|i| json!([i.sku, i.categories, i.quantity, i.unit_price.minor])).collect::<Vec<_>>(),
+        "customer": [order.customer.id, order.customer.email],
+        "channel": order.channel,
+    })
+}
+
+fn request_hash(value: &serde_json::Value) -> String {
+    hex::encode(Sha256::digest(value.to_string().as_bytes()))
+}
+
+impl Services {
+    fn customer_key_of(&self, order: &Order) -> Option<String> {
+        order
+            .customer
+            .identity()
+            .map(|id| customer_key(&self.checkout.customer_key_secret, &id))
+    }
+}
+
+/// The stored key of a customer named by id or e-mail, for filtering redemptions.
+pub fn customer_filter_key(
+    svc: &Services,
+    id: Option<&str>,
+    email: Option<&str>,
+) -> Result<Option<String>, Problem> {
+    let identity = match (id.map(str::trim).filter(|i| !i.is_empty()), email) {
+        (Some(id), _) => format!("id:{id}"),
+        (None, Some(email)) => format!("email:{}", coupons_domain::order::normalize_email(email)?),
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(customer_key(
+        &svc.checkout.customer_key_secret,
+        &identity,
+    )))
+}
+
+/// Whether a code applies to an order, and the discount. Writes nothing. A string that
+/// cannot be a code is simply not found.
+pub async fn validate(
+    svc: &Services,
+    code: &str,
+    order: OrderDraft,
+) -> Result<Result<Money, Vec<Rejection>>, ServiceError> {
+    let order = order_of(order)?;
+    let Ok(code) = CouponCode::parse(code) else {
+        return Ok(Err(vec![Rejection::NotFound]));
+    };
+    let key = svc.customer_key_of(&order);
+    Ok(svc
+        .db
+        .check_coupon(&code, &order, key.as_deref(), Utc::now())
+        .await?)
+}
+
+/// What to redeem: a code for an order, or a reservation made earlier.
+#[derive(Debug, Clone)]
+pub enum RedeemTarget {
+    /// Redeem directly.
+    Code {
+        /// The code as typed.
+        code: String,
+        /// The order.
+        order: OrderDraft,
+    },
+    /// Redeem a reservation on the terms it was made on.
+    Reservation(i64),
+}
+
+/// Reserves one use of a code for an order until a deadline.
+pub async fn reserve(
+    svc: &Services,
+    caller: &Caller,
+    code: &str,
+    order: OrderDraft,
+    hold_minutes: Option<i64>,
+    key: &str,
+) -> Result<Idempotent<CheckoutOutcome>, ServiceError> {
+    let mut e = Collector::default();
+    let order = e.take_all(order_of(order));
+    let key = e.take(idempotency_key(key));
+    let hold = match hold_minutes {
+        None => Some(svc.checkout.default_hold),
+        Some(m) if HOLD_MINUTES.contains(&m) => Some(Duration::minutes(m)),
+        Some(_) => {
+            e.push(FieldError::new(
+                Field::HoldMinutes,
+                Problem::TooMany {
+                    max: *HOLD_MINUTES.end() as usize,
+                },
+            ));
+            None
+        }
+    };
+    e.finish()?;
+    let (Some(order), Some(key), Some(hold)) = (order, key, hold) else {
+        return Err(Invalid(Vec::new()).into());
+    };
+    let now = Utc::now();
+    let hash = request_hash(&json!([
+        "reserve",
+        code.trim().to_ascii_uppercase(),
+        order_fingerprint(&order),
+        hold.num_seconds()
+    ]));
+    let scope = format!("reserve:{}", caller.scope);
+    let claim = claim(svc, &scope, &key, &hash, now);
+    apply(svc, claim, code, &order, Some(now + hold), now).await
+}
+
+/// Redeems a code directly, or a reservation.
+pub async fn redeem(
+    svc: &Services,
+    caller: &Caller,
+    target: RedeemTarget,
+    key: &str,
+) -> Result<Idempotent<CheckoutOutcome>, ServiceError> {
+    let now = Utc::now();
+    let scope = format!("redeem:{}", caller.scope);
+    match target {
+        RedeemTarget::Code { code, order } => {
+            let mut e = Collector::default();
+            let order = e.take_all(order_of(order));
+            let key = e.take(idempotency_key(key));
+            e.finish()?;
+            let (Some(order), Some(key)) = (order, key) else {
+                return Err(Invalid(Vec::new()).into());
+            };
+            let hash = request_hash(&json!([
+                "redeem",
+                code.trim().to_ascii_uppercase(),
+                order_fingerprint(&order)
+            ]));
+            let claim = claim(svc, &scope, &key, &hash, now);
+            apply(svc, claim, &code, &order, None, now).await
+        }
+        RedeemTarget::Reservation(id) => {
+            let key = idempotency_key(key).map_err(Invalid::from)?;
+            let hash = request_hash(&json!(["redeem-reservation", id]));
+            let claim = claim(svc, &scope, &key, &hash, now);
+            Ok(svc
+                .db
+                .redeem_reservation(Some(claim.as_ref()), id, now)
+                .await?)
+        }
+    }
+}
+
+/// Gives a reservation's use back (idempotent by nature).
+pub async fn release(svc: &Services, reservation_id: i64) -> Result<CheckoutOutcome, ServiceError> {
+    Ok(svc
+        .db
+        .release_reservation(reservation_id, Utc::now())
+        .await?)
+}
+
+/// Refunds all (no amount) or part of a redemption's discount.
+pub async fn reverse(
+    svc: &Services,
+    caller: &Caller,
+    redemption_id: i64,
+    refund: Option<Decimal>,
+    key: &str,
+) -> Result<Idempotent<CheckoutOutcome>, ServiceError> {
+    let mut e = Collector::default();
+    let key = e.take(idempotency_key(key));
+    if refund.is_some_and(|r| r <= Decimal::ZERO) {
+        e.push(FieldError::new(
+            Field::RefundedDiscount,
+            Problem::AmountNotPositive,
+        ));
+    }
+    e.finish()?;
+    let Some(key) = key else {
+        return Err(Invalid(Vec::new()).into());
+    };
+    let now = Utc::now();
+    let hash = request_hash(&json!([
+        "reverse",
+        redemption_id,
+        refund.map(|r| r.normalize().to_string())
+    ]));
+    let scope = format!("reverse:{}", caller.scope);
+    let claim = claim(svc, &scope, &key, &hash, now);
+    Ok(svc
+        .db
+        .reverse_redemption(Some(claim.as_ref()), redemption_id, refund, now)
+        .await?)
+}
+
+/// An owned idempotency claim.
+struct Claim {
+    scope: String,
+    key: String,
+    hash: String,
+    expires_at: DateTime<Utc>,
+}
+
+impl Claim {
+    fn as_ref(&self) -> IdempotencyClaim<'_> {
+        IdempotencyClaim {
+            scope: &self.scope,
+            key: &self.key,
+            request_hash: &self.hash,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+fn claim(svc: &Services, scope: &str, key: &str, hash: &str, now: DateTime<Utc>) -> Claim {
+    Claim {
+        scope: scope.to_owned(),
+        key: key.to_owned(),
+        hash: hash.to_owned(),
+        expires_at: now + svc.checkout.idempotency_retention,
+    }
+}
+
+async fn apply(
+    svc: &Services,
+    claim: Claim,
+    code: &str,
+    order: &Order,
+    hold_until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Idempotent<CheckoutOutcome>, ServiceError> {
+    let Ok(code) = CouponCode::parse(code) else {
+        // Cannot be a code, so cannot exist: nothing to record.
+        return Ok(Idempotent::Fresh(CheckoutOutcome::Rejected(vec![
+            Rejection::NotFound,
+        ])));
+    };
+    let customer_key = svc.customer_key_of(order);
+    let req = ApplyRequest {
+        code: &code,
+        order,
+        customer_key: customer_key.as_deref(),
+        hold_until,
+    };
+    Ok(svc.db.apply_coupon(Some(claim.as_ref()), req, now).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn customer_keys_are_keyed_and_stable() {
+        let a = customer_key(b"secret-a", "email:ann@example.com");
+        assert_eq!(a, customer_key(b"secret-a", "email:ann@example.com"));
+        assert_ne!(a, customer_key(b"secret-b", "email:ann@example.com"));
+        assert_ne!(a, customer_key(b"secret-a", "email:bob@example.com"));
+        assert!(!a.contains("ann"));
+        assert_eq!(a.len(), 64);
+    }
+}

@@ -1,0 +1,743 @@
+//! Checkout transactions: reserve, redeem, release, reverse, validate; reservation
+//! expiry; idempotency records; counters and their reconciliation.
+//!
+//! Every call that changes usage is ONE transaction that:
+//! 1. claims the idempotency key (a concurrent duplicate waits on the key's unique index,
+//!    then replays the stored response instead of executing);
+//! 2. locks the coupon row with its first write (PostgreSQL; SQLite holds the write lock
+//!    from `BEGIN IMMEDIATE`), so all usage decisions for one coupon are serialised;
+//! 3. expires the coupon's reservations whose deadline has passed, giving their
+//!    capacity back;
+//! 4. counts usage (coupon, code, customer) and lets the pure domain decide;
+//! 5. writes the redemption and the counters, and stores the response for the key.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use coupons_domain::{
+    CheckoutOutcome, CodeTerms, CouponCode, Currency, Money, Order, Redemption, RedemptionStatus,
+    Rejection, ReversalPolicy, Usage, evaluate,
+};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::RunQueryDsl;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use super::coupons::StoredCode;
+use super::models::{StoredCoupon, StoredRedemption};
+use super::{Db, StorageError, with_conn, with_tx};
+
+/// An idempotency key, scoped to a caller and an operation.
+#[derive(Debug, Clone, Copy)]
+pub struct IdempotencyClaim<'a> {
+    /// Operation and caller, e.g. `redeem:key:42`.
+    pub scope: &'a str,
+    /// The caller's key.
+    pub key: &'a str,
+    /// Hash of the canonical request; the same key with another hash is refused.
+    pub request_hash: &'a str,
+    /// Until when the record is kept.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The result of an idempotent call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Idempotent<T> {
+    /// Executed now.
+    Fresh(T),
+    /// An earlier response to the same key and request.
+    Replayed(T),
+    /// The key was used before for a different request.
+    KeyReused,
+}
+
+/// A reserve or direct redeem.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyRequest<'a> {
+    /// The code (canonical).
+    pub code: &'a CouponCode,
+    /// The order.
+    pub order: &'a Order,
+    /// Keyed hash of the customer identity, if the order names a customer.
+    pub customer_key: Option<&'a str>,
+    /// `Some(deadline)` to reserve, `None` to redeem at once.
+    pub hold_until: Option<DateTime<Utc>>,
+}
+
+/// Which redemptions a listing returns.
+#[derive(Debug, Clone, Default)]
+pub struct RedemptionFilter {
+    /// Of this coupon.
+    pub coupon_id: Option<i64>,
+    /// Of this customer (keyed hash).
+    pub customer_key: Option<String>,
+    /// For this order.
+    pub order_id: Option<String>,
+    /// In this status.
+    pub status: Option<RedemptionStatus>,
+}
+
+/// A counter that does not equal its rows.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct CounterMismatch {
+    /// `coupon` or `code`.
+    #[diesel(sql_type = Text)]
+    pub entity: String,
+    /// Row id of the coupon or code.
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    /// `redemption_count` or `reserved_count`.
+    #[diesel(sql_type = Text)]
+    pub counter: String,
+    /// The stored value.
+    #[diesel(sql_type = BigInt)]
+    pub stored: i64,
+    /// The value computed from the rows.
+    #[diesel(sql_type = BigInt)]
+    pub actual: i64,
+}
+
+#[derive(QueryableByName)]
+struct CurrencyTotal {
+    #[diesel(sql_type = Text)]
+    currency: String,
+    #[diesel(sql_type = BigInt)]
+    total: i64,
+}
+
+fn corrupt_response(e: &serde_json::Error) -> StorageError {
+    StorageError::Corrupt {
+        table: "idempotency_keys",
+        id: 0,
+        reason: e.to_string(),
+    }
+}
+
+/// Claims an idempotency key inside the current transaction. Evaluates to
+/// `Some(early answer)` when the key was already used, `None` to go on.
+macro_rules! claim_key {
+    ($conn:ident, $claim:expr, $now:expr) => {{
+        use schema::idempotency_keys::dsl as ik;
+        match $claim {
+            None => None,
+            Some(claim) => {
+                let inserted = diesel::insert_into(ik::idempotency_keys)
+                    .values((
+                        ik::scope.eq(claim.scope),
+                        ik::key.eq(claim.key),
+                        ik::request_hash.eq(claim.request_hash),
+                        ik::response.eq(Value::Null),
+                        ik::created_at.eq($now),
+                        ik::expires_at.eq(claim.expires_at),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute($conn)
+                    .await?;
+                if inserted == 1 {
+                    None
+                } else {
+                    let (hash, response, expires_at): (String, Value, DateTime<Utc>) =
+                        ik::idempotency_keys
+                            .find((claim.scope, claim.key))
+                            .select((ik::request_hash, ik::response, ik::expires_at))
+                            .first($conn)
+                            .await?;
+                    if expires_at <= $now {
+                        // Past retention: the key starts afresh.
+                        diesel::update(ik::idempotency_keys.find((claim.scope, claim.key)))
+                            .set((
+                                ik::request_hash.eq(claim.request_hash),
+                                ik::response.eq(Value::Null),
+                                ik::created_at.eq($now),
+                                ik::expires_at.eq(claim.expires_at),
+                            ))
+                            .execute($conn)
+                            .await?;
+                        None
+                    } else if hash != claim.request_hash {
+                        Some(Idempotent::KeyReused)
+                    } else {
+                        let outcome: CheckoutOutcome =
+                            serde_json::from_value(response).map_err(|e| corrupt_response(&e))?;
+                        Some(Idempotent::Replayed(outcome))
+                    }
+                }
+            }
+        }
+    }};
+}
+
+/// Stores the response for a claimed key.
+macro_rules! remember {
+    ($conn:ident, $claim:expr, $outcome:expr) => {{
+        use schema::idempotency_keys::dsl as ik;
+        if let Some(claim) = $claim {
+            let response = serde_json::to_value($outcome).map_err(|e| corrupt_response(&e))?;
+            diesel::update(ik::idempotency_keys.find((claim.scope, claim.key)))
+                .set(ik::response.eq(response))
+                .execute($conn)
+                .await?;
+        }
+    }};
+}
+
+/// Locks a coupon row for the rest of the transaction and reads it.
+macro_rules! lock_coupon {
+    ($conn:ident, $coupon_id:expr) => {{
+        use schema::coupons::dsl as lc;
+        let row: StoredCoupon = diesel::update(lc::coupons.find($coupon_id))
+            .set(lc::updated_at.eq(lc::updated_at))
+            .get_result($conn)
+            .await?;
+        row
+    }};
+}
+
+/// Expires the coupon's reservations whose deadline has passed and gives their uses
+/// back; evaluates to the code ids of the expired reservations.
+macro_rules! expire_due {
+    ($conn:ident, $coupon_id:expr, $now:expr) => {{
+        use schema::coupon_codes::dsl as ec;
+        use schema::coupons::dsl as eco;
+        use schema::redemptions::dsl as er;
+        let expired: Vec<i64> = diesel::update(
+            er::redemptions
+                .filter(er::coupon_id.eq($coupon_id))
+                .filter(er::status.eq(RedemptionStatus::Reserved.as_str()))
+                .filter(er::reserved_until.le($now)),
+        )
+        .set((
+            er::status.eq(RedemptionStatus::Expired.as_str()),
+            er::holds_use.eq(false),
+            er::closed_at.eq($now),
+            er::updated_at.eq($now),
+        ))
+        .returning(er::code_id)
+        .get_results($conn)
+        .await?;
+        if !expired.is_empty() {
+            diesel::update(eco::coupons.find($coupon_id))
+                .set(eco::reserved_count.eq(eco::reserved_count - expired.len() as i64))
+                .execute($conn)
+                .await?;
+            let mut per_code = BTreeMap::<i64, i64>::new();
+            for code_id in &expired {
+                *per_code.entry(*code_id).or_default() += 1;
+            }
+            for (code_id, n) in per_code {
+                diesel::update(ec::coupon_codes.find(code_id))
+                    .set(ec::reserved_count.eq(ec::reserved_count - n))
+                    .execute($conn)
+                    .await?;
+            }
+        }
+        expired
+    }};
+}
+
+/// Adds `redeemed` and `reserved` to the counters of a coupon and one of its codes.
+macro_rules! bump_counters {
+    ($conn:ident, $coupon_id:expr, $code_id:expr, $redeemed:expr, $reserved:expr) => {{
+        use schema::coupon_codes::dsl as bc;
+        use schema::coupons::dsl as bco;
+        let (redeemed, reserved): (i64, i64) = ($redeemed, $reserved);
+        diesel::update(bco::coupons.find($coupon_id))
+            .set((
+                bco::redemption_count.eq(bco::redemption_count + redeemed),
+                bco::reserved_count.eq(bco::reserved_count + reserved),
+            ))
+            .execute($conn)
+            .await?;
+        diesel::update(bc::coupon_codes.find($code_id))
+            .set((
+                bc::redemption_count.eq(bc::redemption_count + redeemed),
+                bc::reserved_count.eq(bc::reserved_count + reserved),
+            ))
+            .execute($conn)
+            .await?;
+    }};
+}
+
+impl Db {
+    /// Reserves or redeems a code for an order, exactly within every limit.
+    pub async fn apply_coupon(
+        &self,
+        claim: Option<IdempotencyClaim<'_>>,
+        req: ApplyRequest<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Idempotent<CheckoutOutcome>, StorageError> {
+        with_tx!(self, |conn| {
+            use schema::coupon_codes::dsl as cc;
+            use schema::redemptions::dsl as r;
+            if let Some(early) = claim_key!(conn, claim, now) {
+                return Ok(early);
+            }
+            let outcome = 'decide: {
+                let code: Option<StoredCode> = cc::coupon_codes
+                    .filter(cc::code.eq(req.code.as_str()))
+                    .first(conn)
+                    .await
+                    .optional()?;
+                let Some(code) = code else {
+                    break 'decide CheckoutOutcome::Rejected(vec![Rejection::NotFound]);
+                };
+                let coupon = lock_coupon!(conn, code.coupon_id).into_domain()?;
+                let expired = expire_due!(conn, code.coupon_id, now);
+                let expired_here = expired.iter().filter(|id| **id == code.id).count() as i64;
+                let customer_used = match (coupon.spec.per_customer_limit.get(), req.customer_key) {
+                    (Some(_), Some(key)) => {
+                        r::redemptions
+                            .filter(r::coupon_id.eq(code.coupon_id))
+                            .filter(r::customer_key.eq(key))
+                            .filter(r::holds_use.eq(true))
+                            .count()
+                            .get_result::<i64>(conn)
+                            .await?
+                    }
+                    _ => 0,
+                };
+                let usage = Usage {
+                    coupon: coupon.redemption_count + coupon.reserved_count - expired.len() as i64,
+                    code: code.redemption_count + code.reserved_count - expired_here,
+                    customer: customer_used,
+                };
+                let terms = CodeTerms {
+                    active: code.active,
+                    usage_limit: code.usage_limit,
+                };
+                let discount = match evaluate(&coupon, terms, req.order, usage, now) {
+                    Ok(d) => d,
+                    Err(reasons) => break 'decide CheckoutOutcome::Rejected(reasons),
+                };
+                let status = if req.hold_until.is_some() {
+                    RedemptionStatus::Reserved
+                } else {
+                    RedemptionStatus::Redeemed
+                };
+                let row: StoredRedemption = diesel::insert_into(r::redemptions)
+                    .values((
+                        (
+                            r::coupon_id.eq(code.coupon_id),
+                            r::code_id.eq(code.id),
+                            r::code.eq(&code.code),
+                            r::status.eq(status.as_str()),
+                            r::holds_use.eq(true),
+                            r::customer_key.eq(req.customer_key),
+                            r::email_domain.eq(req.order.customer.email_domain()),
+                            r::order_id.eq(&req.order.id),
+                            r::channel.eq(req.order.channel.as_deref()),
+                            r::currency.eq(req.order.currency.code()),
+                        ),
+                        (
+                            r::subtotal_minor.eq(req.order.subtotal.minor),
+                            r::discount_minor.eq(discount.minor),
+                            r::refunded_minor.eq(0_i64),
+                            r::reserved_until.eq(req.hold_until),
+                            r::created_at.eq(now),
+                            r::redeemed_at.eq(req.hold_until.is_none().then_some(now)),
+                            r::updated_at.eq(now),
+                        ),
+                    ))
+                    .get_result(conn)
+                    .await?;
+                if req.hold_until.is_some() {
+                    bump_counters!(conn, code.coupon_id, code.id, 0, 1);
+                } else {
+                    bump_counters!(conn, code.coupon_id, code.id, 1, 0);
+                }
+                CheckoutOutcome::Applied(row.into_domain()?)
+            };
+            remember!(conn, claim, &outcome);
+            Ok(Idempotent::Fresh(outcome))
+        })
+    }
+
+    /// Redeems a reservation made earlier, on the terms it was made on.
+    pub async fn redeem_reservation(
+        &self,
+        claim: Option<IdempotencyClaim<'_>>,
+        reservation_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Idempotent<CheckoutOutcome>, StorageError> {
+        with_tx!(self, |conn| {
+            use schema::redemptions::dsl as r;
+            if let Some(early) = claim_key!(conn, claim, now) {
+                return Ok(early);
+            }
+            let outcome = 'decide: {
+                let found: Option<StoredRedemption> = r::redemptions
+                    .find(reservation_id)
+                    .first(conn)
+                    .await
+                    .optional()?;
+                let Some(found) = found else {
+                    break 'decide CheckoutOutcome::NotFound;
+                };
+                lock_coupon!(conn, found.coupon_id);
+                expire_due!(conn, found.coupon_id, now);
+                let current: StoredRedemption =
+                    r::redemptions.find(reservation_id).first(conn).await?;
+                match current.status()? {
+                    RedemptionStatus::Reserved => {}
+                    RedemptionStatus::Expired => break 'decide CheckoutOutcome::ReservationExpired,
+                    other => break 'decide CheckoutOutcome::WrongStatus(other),
+                }
+                let row: StoredRedemption = diesel::update(r::redemptions.find(reservation_id))
+                    .set((
+                        r::status.eq(RedemptionStatus::Redeemed.as_str()),
+                        r::redeemed_at.eq(now),
+                        r::reserved_until.eq(None::<DateTime<Utc>>),
+                        r::updated_at.eq(now),
+                    ))
+                    .get_result(conn)
+                    .await?;
+                bump_counters!(conn, current.coupon_id, current.code_id, 1, -1);
+                CheckoutOutcome::Applied(row.into_domain()?)
+            };
+            remember!(conn, claim, &outcome);
+            Ok(Idempotent::Fresh(outcome))
+        })
+    }
+
+    /// Gives a reservation's use back. Releasing twice, or releasing an expired
+    /// reservation, answers with the reservation as it stands.
+    pub async fn release_reservation(
+        &self,
+        reservation_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<CheckoutOutcome, StorageError> {
+        with_tx!(self, |conn| {
+            use schema::redemptions::dsl as r;
+            let found: Option<StoredRedemption> = r::redemptions
+                .find(reservation_id)
+                .first(conn)
+                .await
+                .optional()?;
+            let Some(found) = found else {
+                return Ok(CheckoutOutcome::NotFound);
+            };
+            lock_coupon!(conn, found.coupon_id);
+            expire_due!(conn, found.coupon_id, now);
+            let current: StoredRedemption = r::redemptions.find(reservation_id).first(conn).await?;
+            match current.status()? {
+                RedemptionStatus::Reserved => {}
+                RedemptionStatus::Released | RedemptionStatus::Expired => {
+                    return Ok(CheckoutOutcome::Applied(current.into_domain()?));
+                }
+                other => return Ok(CheckoutOutcome::WrongStatus(other)),
+            }
+            let row: StoredRedemption = diesel::update(r::redemptions.find(reservation_id))
+                .set((
+                    r::status.eq(RedemptionStatus::Released.as_str()),
+                    r::holds_use.eq(false),
+                    r::closed_at.eq(now),
+                    r::updated_at.eq(now),
+                ))
+                .get_result(conn)
+                .await?;
+            bump_counters!(conn, current.coupon_id, current.code_id, 0, -1);
+            Ok(CheckoutOutcome::Applied(row.into_domain()?))
+        })
+    }
+
+    /// Records a refund of (part of) a redemption's discount. A full reversal gives the
+    /// use back when the coupon's policy says so.
+    pub async fn reverse_redemption(
+        &self,
+        claim: Option<IdempotencyClaim<'_>>,
+        redemption_id: i64,
+        refund: Option<Decimal>,
+        now: DateTime<Utc>,
+    ) -> Result<Idempotent<CheckoutOutcome>, StorageError> {
+        with_tx!(self, |conn| {
+            use schema::redemptions::dsl as r;
+            if let Some(early) = claim_key!(conn, claim, now) {
+                return Ok(early);
+            }
+            let outcome = 'decide: {
+                let found: Option<StoredRedemption> = r::redemptions
+                    .find(redemption_id)
+                    .first(conn)
+                    .await
+                    .optional()?;
+                let Some(found) = found else {
+                    break 'decide CheckoutOutcome::NotFound;
+                };
+                let coupon = lock_coupon!(conn, found.coupon_id).into_domain()?;
+                let current: StoredRedemption =
+                    r::redemptions.find(redemption_id).first(conn).await?;
+                match current.status()? {
+                    RedemptionStatus::Redeemed | RedemptionStatus::PartiallyReversed => {}
+                    other => break 'decide CheckoutOutcome::WrongStatus(other),
+                }
+                let remaining = current.discount_minor - current.refunded_minor;
+                let amount = match refund {
+                    None => remaining,
+                    Some(decimal) => {
+                        let currency = Currency::parse(&current.currency)?;
+                        match Money::from_decimal(decimal, currency) {
+                            Ok(m) => m.minor,
+                            Err(_) => break 'decide CheckoutOutcome::RefundTooPrecise,
+                        }
+                    }
+                };
+                if amount > remaining {
+                    break 'decide CheckoutOutcome::RefundExceedsDiscount {
+                        remaining_minor: remaining,
+                    };
+                }
+                let refunded = current.refunded_minor + amount;
+                let full = refunded == current.discount_minor;
+                let gives_use_back =
+                    full && coupon.spec.reversal_policy == ReversalPolicy::RestoreUsage;
+                let status = if full {
+                    RedemptionStatus::Reversed
+                } else {
+                    RedemptionStatus::PartiallyReversed
+                };
+                let row: StoredRedemption = diesel::update(r::redemptions.find(redemption_id))
+                    .set((
+                        r::status.eq(status.as_str()),
+                        r::refunded_minor.eq(refunded),
+                        r::holds_use.eq(!gives_use_back),
+                        r::closed_at.eq(full.then_some(now)),
+                        r::updated_at.eq(now),
+                    ))
+                    .get_result(conn)
+                    .await?;
+                if gives_use_back {
+                    bump_counters!(conn, current.coupon_id, current.code_id, -1, 0);
+                }
+                CheckoutOutcome::Applied(row.into_domain()?)
+            };
+            remember!(conn, claim, &outcome);
+            Ok(Idempotent::Fresh(outcome))
+        })
+    }
+
+    /// Decides whether a code applies to an order, writing nothing. Reservations past
+    /// their deadline are left out of the usage, as the next write would expire them.
+    pub async fn check_coupon(
+        &self,
+        code: &CouponCode,
+        order: &Order,
+        customer_key: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Money, Vec<Rejection>>, StorageError> {
+        with_conn!(self, |conn| {
+            use schema::coupon_codes::dsl as cc;
+            use schema::coupons::dsl as c;
+            use schema::redemptions::dsl as r;
+            let found: Option<(StoredCode, StoredCoupon)> = cc::coupon_codes
+                .inner_join(c::coupons)
+                .filter(cc::code.eq(code.as_str()))
+                .first(conn)
+                .await
+                .optional()?;
+            let Some((code, coupon)) = found else {
+                return Ok(Err(vec![Rejection::NotFound]));
+            };
+            let coupon = coupon.into_domain()?;
+            let due: Vec<i64> = if coupon.reserved_count > 0 {
+                r::redemptions
+                    .filter(r::coupon_id.eq(code.coupon_id))
+                    .filter(r::status.eq(RedemptionStatus::Reserved.as_str()))
+                    .filter(r::reserved_until.le(now))
+                    .select(r::code_id)
+                    .load(conn)
+                    .await?
+            } else {
+                Vec::new()
+            };
+            let customer_used = match (coupon.spec.per_customer_limit.get(), customer_key) {
+                (Some(_), Some(key)) => {
+                    r::redemptions
+                        .filter(r::coupon_id.eq(code.coupon_id))
+                        .filter(r::customer_key.eq(key))
+                        .filter(r::holds_use.eq(true))
+                        .filter(
+                            r::status
+                                .ne(RedemptionStatus::Reserved.as_str())
+                                .or(r::reserved_until.gt(now)),
+                        )
+                        .count()
+                        .get_result::<i64>(conn)
+                        .await?
+                }
+                _ => 0,
+            };
+            let usage = Usage {
+                coupon: coupon.redemption_count + coupon.reserved_count - due.len() as i64,
+                code: code.redemption_count + code.reserved_count
+                    - due.iter().filter(|id| **id == code.id).count() as i64,
+                customer: customer_used,
+            };
+            let terms = CodeTerms {
+                active: code.active,
+                usage_limit: code.usage_limit,
+            };
+            Ok(evaluate(&coupon, terms, order, usage, now))
+        })
+    }
+
+    /// Expires overdue reservations of up to `max_coupons` coupons; returns how many
+    /// reservations expired. Safe to run on every instance at once.
+    pub async fn expire_due_reservations(
+        &self,
+        now: DateTime<Utc>,
+        max_coupons: i64,
+    ) -> Result<usize, StorageError> {
+        let coupons: Vec<i64> = with_conn!(self, |conn| {
+            use schema::redemptions::dsl as r;
+            r::redemptions
+                .filter(r::status.eq(RedemptionStatus::Reserved.as_str()))
+                .filter(r::reserved_until.le(now))
+                .select(r::coupon_id)
+                .distinct()
+                .limit(max_coupons)
+                .load(conn)
+                .await?
+        });
+        let mut expired = 0;
+        for coupon_id in coupons {
+            expired += with_tx!(self, |conn| {
+                lock_coupon!(conn, coupon_id);
+                let n = expire_due!(conn, coupon_id, now).len();
+                Ok::<_, StorageError>(n)
+            })?;
+        }
+        Ok(expired)
+    }
+
+    /// Deletes idempotency records past their retention; returns how many.
+    pub async fn purge_idempotency_keys(&self, now: DateTime<Utc>) -> Result<usize, StorageError> {
+        Ok(with_conn!(self, |conn| {
+            use schema::idempotency_keys::dsl as ik;
+            diesel::delete(ik::idempotency_keys.filter(ik::expires_at.le(now)))
+                .execute(conn)
+                .await?
+        }))
+    }
+
+    /// A redemption by id.
+    pub async fn redemption(&self, id: i64) -> Result<Option<Redemption>, StorageError> {
+        let row: Option<StoredRedemption> = with_conn!(self, |conn| {
+            use schema::redemptions::dsl as r;
+            r::redemptions.find(id).first(conn).await.optional()?
+        });
+        row.map(StoredRedemption::into_domain).transpose()
+    }
+
+    /// Redemptions matching `filter`, newest first, with ids below `before`.
+    pub async fn list_redemptions(
+        &self,
+        filter: &RedemptionFilter,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Redemption>, StorageError> {
+        let rows: Vec<StoredRedemption> = with_conn!(self, |conn| {
+            use schema::redemptions::dsl as r;
+            let mut q = r::redemptions.into_boxed();
+            if let Some(before) = before {
+                q = q.filter(r::id.lt(before));
+            }
+            if let Some(id) = filter.coupon_id {
+                q = q.filter(r::coupon_id.eq(id));
+            }
+            if let Some(key) = &filter.customer_key {
+                q = q.filter(r::customer_key.eq(key));
+            }
+            if let Some(order) = &filter.order_id {
+                q = q.filter(r::order_id.eq(order));
+            }
+            if let Some(status) = filter.status {
+                q = q.filter(r::status.eq(status.as_str()));
+            }
+            q.order(r::id.desc()).limit(limit).load(conn).await?
+        });
+        rows.into_iter()
+            .map(StoredRedemption::into_domain)
+            .collect()
+    }
+
+    /// Net discount granted by a coupon (less refunds), per currency.
+    pub async fn total_discounts(
+        &self,
+        coupon_id: i64,
+    ) -> Result<Vec<(String, i64)>, StorageError> {
+        let query = diesel::sql_query(
+            "SELECT currency, CAST(SUM(discount_minor - refunded_minor) AS BIGINT) AS total \
+             FROM redemptions WHERE coupon_id = $1 \
+             AND status IN ('REDEEMED', 'PARTIALLY_REVERSED', 'REVERSED') \
+             GROUP BY currency ORDER BY currency",
+        )
+        .bind::<BigInt, _>(coupon_id);
+        let rows: Vec<CurrencyTotal> = match self {
+            Db::Postgres(pool) => query.load(&mut *pool.get().await?).await?,
+            Db::Sqlite(pool) => query.load(&mut *pool.get().await?).await?,
+        };
+        Ok(rows.into_iter().map(|r| (r.currency, r.total)).collect())
+    }
+
+    /// Every coupon and code counter that does not equal its redemption rows.
+    pub async fn counter_mismatches(&self) -> Result<Vec<CounterMismatch>, StorageError> {
+        let sql = |entity: &str, table: &str, fk: &str| {
+            format!(
+                "SELECT '{entity}' AS entity, t.id AS id, x.counter AS counter, x.stored AS stored, x.actual AS actual FROM {table} t \
+                 CROSS JOIN (SELECT 1 AS k) one \
+                 JOIN (\
+                   SELECT t2.id AS id, 'redemption_count' AS counter, t2.redemption_count AS stored, \
+                     CAST(COALESCE(SUM(CASE WHEN r.holds_use AND r.status <> 'RESERVED' THEN 1 ELSE 0 END), 0) AS BIGINT) AS actual \
+                   FROM {table} t2 LEFT JOIN redemptions r ON r.{fk} = t2.id GROUP BY t2.id, t2.redemption_count \
+                   UNION ALL \
+                   SELECT t3.id AS id, 'reserved_count' AS counter, t3.reserved_count AS stored, \
+                     CAST(COALESCE(SUM(CASE WHEN r.status = 'RESERVED' THEN 1 ELSE 0 END), 0) AS BIGINT) AS actual \
+                   FROM {table} t3 LEFT JOIN redemptions r ON r.{fk} = t3.id GROUP BY t3.id, t3.reserved_count \
+                 ) x ON x.id = t.id \
+                 WHERE x.stored <> x.actual ORDER BY t.id, x.counter"
+            )
+        };
+        let mut out = Vec::new();
+        for (entity, table, fk) in [
+            ("coupon", "coupons", "coupon_id"),
+            ("code", "coupon_codes", "code_id"),
+        ] {
+            let query = diesel::sql_query(sql(entity, table, fk));
+            let rows: Vec<CounterMismatch> = match self {
+                Db::Postgres(pool) => query.load(&mut *pool.get().await?).await?,
+                Db::Sqlite(pool) => query.load(&mut *pool.get().await?).await?,
+            };
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// A secret the service keeps for itself, generated by `generate` the first time.
+    /// Concurrent first calls agree on one value.
+    pub async fn service_secret(
+        &self,
+        name: &str,
+        generate: impl FnOnce() -> String,
+    ) -> Result<String, StorageError> {
+        let candidate = generate();
+        let now = Utc::now();
+        Ok(with_conn!(self, |conn| {
+            use schema::service_secrets::dsl as s;
+            diesel::insert_into(s::service_secrets)
+                .values((
+                    s::name.eq(name),
+                    s::value.eq(&candidate),
+                    s::created_at.eq(now),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)
+                .await?;
+            s::service_secrets
+                .find(name)
+                .select(s::value)
+                .first::<String>(conn)
+                .await?
+        }))
+    }
+}
