@@ -274,15 +274,22 @@ impl Db {
                 return Ok(early);
             }
             let outcome = 'decide: {
-                let code: Option<StoredCode> = cc::coupon_codes
+                let coupon_id: Option<i64> = cc::coupon_codes
                     .filter(cc::code.eq(req.code.as_str()))
+                    .select(cc::coupon_id)
                     .first(conn)
                     .await
                     .optional()?;
-                let Some(code) = code else {
+                let Some(coupon_id) = coupon_id else {
                     break 'decide CheckoutOutcome::Rejected(vec![Rejection::NotFound]);
                 };
-                let coupon = lock_coupon!(conn, code.coupon_id).into_domain()?;
+                let coupon = lock_coupon!(conn, coupon_id).into_domain()?;
+                // Read the code only under the coupon's lock: a read before it could see
+                // counters that a transaction committing meanwhile has changed.
+                let code: StoredCode = cc::coupon_codes
+                    .filter(cc::code.eq(req.code.as_str()))
+                    .first(conn)
+                    .await?;
                 let expired = expire_due!(conn, code.coupon_id, now);
                 let expired_here = expired.iter().filter(|id| **id == code.id).count() as i64;
                 let customer_used = match (coupon.spec.per_customer_limit.get(), req.customer_key) {

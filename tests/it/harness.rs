@@ -142,6 +142,7 @@ pub struct TestApp {
     pub db: Db,
     pub admin: String,
     router: Router,
+    served: tokio::sync::OnceCell<String>,
     /// Kept so the database lives as long as the app.
     _database: TestDatabase,
 }
@@ -198,6 +199,7 @@ impl TestApp {
         let authenticator = Authenticator::new(db.clone(), options.admin_key.as_deref());
         Some(Self {
             router: router(services, authenticator, true),
+            served: tokio::sync::OnceCell::new(),
             db,
             admin,
             _database: database,
@@ -238,6 +240,41 @@ impl TestApp {
             .await
             .data()
             .clone()
+    }
+
+    /// The base URL of this app served on a real TCP port (started on first use, stopped
+    /// with the test's runtime).
+    pub async fn base_url(&self) -> &str {
+        self.served
+            .get_or_init(|| async {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let router = self.router.clone();
+                tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+                format!("http://{addr}")
+            })
+            .await
+    }
+
+    /// Sends a GraphQL request over real HTTP; returns the raw body text and its JSON.
+    pub async fn http(
+        &self,
+        client: &reqwest::Client,
+        key: &str,
+        query: &str,
+        variables: Value,
+    ) -> (String, Value) {
+        let url = format!("{}/graphql", self.base_url().await);
+        let response = client
+            .post(url)
+            .bearer_auth(key)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+        (text, body)
     }
 
     /// A plain GET through the router: (status, body text).

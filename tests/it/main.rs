@@ -4,6 +4,7 @@
 mod harness;
 
 mod auth;
+mod checkout;
 mod cli;
 mod coupons;
 mod schema;
