@@ -47,7 +47,9 @@ fn order(id: &str, email: &str, subtotal: &str) -> Value {
 }
 
 fn redeem_input(code: &str, order: Value, key: &str) -> Value {
-    json!({ "input": { "code": code, "order": order, "idempotencyKey": key } })
+    let mut input = json!({ "input": { "code": code, "idempotencyKey": key } });
+    input["input"]["order"] = order;
+    input
 }
 
 /// Counters equal rows: what `coupons reconcile` checks.
