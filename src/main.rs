@@ -28,6 +28,9 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     ApiKey(ApiKeyCommand),
+    /// Recompute every usage counter from the redemption rows; report each mismatch and
+    /// exit non-zero if there is any.
+    Reconcile(DatabaseConfig),
     /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
     PrintSchema,
 }
@@ -82,6 +85,11 @@ async fn main() -> ExitCode {
             name,
             database,
         })) => create_key(database, role, &name).await,
+        Some(Command::Reconcile(database)) => match reconcile(database).await {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
         Some(Command::PrintSchema) => {
             print!("{}", coupons::graphql::sdl());
             Ok(())
@@ -152,6 +160,32 @@ async fn migrate(database: DatabaseConfig) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `Ok(true)` when every counter equals its rows.
+async fn reconcile(database: DatabaseConfig) -> anyhow::Result<bool> {
+    init_logging(LogFormat::Text);
+    let db = connect(&database).await?;
+    let mismatches = db
+        .counter_mismatches()
+        .await
+        .context("recomputing counters")?;
+    if mismatches.is_empty() {
+        println!("All coupon and code counters equal their redemption rows.");
+        return Ok(true);
+    }
+    println!("{} counter(s) differ from their rows:", mismatches.len());
+    println!(
+        "{:<8} {:>10} {:<18} {:>10} {:>10}",
+        "entity", "id", "counter", "stored", "actual"
+    );
+    for m in &mismatches {
+        println!(
+            "{:<8} {:>10} {:<18} {:>10} {:>10}",
+            m.entity, m.id, m.counter, m.stored, m.actual
+        );
+    }
+    Ok(false)
 }
 
 async fn create_key(database: DatabaseConfig, role: Role, name: &str) -> anyhow::Result<()> {

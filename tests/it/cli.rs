@@ -251,3 +251,36 @@ fn bad_database_url_is_a_clear_error() {
     assert!(!ok);
     assert!(err.contains("unsupported database URL"), "{err}");
 }
+
+/// `reconcile` is clean after real checkouts, and names every counter that drifts.
+async fn reconcile_reports_drift(app: crate::harness::TestApp) {
+    crate::coupons::create(
+        &app,
+        json!({ "name": "R", "code": "RECON", "discount": { "percentage": "5" } }),
+    )
+    .await;
+    for i in 0..3 {
+        let input = json!({ "input": { "code": "RECON", "idempotencyKey": format!("k{i}"), "order": { "id": format!("o{i}"), "currency": "USD", "subtotal": "10" } } });
+        app.admin("mutation($input: RedeemCouponInput!) { redeemCoupon(input: $input) { userErrors { code } } }", input).await;
+    }
+    let (ok, out, err) = run(&["reconcile"], app.database_url());
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("All coupon and code counters equal"), "{out}");
+    app.sql("UPDATE coupons SET redemption_count = 7").await;
+    app.sql("UPDATE coupon_codes SET reserved_count = 2").await;
+    let (ok, out, _) = run(&["reconcile"], app.database_url());
+    assert!(!ok);
+    assert!(out.contains("2 counter(s) differ"), "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("coupon")
+            && l.contains("redemption_count")
+            && l.trim_end().ends_with('3')),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("code") && l.contains("reserved_count")),
+        "{out}"
+    );
+}
+crate::both_backends!(reconcile_reports_drift);

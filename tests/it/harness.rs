@@ -242,6 +242,11 @@ impl TestApp {
             .clone()
     }
 
+    /// The database URL of this app.
+    pub fn database_url(&self) -> &str {
+        &self._database.url
+    }
+
     /// The base URL of this app served on a real TCP port (started on first use, stopped
     /// with the test's runtime).
     pub async fn base_url(&self) -> &str {
