@@ -21,7 +21,9 @@ use diesel::ConnectionError;
 use diesel::SqliteConnection;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::pooled_connection::deadpool::{Pool, PoolError};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
@@ -163,7 +165,12 @@ impl Db {
     /// (`sqlite:PATH` too). The SQLite file is created if missing.
     pub fn connect(url: &str, options: PoolOptions) -> Result<Self, StorageError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+            let mut config = ManagerConfig::<AsyncPgConnection>::default();
+            // The default, `Verified`, sends `SELECT 1` on every checkout from the pool:
+            // a round trip per query. A broken connection shows on first use instead.
+            config.recycling_method = RecyclingMethod::Fast;
+            let manager =
+                AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
             return Ok(Self::Postgres(pool(manager, options)?));
         }
         let path = url
@@ -172,6 +179,7 @@ impl Db {
             .filter(|p| !p.is_empty())
             .ok_or_else(|| StorageError::UnsupportedUrl(url.to_owned()))?;
         let mut config = ManagerConfig::<SqliteConn>::default();
+        config.recycling_method = RecyclingMethod::Fast;
         config.custom_setup = Box::new(|path| {
             let path = path.to_owned();
             async move {

@@ -1,0 +1,35 @@
+-- Raw-SQL baseline of `reserveCoupon` followed by `redeemCoupon(reservationId)`: two
+-- transactions, each as the service runs it, with an API-key lookup before each.
+\set c random(:first, :last)
+\set k random(1, 2000000000)
+SELECT id, role FROM api_keys WHERE secret_hash = 'baseline' AND revoked_at IS NULL LIMIT 1;
+BEGIN;
+INSERT INTO idempotency_keys (scope, key, request_hash, response, created_at, expires_at)
+  VALUES ('baseline-r', :client_id || '-' || :k, 'h', 'null', now(), now() + interval '1 day') ON CONFLICT DO NOTHING;
+SELECT coupon_id FROM coupon_codes WHERE code = 'BENCH-' || :c LIMIT 1;
+UPDATE coupons SET updated_at = updated_at WHERE id = :c RETURNING *;
+UPDATE redemptions SET status = 'EXPIRED', holds_use = false, closed_at = now(), updated_at = now()
+  WHERE coupon_id = :c AND status = 'RESERVED' AND reserved_until <= now() RETURNING code_id;
+SELECT * FROM coupon_codes WHERE code = 'BENCH-' || :c LIMIT 1;
+INSERT INTO redemptions (coupon_id, code_id, code, status, holds_use, customer_key, email_domain, order_id,
+    channel, currency, subtotal_minor, discount_minor, refunded_minor, reserved_until, created_at, redeemed_at, updated_at)
+  VALUES (:c, :c, 'BENCH-' || :c, 'RESERVED', true, md5(:k::text), 'bench.test', 'r-' || :k,
+    NULL, 'USD', 10000, 1000, 0, now() + interval '15 minutes', now(), NULL, now()) RETURNING id \gset res_
+UPDATE coupons SET redemption_count = redemption_count + 0, reserved_count = reserved_count + 1 WHERE id = :c;
+UPDATE coupon_codes SET redemption_count = redemption_count + 0, reserved_count = reserved_count + 1 WHERE id = :c;
+UPDATE idempotency_keys SET response = '{"Applied":{}}' WHERE scope = 'baseline-r' AND key = :client_id || '-' || :k;
+END;
+SELECT id, role FROM api_keys WHERE secret_hash = 'baseline' AND revoked_at IS NULL LIMIT 1;
+BEGIN;
+INSERT INTO idempotency_keys (scope, key, request_hash, response, created_at, expires_at)
+  VALUES ('baseline-p', :client_id || '-' || :k, 'h', 'null', now(), now() + interval '1 day') ON CONFLICT DO NOTHING;
+SELECT * FROM redemptions WHERE id = :res_id LIMIT 1;
+UPDATE coupons SET updated_at = updated_at WHERE id = :c RETURNING *;
+UPDATE redemptions SET status = 'EXPIRED', holds_use = false, closed_at = now(), updated_at = now()
+  WHERE coupon_id = :c AND status = 'RESERVED' AND reserved_until <= now() RETURNING code_id;
+SELECT * FROM redemptions WHERE id = :res_id LIMIT 1;
+UPDATE redemptions SET status = 'REDEEMED', redeemed_at = now(), reserved_until = NULL, updated_at = now() WHERE id = :res_id RETURNING *;
+UPDATE coupons SET redemption_count = redemption_count + 1, reserved_count = reserved_count - 1 WHERE id = :c;
+UPDATE coupon_codes SET redemption_count = redemption_count + 1, reserved_count = reserved_count - 1 WHERE id = :c;
+UPDATE idempotency_keys SET response = '{"Applied":{}}' WHERE scope = 'baseline-p' AND key = :client_id || '-' || :k;
+END;
