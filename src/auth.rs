@@ -189,7 +189,10 @@ impl Authenticator {
             .await?
             .ok_or(AuthError::InvalidKey)?;
         let role = Role::parse(&stored.role).ok_or(AuthError::InvalidKey)?;
-        if let Err(e) = self.db.touch_api_key(stored.id, Utc::now()).await {
+        let now = Utc::now();
+        if crate::storage::last_use_is_stale(stored.last_used_at, now)
+            && let Err(e) = self.db.touch_api_key(stored.id, now).await
+        {
             tracing::warn!(error = %e, key = %stored.prefix, "could not record API key use");
         }
         Ok(Some(Principal {

@@ -13,6 +13,12 @@ const FIRST_ADMIN_KEY: &str = "first_admin_key";
 /// request).
 const LAST_USED_GRANULARITY: TimeDelta = TimeDelta::seconds(60);
 
+/// Whether a key's `last_used_at` is old enough to be refreshed. Checked before
+/// writing, so a request costs a write at most once a minute per key.
+pub fn last_use_is_stale(last_used_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    last_used_at.is_none_or(|t| t < now - LAST_USED_GRANULARITY)
+}
+
 /// An `api_keys` row.
 #[derive(Debug, Clone, Queryable)]
 pub struct StoredApiKey {

@@ -290,7 +290,12 @@ impl Db {
                     .filter(cc::code.eq(req.code.as_str()))
                     .first(conn)
                     .await?;
-                let expired = expire_due!(conn, code.coupon_id, now);
+                // Read under the lock, `reserved_count` says whether there is anything to expire.
+                let expired = if coupon.reserved_count > 0 {
+                    expire_due!(conn, code.coupon_id, now)
+                } else {
+                    Vec::new()
+                };
                 let expired_here = expired.iter().filter(|id| **id == code.id).count() as i64;
                 let customer_used = match (coupon.spec.per_customer_limit.get(), req.customer_key) {
                     (Some(_), Some(key)) => {

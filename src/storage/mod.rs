@@ -28,7 +28,7 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
 
-pub use api_keys::{NewApiKey, StoredApiKey};
+pub use api_keys::{NewApiKey, StoredApiKey, last_use_is_stale};
 pub use checkout::{ApplyRequest, CounterMismatch, IdempotencyClaim, Idempotent, RedemptionFilter};
 pub use coupons::{CouponFilter, DeleteOutcome, StoredCode, UpdateError};
 
@@ -67,6 +67,9 @@ macro_rules! with_tx {
             }
             $crate::storage::Db::Sqlite(pool) => {
                 use $crate::storage::schema::sqlite as schema;
+                // One writer at a time in this process: SQLite allows one anyway, and
+                // waiting here is cheaper and fairer than its busy-retry backoff.
+                let _writer = pool.write_gate.lock().await;
                 let mut pooled = pool.get().await?;
                 pooled.immediate_transaction(async |$conn| $body).await
             }
@@ -83,7 +86,24 @@ pub enum Db {
     /// PostgreSQL (`postgres://…`), for production and several instances.
     Postgres(Pool<AsyncPgConnection>),
     /// SQLite (`sqlite://path`), the zero-setup default; one instance.
-    Sqlite(Pool<SqliteConn>),
+    Sqlite(SqlitePool),
+}
+
+/// SQLite connections, and the gate that lets one write transaction in at a time.
+#[derive(Clone)]
+pub struct SqlitePool {
+    pool: Pool<SqliteConn>,
+    /// Held for the whole of each write transaction.
+    pub write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+impl SqlitePool {
+    /// A connection from the pool.
+    pub async fn get(
+        &self,
+    ) -> Result<deadpool::managed::Object<AsyncDieselConnectionManager<SqliteConn>>, PoolError> {
+        self.pool.get().await
+    }
 }
 
 /// What went wrong in storage. Business outcomes are not errors here; these are faults
@@ -195,7 +215,10 @@ impl Db {
             .boxed()
         });
         let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
-        Ok(Self::Sqlite(pool(manager, options)?))
+        Ok(Self::Sqlite(SqlitePool {
+            pool: pool(manager, options)?,
+            write_gate: std::sync::Arc::default(),
+        }))
     }
 
     /// `"postgres"` or `"sqlite"`.

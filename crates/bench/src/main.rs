@@ -229,13 +229,14 @@ async fn operation(
             Ok(r["data"]["validateCoupon"]["valid"] == true)
         }
         Scenario::RedeemMany | Scenario::RedeemHot | Scenario::Capped => {
-            let code = match scenario {
-                Scenario::RedeemMany => format!("BENCH-{}", pick()),
-                Scenario::RedeemHot => format!("BENCH-{}", many + 1),
-                _ => "BENCH-CAP".to_owned(),
+            let (code, tag) = match scenario {
+                Scenario::RedeemMany => (format!("BENCH-{}", pick()), "many"),
+                Scenario::RedeemHot => (format!("BENCH-{}", many + 1), "hot"),
+                _ => ("BENCH-CAP".to_owned(), "cap"),
             };
-            let input =
-                json!({ "code": code, "order": order(n), "idempotencyKey": format!("k-{n}") });
+            // Keys are unique per scenario: a reused key would (rightly) be refused.
+            let key_n = format!("{tag}-{n}");
+            let input = json!({ "code": code, "order": order(n), "idempotencyKey": key_n });
             let r = server
                 .graphql(key, REDEEM, json!({ "input": input }))
                 .await?;
@@ -287,7 +288,13 @@ async fn load(
                     let t = Instant::now();
                     match operation(&server, &key, scenario, many, n).await {
                         Ok(true) => lat.push(t.elapsed().as_micros() as u64),
-                        Ok(false) | Err(_) => failed += 1,
+                        Ok(false) => failed += 1,
+                        Err(e) => {
+                            if failed == 0 {
+                                eprintln!("first failure: {e:#}");
+                            }
+                            failed += 1;
+                        }
                     }
                 }
                 (lat, failed)
@@ -391,7 +398,7 @@ fn sqlite_loop(
         let t = Instant::now();
         let auth = "SELECT id, role FROM api_keys WHERE secret_hash = 'baseline' AND revoked_at IS NULL LIMIT 1;";
         let now = "strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')";
-        let redeem = |status: &str, until: &str, redeemed: &str, key: &str| {
+        let redeem = |status: &str, until: &str, redeemed: &str, key: &str, counter: &str| {
             format!(
                 "BEGIN IMMEDIATE; \
                  INSERT INTO idempotency_keys (scope, key, request_hash, response, created_at, expires_at) VALUES ('baseline', '{key}', 'h', 'null', {now}, {now}) ON CONFLICT DO NOTHING; \
@@ -401,8 +408,8 @@ fn sqlite_loop(
                  SELECT * FROM coupon_codes WHERE code = 'BENCH-{c}' LIMIT 1; \
                  INSERT INTO redemptions (coupon_id, code_id, code, status, holds_use, customer_key, email_domain, order_id, channel, currency, subtotal_minor, discount_minor, refunded_minor, reserved_until, created_at, redeemed_at, updated_at) \
                    VALUES ({c}, {c}, 'BENCH-{c}', '{status}', 1, '{key}', 'bench.test', 'o-{key}', NULL, 'USD', 10000, 1000, 0, {until}, {now}, {redeemed}, {now}) RETURNING *; \
-                 UPDATE coupons SET redemption_count = redemption_count + 1 WHERE id = {c}; \
-                 UPDATE coupon_codes SET redemption_count = redemption_count + 1 WHERE id = {c}; \
+                 UPDATE coupons SET {counter} = {counter} + 1 WHERE id = {c}; \
+                 UPDATE coupon_codes SET {counter} = {counter} + 1 WHERE id = {c}; \
                  UPDATE idempotency_keys SET response = '{{}}' WHERE scope = 'baseline' AND key = '{key}'; \
                  COMMIT;"
             )
@@ -413,7 +420,13 @@ fn sqlite_loop(
             ),
             Scenario::RedeemMany | Scenario::RedeemHot | Scenario::Capped => format!(
                 "{auth} {}",
-                redeem("REDEEMED", "NULL", now, &format!("b{n}"))
+                redeem(
+                    "REDEEMED",
+                    "NULL",
+                    now,
+                    &format!("b{n}"),
+                    "redemption_count"
+                )
             ),
             Scenario::ReserveRedeem => format!(
                 "{auth} {} {auth} BEGIN IMMEDIATE; \
@@ -422,15 +435,16 @@ fn sqlite_loop(
                  UPDATE coupons SET updated_at = updated_at WHERE id = {c} RETURNING *; \
                  UPDATE redemptions SET status = 'EXPIRED' WHERE coupon_id = {c} AND status = 'RESERVED' AND reserved_until <= {now} RETURNING code_id; \
                  UPDATE redemptions SET status = 'REDEEMED', redeemed_at = {now}, reserved_until = NULL, updated_at = {now} WHERE order_id = 'o-r{n}' RETURNING *; \
-                 UPDATE coupons SET reserved_count = reserved_count - 1 WHERE id = {c}; \
-                 UPDATE coupon_codes SET reserved_count = reserved_count - 1 WHERE id = {c}; \
+                 UPDATE coupons SET redemption_count = redemption_count + 1, reserved_count = reserved_count - 1 WHERE id = {c}; \
+                 UPDATE coupon_codes SET redemption_count = redemption_count + 1, reserved_count = reserved_count - 1 WHERE id = {c}; \
                  UPDATE idempotency_keys SET response = '{{}}' WHERE scope = 'baseline' AND key = 'p{n}'; \
                  COMMIT;",
                 redeem(
                     "RESERVED",
                     "strftime('%Y-%m-%d %H:%M:%f+00:00', 'now', '+15 minutes')",
                     "NULL",
-                    &format!("r{n}")
+                    &format!("r{n}"),
+                    "reserved_count"
                 )
             ),
         };
