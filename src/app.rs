@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::auth::{self, Authenticator};
 use crate::config::ServeConfig;
 use crate::router::router;
+use crate::service::attempts::AttemptCounter;
 use crate::service::checkout::CheckoutSettings;
 use crate::service::{Services, maintenance};
 use crate::storage::Db;
@@ -25,6 +26,8 @@ pub struct Server {
     /// Which backend it uses.
     pub backend: &'static str,
     sweeper: tokio::task::JoinHandle<()>,
+    attempts: AttemptCounter,
+    db: Db,
 }
 
 /// Connects, migrates, creates the first admin key on an empty database, and binds.
@@ -63,11 +66,14 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
             default_hold: chrono::Duration::minutes(i64::from(config.reservation_minutes)),
             idempotency_retention: chrono::Duration::hours(i64::from(config.idempotency_hours)),
         },
+        attempts: AttemptCounter::default(),
     };
     let sweeper = tokio::spawn(maintenance::run(
         db.clone(),
+        services.attempts.clone(),
         Duration::from_secs(config.sweep_seconds),
     ));
+    let attempts = services.attempts.clone();
     let authenticator = Authenticator::new(db.clone(), config.admin_key.as_deref());
     let listener = TcpListener::bind(config.bind)
         .await
@@ -80,6 +86,8 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         first_admin_key,
         backend: db.backend(),
         sweeper,
+        attempts,
+        db: db.clone(),
     })
 }
 
@@ -99,6 +107,9 @@ impl Server {
             .with_graceful_shutdown(shutdown_signal())
             .await?;
         self.sweeper.abort();
+        if let Err(e) = self.attempts.flush(&self.db).await {
+            tracing::warn!(error = %e, "could not write the last validation attempts");
+        }
         tracing::info!("stopped");
         Ok(())
     }

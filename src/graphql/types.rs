@@ -661,6 +661,18 @@ impl Coupon {
             .collect())
     }
 
+    /// `validateCoupon` calls that found this coupon, valid or not (written every
+    /// sweep interval, so the latest few seconds may be missing).
+    #[graphql(guard = "RoleGuard::new(READERS)")]
+    async fn validation_attempts(&self, ctx: &Context<'_>) -> Result<i64> {
+        let svc = ctx.data::<Services>()?;
+        Ok(svc
+            .db
+            .validation_attempts(self.0.id.0)
+            .await
+            .map_err(|e| query_error(e.into()))?)
+    }
+
     /// Smallest order subtotal the coupon applies to; null for none.
     async fn min_subtotal(&self) -> Option<Money> {
         self.0.spec.min_subtotal.map(Into::into)

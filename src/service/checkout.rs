@@ -131,14 +131,22 @@ pub async fn validate(
     order: OrderDraft,
 ) -> Result<Result<Money, Vec<Rejection>>, ServiceError> {
     let order = order_of(order)?;
+    let now = Utc::now();
     let Ok(code) = CouponCode::parse(code) else {
+        svc.attempts.record(None, Rejection::NotFound.code(), now);
         return Ok(Err(vec![Rejection::NotFound]));
     };
     let key = svc.customer_key_of(&order);
-    Ok(svc
+    let (coupon_id, result) = svc
         .db
-        .check_coupon(&code, &order, key.as_deref(), Utc::now())
-        .await?)
+        .check_coupon(&code, &order, key.as_deref(), now)
+        .await?;
+    let outcome = match &result {
+        Ok(_) => "VALID",
+        Err(reasons) => reasons.first().map_or("REJECTED", |r| r.code()),
+    };
+    svc.attempts.record(coupon_id, outcome, now);
+    Ok(result)
 }
 
 /// What to redeem: a code for an order, or a reservation made earlier.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use super::attempts::AttemptCounter;
 use crate::storage::{Db, StorageError};
 
 /// Coupons handled per expiry batch.
@@ -26,12 +27,16 @@ pub async fn sweep(db: &Db) -> Result<(usize, usize), StorageError> {
     Ok((expired, purged))
 }
 
-/// Runs [`sweep`] every `interval` until the task is aborted.
-pub async fn run(db: Db, interval: Duration) {
+/// Runs [`sweep`] and flushes validation attempts every `interval` until the task is
+/// aborted.
+pub async fn run(db: Db, attempts: AttemptCounter, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
+        if let Err(e) = attempts.flush(&db).await {
+            tracing::warn!(error = %e, "could not write validation attempts; will retry");
+        }
         match sweep(&db).await {
             Ok((0, 0)) => {}
             Ok((expired, purged)) => tracing::info!(expired, purged, "upkeep"),

@@ -1,6 +1,7 @@
 //! Use cases: validation through the domain, transactions through storage. Every
 //! function returns [`ServiceError`], which the GraphQL layer maps once.
 
+pub mod attempts;
 pub mod checkout;
 pub mod coupons;
 mod error;
@@ -19,4 +20,6 @@ pub struct Services {
     pub default_expiration_days: Option<u32>,
     /// Checkout settings.
     pub checkout: checkout::CheckoutSettings,
+    /// Validation attempts not yet written.
+    pub attempts: attempts::AttemptCounter,
 }

@@ -101,7 +101,8 @@ impl SqlitePool {
     /// A connection from the pool.
     pub async fn get(
         &self,
-    ) -> Result<deadpool::managed::Object<AsyncDieselConnectionManager<SqliteConn>>, PoolError> {
+    ) -> Result<deadpool::managed::Object<AsyncDieselConnectionManager<SqliteConn>>, PoolError>
+    {
         self.pool.get().await
     }
 }

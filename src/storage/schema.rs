@@ -93,6 +93,17 @@ macro_rules! tables {
 
         diesel::table! {
             use diesel::sql_types::*;
+            /// Validation attempts per coupon, hour and outcome.
+            validation_attempts (coupon_id, hour, outcome) {
+                coupon_id -> BigInt,
+                hour -> $ts,
+                outcome -> Text,
+                attempts -> BigInt,
+            }
+        }
+
+        diesel::table! {
+            use diesel::sql_types::*;
             /// Secrets the service generated for itself.
             service_secrets (name) {
                 name -> Text,
@@ -135,6 +146,7 @@ macro_rules! tables {
             redemptions,
             idempotency_keys,
             service_secrets,
+            validation_attempts,
         );
     };
 }

@@ -996,3 +996,66 @@ async fn delete_is_refused_after_a_real_redemption(app: TestApp) {
     );
 }
 both_backends!(delete_is_refused_after_a_real_redemption);
+
+/// Validation changes nothing but the attempt count, which is kept per coupon, hour and
+/// outcome.
+async fn validation_attempts_are_counted(app: TestApp) {
+    create(&app, json!({ "name": "Counted", "code": "COUNTED", "discount": { "percentage": "10" }, "minSubtotal": { "amount": "50", "currency": "USD" } })).await;
+    let shop = app.key(Role::Storefront).await;
+    for subtotal in ["60", "70", "80", "10", "20"] {
+        app.request(
+            Some(&shop),
+            VALIDATE,
+            json!({ "input": { "code": "counted", "order": order("v", "a@x.test", subtotal) } }),
+        )
+        .await;
+    }
+    for code in ["NOPE1", "bad code!"] {
+        app.request(
+            Some(&shop),
+            VALIDATE,
+            json!({ "input": { "code": code, "order": order("v", "a@x.test", "10") } }),
+        )
+        .await;
+    }
+    assert_eq!(app.count("redemptions").await, 0);
+    app.attempts.flush(&app.db).await.unwrap();
+    let data = app
+        .admin(
+            "{ coupon(code: \"COUNTED\") { validationAttempts } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["coupon"]["validationAttempts"], 5);
+    assert_eq!(
+        app.count("validation_attempts WHERE outcome = 'VALID' AND attempts = 3")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("validation_attempts WHERE outcome = 'MIN_SUBTOTAL_NOT_MET' AND attempts = 2")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count(
+            "validation_attempts WHERE coupon_id = 0 AND outcome = 'NOT_FOUND' AND attempts = 2"
+        )
+        .await,
+        1
+    );
+    // A second flush adds to the same rows.
+    app.request(
+        Some(&shop),
+        VALIDATE,
+        json!({ "input": { "code": "COUNTED", "order": order("v", "a@x.test", "90") } }),
+    )
+    .await;
+    app.attempts.flush(&app.db).await.unwrap();
+    assert_eq!(
+        app.count("validation_attempts WHERE outcome = 'VALID' AND attempts = 4")
+            .await,
+        1
+    );
+}
+both_backends!(validation_attempts_are_counted);

@@ -143,6 +143,8 @@ pub struct TestApp {
     pub admin: String,
     router: Router,
     served: tokio::sync::OnceCell<String>,
+    /// Validation attempts not yet written (flush to see them in the database).
+    pub attempts: coupons::service::attempts::AttemptCounter,
     /// Kept so the database lives as long as the app.
     _database: TestDatabase,
 }
@@ -195,9 +197,11 @@ impl TestApp {
                 default_hold: chrono::Duration::minutes(15),
                 idempotency_retention: chrono::Duration::hours(24),
             },
+            attempts: coupons::service::attempts::AttemptCounter::default(),
         };
         let authenticator = Authenticator::new(db.clone(), options.admin_key.as_deref());
         Some(Self {
+            attempts: services.attempts.clone(),
             router: router(services, authenticator, true),
             served: tokio::sync::OnceCell::new(),
             db,

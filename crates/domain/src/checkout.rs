@@ -56,6 +56,24 @@ impl Rejection {
         Self::CustomerLimitReached,
     ];
 
+    /// The stable code, as the API shows it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::NotFound => "NOT_FOUND",
+            Self::NotActive => "NOT_ACTIVE",
+            Self::NotStarted => "NOT_STARTED",
+            Self::Expired => "EXPIRED",
+            Self::CurrencyMismatch => "CURRENCY_MISMATCH",
+            Self::ChannelNotEligible => "CHANNEL_NOT_ELIGIBLE",
+            Self::MinSubtotalNotMet => "MIN_SUBTOTAL_NOT_MET",
+            Self::ZeroDiscount => "ZERO_DISCOUNT",
+            Self::UsageLimitReached => "USAGE_LIMIT_REACHED",
+            Self::CodeUsageLimitReached => "CODE_USAGE_LIMIT_REACHED",
+            Self::CustomerRequired => "CUSTOMER_REQUIRED",
+            Self::CustomerLimitReached => "CUSTOMER_LIMIT_REACHED",
+        }
+    }
+
     /// A sentence for people.
     pub fn message(self) -> &'static str {
         match self {
