@@ -39,6 +39,19 @@ fn coupon_id(id: &ID, field: &str) -> Result<CouponId, Vec<CouponUserError>> {
     })
 }
 
+/// Runs `call` on the coupon that `id` names; an ID that is not a coupon's gets the same
+/// userError as an unknown coupon.
+async fn on_coupon<T>(
+    id: &ID,
+    field: &str,
+    call: impl AsyncFnOnce(CouponId) -> Result<T, ServiceError>,
+) -> Result<(Option<T>, Vec<CouponUserError>), ApiError> {
+    match coupon_id(id, field) {
+        Ok(id) => split(call(id).await, field),
+        Err(user_errors) => Ok((None, user_errors)),
+    }
+}
+
 /// Splits a service result into (value, userErrors), or a top-level error for faults.
 fn split<T>(
     result: Result<T, ServiceError>,
@@ -115,19 +128,12 @@ impl Mutation {
         #[graphql(desc = "The coupon and the fields to change.")] input: UpdateCouponInput,
     ) -> Result<UpdateCouponPayload> {
         let svc = ctx.data::<Services>()?;
-        let id = match coupon_id(&input.id, "id") {
-            Ok(id) => id,
-            Err(user_errors) => {
-                return Ok(UpdateCouponPayload {
-                    coupon: None,
-                    user_errors,
-                });
-            }
-        };
-        let (coupon, user_errors) = split(
-            coupons::update_coupon(svc, id, input.into_patch()).await,
-            "id",
-        )?;
+        let id = input.id.clone();
+        let patch = input.into_patch();
+        let (coupon, user_errors) = on_coupon(&id, "id", async |id| {
+            coupons::update_coupon(svc, id, patch).await
+        })
+        .await?;
         Ok(UpdateCouponPayload {
             coupon: coupon.map(Coupon),
             user_errors,
@@ -143,19 +149,11 @@ impl Mutation {
         #[graphql(desc = "The coupon and its new status.")] input: SetCouponStatusInput,
     ) -> Result<SetCouponStatusPayload> {
         let svc = ctx.data::<Services>()?;
-        let id = match coupon_id(&input.id, "id") {
-            Ok(id) => id,
-            Err(user_errors) => {
-                return Ok(SetCouponStatusPayload {
-                    coupon: None,
-                    user_errors,
-                });
-            }
-        };
-        let (coupon, user_errors) = split(
-            coupons::set_coupon_status(svc, id, input.status.into()).await,
-            "id",
-        )?;
+        let status = input.status.into();
+        let (coupon, user_errors) = on_coupon(&input.id, "id", async |id| {
+            coupons::set_coupon_status(svc, id, status).await
+        })
+        .await?;
         Ok(SetCouponStatusPayload {
             coupon: coupon.map(Coupon),
             user_errors,
@@ -171,16 +169,10 @@ impl Mutation {
         #[graphql(desc = "The coupon to delete.")] input: DeleteCouponInput,
     ) -> Result<DeleteCouponPayload> {
         let svc = ctx.data::<Services>()?;
-        let id = match coupon_id(&input.id, "id") {
-            Ok(id) => id,
-            Err(user_errors) => {
-                return Ok(DeleteCouponPayload {
-                    deleted_coupon_id: None,
-                    user_errors,
-                });
-            }
-        };
-        let (done, user_errors) = split(coupons::delete_coupon(svc, id).await, "id")?;
+        let (done, user_errors) = on_coupon(&input.id, "id", async |id| {
+            coupons::delete_coupon(svc, id).await
+        })
+        .await?;
         Ok(DeleteCouponPayload {
             deleted_coupon_id: done.map(|()| input.id),
             user_errors,
@@ -195,19 +187,11 @@ impl Mutation {
         #[graphql(desc = "The coupon and the codes to add.")] input: AddCodesInput,
     ) -> Result<AddCodesPayload> {
         let svc = ctx.data::<Services>()?;
-        let id = match coupon_id(&input.coupon_id, "couponId") {
-            Ok(id) => id,
-            Err(user_errors) => {
-                return Ok(AddCodesPayload {
-                    coupon: None,
-                    codes: Vec::new(),
-                    user_errors,
-                });
-            }
-        };
-        let result =
-            coupons::add_codes(svc, id, &input.codes, input.usage_limit.map(i64::from)).await;
-        let (added, user_errors) = split(result, "couponId")?;
+        let usage_limit = input.usage_limit.map(i64::from);
+        let (added, user_errors) = on_coupon(&input.coupon_id, "couponId", async |id| {
+            coupons::add_codes(svc, id, &input.codes, usage_limit).await
+        })
+        .await?;
         let (coupon, codes) = match added {
             Some((coupon, codes)) => (
                 Some(Coupon(coupon)),

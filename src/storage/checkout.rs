@@ -236,6 +236,30 @@ macro_rules! expire_due {
     }};
 }
 
+/// Finds a redemption, locks its coupon, expires the coupon's overdue reservations, and
+/// reads the redemption again under the lock. Evaluates to `None` when there is no such
+/// redemption, else `Some((coupon, redemption))`.
+macro_rules! lock_redemption {
+    ($conn:ident, $id:expr, $now:expr) => {{
+        use schema::redemptions::dsl as lr;
+        let found: Option<i64> = lr::redemptions
+            .find($id)
+            .select(lr::coupon_id)
+            .first($conn)
+            .await
+            .optional()?;
+        match found {
+            None => None,
+            Some(coupon_id) => {
+                let coupon = lock_coupon!($conn, coupon_id);
+                expire_due!($conn, coupon_id, $now);
+                let current: StoredRedemption = lr::redemptions.find($id).first($conn).await?;
+                Some((coupon, current))
+            }
+        }
+    }};
+}
+
 /// Adds `redeemed` and `reserved` to the counters of a coupon and one of its codes.
 macro_rules! bump_counters {
     ($conn:ident, $coupon_id:expr, $code_id:expr, $redeemed:expr, $reserved:expr) => {{
@@ -378,18 +402,9 @@ impl Db {
                 return Ok(early);
             }
             let outcome = 'decide: {
-                let found: Option<StoredRedemption> = r::redemptions
-                    .find(reservation_id)
-                    .first(conn)
-                    .await
-                    .optional()?;
-                let Some(found) = found else {
+                let Some((_, current)) = lock_redemption!(conn, reservation_id, now) else {
                     break 'decide CheckoutOutcome::NotFound;
                 };
-                lock_coupon!(conn, found.coupon_id);
-                expire_due!(conn, found.coupon_id, now);
-                let current: StoredRedemption =
-                    r::redemptions.find(reservation_id).first(conn).await?;
                 match current.status()? {
                     RedemptionStatus::Reserved => {}
                     RedemptionStatus::Expired => break 'decide CheckoutOutcome::ReservationExpired,
@@ -421,17 +436,9 @@ impl Db {
     ) -> Result<CheckoutOutcome, StorageError> {
         with_tx!(self, |conn| {
             use schema::redemptions::dsl as r;
-            let found: Option<StoredRedemption> = r::redemptions
-                .find(reservation_id)
-                .first(conn)
-                .await
-                .optional()?;
-            let Some(found) = found else {
+            let Some((_, current)) = lock_redemption!(conn, reservation_id, now) else {
                 return Ok(CheckoutOutcome::NotFound);
             };
-            lock_coupon!(conn, found.coupon_id);
-            expire_due!(conn, found.coupon_id, now);
-            let current: StoredRedemption = r::redemptions.find(reservation_id).first(conn).await?;
             match current.status()? {
                 RedemptionStatus::Reserved => {}
                 RedemptionStatus::Released | RedemptionStatus::Expired => {
@@ -468,17 +475,10 @@ impl Db {
                 return Ok(early);
             }
             let outcome = 'decide: {
-                let found: Option<StoredRedemption> = r::redemptions
-                    .find(redemption_id)
-                    .first(conn)
-                    .await
-                    .optional()?;
-                let Some(found) = found else {
+                let Some((coupon, current)) = lock_redemption!(conn, redemption_id, now) else {
                     break 'decide CheckoutOutcome::NotFound;
                 };
-                let coupon = lock_coupon!(conn, found.coupon_id).into_domain()?;
-                let current: StoredRedemption =
-                    r::redemptions.find(redemption_id).first(conn).await?;
+                let coupon = coupon.into_domain()?;
                 match current.status()? {
                     RedemptionStatus::Redeemed | RedemptionStatus::PartiallyReversed => {}
                     other => break 'decide CheckoutOutcome::WrongStatus(other),
