@@ -15,5 +15,6 @@ pub mod config;
 pub mod graphiql;
 pub mod graphql;
 pub mod router;
+pub mod rules;
 pub mod service;
 pub mod storage;

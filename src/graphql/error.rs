@@ -173,10 +173,16 @@ pub enum CouponErrorCode {
     InvalidRedemptionStatus,
     /// The refund is larger than the discount not yet refunded.
     RefundExceedsDiscount,
+    /// One of the coupon's rules rejected the order (the message names the rule).
+    RuleRejected,
+    /// One of the coupon's rules could not be evaluated; the coupon does not apply.
+    RuleFailed,
+    /// The coupon binds a rule that does not exist.
+    RuleNotFound,
 }
 
-impl From<Rejection> for CouponErrorCode {
-    fn from(r: Rejection) -> Self {
+impl From<&Rejection> for CouponErrorCode {
+    fn from(r: &Rejection) -> Self {
         match r {
             Rejection::NotFound => Self::NotFound,
             Rejection::NotActive => Self::NotActive,
@@ -190,6 +196,8 @@ impl From<Rejection> for CouponErrorCode {
             Rejection::CodeUsageLimitReached => Self::CodeUsageLimitReached,
             Rejection::CustomerRequired => Self::CustomerRequired,
             Rejection::CustomerLimitReached => Self::CustomerLimitReached,
+            Rejection::RuleRejected { .. } => Self::RuleRejected,
+            Rejection::RuleFailed { .. } => Self::RuleFailed,
         }
     }
 }
@@ -205,7 +213,7 @@ pub fn visible_rejections(reasons: &[Rejection], role: Role) -> Vec<Rejection> {
             if external && *r == Rejection::NotActive {
                 Rejection::NotFound
             } else {
-                *r
+                r.clone()
             }
         })
         .collect()
@@ -223,7 +231,7 @@ pub fn outcome_errors(
         CheckoutOutcome::Applied(_) => Vec::new(),
         CheckoutOutcome::Rejected(reasons) => visible_rejections(reasons, role)
             .into_iter()
-            .map(|r| CouponUserError::new(&["input", "code"], r.into(), r.message()))
+            .map(|r| CouponUserError::new(&["input", "code"], (&r).into(), r.message()))
             .collect(),
         CheckoutOutcome::NotFound => vec![CouponUserError::new(
             &["input", id_field],

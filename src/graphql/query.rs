@@ -129,10 +129,7 @@ impl Query {
                 discount: None,
                 reasons: visible_rejections(&reasons, role)
                     .into_iter()
-                    .map(|r| CouponRejection {
-                        code: r.into(),
-                        message: r.message().to_owned(),
-                    })
+                    .map(CouponRejection::from)
                     .collect(),
                 user_errors: Vec::new(),
             },

@@ -490,10 +490,14 @@ pub enum RejectionCode {
     CustomerRequired,
     /// This customer has used the coupon as often as allowed.
     CustomerLimitReached,
+    /// One of the coupon's rules rejected the order; see `rule` and `ruleCode`.
+    RuleRejected,
+    /// One of the coupon's rules could not be evaluated; the coupon does not apply.
+    RuleFailed,
 }
 
-impl From<domain::Rejection> for RejectionCode {
-    fn from(r: domain::Rejection) -> Self {
+impl From<&domain::Rejection> for RejectionCode {
+    fn from(r: &domain::Rejection) -> Self {
         use domain::Rejection as R;
         match r {
             R::NotFound => Self::NotFound,
@@ -508,6 +512,8 @@ impl From<domain::Rejection> for RejectionCode {
             R::CodeUsageLimitReached => Self::CodeUsageLimitReached,
             R::CustomerRequired => Self::CustomerRequired,
             R::CustomerLimitReached => Self::CustomerLimitReached,
+            R::RuleRejected { .. } => Self::RuleRejected,
+            R::RuleFailed { .. } => Self::RuleFailed,
         }
     }
 }
@@ -519,6 +525,28 @@ pub struct CouponRejection {
     pub code: RejectionCode,
     /// Explanation for a person.
     pub message: String,
+    /// For RULE_REJECTED and RULE_FAILED: the rule.
+    pub rule: Option<String>,
+    /// For RULE_REJECTED: the rule's own code (e.g. `EMAIL_DOMAIN_NOT_ALLOWED`).
+    pub rule_code: Option<String>,
+}
+
+impl From<domain::Rejection> for CouponRejection {
+    fn from(r: domain::Rejection) -> Self {
+        let (rule, rule_code) = match &r {
+            domain::Rejection::RuleRejected { rule, code, .. } => {
+                (Some(rule.clone()), Some(code.clone()))
+            }
+            domain::Rejection::RuleFailed { rule } => (Some(rule.clone()), None),
+            _ => (None, None),
+        };
+        Self {
+            code: (&r).into(),
+            message: r.message(),
+            rule,
+            rule_code,
+        }
+    }
 }
 
 /// The answer to `validateCoupon`.

@@ -11,7 +11,7 @@ use crate::money::Money;
 use crate::order::Order;
 
 /// Why a coupon does not apply. The order of variants is the order of checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Rejection {
     /// No such code (or, for storefront callers, one they may not know about).
     NotFound,
@@ -37,27 +37,25 @@ pub enum Rejection {
     CustomerRequired,
     /// This customer has used the coupon as often as allowed.
     CustomerLimitReached,
+    /// One of the coupon's rules rejected the order.
+    RuleRejected {
+        /// The rule's name.
+        rule: String,
+        /// The rule's own code.
+        code: String,
+        /// The rule's message.
+        message: String,
+    },
+    /// One of the coupon's rules could not run; the details are in the server log.
+    RuleFailed {
+        /// The rule's name.
+        rule: String,
+    },
 }
 
 impl Rejection {
-    /// Every reason, in check order.
-    pub const ALL: [Self; 12] = [
-        Self::NotFound,
-        Self::NotActive,
-        Self::NotStarted,
-        Self::Expired,
-        Self::CurrencyMismatch,
-        Self::ChannelNotEligible,
-        Self::MinSubtotalNotMet,
-        Self::ZeroDiscount,
-        Self::UsageLimitReached,
-        Self::CodeUsageLimitReached,
-        Self::CustomerRequired,
-        Self::CustomerLimitReached,
-    ];
-
     /// The stable code, as the API shows it.
-    pub fn code(self) -> &'static str {
+    pub fn code(&self) -> &'static str {
         match self {
             Self::NotFound => "NOT_FOUND",
             Self::NotActive => "NOT_ACTIVE",
@@ -71,12 +69,16 @@ impl Rejection {
             Self::CodeUsageLimitReached => "CODE_USAGE_LIMIT_REACHED",
             Self::CustomerRequired => "CUSTOMER_REQUIRED",
             Self::CustomerLimitReached => "CUSTOMER_LIMIT_REACHED",
+            Self::RuleRejected { .. } => "RULE_REJECTED",
+            Self::RuleFailed { .. } => "RULE_FAILED",
         }
     }
 
     /// A sentence for people.
-    pub fn message(self) -> &'static str {
-        match self {
+    pub fn message(&self) -> String {
+        let fixed = match self {
+            Self::RuleRejected { rule, message, .. } => return format!("{message} (rule {rule})"),
+            Self::RuleFailed { rule } => return format!("rule {rule} could not be evaluated"),
             Self::NotFound => "no such coupon code",
             Self::NotActive => "this coupon is not active",
             Self::NotStarted => "this coupon is not valid yet",
@@ -89,7 +91,8 @@ impl Rejection {
             Self::CodeUsageLimitReached => "this code has been used as often as allowed",
             Self::CustomerRequired => "this coupon needs a customer id or e-mail on the order",
             Self::CustomerLimitReached => "this customer has used this coupon as often as allowed",
-        }
+        };
+        fixed.to_owned()
     }
 }
 

@@ -14,6 +14,7 @@ pub mod error;
 pub mod money;
 pub mod order;
 pub mod redemption;
+pub mod rules;
 
 pub use checkout::{CodeTerms, Rejection, Usage, evaluate};
 pub use code::{CodeError, CouponCode};
@@ -26,3 +27,4 @@ pub use error::{Collector, Field, FieldError, Invalid, Problem};
 pub use money::{Currency, Money, MoneyError};
 pub use order::{Customer, LineItem, LineItemDraft, Order, OrderDraft};
 pub use redemption::{CheckoutOutcome, Redemption, RedemptionStatus};
+pub use rules::{ItemFacts, NoRules, RuleEvaluator, RuleFacts, RuleVerdict, RulesOutcome};

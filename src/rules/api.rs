@@ -1,0 +1,160 @@
+//! The functions rule scripts may call, registered in one place and documented in
+//! `rules/README.md`. Nothing here touches files, the network, or the database.
+
+use std::str::FromStr;
+
+use chrono::{Datelike, TimeZone, Timelike, Utc};
+use coupons_domain::{Currency, Money};
+use rhai::{Dynamic, Engine, EvalAltResult, Map};
+
+fn verdict(kind: &str) -> Map {
+    let mut m = Map::new();
+    m.insert("verdict".into(), kind.into());
+    m
+}
+
+/// `pass()`: the coupon may apply.
+fn pass() -> Map {
+    verdict("pass")
+}
+
+/// `reject(code, message)`: the coupon does not apply.
+fn reject(code: &str, message: &str) -> Map {
+    reject_with(code, message, Map::new())
+}
+
+/// `reject(code, message, details)`: with a map of details.
+fn reject_with(code: &str, message: &str, details: Map) -> Map {
+    let mut m = verdict("reject");
+    m.insert("code".into(), code.into());
+    m.insert("message".into(), message.into());
+    m.insert("details".into(), details.into());
+    m
+}
+
+/// `cap(amount)`: the coupon applies with at most `amount` (minor units) off.
+fn cap(amount: i64) -> Map {
+    let mut m = verdict("cap");
+    m.insert("amount".into(), amount.into());
+    m
+}
+
+/// `domain_matches(domain, pattern)`: `"acme.com"` matches itself only; `"*.acme.com"`
+/// matches any subdomain (`eu.acme.com`, `a.b.acme.com`) but not `acme.com`; `"*"`
+/// matches every domain. Case is ignored.
+pub fn domain_matches(domain: &str, pattern: &str) -> bool {
+    let domain = domain.trim().to_ascii_lowercase();
+    let pattern = pattern.trim().to_ascii_lowercase();
+    match pattern.strip_prefix("*.") {
+        _ if pattern == "*" => true,
+        Some(suffix) => domain.len() > suffix.len() + 1 && domain.ends_with(&format!(".{suffix}")),
+        None => domain == pattern,
+    }
+}
+
+fn zoned(ts: i64, tz: &str) -> Result<chrono::DateTime<chrono_tz::Tz>, Box<EvalAltResult>> {
+    let zone = chrono_tz::Tz::from_str(tz).map_err(|_| format!("unknown time zone {tz:?}"))?;
+    let utc = Utc
+        .timestamp_opt(ts, 0)
+        .single()
+        .ok_or("timestamp out of range")?;
+    Ok(utc.with_timezone(&zone))
+}
+
+/// `day_of_week(ts, tz)`: 1 (Monday) to 7 (Sunday) in the IANA time zone `tz`.
+fn day_of_week(ts: i64, tz: &str) -> Result<i64, Box<EvalAltResult>> {
+    Ok(i64::from(zoned(ts, tz)?.weekday().number_from_monday()))
+}
+
+/// `hour_of_day(ts, tz)`: 0 to 23 in the IANA time zone `tz`.
+fn hour_of_day(ts: i64, tz: &str) -> Result<i64, Box<EvalAltResult>> {
+    Ok(i64::from(zoned(ts, tz)?.hour()))
+}
+
+/// `to_minor(amount, currency)`: a decimal string ("50.00") in minor units of `currency`.
+fn to_minor(amount: &str, currency: &str) -> Result<i64, Box<EvalAltResult>> {
+    let c = Currency::parse(currency).map_err(|e| e.to_string())?;
+    let d = rust_decimal::Decimal::from_str(amount.trim())
+        .map_err(|_| format!("{amount:?} is not a decimal amount"))?;
+    Ok(Money::from_decimal(d, c).map_err(|e| e.to_string())?.minor)
+}
+
+/// `format_money(minor, currency)`: "12.50 USD".
+fn format_money(minor: i64, currency: &str) -> Result<String, Box<EvalAltResult>> {
+    let c = Currency::parse(currency).map_err(|e| e.to_string())?;
+    Ok(Money { minor, currency: c }.to_string())
+}
+
+/// Registers the script API on `engine`.
+pub fn register(engine: &mut Engine) {
+    engine
+        .register_fn("pass", pass)
+        .register_fn("reject", reject)
+        .register_fn("reject", reject_with)
+        .register_fn("cap", cap)
+        .register_fn("domain_matches", domain_matches)
+        .register_fn("day_of_week", day_of_week)
+        .register_fn("hour_of_day", hour_of_day)
+        .register_fn("to_minor", to_minor)
+        .register_fn("format_money", format_money);
+}
+
+/// Reads a verdict returned by `check`: `()` or `pass()`, `reject(..)`, `cap(..)`.
+pub fn read_verdict(value: Dynamic) -> Result<coupons_domain::RuleVerdict, String> {
+    use coupons_domain::RuleVerdict;
+    if value.is_unit() {
+        return Ok(RuleVerdict::Pass);
+    }
+    let map = value
+        .try_cast::<Map>()
+        .ok_or("check must return pass(), reject(..) or cap(..)")?;
+    let text = |key: &str| map.get(key).and_then(|v| v.clone().into_string().ok());
+    match text("verdict").as_deref() {
+        Some("pass") => Ok(RuleVerdict::Pass),
+        Some("reject") => Ok(RuleVerdict::Reject {
+            code: text("code").unwrap_or_default(),
+            message: text("message").unwrap_or_default(),
+            details: map
+                .get("details")
+                .and_then(|d| rhai::serde::from_dynamic(d).ok())
+                .unwrap_or(serde_json::Value::Null),
+        }),
+        Some("cap") => map
+            .get("amount")
+            .and_then(|a| a.as_int().ok())
+            .map(|a| RuleVerdict::Cap(a.max(0)))
+            .ok_or_else(|| "cap(amount) needs a whole number of minor units".to_owned()),
+        _ => Err("check must return pass(), reject(..) or cap(..)".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_patterns() {
+        assert!(domain_matches("acme.com", "acme.com"));
+        assert!(domain_matches("ACME.com", "acme.COM"));
+        assert!(!domain_matches("eu.acme.com", "acme.com"));
+        assert!(domain_matches("eu.acme.com", "*.acme.com"));
+        assert!(domain_matches("a.b.acme.com", "*.acme.com"));
+        assert!(!domain_matches("acme.com", "*.acme.com"));
+        assert!(!domain_matches("evilacme.com", "*.acme.com"));
+        assert!(domain_matches("anything.org", "*"));
+    }
+
+    #[test]
+    fn time_zones_and_money() {
+        // 2026-01-01T00:00:00Z is a Thursday; 19:00 the day before in New York.
+        let ts = 1_767_225_600;
+        assert_eq!(day_of_week(ts, "UTC").unwrap(), 4);
+        assert_eq!(day_of_week(ts, "America/New_York").unwrap(), 3);
+        assert_eq!(hour_of_day(ts, "America/New_York").unwrap(), 19);
+        assert!(day_of_week(ts, "Mars/Olympus").is_err());
+        assert_eq!(to_minor("50", "USD").unwrap(), 5000);
+        assert_eq!(to_minor("1000", "JPY").unwrap(), 1000);
+        assert!(to_minor("1.005", "USD").is_err());
+        assert_eq!(format_money(1250, "USD").unwrap(), "12.50 USD");
+    }
+}
