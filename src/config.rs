@@ -28,6 +28,14 @@ impl DatabaseConfig {
     }
 }
 
+/// Where rule scripts are.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RulesConfig {
+    /// Directory of rule scripts (`*.rhai`), watched for changes while serving.
+    #[arg(long, env = "COUPONS_RULES_DIR", default_value = "rules")]
+    pub rules_dir: std::path::PathBuf,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -43,6 +51,9 @@ pub struct ServeConfig {
     /// Database settings.
     #[command(flatten)]
     pub database: DatabaseConfig,
+    /// Rule settings.
+    #[command(flatten)]
+    pub rules: RulesConfig,
     /// Address and port to listen on (port 0 picks a free port).
     #[arg(long, env = "COUPONS_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,

@@ -7,7 +7,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use coupons::app::{self, redact_url};
 use coupons::auth::{self, Role};
-use coupons::config::{DatabaseConfig, LogFormat, ServeConfig};
+use coupons::config::{DatabaseConfig, LogFormat, RulesConfig, ServeConfig};
+use coupons::rules::{RuleLimits, Rules};
 use coupons::storage::Db;
 use tracing_subscriber::EnvFilter;
 
@@ -31,6 +32,9 @@ enum Command {
     /// Recompute every usage counter from the redemption rows; report each mismatch and
     /// exit non-zero if there is any.
     Reconcile(DatabaseConfig),
+    /// Compile every rule in the rules directory and run each rule's examples; exit
+    /// non-zero if any fails.
+    CheckRules(RulesConfig),
     /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
     PrintSchema,
 }
@@ -89,6 +93,10 @@ async fn main() -> ExitCode {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,
             Err(e) => Err(e),
+        },
+        Some(Command::CheckRules(rules)) => match check_rules(&rules) {
+            true => Ok(()),
+            false => return ExitCode::FAILURE,
         },
         Some(Command::PrintSchema) => {
             print!("{}", coupons::graphql::sdl());
@@ -160,6 +168,52 @@ async fn migrate(database: DatabaseConfig) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Compiles every rule and runs its examples; `true` when all is well.
+fn check_rules(config: &RulesConfig) -> bool {
+    let rules = Rules::new(RuleLimits::default());
+    let mut ok = true;
+    for e in rules.load_dir(&config.rules_dir) {
+        println!("FAIL {e}");
+        ok = false;
+    }
+    for name in rules.names() {
+        let Some(rule) = rules.get(&name) else {
+            continue;
+        };
+        match rules.run_examples(&rule) {
+            Err(e) => {
+                println!("FAIL {e}");
+                ok = false;
+            }
+            Ok(results) => {
+                let failed: Vec<_> = results.iter().filter(|r| r.failure.is_some()).collect();
+                for r in &failed {
+                    println!(
+                        "FAIL {name}: example {:?}: {}",
+                        r.name,
+                        r.failure.as_deref().unwrap_or_default()
+                    );
+                }
+                ok &= failed.is_empty();
+                println!(
+                    "{} {name}: {} example(s)",
+                    if failed.is_empty() { "ok  " } else { "FAIL" },
+                    results.len()
+                );
+            }
+        }
+    }
+    println!(
+        "{}",
+        if ok {
+            "All rules compile and pass their examples."
+        } else {
+            "Some rules failed."
+        }
+    );
+    ok
 }
 
 /// `Ok(true)` when every counter equals its rows.
