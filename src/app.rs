@@ -1,6 +1,7 @@
 //! Start-up: database, migrations, first admin key, router, serving, shutdown.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -10,6 +11,7 @@ use tokio::net::TcpListener;
 use crate::auth::{self, Authenticator};
 use crate::config::ServeConfig;
 use crate::router::router;
+use crate::rules::{RuleLimits, Rules, watch_dir};
 use crate::service::attempts::AttemptCounter;
 use crate::service::checkout::CheckoutSettings;
 use crate::service::{Services, maintenance};
@@ -26,6 +28,8 @@ pub struct Server {
     /// Which backend it uses.
     pub backend: &'static str,
     sweeper: tokio::task::JoinHandle<()>,
+    /// Kept alive so rule files keep being watched.
+    _watcher: Option<notify::RecommendedWatcher>,
     attempts: AttemptCounter,
     db: Db,
 }
@@ -58,7 +62,20 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
             .context("loading the customer-key secret")?
             .into_bytes(),
     };
+    let rules = Arc::new(Rules::new(RuleLimits::default()));
+    for e in rules.load_dir(&config.rules.rules_dir) {
+        tracing::error!(error = %e, "rule not loaded");
+    }
+    tracing::info!(dir = %config.rules.rules_dir.display(), rules = ?rules.names(), "rules loaded");
+    let watcher = match watch_dir(rules.clone(), config.rules.rules_dir.clone()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the rules directory; edits need a restart");
+            None
+        }
+    };
     let services = Services {
+        rules,
         db: db.clone(),
         default_expiration_days: config.default_expiration_days,
         checkout: CheckoutSettings {
@@ -86,6 +103,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         first_admin_key,
         backend: db.backend(),
         sweeper,
+        _watcher: watcher,
         attempts,
         db: db.clone(),
     })

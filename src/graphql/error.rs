@@ -371,7 +371,8 @@ fn code(problem: &Problem) -> CouponErrorCode {
         Problem::InvalidChannel => C::InvalidChannel,
         Problem::InvalidMetadata { .. } => C::InvalidMetadata,
         Problem::InvalidRuleName => C::InvalidRuleName,
-        Problem::InvalidRuleParams => C::InvalidRuleParams,
+        Problem::InvalidRuleParams | Problem::RuleParamsRejected(_) => C::InvalidRuleParams,
+        Problem::UnknownRule(_) => C::RuleNotFound,
         Problem::InvalidTransition { .. } => C::InvalidStatusTransition,
     }
 }

@@ -339,6 +339,12 @@ pub struct CustomerInput {
     pub id: Option<String>,
     /// E-mail address.
     pub email: Option<String>,
+    /// Tags the storefront gives the customer (rules may read them).
+    #[graphql(default)]
+    pub tags: Vec<String>,
+    /// Whether this is the customer's first order (rules may read it).
+    #[graphql(default)]
+    pub first_order: bool,
 }
 
 /// The order a coupon is applied to.
@@ -361,9 +367,9 @@ pub struct OrderInput {
 
 impl From<OrderInput> for OrderDraft {
     fn from(o: OrderInput) -> Self {
-        let (customer_id, customer_email) = match o.customer {
-            Some(c) => (c.id, c.email),
-            None => (None, None),
+        let (customer_id, customer_email, customer_tags, first_order) = match o.customer {
+            Some(c) => (c.id, c.email, c.tags, c.first_order),
+            None => (None, None, Vec::new(), false),
         };
         Self {
             id: o.id,
@@ -381,6 +387,8 @@ impl From<OrderInput> for OrderDraft {
                 .collect(),
             customer_id,
             customer_email,
+            customer_tags,
+            first_order,
             channel: o.channel,
         }
     }

@@ -265,7 +265,7 @@ impl Mutation {
             },
             (None, Some(code), Some(order)) => RedeemTarget::Code {
                 code,
-                order: order.into(),
+                order: Box::new(order.into()),
             },
             _ => {
                 let user_errors = vec![CouponUserError::new(

@@ -88,7 +88,7 @@ fn order_fingerprint(order: &Order) -> serde_json::Value {
         "currency": order.currency.code(),
         "subtotal": order.subtotal.minor,
         "items": order.items.iter().map(|i| json!([i.sku, i.categories, i.quantity, i.unit_price.minor])).collect::<Vec<_>>(),
-        "customer": [order.customer.id, order.customer.email],
+        "customer": [order.customer.id, order.customer.email, order.customer.tags, order.customer.first_order],
         "channel": order.channel,
     })
 }
@@ -139,7 +139,7 @@ pub async fn validate(
     let key = svc.customer_key_of(&order);
     let (coupon_id, result) = svc
         .db
-        .check_coupon(&code, &order, key.as_deref(), now)
+        .check_coupon(&code, &order, key.as_deref(), svc.rules.as_ref(), now)
         .await?;
     let outcome = match &result {
         Ok(_) => "VALID",
@@ -157,7 +157,7 @@ pub enum RedeemTarget {
         /// The code as typed.
         code: String,
         /// The order.
-        order: OrderDraft,
+        order: Box<OrderDraft>,
     },
     /// Redeem a reservation on the terms it was made on.
     Reservation(i64),
@@ -216,7 +216,7 @@ pub async fn redeem(
     match target {
         RedeemTarget::Code { code, order } => {
             let mut e = Collector::default();
-            let order = e.take_all(order_of(order));
+            let order = e.take_all(order_of(*order));
             let key = e.take(idempotency_key(key));
             e.finish()?;
             let (Some(order), Some(key)) = (order, key) else {
@@ -333,7 +333,10 @@ async fn apply(
         customer_key: customer_key.as_deref(),
         hold_until,
     };
-    Ok(svc.db.apply_coupon(Some(claim.as_ref()), req, now).await?)
+    Ok(svc
+        .db
+        .apply_coupon(Some(claim.as_ref()), req, svc.rules.as_ref(), now)
+        .await?)
 }
 
 #[cfg(test)]

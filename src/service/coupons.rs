@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::{ServiceError, Services};
+use crate::rules::Rules;
 use crate::storage::{CouponFilter, DeleteOutcome, StorageError, StoredCode, UpdateError};
 
 /// Most codes accepted by one `add_codes` call.
@@ -88,6 +89,7 @@ pub async fn create_coupon(svc: &Services, input: NewCoupon) -> Result<Coupon, S
             return Err(Invalid(errors).into());
         }
     };
+    check_bindings(svc, &spec.rules)?;
     let codes: Vec<CouponCode> = code.into_iter().collect();
     ensure_codes_free(svc, &codes, |_| Field::Code).await?;
     match svc
@@ -102,16 +104,45 @@ pub async fn create_coupon(svc: &Services, input: NewCoupon) -> Result<Coupon, S
     }
 }
 
+/// Checks that every bound rule exists and accepts its parameters.
+fn check_bindings(svc: &Services, bindings: &[RuleBinding]) -> Result<(), Invalid> {
+    let mut e = Collector::default();
+    for (i, binding) in bindings.iter().enumerate() {
+        match svc.rules.get(&binding.name) {
+            None => e.push(FieldError::new(
+                Field::RuleAt(i),
+                Problem::UnknownRule(binding.name.clone()),
+            )),
+            Some(rule) => {
+                if let Err(message) = Rules::check_params(&rule, &binding.params) {
+                    e.push(FieldError::new(
+                        Field::RuleAt(i),
+                        Problem::RuleParamsRejected(message),
+                    ));
+                }
+            }
+        }
+    }
+    e.finish()
+}
+
 /// Changes a coupon's definition; the result is validated as a whole.
 pub async fn update_coupon(
     svc: &Services,
     id: CouponId,
     patch: CouponPatch,
 ) -> Result<Coupon, ServiceError> {
+    let rebinds = patch.rules.is_some();
     let result = svc
         .db
         .update_coupon(id, Utc::now(), |current| {
-            apply_patch(&current.spec, patch).map(|spec| (spec, current.lifecycle))
+            let spec = apply_patch(&current.spec, patch)?;
+            // Existing bindings stay valid even if a rule was since removed; new ones
+            // must name loaded rules.
+            if rebinds {
+                check_bindings(svc, &spec.rules)?;
+            }
+            Ok((spec, current.lifecycle))
         })
         .await;
     result.map_err(from_update_error)

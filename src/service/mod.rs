@@ -22,4 +22,6 @@ pub struct Services {
     pub checkout: checkout::CheckoutSettings,
     /// Validation attempts not yet written.
     pub attempts: attempts::AttemptCounter,
+    /// The eligibility rules in force.
+    pub rules: std::sync::Arc<crate::rules::Rules>,
 }

@@ -15,8 +15,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use coupons_domain::{
-    CheckoutOutcome, CodeTerms, CouponCode, Currency, Money, Order, Redemption, RedemptionStatus,
-    Rejection, ReversalPolicy, Usage, evaluate,
+    CheckoutOutcome, CodeTerms, CouponCode, Currency, ItemFacts, Money, Order, Redemption,
+    RedemptionStatus, Rejection, ReversalPolicy, RuleEvaluator, RuleFacts, RulesOutcome, Usage,
+    evaluate,
 };
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -260,6 +261,102 @@ macro_rules! lock_redemption {
     }};
 }
 
+/// Loads what a coupon's rules may read, inside the current transaction or connection.
+/// Reservations past their deadline do not count as uses.
+macro_rules! rule_facts {
+    ($conn:ident, $coupon:expr, $code:expr, $order:expr, $customer_key:expr, $usage:expr, $discount:expr, $now:expr) => {{
+        use schema::redemptions::dsl as fr;
+        let customer_use_times: Vec<DateTime<Utc>> = match $customer_key {
+            Some(key) => {
+                fr::redemptions
+                    .filter(fr::coupon_id.eq($coupon.id.0))
+                    .filter(fr::customer_key.eq(key))
+                    .filter(fr::holds_use.eq(true))
+                    .filter(
+                        fr::status
+                            .ne(RedemptionStatus::Reserved.as_str())
+                            .or(fr::reserved_until.gt($now)),
+                    )
+                    .order(fr::id.desc())
+                    .limit(1000)
+                    .select(fr::created_at)
+                    .load($conn)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let totals: Vec<CurrencyTotal> = diesel::sql_query(
+            "SELECT currency, CAST(SUM(discount_minor - refunded_minor) AS BIGINT) AS total \
+             FROM redemptions WHERE coupon_id = $1 AND currency = $2 \
+             AND status IN ('REDEEMED', 'PARTIALLY_REVERSED', 'REVERSED') GROUP BY currency",
+        )
+        .bind::<BigInt, _>($coupon.id.0)
+        .bind::<Text, _>($order.currency.code())
+        .load($conn)
+        .await?;
+        let order: &Order = $order;
+        RuleFacts {
+            coupon_id: $coupon.id.0,
+            coupon_name: $coupon.spec.name.clone(),
+            coupon_metadata: $coupon.spec.metadata.as_value().clone(),
+            code: $code.code.clone(),
+            order_id: order.id.clone(),
+            order_currency: order.currency.code().to_owned(),
+            subtotal: order.subtotal.minor,
+            items: order
+                .items
+                .iter()
+                .map(|i| ItemFacts {
+                    sku: i.sku.clone(),
+                    categories: i.categories.clone(),
+                    quantity: i64::from(i.quantity),
+                    unit_price: i.unit_price.minor,
+                })
+                .collect(),
+            channel: order.channel.clone(),
+            customer_id: order.customer.id.clone(),
+            email_domain: order.customer.email_domain().map(str::to_owned),
+            customer_tags: order.customer.tags.clone(),
+            first_order: order.customer.first_order,
+            coupon_uses: $usage.coupon,
+            code_uses: $usage.code,
+            customer_uses: $usage.customer,
+            customer_use_times: customer_use_times.iter().map(DateTime::timestamp).collect(),
+            discount_total: totals.iter().map(|t| t.total).next().unwrap_or(0),
+            discount: $discount.minor,
+            now: $now.timestamp(),
+        }
+    }};
+}
+
+/// Runs a coupon's rules and folds their answer into the discount: a rejection or a
+/// failure rejects; caps lower the discount, and a discount capped to zero is refused.
+fn apply_rules(outcome: RulesOutcome, discount: Money) -> Result<Money, Vec<Rejection>> {
+    match outcome {
+        RulesOutcome::Pass { cap } => {
+            let minor = cap.map_or(discount.minor, |c| c.min(discount.minor));
+            if minor == 0 {
+                Err(vec![Rejection::ZeroDiscount])
+            } else {
+                Ok(Money {
+                    minor,
+                    currency: discount.currency,
+                })
+            }
+        }
+        RulesOutcome::Rejected {
+            rule,
+            code,
+            message,
+        } => Err(vec![Rejection::RuleRejected {
+            rule,
+            code,
+            message,
+        }]),
+        RulesOutcome::Failed { rule } => Err(vec![Rejection::RuleFailed { rule }]),
+    }
+}
+
 /// Adds `redeemed` and `reserved` to the counters of a coupon and one of its codes.
 macro_rules! bump_counters {
     ($conn:ident, $coupon_id:expr, $code_id:expr, $redeemed:expr, $reserved:expr) => {{
@@ -289,6 +386,7 @@ impl Db {
         &self,
         claim: Option<IdempotencyClaim<'_>>,
         req: ApplyRequest<'_>,
+        rules: &dyn RuleEvaluator,
         now: DateTime<Utc>,
     ) -> Result<Idempotent<CheckoutOutcome>, StorageError> {
         with_tx!(self, |conn| {
@@ -321,8 +419,10 @@ impl Db {
                     Vec::new()
                 };
                 let expired_here = expired.iter().filter(|id| **id == code.id).count() as i64;
-                let customer_used = match (coupon.spec.per_customer_limit.get(), req.customer_key) {
-                    (Some(_), Some(key)) => {
+                let counts_customer =
+                    coupon.spec.per_customer_limit.get().is_some() || !coupon.spec.rules.is_empty();
+                let customer_used = match (counts_customer, req.customer_key) {
+                    (true, Some(key)) => {
                         r::redemptions
                             .filter(r::coupon_id.eq(code.coupon_id))
                             .filter(r::customer_key.eq(key))
@@ -342,10 +442,27 @@ impl Db {
                     active: code.active,
                     usage_limit: code.usage_limit,
                 };
-                let discount = match evaluate(&coupon, terms, req.order, usage, now) {
+                let mut discount = match evaluate(&coupon, terms, req.order, usage, now) {
                     Ok(d) => d,
                     Err(reasons) => break 'decide CheckoutOutcome::Rejected(reasons),
                 };
+                if !coupon.spec.rules.is_empty() {
+                    let facts = rule_facts!(
+                        conn,
+                        coupon,
+                        code,
+                        req.order,
+                        req.customer_key,
+                        usage,
+                        discount,
+                        now
+                    );
+                    discount =
+                        match apply_rules(rules.evaluate(&coupon.spec.rules, &facts), discount) {
+                            Ok(d) => d,
+                            Err(reasons) => break 'decide CheckoutOutcome::Rejected(reasons),
+                        };
+                }
                 let status = if req.hold_until.is_some() {
                     RedemptionStatus::Reserved
                 } else {
@@ -535,6 +652,7 @@ impl Db {
         code: &CouponCode,
         order: &Order,
         customer_key: Option<&str>,
+        rules: &dyn RuleEvaluator,
         now: DateTime<Utc>,
     ) -> Result<(Option<i64>, Result<Money, Vec<Rejection>>), StorageError> {
         with_conn!(self, |conn| {
@@ -562,8 +680,10 @@ impl Db {
             } else {
                 Vec::new()
             };
-            let customer_used = match (coupon.spec.per_customer_limit.get(), customer_key) {
-                (Some(_), Some(key)) => {
+            let counts_customer =
+                coupon.spec.per_customer_limit.get().is_some() || !coupon.spec.rules.is_empty();
+            let customer_used = match (counts_customer, customer_key) {
+                (true, Some(key)) => {
                     r::redemptions
                         .filter(r::coupon_id.eq(code.coupon_id))
                         .filter(r::customer_key.eq(key))
@@ -589,10 +709,23 @@ impl Db {
                 active: code.active,
                 usage_limit: code.usage_limit,
             };
-            Ok((
-                Some(code.coupon_id),
-                evaluate(&coupon, terms, order, usage, now),
-            ))
+            let decided = match evaluate(&coupon, terms, order, usage, now) {
+                Ok(discount) if !coupon.spec.rules.is_empty() => {
+                    let facts = rule_facts!(
+                        conn,
+                        coupon,
+                        code,
+                        order,
+                        customer_key,
+                        usage,
+                        discount,
+                        now
+                    );
+                    apply_rules(rules.evaluate(&coupon.spec.rules, &facts), discount)
+                }
+                other => other,
+            };
+            Ok((Some(code.coupon_id), decided))
         })
     }
 

@@ -130,6 +130,14 @@ impl Drop for TestDatabase {
     }
 }
 
+/// The rules shipped in `rules/`, compiled.
+pub fn shipped_rules() -> std::sync::Arc<coupons::rules::Rules> {
+    let rules = coupons::rules::Rules::new(coupons::rules::RuleLimits::default());
+    let errors = rules.load_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"));
+    assert!(errors.is_empty(), "{errors:?}");
+    std::sync::Arc::new(rules)
+}
+
 /// Options for a test app.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -198,6 +206,7 @@ impl TestApp {
                 idempotency_retention: chrono::Duration::hours(24),
             },
             attempts: coupons::service::attempts::AttemptCounter::default(),
+            rules: shipped_rules(),
         };
         let authenticator = Authenticator::new(db.clone(), options.admin_key.as_deref());
         Some(Self {

@@ -177,6 +177,12 @@ pub enum Problem {
     /// Rule parameters that are not a JSON object.
     #[error("rule parameters must be a JSON object")]
     InvalidRuleParams,
+    /// No rule of that name is loaded.
+    #[error("there is no rule named {0:?}")]
+    UnknownRule(String),
+    /// The rule does not accept these parameters.
+    #[error("{0}")]
+    RuleParamsRejected(String),
     /// A status change the lifecycle does not allow.
     #[error("a {from} coupon cannot become {to}")]
     InvalidTransition {

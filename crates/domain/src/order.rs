@@ -32,6 +32,10 @@ pub struct Customer {
     pub id: Option<String>,
     /// E-mail, normalised: trimmed and lower case.
     pub email: Option<String>,
+    /// Tags the storefront gives the customer (e.g. `vip`).
+    pub tags: Vec<String>,
+    /// Whether this is the customer's first order, as the storefront says.
+    pub first_order: bool,
 }
 
 impl Customer {
@@ -98,6 +102,10 @@ pub struct OrderDraft {
     pub customer_id: Option<String>,
     /// Customer e-mail.
     pub customer_email: Option<String>,
+    /// Customer tags.
+    pub customer_tags: Vec<String>,
+    /// Whether this is the customer's first order.
+    pub first_order: bool,
     /// Sales channel.
     pub channel: Option<String>,
 }
@@ -238,7 +246,17 @@ impl Order {
                 currency,
                 subtotal,
                 items,
-                customer: Customer { id: cid, email },
+                customer: Customer {
+                    id: cid,
+                    email,
+                    tags: d
+                        .customer_tags
+                        .iter()
+                        .map(|t| t.trim().to_owned())
+                        .filter(|t| !t.is_empty())
+                        .collect(),
+                    first_order: d.first_order,
+                },
                 channel,
             }),
             _ => Err(FieldError::new(Field::OrderId, Problem::Blank).into()),
