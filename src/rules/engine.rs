@@ -75,6 +75,8 @@ pub fn build(limits: &RuleLimits) -> Engine {
         // several threads would take turns.
         .set_max_strings_interned(0);
     e.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+    // No modules: `import` does not even parse. No `eval` either.
+    e.disable_symbol("import");
     e.disable_symbol("eval");
     e.on_print(|text| tracing::debug!(target: "rules", "print: {text}"));
     e.on_debug(|text, _, pos| tracing::debug!(target: "rules", "debug at {pos}: {text}"));

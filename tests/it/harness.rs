@@ -143,6 +143,8 @@ pub fn shipped_rules() -> std::sync::Arc<coupons::rules::Rules> {
 pub struct Options {
     pub default_expiration_days: Option<u32>,
     pub admin_key: Option<String>,
+    /// Rules from this directory, watched for changes, instead of the shipped ones.
+    pub rules_dir: Option<PathBuf>,
 }
 
 /// The service on a fresh database, with an admin key ready.
@@ -153,6 +155,11 @@ pub struct TestApp {
     served: tokio::sync::OnceCell<String>,
     /// Validation attempts not yet written (flush to see them in the database).
     pub attempts: coupons::service::attempts::AttemptCounter,
+    /// The rules in force.
+    pub rules: std::sync::Arc<coupons::rules::Rules>,
+    /// The watched rules directory, when the test chose one.
+    pub rules_dir: Option<PathBuf>,
+    _watcher: Option<notify::RecommendedWatcher>,
     /// Kept so the database lives as long as the app.
     _database: TestDatabase,
 }
@@ -206,10 +213,26 @@ impl TestApp {
                 idempotency_retention: chrono::Duration::hours(24),
             },
             attempts: coupons::service::attempts::AttemptCounter::default(),
-            rules: shipped_rules(),
+            rules: match &options.rules_dir {
+                None => shipped_rules(),
+                Some(dir) => {
+                    let rules = std::sync::Arc::new(coupons::rules::Rules::new(
+                        coupons::rules::RuleLimits::default(),
+                    ));
+                    rules.load_dir(dir);
+                    rules
+                }
+            },
         };
+        let watcher = options
+            .rules_dir
+            .as_ref()
+            .map(|dir| coupons::rules::watch_dir(services.rules.clone(), dir.clone()).unwrap());
         let authenticator = Authenticator::new(db.clone(), options.admin_key.as_deref());
         Some(Self {
+            _watcher: watcher,
+            rules_dir: options.rules_dir.clone(),
+            rules: services.rules.clone(),
             attempts: services.attempts.clone(),
             router: router(services, authenticator, true),
             served: tokio::sync::OnceCell::new(),

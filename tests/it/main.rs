@@ -7,4 +7,5 @@ mod auth;
 mod checkout;
 mod cli;
 mod coupons;
+mod rules;
 mod schema;
