@@ -28,6 +28,7 @@ pub struct Server {
     /// Which backend it uses.
     pub backend: &'static str,
     sweeper: tokio::task::JoinHandle<()>,
+    follower: tokio::task::JoinHandle<()>,
     /// Kept alive so rule files keep being watched.
     _watcher: Option<notify::RecommendedWatcher>,
     attempts: AttemptCounter,
@@ -85,6 +86,13 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         },
         attempts: AttemptCounter::default(),
     };
+    crate::service::rules::sync_published(&db, &services.rules)
+        .await
+        .context("loading published rules")?;
+    let follower = tokio::spawn(crate::service::rules::follow_published(
+        db.clone(),
+        services.rules.clone(),
+    ));
     let sweeper = tokio::spawn(maintenance::run(
         db.clone(),
         services.attempts.clone(),
@@ -103,6 +111,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         first_admin_key,
         backend: db.backend(),
         sweeper,
+        follower,
         _watcher: watcher,
         attempts,
         db: db.clone(),
@@ -125,6 +134,7 @@ impl Server {
             .with_graceful_shutdown(shutdown_signal())
             .await?;
         self.sweeper.abort();
+        self.follower.abort();
         if let Err(e) = self.attempts.flush(&self.db).await {
             tracing::warn!(error = %e, "could not write the last validation attempts");
         }

@@ -179,6 +179,12 @@ pub enum CouponErrorCode {
     RuleFailed,
     /// The coupon binds a rule that does not exist.
     RuleNotFound,
+    /// The rule's source does not compile; the message gives line and column.
+    RuleCompileError,
+    /// The rule compiles but its examples do not pass.
+    RuleExamplesFailed,
+    /// No such version of the rule.
+    RuleVersionNotFound,
 }
 
 impl From<&Rejection> for CouponErrorCode {
@@ -337,6 +343,9 @@ fn path(field: Field) -> Vec<String> {
         Field::IdempotencyKey => p(&["idempotencyKey"]),
         Field::HoldMinutes => p(&["holdMinutes"]),
         Field::RefundedDiscount => p(&["refundedDiscount"]),
+        Field::RuleName => p(&["name"]),
+        Field::RuleSource => p(&["source"]),
+        Field::RuleVersion => p(&["version"]),
     };
     let mut out = vec!["input".to_owned()];
     out.extend(rest);
@@ -373,6 +382,9 @@ fn code(problem: &Problem) -> CouponErrorCode {
         Problem::InvalidRuleName => C::InvalidRuleName,
         Problem::InvalidRuleParams | Problem::RuleParamsRejected(_) => C::InvalidRuleParams,
         Problem::UnknownRule(_) => C::RuleNotFound,
+        Problem::RuleCompile(_) => C::RuleCompileError,
+        Problem::RuleExamplesFailed(_) => C::RuleExamplesFailed,
+        Problem::RuleVersionNotFound(_) => C::RuleVersionNotFound,
         Problem::InvalidTransition { .. } => C::InvalidStatusTransition,
     }
 }

@@ -501,3 +501,31 @@ pub struct ReverseRedemptionPayload {
     /// What went wrong; empty on success.
     pub user_errors: Vec<CouponUserError>,
 }
+
+/// A new version of a rule.
+#[derive(Debug, Clone, InputObject)]
+pub struct PublishRuleInput {
+    /// The rule's name (lower-case snake_case). A published rule takes precedence over a
+    /// file of the same name.
+    pub name: String,
+    /// The Rhai source; see rules/README.md for the contract.
+    pub source: String,
+}
+
+/// An earlier version to put back in force.
+#[derive(Debug, Clone, InputObject)]
+pub struct RollbackRuleInput {
+    /// The rule's name.
+    pub name: String,
+    /// The version to restore.
+    pub version: i32,
+}
+
+/// Result of `publishRule` and `rollbackRule`.
+#[derive(SimpleObject)]
+pub struct RulePayload {
+    /// The rule now in force; null when there are user errors.
+    pub rule: Option<super::types::Rule>,
+    /// What was wrong (e.g. RULE_COMPILE_ERROR with line and column); empty on success.
+    pub user_errors: Vec<CouponUserError>,
+}

@@ -16,10 +16,12 @@ use super::inputs::{
     ReserveCouponPayload, ReverseRedemptionInput, ReverseRedemptionPayload, SetCouponStatusInput,
     SetCouponStatusPayload, UpdateCouponInput, UpdateCouponPayload,
 };
-use super::types::{ApiKey, Coupon, CouponCode, Redemption};
+use super::inputs::{PublishRuleInput, RollbackRuleInput, RulePayload};
+use super::types::{ApiKey, Coupon, CouponCode, Redemption, Rule};
 use crate::auth::{self, Principal, Role};
 use crate::service::checkout::{self, Caller, RedeemTarget};
 use crate::service::coupons::{self, NewCoupon};
+use crate::service::rules;
 use crate::service::{ServiceError, Services};
 use crate::storage::Idempotent;
 use coupons_domain::CheckoutOutcome;
@@ -61,6 +63,11 @@ fn split<T>(
         Ok(v) => Ok((Some(v), Vec::new())),
         Err(e) => Ok((None, user_errors(e, id_field)?)),
     }
+}
+
+/// Who made a change, for audits.
+fn actor(principal: &Principal) -> String {
+    format!("{} ({})", principal.name, principal.key_prefix)
 }
 
 /// Idempotency keys are scoped to the API key that sent them.
@@ -362,6 +369,46 @@ impl Mutation {
         )?;
         Ok(ReverseRedemptionPayload {
             redemption,
+            user_errors,
+        })
+    }
+
+    /// Publishes a new version of a rule: it must compile and pass its own examples. It
+    /// is in force at once here, and on every instance sharing the database within a
+    /// second.
+    #[graphql(guard = "RoleGuard::new(ADMIN)")]
+    async fn publish_rule(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The rule's name and source.")] input: PublishRuleInput,
+    ) -> Result<RulePayload> {
+        let (svc, principal) = (ctx.data::<Services>()?, ctx.data::<Principal>()?);
+        let result = rules::publish_rule(svc, &actor(principal), &input.name, &input.source).await;
+        let (rule, user_errors) = split(result, "name")?;
+        Ok(RulePayload {
+            rule: rule.map(Rule),
+            user_errors,
+        })
+    }
+
+    /// Puts an earlier published version of a rule back in force.
+    #[graphql(guard = "RoleGuard::new(ADMIN)")]
+    async fn rollback_rule(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The rule's name and the version to restore.")] input: RollbackRuleInput,
+    ) -> Result<RulePayload> {
+        let (svc, principal) = (ctx.data::<Services>()?, ctx.data::<Principal>()?);
+        let result = rules::rollback_rule(
+            svc,
+            &actor(principal),
+            &input.name,
+            i64::from(input.version),
+        )
+        .await;
+        let (rule, user_errors) = split(result, "name")?;
+        Ok(RulePayload {
+            rule: rule.map(Rule),
             user_errors,
         })
     }

@@ -9,7 +9,7 @@ use super::ids::{self, Kind};
 use super::inputs::{CouponFilter, RedemptionFilter, ValidateCouponInput};
 use super::types::{
     Coupon, CouponCode, CouponConnection, CouponEdge, CouponRejection, CouponValidation, Node,
-    Redemption, RedemptionConnection, RedemptionEdge, Viewer, after_id, page_size, paginate,
+    Redemption, RedemptionConnection, RedemptionEdge, Rule, Viewer, after_id, page_size, paginate,
 };
 use crate::auth::Principal;
 use crate::service::{Services, checkout, coupons};
@@ -195,6 +195,30 @@ impl Query {
                 .collect(),
             page_info,
         })
+    }
+
+    /// The eligibility rules in force, by name.
+    #[graphql(guard = "RoleGuard::new(READERS)")]
+    async fn rules(&self, ctx: &Context<'_>) -> Result<Vec<Rule>> {
+        let svc = ctx.data::<Services>()?;
+        Ok(svc
+            .rules
+            .names()
+            .iter()
+            .filter_map(|n| svc.rules.get(n))
+            .map(Rule)
+            .collect())
+    }
+
+    /// One rule in force, with its published versions.
+    #[graphql(guard = "RoleGuard::new(READERS)")]
+    async fn rule(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The rule's name.")] name: String,
+    ) -> Result<Option<Rule>> {
+        let svc = ctx.data::<Services>()?;
+        Ok(svc.rules.get(name.trim()).map(Rule))
     }
 
     /// The caller's own API key: its role and name.

@@ -905,3 +905,114 @@ impl Viewer {
         &self.0.key_prefix
     }
 }
+
+/// Where the rule in force comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum RuleSource {
+    /// A file in the rules directory.
+    File,
+    /// Published through `publishRule` (stored in the database, versioned).
+    Published,
+}
+
+/// A parameter a rule takes.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct RuleParameter {
+    /// Its name in the binding's `params`.
+    pub name: String,
+    /// What it must be.
+    pub kind: String,
+    /// Whether it may be left out.
+    pub optional: bool,
+}
+
+/// A published version of a rule.
+#[derive(Debug, Clone)]
+pub struct RuleVersion(pub crate::storage::StoredRuleVersion);
+
+/// A published version of a rule.
+#[Object]
+impl RuleVersion {
+    /// The version number, from 1.
+    async fn version(&self) -> i64 {
+        self.0.version
+    }
+
+    /// Who published it.
+    async fn author(&self) -> &str {
+        &self.0.author
+    }
+
+    /// When.
+    async fn created_at(&self) -> DateTime {
+        DateTime(self.0.created_at)
+    }
+
+    /// The Rhai source.
+    async fn source(&self) -> &str {
+        &self.0.source
+    }
+}
+
+/// An eligibility rule in force.
+#[derive(Debug, Clone)]
+pub struct Rule(pub Arc<crate::rules::CompiledRule>);
+
+/// An eligibility rule in force.
+#[Object]
+impl Rule {
+    /// The name coupons bind it by.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// What it does (the comment at the top of its source).
+    async fn description(&self) -> String {
+        self.0.description()
+    }
+
+    /// Where it comes from.
+    async fn source_kind(&self) -> RuleSource {
+        match self.0.origin {
+            crate::rules::RuleOrigin::Published { .. } => RuleSource::Published,
+            _ => RuleSource::File,
+        }
+    }
+
+    /// The published version in force; null for a file rule.
+    async fn version(&self) -> Option<i64> {
+        match self.0.origin {
+            crate::rules::RuleOrigin::Published { version } => Some(version),
+            _ => None,
+        }
+    }
+
+    /// The Rhai source in force.
+    async fn source(&self) -> &str {
+        &self.0.source
+    }
+
+    /// The parameters it takes.
+    async fn parameters(&self) -> Vec<RuleParameter> {
+        self.0
+            .parameters()
+            .into_iter()
+            .map(|(name, kind, optional)| RuleParameter {
+                name,
+                kind: kind.to_owned(),
+                optional,
+            })
+            .collect()
+    }
+
+    /// Every published version, newest first (empty for a rule never published).
+    async fn versions(&self, ctx: &Context<'_>) -> Result<Vec<RuleVersion>> {
+        let svc = ctx.data::<Services>()?;
+        let versions = svc
+            .db
+            .rule_versions(&self.0.name)
+            .await
+            .map_err(|e| query_error(e.into()))?;
+        Ok(versions.into_iter().map(RuleVersion).collect())
+    }
+}

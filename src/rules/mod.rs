@@ -86,6 +86,11 @@ pub enum RuleOrigin {
     File(PathBuf),
     /// Given directly (drafts, tests).
     Inline,
+    /// Published through the API and stored in the database.
+    Published {
+        /// The version in force.
+        version: i64,
+    },
 }
 
 /// A compiled rule.
@@ -102,6 +107,31 @@ pub struct CompiledRule {
     has_examples: bool,
 }
 
+impl CompiledRule {
+    /// The same rule, from another origin.
+    pub fn with_origin(self, origin: RuleOrigin) -> Self {
+        Self { origin, ..self }
+    }
+
+    /// The rule's description: the comment lines at the top of its source.
+    pub fn description(&self) -> String {
+        self.source
+            .lines()
+            .map_while(|l| l.trim_start().strip_prefix("//"))
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The declared parameters as (name, type, optional).
+    pub fn parameters(&self) -> Vec<(String, &'static str, bool)> {
+        self.params
+            .iter()
+            .map(|p| (p.name.clone(), kind_name(p.kind), p.optional))
+            .collect()
+    }
+}
+
 /// One example of a rule, run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExampleResult {
@@ -111,11 +141,25 @@ pub struct ExampleResult {
     pub failure: Option<String>,
 }
 
+/// Rules by name, in two layers: files, and published rules, which win over files of
+/// the same name.
+#[derive(Debug, Clone, Default)]
+struct Layers {
+    files: HashMap<String, Arc<CompiledRule>>,
+    published: HashMap<String, Arc<CompiledRule>>,
+}
+
+impl Layers {
+    fn get(&self, name: &str) -> Option<&Arc<CompiledRule>> {
+        self.published.get(name).or_else(|| self.files.get(name))
+    }
+}
+
 /// The compiled rules, swapped whole on every change.
 pub struct Rules {
     engine: Engine,
     limits: RuleLimits,
-    rules: RwLock<Arc<HashMap<String, Arc<CompiledRule>>>>,
+    rules: RwLock<Arc<Layers>>,
 }
 
 fn call_options() -> CallFnOptions<'static> {
@@ -219,21 +263,37 @@ impl Rules {
         })
     }
 
-    /// Puts a compiled rule in force (replacing any rule of that name).
-    pub fn insert(&self, rule: CompiledRule) {
-        self.update(|map| {
-            map.insert(rule.name.clone(), Arc::new(rule));
+    /// Puts a compiled rule in force (replacing any rule of that name in its layer).
+    pub fn insert(&self, rule: CompiledRule) -> Arc<CompiledRule> {
+        let rule = Arc::new(rule);
+        self.update(|layers| {
+            let layer = match rule.origin {
+                RuleOrigin::Published { .. } => &mut layers.published,
+                _ => &mut layers.files,
+            };
+            layer.insert(rule.name.clone(), rule.clone());
         });
+        rule
     }
 
-    /// Takes a rule out of force.
+    /// Takes a file rule out of force.
     pub fn remove(&self, name: &str) {
-        self.update(|map| {
-            map.remove(name);
+        self.update(|layers| {
+            layers.files.remove(name);
         });
     }
 
-    fn update(&self, change: impl FnOnce(&mut HashMap<String, Arc<CompiledRule>>)) {
+    /// Replaces the published layer.
+    pub fn set_published(&self, rules: Vec<CompiledRule>) {
+        self.update(|layers| {
+            layers.published = rules
+                .into_iter()
+                .map(|r| (r.name.clone(), Arc::new(r)))
+                .collect();
+        });
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Layers)) {
         let mut guard = match self.rules.write() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
@@ -243,7 +303,7 @@ impl Rules {
         *guard = Arc::new(map);
     }
 
-    fn snapshot(&self) -> Arc<HashMap<String, Arc<CompiledRule>>> {
+    fn snapshot(&self) -> Arc<Layers> {
         match self.rules.read() {
             Ok(g) => g.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -257,8 +317,15 @@ impl Rules {
 
     /// Names of the rules in force, sorted.
     pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.snapshot().keys().cloned().collect();
+        let layers = self.snapshot();
+        let mut names: Vec<String> = layers
+            .files
+            .keys()
+            .chain(layers.published.keys())
+            .cloned()
+            .collect();
         names.sort();
+        names.dedup();
         names
     }
 
@@ -310,11 +377,18 @@ impl Rules {
                     continue;
                 }
             };
-            if self.get(&name).is_some_and(|r| r.source == source) {
+            if self
+                .snapshot()
+                .files
+                .get(&name)
+                .is_some_and(|r| r.source == source)
+            {
                 continue;
             }
             match self.compile(&name, &source, RuleOrigin::File(path.clone())) {
-                Ok(rule) => self.insert(rule),
+                Ok(rule) => {
+                    self.insert(rule);
+                }
                 Err(mut e) => {
                     e.rule = display;
                     errors.push(e);
@@ -323,9 +397,10 @@ impl Rules {
         }
         let gone: Vec<String> = self
             .snapshot()
-            .values()
-            .filter(|r| matches!(r.origin, RuleOrigin::File(_)) && !seen.contains(&r.name))
-            .map(|r| r.name.clone())
+            .files
+            .keys()
+            .filter(|n| !seen.contains(n))
+            .cloned()
             .collect();
         for name in gone {
             self.remove(&name);

@@ -6,6 +6,7 @@ pub mod checkout;
 pub mod coupons;
 mod error;
 pub mod maintenance;
+pub mod rules;
 
 pub use error::ServiceError;
 

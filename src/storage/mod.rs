@@ -13,6 +13,7 @@ mod checkout;
 mod coupons;
 pub mod migrations;
 mod models;
+mod rules;
 pub(crate) mod schema;
 
 use std::time::Duration;
@@ -31,6 +32,7 @@ use futures_util::FutureExt;
 pub use api_keys::{NewApiKey, StoredApiKey, last_use_is_stale};
 pub use checkout::{ApplyRequest, CounterMismatch, IdempotencyClaim, Idempotent, RedemptionFilter};
 pub use coupons::{CouponFilter, DeleteOutcome, StoredCode, UpdateError};
+pub use rules::StoredRuleVersion;
 
 /// Runs `$body` with `$conn` bound to a pooled connection and `schema` to the matching
 /// table module. The body is compiled once per backend.

@@ -104,6 +104,41 @@ macro_rules! tables {
 
         diesel::table! {
             use diesel::sql_types::*;
+            /// Every version of every published rule.
+            rule_versions (name, version) {
+                name -> Text,
+                version -> BigInt,
+                source -> Text,
+                author -> Text,
+                created_at -> $ts,
+            }
+        }
+
+        diesel::table! {
+            use diesel::sql_types::*;
+            /// The version in force of each published rule.
+            rule_heads (name) {
+                name -> Text,
+                version -> BigInt,
+                changed_at -> $ts,
+            }
+        }
+
+        diesel::table! {
+            use diesel::sql_types::*;
+            /// Every publish and rollback.
+            rule_audit (id) {
+                id -> BigInt,
+                name -> Text,
+                action -> Text,
+                version -> BigInt,
+                actor -> Text,
+                at -> $ts,
+            }
+        }
+
+        diesel::table! {
+            use diesel::sql_types::*;
             /// Secrets the service generated for itself.
             service_secrets (name) {
                 name -> Text,
@@ -147,6 +182,9 @@ macro_rules! tables {
             idempotency_keys,
             service_secrets,
             validation_attempts,
+            rule_versions,
+            rule_heads,
+            rule_audit,
         );
     };
 }

@@ -88,6 +88,12 @@ pub enum Field {
     RefundedDiscount,
     /// The reversal policy.
     ReversalPolicy,
+    /// A rule's name, when publishing.
+    RuleName,
+    /// A rule's source, when publishing.
+    RuleSource,
+    /// A rule version, when rolling back.
+    RuleVersion,
 }
 
 /// What is wrong with a field.
@@ -183,6 +189,15 @@ pub enum Problem {
     /// The rule does not accept these parameters.
     #[error("{0}")]
     RuleParamsRejected(String),
+    /// The rule's source does not compile (the message has the line and column).
+    #[error("{0}")]
+    RuleCompile(String),
+    /// The rule compiles but its examples do not pass.
+    #[error("{0}")]
+    RuleExamplesFailed(String),
+    /// No such version of the rule.
+    #[error("this rule has no version {0}")]
+    RuleVersionNotFound(i64),
     /// A status change the lifecycle does not allow.
     #[error("a {from} coupon cannot become {to}")]
     InvalidTransition {

@@ -1,0 +1,3 @@
+DROP TABLE rule_audit;
+DROP TABLE rule_heads;
+DROP TABLE rule_versions;

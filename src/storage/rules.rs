@@ -1,0 +1,159 @@
+//! Published rule versions, the version in force per rule, and the audit of changes.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::{Db, StorageError, with_conn, with_tx};
+
+/// One stored version of a published rule.
+#[derive(Debug, Clone, Queryable)]
+pub struct StoredRuleVersion {
+    /// The rule.
+    pub name: String,
+    /// Its version, from 1.
+    pub version: i64,
+    /// The source.
+    pub source: String,
+    /// Who published it.
+    pub author: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Db {
+    /// Stores `source` as the next version of `name` and puts it in force; returns the
+    /// version. Concurrent publishes of one rule get consecutive versions.
+    pub async fn publish_rule(
+        &self,
+        name: &str,
+        source: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StorageError> {
+        with_tx!(self, |conn| {
+            use diesel::upsert::excluded;
+            use schema::rule_audit::dsl as a;
+            use schema::rule_heads::dsl as h;
+            use schema::rule_versions::dsl as v;
+            // Taking the head row first serialises publishes of the same rule.
+            diesel::insert_into(h::rule_heads)
+                .values((
+                    h::name.eq(name),
+                    h::version.eq(0_i64),
+                    h::changed_at.eq(now),
+                ))
+                .on_conflict(h::name)
+                .do_update()
+                .set(h::changed_at.eq(excluded(h::changed_at)))
+                .execute(conn)
+                .await?;
+            let latest: Option<i64> = v::rule_versions
+                .filter(v::name.eq(name))
+                .select(diesel::dsl::max(v::version))
+                .first(conn)
+                .await?;
+            let version = latest.unwrap_or(0) + 1;
+            diesel::insert_into(v::rule_versions)
+                .values((
+                    v::name.eq(name),
+                    v::version.eq(version),
+                    v::source.eq(source),
+                    v::author.eq(actor),
+                    v::created_at.eq(now),
+                ))
+                .execute(conn)
+                .await?;
+            diesel::update(h::rule_heads.find(name))
+                .set(h::version.eq(version))
+                .execute(conn)
+                .await?;
+            diesel::insert_into(a::rule_audit)
+                .values((
+                    a::name.eq(name),
+                    a::action.eq("PUBLISHED"),
+                    a::version.eq(version),
+                    a::actor.eq(actor),
+                    a::at.eq(now),
+                ))
+                .execute(conn)
+                .await?;
+            Ok::<_, StorageError>(version)
+        })
+    }
+
+    /// Puts an earlier version of a published rule back in force; `None` when there is
+    /// no such version.
+    pub async fn rollback_rule(
+        &self,
+        name: &str,
+        version: i64,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<StoredRuleVersion>, StorageError> {
+        with_tx!(self, |conn| {
+            use schema::rule_audit::dsl as a;
+            use schema::rule_heads::dsl as h;
+            use schema::rule_versions::dsl as v;
+            let found: Option<StoredRuleVersion> = v::rule_versions
+                .find((name, version))
+                .first(conn)
+                .await
+                .optional()?;
+            let Some(found) = found else { return Ok(None) };
+            diesel::update(h::rule_heads.find(name))
+                .set((h::version.eq(version), h::changed_at.eq(now)))
+                .execute(conn)
+                .await?;
+            diesel::insert_into(a::rule_audit)
+                .values((
+                    a::name.eq(name),
+                    a::action.eq("ROLLED_BACK"),
+                    a::version.eq(version),
+                    a::actor.eq(actor),
+                    a::at.eq(now),
+                ))
+                .execute(conn)
+                .await?;
+            Ok::<_, StorageError>(Some(found))
+        })
+    }
+
+    /// The version in force of every published rule.
+    pub async fn published_rules(&self) -> Result<Vec<StoredRuleVersion>, StorageError> {
+        Ok(with_conn!(self, |conn| {
+            use schema::rule_heads::dsl as h;
+            use schema::rule_versions::dsl as v;
+            v::rule_versions
+                .inner_join(h::rule_heads.on(h::name.eq(v::name).and(h::version.eq(v::version))))
+                .select((v::name, v::version, v::source, v::author, v::created_at))
+                .order(v::name)
+                .load(conn)
+                .await?
+        }))
+    }
+
+    /// Every version of a published rule, newest first.
+    pub async fn rule_versions(&self, name: &str) -> Result<Vec<StoredRuleVersion>, StorageError> {
+        Ok(with_conn!(self, |conn| {
+            use schema::rule_versions::dsl as v;
+            v::rule_versions
+                .filter(v::name.eq(name))
+                .order(v::version.desc())
+                .load(conn)
+                .await?
+        }))
+    }
+
+    /// A number that grows with every publish and rollback, for instances to poll.
+    pub async fn rules_change_seq(&self) -> Result<i64, StorageError> {
+        let seq: Option<i64> = with_conn!(self, |conn| {
+            use schema::rule_audit::dsl as a;
+            a::rule_audit
+                .select(diesel::dsl::max(a::id))
+                .first(conn)
+                .await?
+        });
+        Ok(seq.unwrap_or(0))
+    }
+}
