@@ -458,3 +458,252 @@ fn sandbox_options() -> Options {
     }
 }
 both_backends!(sandbox_stops_runaway_rules, super::sandbox_options());
+
+const PUBLISH: &str = r#"
+mutation($name: String!, $source: String!) {
+  publishRule(input: { name: $name, source: $source }) { rule { name version sourceKind } userErrors { field code message } }
+}"#;
+
+const ROLLBACK: &str = r#"
+mutation($name: String!, $version: Int!) {
+  rollbackRule(input: { name: $name, version: $version }) { rule { name version } userErrors { field code message } }
+}"#;
+
+fn vip_rule(allow: bool) -> String {
+    let verdict = if allow {
+        "pass()"
+    } else {
+        "reject(\"VIP_ONLY\", \"for VIP customers\")"
+    };
+    format!(
+        "// Published in a test.\nfn check(ctx, params) {{ if ctx.customer.tags.contains(\"vip\") {{ pass() }} else {{ {verdict} }} }}\n"
+    )
+}
+
+/// Published versions decide the next validation; a rollback restores the old one; a
+/// script that does not compile, or fails its examples, is refused and changes nothing.
+async fn published_rules_are_versioned_and_roll_back(app: TestApp) {
+    let p1 = app
+        .admin(
+            PUBLISH,
+            json!({ "name": "vip_gate", "source": vip_rule(false) }),
+        )
+        .await;
+    assert_eq!(
+        p1["publishRule"]["rule"],
+        json!({ "name": "vip_gate", "version": 1, "sourceKind": "PUBLISHED" }),
+        "{p1:#}"
+    );
+    create(&app, json!({ "name": "Gate", "code": "GATE", "discount": { "percentage": "5" }, "rules": [{ "name": "vip_gate" }] })).await;
+    let plain = order("a@x.test", "10");
+    assert_eq!(
+        validate(&app, "GATE", plain.clone()).await["reasons"][0]["ruleCode"],
+        "VIP_ONLY"
+    );
+
+    let p2 = app
+        .admin(
+            PUBLISH,
+            json!({ "name": "vip_gate", "source": vip_rule(true) }),
+        )
+        .await;
+    assert_eq!(p2["publishRule"]["rule"]["version"], 2);
+    assert_eq!(validate(&app, "GATE", plain.clone()).await["valid"], true);
+
+    // Refused: a syntax error (with line and column) and failing examples. Version 2 stays.
+    let broken = app
+        .admin(
+            PUBLISH,
+            json!({ "name": "vip_gate", "source": "fn check(ctx, params) {\n  let = ;\n}" }),
+        )
+        .await;
+    let e = &broken["publishRule"]["userErrors"][0];
+    assert_eq!(
+        (e["code"].as_str(), &e["field"]),
+        (Some("RULE_COMPILE_ERROR"), &json!(["input", "source"]))
+    );
+    assert!(
+        e["message"].as_str().unwrap().starts_with("vip_gate:2:"),
+        "{e}"
+    );
+    let failing = "fn check(ctx, params) { pass() }\nfn examples() { [#{ name: \"must reject\", expect: \"reject\" }] }";
+    let f = app
+        .admin(PUBLISH, json!({ "name": "vip_gate", "source": failing }))
+        .await;
+    assert_eq!(
+        f["publishRule"]["userErrors"][0]["code"],
+        "RULE_EXAMPLES_FAILED"
+    );
+    let bad_name = app
+        .admin(
+            PUBLISH,
+            json!({ "name": "Not A Name", "source": vip_rule(true) }),
+        )
+        .await;
+    assert_eq!(
+        bad_name["publishRule"]["userErrors"][0]["code"],
+        "INVALID_RULE_NAME"
+    );
+    assert_eq!(validate(&app, "GATE", plain.clone()).await["valid"], true);
+
+    let back = app
+        .admin(ROLLBACK, json!({ "name": "vip_gate", "version": 1 }))
+        .await;
+    assert_eq!(back["rollbackRule"]["rule"]["version"], 1, "{back:#}");
+    assert_eq!(
+        validate(&app, "GATE", plain.clone()).await["reasons"][0]["ruleCode"],
+        "VIP_ONLY"
+    );
+    let missing = app
+        .admin(ROLLBACK, json!({ "name": "vip_gate", "version": 9 }))
+        .await;
+    assert_eq!(
+        missing["rollbackRule"]["userErrors"][0]["code"],
+        "RULE_VERSION_NOT_FOUND"
+    );
+
+    let listed = app.admin("{ rule(name: \"vip_gate\") { version description versions { version author } } rules { name sourceKind } }", json!({})).await;
+    assert_eq!(listed["rule"]["version"], 1);
+    assert_eq!(listed["rule"]["description"], "Published in a test.");
+    let versions: Vec<i64> = listed["rule"]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versions, [2, 1]);
+    assert!(
+        listed["rule"]["versions"][0]["author"]
+            .as_str()
+            .unwrap()
+            .contains("test admin")
+    );
+    assert!(
+        listed["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "allowed_email_domains" && r["sourceKind"] == "FILE")
+    );
+    // Every change is audited: two publishes and one rollback.
+    assert_eq!(app.count("rule_audit WHERE name = 'vip_gate'").await, 3);
+    // Only admins publish.
+    let analyst = app.key(Role::Analyst).await;
+    let denied = app
+        .request(
+            Some(&analyst),
+            PUBLISH,
+            json!({ "name": "x", "source": vip_rule(true) }),
+        )
+        .await;
+    assert_eq!(denied.error_code(), Some("FORBIDDEN"));
+}
+both_backends!(published_rules_are_versioned_and_roll_back);
+
+/// Two server processes on one PostgreSQL database: a rule published through one is in
+/// force on the other within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_rules_reach_every_instance() {
+    let Some(db) = crate::harness::TestDatabase::new(crate::harness::Backend::Postgres).await
+    else {
+        return;
+    };
+    let rules_dir = tempdir("instances");
+    let admin = "instances-admin-key-0123456789-0123456789";
+    let start = || {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_coupons"))
+            .env("DATABASE_URL", &db.url)
+            .env("COUPONS_BIND", "127.0.0.1:0")
+            .env("COUPONS_ADMIN_KEY", admin)
+            .env("COUPONS_RULES_DIR", &rules_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines =
+            std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+        let mut base = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(url) = line.strip_prefix("Listening on ") {
+                base = url.trim().to_owned();
+            }
+            if line.starts_with("Press Ctrl-C") {
+                break;
+            }
+        }
+        (child, base)
+    };
+    let (mut a, base_a) = start();
+    let (mut b, base_b) = start();
+    let client = reqwest::Client::new();
+    let gql = |base: String, query: &'static str, variables: Value| {
+        let client = client.clone();
+        async move {
+            client
+                .post(format!("{base}/graphql"))
+                .bearer_auth(admin)
+                .json(&json!({ "query": query, "variables": variables }))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let published = gql(
+        base_a.clone(),
+        PUBLISH,
+        json!({ "name": "vip_gate", "source": vip_rule(false) }),
+    )
+    .await;
+    assert_eq!(
+        published["data"]["publishRule"]["rule"]["version"], 1,
+        "{published:#}"
+    );
+    let create = "mutation { createCoupon(input: { name: \"Gate\", code: \"GATE\", discount: { percentage: \"5\" }, rules: [{ name: \"vip_gate\" }] }) { userErrors { code } } }";
+    // The binding is checked on B, which must already know the rule.
+    let started = Instant::now();
+    let validate_b = "query { validateCoupon(input: { code: \"GATE\", order: { id: \"o\", currency: \"USD\", subtotal: \"10\" } }) { valid reasons { ruleCode } } }";
+    loop {
+        let r = gql(base_b.clone(), create, json!({})).await;
+        if r["data"]["createCoupon"]["userErrors"] == json!([]) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "rule not on B within 1 s: {r:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let v = gql(base_b.clone(), validate_b, json!({})).await;
+    assert_eq!(
+        v["data"]["validateCoupon"]["reasons"][0]["ruleCode"],
+        "VIP_ONLY"
+    );
+    // A new version through A changes B's answer within a second.
+    gql(
+        base_a.clone(),
+        PUBLISH,
+        json!({ "name": "vip_gate", "source": vip_rule(true) }),
+    )
+    .await;
+    let started = Instant::now();
+    loop {
+        let v = gql(base_b.clone(), validate_b, json!({})).await;
+        if v["data"]["validateCoupon"]["valid"] == true {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "new version not on B within 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for child in [&mut a, &mut b] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    std::fs::remove_dir_all(rules_dir).unwrap();
+}
