@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use crate::auth::{self, Authenticator};
 use crate::config::ServeConfig;
 use crate::router::router;
-use crate::rules::{RuleLimits, Rules, watch_dir};
+use crate::rules::{Rules, watch_dir};
 use crate::service::attempts::AttemptCounter;
 use crate::service::checkout::CheckoutSettings;
 use crate::service::{Services, maintenance};
@@ -63,7 +63,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
             .context("loading the customer-key secret")?
             .into_bytes(),
     };
-    let rules = Arc::new(Rules::new(RuleLimits::default()));
+    let rules = Arc::new(Rules::new(config.rules.limits()));
     for e in rules.load_dir(&config.rules.rules_dir) {
         tracing::error!(error = %e, "rule not loaded");
     }

@@ -28,12 +28,41 @@ impl DatabaseConfig {
     }
 }
 
-/// Where rule scripts are.
+/// Where rule scripts are, and the sandbox they run in.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RulesConfig {
     /// Directory of rule scripts (`*.rhai`), watched for changes while serving.
     #[arg(long, env = "COUPONS_RULES_DIR", default_value = "rules")]
     pub rules_dir: std::path::PathBuf,
+    /// Operations one rule call may perform.
+    #[arg(long, env = "COUPONS_RULE_MAX_OPERATIONS", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(1_000..=100_000_000))]
+    pub rule_max_operations: u64,
+    /// Wall-clock milliseconds one rule call may take.
+    #[arg(long, env = "COUPONS_RULE_DEADLINE_MS", default_value_t = 50,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub rule_deadline_ms: u64,
+    /// Nested function calls a rule may make.
+    #[arg(long, env = "COUPONS_RULE_MAX_CALL_LEVELS", default_value_t = 32,
+          value_parser = clap::value_parser!(u64).range(4..=256))]
+    pub rule_max_call_levels: u64,
+    /// Longest string a rule may build, in bytes.
+    #[arg(long, env = "COUPONS_RULE_MAX_STRING_BYTES", default_value_t = 65_536,
+          value_parser = clap::value_parser!(u64).range(256..=16_777_216))]
+    pub rule_max_string_bytes: u64,
+}
+
+impl RulesConfig {
+    /// The sandbox limits this configuration sets.
+    pub fn limits(&self) -> crate::rules::RuleLimits {
+        crate::rules::RuleLimits {
+            max_operations: self.rule_max_operations,
+            max_call_levels: usize::try_from(self.rule_max_call_levels).unwrap_or(32),
+            max_string_size: usize::try_from(self.rule_max_string_bytes).unwrap_or(65_536),
+            deadline: Duration::from_millis(self.rule_deadline_ms),
+            ..crate::rules::RuleLimits::default()
+        }
+    }
 }
 
 /// Log output format.

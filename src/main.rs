@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use coupons::app::{self, redact_url};
 use coupons::auth::{self, Role};
 use coupons::config::{DatabaseConfig, LogFormat, RulesConfig, ServeConfig};
-use coupons::rules::{RuleLimits, Rules};
+use coupons::rules::Rules;
 use coupons::storage::Db;
 use tracing_subscriber::EnvFilter;
 
@@ -172,7 +172,7 @@ async fn migrate(database: DatabaseConfig) -> anyhow::Result<()> {
 
 /// Compiles every rule and runs its examples; `true` when all is well.
 fn check_rules(config: &RulesConfig) -> bool {
-    let rules = Rules::new(RuleLimits::default());
+    let rules = Rules::new(config.limits());
     let mut ok = true;
     for e in rules.load_dir(&config.rules_dir) {
         println!("FAIL {e}");
