@@ -529,3 +529,19 @@ pub struct RulePayload {
     /// What was wrong (e.g. RULE_COMPILE_ERROR with line and column); empty on success.
     pub user_errors: Vec<CouponUserError>,
 }
+
+/// What to simulate, against which order. Give exactly one of `code`, `couponId` and
+/// `source`.
+#[derive(Debug, Clone, InputObject)]
+pub struct SimulateRulesInput {
+    /// Run the rules of the coupon this code points at, with usage as it stands.
+    pub code: Option<String>,
+    /// Run the rules this coupon binds.
+    pub coupon_id: Option<ID>,
+    /// Run a draft rule (not yet published) with `params`; usage counts are zero.
+    pub source: Option<String>,
+    /// Parameters for the draft rule (default `{}`).
+    pub params: Option<Json<serde_json::Value>>,
+    /// The order.
+    pub order: OrderInput,
+}

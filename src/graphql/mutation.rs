@@ -16,8 +16,8 @@ use super::inputs::{
     ReserveCouponPayload, ReverseRedemptionInput, ReverseRedemptionPayload, SetCouponStatusInput,
     SetCouponStatusPayload, UpdateCouponInput, UpdateCouponPayload,
 };
-use super::inputs::{PublishRuleInput, RollbackRuleInput, RulePayload};
-use super::types::{ApiKey, Coupon, CouponCode, Redemption, Rule};
+use super::inputs::{PublishRuleInput, RollbackRuleInput, RulePayload, SimulateRulesInput};
+use super::types::{ApiKey, Coupon, CouponCode, CouponRejection, Redemption, Rule, RuleSimulation};
 use crate::auth::{self, Principal, Role};
 use crate::service::checkout::{self, Caller, RedeemTarget};
 use crate::service::coupons::{self, NewCoupon};
@@ -411,6 +411,54 @@ impl Mutation {
             rule: rule.map(Rule),
             user_errors,
         })
+    }
+
+    /// Runs rules against an order and reports each rule's verdict, message and time.
+    /// Writes nothing.
+    #[graphql(guard = "RoleGuard::new(ADMIN)")]
+    async fn simulate_rules(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to run, and the order.")] input: SimulateRulesInput,
+    ) -> Result<RuleSimulation> {
+        let svc = ctx.data::<Services>()?;
+        let target = match (input.code, input.coupon_id, input.source) {
+            (Some(code), None, None) => rules::SimulationTarget::Code(code),
+            (None, Some(id), None) => match ids::decode(Kind::Coupon, &id) {
+                Some(n) => rules::SimulationTarget::Coupon(CouponId(n)),
+                None => rules::SimulationTarget::Code(String::new()),
+            },
+            (None, None, Some(source)) => rules::SimulationTarget::Draft {
+                source,
+                params: input.params.map_or_else(|| serde_json::json!({}), |p| p.0),
+            },
+            _ => {
+                return Err(ApiError::BadUserInput(
+                    "give exactly one of code, couponId and source".into(),
+                )
+                .into());
+            }
+        };
+        let empty = || RuleSimulation {
+            discount: None,
+            reasons: Vec::new(),
+            results: Vec::new(),
+            user_errors: Vec::new(),
+        };
+        Ok(
+            match rules::simulate(svc, target, input.order.into()).await {
+                Ok(s) => RuleSimulation {
+                    discount: s.discount.map(Into::into),
+                    reasons: s.refused.into_iter().map(CouponRejection::from).collect(),
+                    results: s.runs.into_iter().map(Into::into).collect(),
+                    user_errors: Vec::new(),
+                },
+                Err(e) => RuleSimulation {
+                    user_errors: user_errors(e, "code")?,
+                    ..empty()
+                },
+            },
+        )
     }
 
     /// Creates an API key. The key is in this response only.

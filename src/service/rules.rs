@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use coupons_domain::{Field, FieldError, Invalid, Problem, RuleBinding};
+use coupons_domain::{
+    CouponCode, CouponId, Field, FieldError, Invalid, ItemFacts, Money, Order, OrderDraft, Problem,
+    Rejection, RuleBinding, RuleFacts, RuleVerdict,
+};
 
 use super::{ServiceError, Services};
 use crate::rules::{CompiledRule, RuleOrigin, Rules};
@@ -119,4 +122,162 @@ pub async fn follow_published(db: Db, rules: Arc<Rules>) {
             Err(e) => tracing::warn!(error = %e, "could not check for rule changes; will retry"),
         }
     }
+}
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub enum SimulationTarget {
+    /// The rules a code's coupon binds.
+    Code(String),
+    /// The rules a coupon binds.
+    Coupon(CouponId),
+    /// A draft rule not yet published, with parameters.
+    Draft {
+        /// The Rhai source.
+        source: String,
+        /// The parameters to pass.
+        params: serde_json::Value,
+    },
+}
+
+/// One rule, run.
+#[derive(Debug, Clone)]
+pub struct RuleRun {
+    /// The rule.
+    pub rule: String,
+    /// Its verdict, or why it could not run.
+    pub verdict: Result<RuleVerdict, String>,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// The result of a simulation.
+#[derive(Debug, Clone, Default)]
+pub struct Simulation {
+    /// The discount before rules, when the built-in checks pass.
+    pub discount: Option<Money>,
+    /// Why the built-in checks refuse, if they do.
+    pub refused: Vec<Rejection>,
+    /// Every bound rule, run in order (all of them, even after a rejection).
+    pub runs: Vec<RuleRun>,
+}
+
+/// Facts for a draft rule with no coupon: the order as given, no usage.
+fn draft_facts(order: &Order, now: chrono::DateTime<Utc>) -> RuleFacts {
+    RuleFacts {
+        coupon_id: 0,
+        coupon_name: "draft".into(),
+        coupon_metadata: serde_json::json!({}),
+        code: String::new(),
+        order_id: order.id.clone(),
+        order_currency: order.currency.code().to_owned(),
+        subtotal: order.subtotal.minor,
+        items: order
+            .items
+            .iter()
+            .map(|i| ItemFacts {
+                sku: i.sku.clone(),
+                categories: i.categories.clone(),
+                quantity: i64::from(i.quantity),
+                unit_price: i.unit_price.minor,
+            })
+            .collect(),
+        channel: order.channel.clone(),
+        customer_id: order.customer.id.clone(),
+        email_domain: order.customer.email_domain().map(str::to_owned),
+        customer_tags: order.customer.tags.clone(),
+        first_order: order.customer.first_order,
+        coupon_uses: 0,
+        code_uses: 0,
+        customer_uses: 0,
+        customer_use_times: Vec::new(),
+        discount_total: 0,
+        discount: 0,
+        now: now.timestamp(),
+    }
+}
+
+fn timed(
+    rules: &Rules,
+    rule: &CompiledRule,
+    params: &serde_json::Value,
+    facts: &RuleFacts,
+) -> RuleRun {
+    let started = std::time::Instant::now();
+    let verdict = rules
+        .evaluate_one(rule, params, facts)
+        .map_err(|e| e.to_string());
+    RuleRun {
+        rule: rule.name.clone(),
+        verdict,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Runs rules against an order without writing anything.
+pub async fn simulate(
+    svc: &Services,
+    target: SimulationTarget,
+    order: OrderDraft,
+) -> Result<Simulation, ServiceError> {
+    let order = Order::from_draft(order)?;
+    let now = Utc::now();
+    let code = match target {
+        SimulationTarget::Draft { source, params } => {
+            let rule = svc
+                .rules
+                .compile("draft", &source, RuleOrigin::Inline)
+                .map_err(|e| invalid(Field::RuleSource, Problem::RuleCompile(e.to_string())))?;
+            let facts = draft_facts(&order, now);
+            return Ok(Simulation {
+                runs: vec![timed(&svc.rules, &rule, &params, &facts)],
+                ..Simulation::default()
+            });
+        }
+        SimulationTarget::Code(raw) => CouponCode::parse(&raw).ok(),
+        SimulationTarget::Coupon(id) => svc
+            .db
+            .first_codes(&[id.0])
+            .await?
+            .remove(&id.0)
+            .map(CouponCode::from_stored),
+    };
+    let not_found = Simulation {
+        refused: vec![Rejection::NotFound],
+        ..Simulation::default()
+    };
+    let Some(code) = code else {
+        return Ok(not_found);
+    };
+    let customer_key = order
+        .customer
+        .identity()
+        .map(|i| super::checkout::customer_key(&svc.checkout.customer_key_secret, &i));
+    let Some(found) = svc
+        .db
+        .inspect_coupon(&code, &order, customer_key.as_deref(), true, now)
+        .await?
+    else {
+        return Ok(not_found);
+    };
+    let mut simulation = Simulation::default();
+    match found.decided {
+        Ok(d) => simulation.discount = Some(d),
+        Err(reasons) => simulation.refused = reasons,
+    }
+    let Some(facts) = found.facts else {
+        return Ok(simulation);
+    };
+    for binding in &found.coupon.spec.rules {
+        let run = match svc.rules.get(&binding.name) {
+            Some(rule) => timed(&svc.rules, &rule, &binding.params, &facts),
+            None => RuleRun {
+                rule: binding.name.clone(),
+                verdict: Err("no rule of this name is loaded".into()),
+                elapsed: Duration::ZERO,
+            },
+        };
+        simulation.runs.push(run);
+    }
+    Ok(simulation)
 }

@@ -79,6 +79,17 @@ pub struct RedemptionFilter {
     pub status: Option<RedemptionStatus>,
 }
 
+/// What deciding on a code read, without writing.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    /// The coupon the code points at.
+    pub coupon: coupons_domain::Coupon,
+    /// The built-in decision (before rules): the discount, or why not.
+    pub decided: Result<Money, Vec<Rejection>>,
+    /// What the coupon's rules see, when loaded.
+    pub facts: Option<RuleFacts>,
+}
+
 /// A counter that does not equal its rows.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
 pub struct CounterMismatch {
@@ -655,6 +666,32 @@ impl Db {
         rules: &dyn RuleEvaluator,
         now: DateTime<Utc>,
     ) -> Result<(Option<i64>, Result<Money, Vec<Rejection>>), StorageError> {
+        let Some(found) = self
+            .inspect_coupon(code, order, customer_key, false, now)
+            .await?
+        else {
+            return Ok((None, Err(vec![Rejection::NotFound])));
+        };
+        let decided = match (found.decided, found.facts) {
+            (Ok(discount), Some(facts)) => {
+                apply_rules(rules.evaluate(&found.coupon.spec.rules, &facts), discount)
+            }
+            (other, _) => other,
+        };
+        Ok((Some(found.coupon.id.0), decided))
+    }
+
+    /// Reads what deciding on a code needs, writing nothing: the coupon, the built-in
+    /// decision, and (when the coupon binds rules, or `always_facts`) the facts its rules
+    /// would see. `None` when there is no such code.
+    pub async fn inspect_coupon(
+        &self,
+        code: &CouponCode,
+        order: &Order,
+        customer_key: Option<&str>,
+        always_facts: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Inspection>, StorageError> {
         with_conn!(self, |conn| {
             use schema::coupon_codes::dsl as cc;
             use schema::coupons::dsl as c;
@@ -666,7 +703,7 @@ impl Db {
                 .await
                 .optional()?;
             let Some((code, coupon)) = found else {
-                return Ok((None, Err(vec![Rejection::NotFound])));
+                return Ok(None);
             };
             let coupon = coupon.into_domain()?;
             let due: Vec<i64> = if coupon.reserved_count > 0 {
@@ -709,23 +746,37 @@ impl Db {
                 active: code.active,
                 usage_limit: code.usage_limit,
             };
-            let decided = match evaluate(&coupon, terms, order, usage, now) {
-                Ok(discount) if !coupon.spec.rules.is_empty() => {
-                    let facts = rule_facts!(
-                        conn,
-                        coupon,
-                        code,
-                        order,
-                        customer_key,
-                        usage,
-                        discount,
-                        now
-                    );
-                    apply_rules(rules.evaluate(&coupon.spec.rules, &facts), discount)
-                }
-                other => other,
+            let decided = evaluate(&coupon, terms, order, usage, now);
+            let facts = if always_facts || (decided.is_ok() && !coupon.spec.rules.is_empty()) {
+                let discount = match &decided {
+                    Ok(d) => *d,
+                    Err(_) => coupon
+                        .spec
+                        .discount
+                        .amount_for(order.subtotal)
+                        .unwrap_or(Money {
+                            minor: 0,
+                            currency: order.currency,
+                        }),
+                };
+                Some(rule_facts!(
+                    conn,
+                    coupon,
+                    code,
+                    order,
+                    customer_key,
+                    usage,
+                    discount,
+                    now
+                ))
+            } else {
+                None
             };
-            Ok((Some(code.coupon_id), decided))
+            Ok(Some(Inspection {
+                coupon,
+                decided,
+                facts,
+            }))
         })
     }
 

@@ -30,7 +30,9 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
 
 pub use api_keys::{NewApiKey, StoredApiKey, last_use_is_stale};
-pub use checkout::{ApplyRequest, CounterMismatch, IdempotencyClaim, Idempotent, RedemptionFilter};
+pub use checkout::{
+    ApplyRequest, CounterMismatch, IdempotencyClaim, Idempotent, Inspection, RedemptionFilter,
+};
 pub use coupons::{CouponFilter, DeleteOutcome, StoredCode, UpdateError};
 pub use rules::StoredRuleVersion;
 

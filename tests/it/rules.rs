@@ -707,3 +707,100 @@ async fn published_rules_reach_every_instance() {
     }
     std::fs::remove_dir_all(rules_dir).unwrap();
 }
+
+const SIMULATE: &str = r#"
+mutation($input: SimulateRulesInput!) {
+  simulateRules(input: $input) {
+    discount { amount currency }
+    reasons { code }
+    results { rule verdict code message capMinor micros }
+    userErrors { field code message }
+  }
+}"#;
+
+/// Simulation runs every bound rule (even after a rejection) and writes nothing.
+async fn simulation_reports_each_rule_without_writing(app: TestApp) {
+    let c = create(
+        &app,
+        json!({ "name": "Sim", "code": "SIM", "discount": { "percentage": "50" },
+        "rules": [
+            { "name": "allowed_email_domains", "params": { "domains": ["acme.com"] } },
+            { "name": "max_discount", "params": { "amount": "5.00" } },
+            { "name": "min_item_count", "params": { "count": 3 } }
+        ] }),
+    )
+    .await;
+    let o = json!({ "id": "o", "currency": "USD", "subtotal": "40", "customer": { "email": "a@gmail.com" },
+        "items": [{ "sku": "A", "quantity": 1, "unitPrice": "40" }] });
+    let before = (
+        app.count("redemptions").await,
+        app.count("idempotency_keys").await,
+    );
+    for target in [json!({ "code": "sim" }), json!({ "couponId": c["id"] })] {
+        let mut input = target;
+        input["order"] = o.clone();
+        let s = app.admin(SIMULATE, json!({ "input": input })).await["simulateRules"].clone();
+        assert_eq!(
+            s["discount"],
+            json!({ "amount": "20.00", "currency": "USD" }),
+            "{s:#}"
+        );
+        let verdicts: Vec<(&str, &str)> = s["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["rule"].as_str().unwrap(), r["verdict"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            verdicts,
+            [
+                ("allowed_email_domains", "REJECT"),
+                ("max_discount", "CAP"),
+                ("min_item_count", "REJECT")
+            ]
+        );
+        assert_eq!(s["results"][0]["code"], "EMAIL_DOMAIN_NOT_ALLOWED");
+        assert_eq!(s["results"][1]["capMinor"], 500);
+        assert!(
+            s["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["micros"].as_i64().unwrap() >= 0)
+        );
+    }
+    // A draft, with parameters, and a broken draft.
+    let draft = json!({ "input": { "source": "fn params() { #{ min: \"int\" } }\nfn check(ctx, params) { if ctx.order.subtotal < params.min { reject(\"SMALL\", \"small\") } else { pass() } }", "params": { "min": 5000 }, "order": o } });
+    let d = app.admin(SIMULATE, draft).await;
+    assert_eq!(d["simulateRules"]["results"][0]["verdict"], "REJECT");
+    assert_eq!(d["simulateRules"]["results"][0]["code"], "SMALL");
+    let broken = app
+        .admin(
+            SIMULATE,
+            json!({ "input": { "source": "fn check(ctx, params) {\n  pass(\n}", "order": o } }),
+        )
+        .await;
+    assert_eq!(
+        broken["simulateRules"]["userErrors"][0]["code"],
+        "RULE_COMPILE_ERROR"
+    );
+    let runaway = app
+        .admin(
+            SIMULATE,
+            json!({ "input": { "source": "fn check(ctx, params) { loop {} }", "order": o } }),
+        )
+        .await;
+    assert_eq!(runaway["simulateRules"]["results"][0]["verdict"], "FAILED");
+    let unknown = app
+        .admin(SIMULATE, json!({ "input": { "code": "NOPE", "order": o } }))
+        .await;
+    assert_eq!(unknown["simulateRules"]["reasons"][0]["code"], "NOT_FOUND");
+    assert_eq!(
+        (
+            app.count("redemptions").await,
+            app.count("idempotency_keys").await
+        ),
+        before
+    );
+}
+both_backends!(simulation_reports_each_rule_without_writing);
