@@ -25,6 +25,8 @@ use rhai::{AST, Array, CallFnOptions, Dynamic, Engine, Map, Scope};
 pub use engine::RuleLimits;
 pub use watch::watch_dir;
 
+
+
 /// A rule that failed to compile, or to load, or whose examples failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleError {
