@@ -12,20 +12,32 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coupons::rules::{RuleLimits, Rules, example_facts};
+use coupons::rules::{RuleLimits, RuleOrigin, Rules, example_facts};
 use coupons_domain::{ItemFacts, RuleBinding, RuleEvaluator, RuleFacts, RulesOutcome};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 
 fn bindings() -> Vec<RuleBinding> {
     let raw = [
-        ("allowed_email_domains", json!({ "domains": ["*.acme.com", "acme.com", "partner.example"] })),
-        ("per_customer_limit", json!({ "limit": 3, "window_hours": 720 })),
+        (
+            "allowed_email_domains",
+            json!({ "domains": ["*.acme.com", "acme.com", "partner.example"] }),
+        ),
+        (
+            "per_customer_limit",
+            json!({ "limit": 3, "window_hours": 720 }),
+        ),
         ("min_subtotal", json!({ "amount": "50.00" })),
-        ("products", json!({ "include_categories": ["shoes", "socks"], "exclude_skus": ["GIFT-CARD"] })),
+        (
+            "products",
+            json!({ "include_categories": ["shoes", "socks"], "exclude_skus": ["GIFT-CARD"] }),
+        ),
         ("max_discount", json!({ "amount": "25.00" })),
     ];
-    raw.into_iter().enumerate().map(|(i, (n, p))| RuleBinding::new(n, p, i).unwrap()).collect()
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, (n, p))| RuleBinding::new(n, p, i).unwrap())
+        .collect()
 }
 
 fn facts() -> RuleFacts {
@@ -36,7 +48,10 @@ fn facts() -> RuleFacts {
     f.items = (0..8)
         .map(|i| ItemFacts {
             sku: format!("SKU-{i}"),
-            categories: vec![if i % 2 == 0 { "shoes" } else { "socks" }.into(), "sale".into()],
+            categories: vec![
+                if i % 2 == 0 { "shoes" } else { "socks" }.into(),
+                "sale".into(),
+            ],
             quantity: 1 + i % 3,
             unit_price: 1_500 + 250 * i,
         })
@@ -56,9 +71,36 @@ fn bench(c: &mut Criterion) {
     let rules = Arc::new(rules());
     let bindings = Arc::new(bindings());
     let facts = Arc::new(facts());
-    assert!(matches!(rules.evaluate(&bindings, &facts), RulesOutcome::Pass { .. }));
+    assert!(matches!(
+        rules.evaluate(&bindings, &facts),
+        RulesOutcome::Pass { .. }
+    ));
     let mut group = c.benchmark_group("evaluate");
-    group.bench_function("five_rules", |b| b.iter(|| rules.evaluate(&bindings, &facts)));
+    group.bench_function("five_rules", |b| {
+        b.iter(|| rules.evaluate(&bindings, &facts))
+    });
+    // Where the time goes: building `ctx`, and one rule that does nothing.
+    group.bench_function("facts_to_ctx", |b| {
+        b.iter(|| coupons::rules::facts_to_dynamic(&facts))
+    });
+    let trivial = rules
+        .compile(
+            "trivial",
+            "fn check(ctx, params) { pass() }",
+            RuleOrigin::Inline,
+        )
+        .unwrap();
+    rules.insert(trivial);
+    let one = vec![RuleBinding::new("trivial", json!({}), 0).unwrap()];
+    group.bench_function("one_trivial_rule", |b| {
+        b.iter(|| rules.evaluate(&one, &facts))
+    });
+    for binding in bindings.iter() {
+        let single = vec![binding.clone()];
+        group.bench_function(format!("rule/{}", binding.name), |b| {
+            b.iter(|| rules.evaluate(&single, &facts))
+        });
+    }
     group.bench_function("five_rules_two_threads", |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();
