@@ -77,11 +77,11 @@ fn bench(c: &mut Criterion) {
     ));
     let mut group = c.benchmark_group("evaluate");
     group.bench_function("five_rules", |b| {
-        b.iter(|| rules.evaluate(&bindings, &facts))
+        b.iter(|| rules.evaluate(&bindings, &facts));
     });
     // Where the time goes: building `ctx`, and one rule that does nothing.
     group.bench_function("facts_to_ctx", |b| {
-        b.iter(|| coupons::rules::facts_to_dynamic(&facts))
+        b.iter(|| coupons::rules::facts_to_dynamic(&facts));
     });
     let trivial = rules
         .compile(
@@ -93,12 +93,12 @@ fn bench(c: &mut Criterion) {
     rules.insert(trivial);
     let one = vec![RuleBinding::new("trivial", json!({}), 0).unwrap()];
     group.bench_function("one_trivial_rule", |b| {
-        b.iter(|| rules.evaluate(&one, &facts))
+        b.iter(|| rules.evaluate(&one, &facts));
     });
     for binding in bindings.iter() {
         let single = vec![binding.clone()];
         group.bench_function(format!("rule/{}", binding.name), |b| {
-            b.iter(|| rules.evaluate(&single, &facts))
+            b.iter(|| rules.evaluate(&single, &facts));
         });
     }
     group.bench_function("five_rules_two_threads", |b| {
