@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use chrono::{Datelike, TimeZone, Timelike, Utc};
 use coupons_domain::{Currency, Money};
-use rhai::{Dynamic, Engine, EvalAltResult, Map};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
 
 fn verdict(kind: &str) -> Map {
     let mut m = Map::new();
@@ -85,6 +85,60 @@ fn format_money(minor: i64, currency: &str) -> Result<String, Box<EvalAltResult>
     Ok(Money { minor, currency: c }.to_string())
 }
 
+fn string_list(list: Dynamic) -> Option<Vec<String>> {
+    let array = list.try_cast::<Array>()?;
+    Some(
+        array
+            .into_iter()
+            .filter_map(|v| v.into_string().ok())
+            .collect(),
+    )
+}
+
+/// `eligible_subtotal(items, include_skus, include_categories, exclude_skus,
+/// exclude_categories)`: `[eligible, total]` in minor units. An item is eligible when it
+/// matches an include list (if any is given: its SKU, or one of its categories) and no
+/// exclude list. Lists may be `()`.
+fn eligible_subtotal(
+    items: Array,
+    include_skus: Dynamic,
+    include_categories: Dynamic,
+    exclude_skus: Dynamic,
+    exclude_categories: Dynamic,
+) -> Array {
+    let (inc_skus, inc_cats) = (string_list(include_skus), string_list(include_categories));
+    let (exc_skus, exc_cats) = (string_list(exclude_skus), string_list(exclude_categories));
+    let includes = inc_skus.is_some() || inc_cats.is_some();
+    let listed = |list: &Option<Vec<String>>, value: &str| {
+        list.as_ref().is_some_and(|l| l.iter().any(|x| x == value))
+    };
+    let (mut eligible, mut total) = (0_i64, 0_i64);
+    for item in items {
+        let Some(item) = item.try_cast::<Map>() else {
+            continue;
+        };
+        let int = |key: &str| item.get(key).and_then(|v| v.as_int().ok()).unwrap_or(0);
+        let amount = int("quantity").saturating_mul(int("unit_price"));
+        total = total.saturating_add(amount);
+        let sku = item
+            .get("sku")
+            .and_then(|v| v.clone().into_string().ok())
+            .unwrap_or_default();
+        let categories = item
+            .get("categories")
+            .cloned()
+            .and_then(string_list)
+            .unwrap_or_default();
+        let included =
+            !includes || listed(&inc_skus, &sku) || categories.iter().any(|c| listed(&inc_cats, c));
+        let excluded = listed(&exc_skus, &sku) || categories.iter().any(|c| listed(&exc_cats, c));
+        if included && !excluded {
+            eligible = eligible.saturating_add(amount);
+        }
+    }
+    vec![Dynamic::from(eligible), Dynamic::from(total)]
+}
+
 /// Registers the script API on `engine`.
 pub fn register(engine: &mut Engine) {
     engine
@@ -93,6 +147,7 @@ pub fn register(engine: &mut Engine) {
         .register_fn("reject", reject_with)
         .register_fn("cap", cap)
         .register_fn("domain_matches", domain_matches)
+        .register_fn("eligible_subtotal", eligible_subtotal)
         .register_fn("day_of_week", day_of_week)
         .register_fn("hour_of_day", hour_of_day)
         .register_fn("to_minor", to_minor)
