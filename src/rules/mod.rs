@@ -753,7 +753,9 @@ impl RuleEvaluator for Rules {
             return RulesOutcome::Pass { cap: None };
         }
         let rules = self.snapshot();
-        let ctx = facts_to_dynamic(facts);
+        // Built once and shared read-only: each rule gets a cheap handle, and none can
+        // change what the next one sees.
+        let ctx = facts_to_dynamic(facts).into_read_only().into_shared();
         let mut cap: Option<i64> = None;
         for binding in bindings {
             let Some(rule) = rules.get(&binding.name) else {

@@ -405,6 +405,11 @@ async fn sandbox_stops_runaway_rules(app: TestApp) {
         ),
         ("bad_verdict", "fn check(ctx, params) { 42 }"),
         ("throws", "fn check(ctx, params) { throw \"boom\"; }"),
+        // `ctx` is read-only: one rule cannot change what the next one sees.
+        (
+            "mutates_ctx",
+            "fn check(ctx, params) { ctx.discount = 0; pass() }",
+        ),
     ];
     for (name, source) in scripts {
         std::fs::write(dir.join(format!("{name}.rhai")), source).unwrap();
