@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use coupons_domain::{
-    CouponCode, CouponId, Field, FieldError, Invalid, ItemFacts, Money, Order, OrderDraft, Problem,
-    Rejection, RuleBinding, RuleFacts, RuleVerdict,
+    CouponCode, CouponId, Field, FieldError, Invalid, Money, Order, OrderDraft, Problem, Rejection,
+    RuleBinding, RuleFacts, RuleVerdict,
 };
 
 use super::{ServiceError, Services};
@@ -165,35 +165,8 @@ pub struct Simulation {
 /// Facts for a draft rule with no coupon: the order as given, no usage.
 fn draft_facts(order: &Order, now: chrono::DateTime<Utc>) -> RuleFacts {
     RuleFacts {
-        coupon_id: 0,
         coupon_name: "draft".into(),
-        coupon_metadata: serde_json::json!({}),
-        code: String::new(),
-        order_id: order.id.clone(),
-        order_currency: order.currency.code().to_owned(),
-        subtotal: order.subtotal.minor,
-        items: order
-            .items
-            .iter()
-            .map(|i| ItemFacts {
-                sku: i.sku.clone(),
-                categories: i.categories.clone(),
-                quantity: i64::from(i.quantity),
-                unit_price: i.unit_price.minor,
-            })
-            .collect(),
-        channel: order.channel.clone(),
-        customer_id: order.customer.id.clone(),
-        email_domain: order.customer.email_domain().map(str::to_owned),
-        customer_tags: order.customer.tags.clone(),
-        first_order: order.customer.first_order,
-        coupon_uses: 0,
-        code_uses: 0,
-        customer_uses: 0,
-        customer_use_times: Vec::new(),
-        discount_total: 0,
-        discount: 0,
-        now: now.timestamp(),
+        ..RuleFacts::for_order(order, now.timestamp())
     }
 }
 

@@ -15,9 +15,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use coupons_domain::{
-    CheckoutOutcome, CodeTerms, CouponCode, Currency, ItemFacts, Money, Order, Redemption,
-    RedemptionStatus, Rejection, ReversalPolicy, RuleEvaluator, RuleFacts, RulesOutcome, Usage,
-    evaluate,
+    CheckoutOutcome, CodeTerms, CouponCode, Currency, Money, Order, Redemption, RedemptionStatus,
+    Rejection, ReversalPolicy, RuleEvaluator, RuleFacts, RulesOutcome, Usage, evaluate,
 };
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -311,31 +310,13 @@ macro_rules! rule_facts {
             coupon_name: $coupon.spec.name.clone(),
             coupon_metadata: $coupon.spec.metadata.as_value().clone(),
             code: $code.code.clone(),
-            order_id: order.id.clone(),
-            order_currency: order.currency.code().to_owned(),
-            subtotal: order.subtotal.minor,
-            items: order
-                .items
-                .iter()
-                .map(|i| ItemFacts {
-                    sku: i.sku.clone(),
-                    categories: i.categories.clone(),
-                    quantity: i64::from(i.quantity),
-                    unit_price: i.unit_price.minor,
-                })
-                .collect(),
-            channel: order.channel.clone(),
-            customer_id: order.customer.id.clone(),
-            email_domain: order.customer.email_domain().map(str::to_owned),
-            customer_tags: order.customer.tags.clone(),
-            first_order: order.customer.first_order,
             coupon_uses: $usage.coupon,
             code_uses: $usage.code,
             customer_uses: $usage.customer,
             customer_use_times: customer_use_times.iter().map(DateTime::timestamp).collect(),
             discount_total: totals.iter().map(|t| t.total).next().unwrap_or(0),
             discount: $discount.minor,
-            now: $now.timestamp(),
+            ..RuleFacts::for_order(order, $now.timestamp())
         }
     }};
 }

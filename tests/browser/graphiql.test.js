@@ -16,7 +16,13 @@ const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 
 function startServer(dbFile) {
   const child = spawn(binary, [], {
-    env: { ...process.env, DATABASE_URL: `sqlite://${dbFile}`, COUPONS_BIND: "127.0.0.1:0", RUST_LOG: "warn" },
+    env: {
+      ...process.env,
+      DATABASE_URL: `sqlite://${dbFile}`,
+      COUPONS_BIND: "127.0.0.1:0",
+      COUPONS_RULES_DIR: path.join(__dirname, "../../rules"),
+      RUST_LOG: "warn",
+    },
     stdio: ["ignore", "pipe", "inherit"],
   });
   return new Promise((resolve, reject) => {
@@ -49,26 +55,31 @@ async function main() {
   });
   try {
     assert(key, "no admin key printed on first start");
-    const page = await browser.newPage({ viewport: { width: 1400, height: 800 } });
+    const context = await browser.newContext({ viewport: { width: 1400, height: 800 } });
     const elsewhere = [];
-    page.on("request", (r) => { if (!r.url().startsWith(base)) elsewhere.push(r.url()); });
-    await page.goto(`${base}/graphql`);
+    context.on("request", (r) => { if (!r.url().startsWith(base)) elsewhere.push(r.url()); });
 
-    // Type into GraphiQL's own stores (query editor and Headers tab), then press Run.
+    // Each run opens GraphiQL in a fresh page whose storage is seeded before GraphiQL's
+    // own scripts run (a page that unloads writes its state back, so seeding an open page
+    // and reloading would race with it). This is what a person typing the query and the
+    // Authorization header into GraphiQL sets up; then Run is pressed.
     const run = async (query) => {
-      await page.evaluate(([q, k]) => {
+      const page = await context.newPage();
+      await page.addInitScript(([q, k]) => {
         localStorage.setItem("graphiql:query", q);
         localStorage.setItem("graphiql:headers", JSON.stringify({ Authorization: `Bearer ${k}` }));
         localStorage.removeItem("graphiql:tabState");
       }, [query, key]);
-      await page.reload();
+      await page.goto(`${base}/graphql`);
       await page.click(".graphiql-execute-button", { timeout: 20000 });
       await page.waitForFunction(() => {
         const r = document.querySelector(".graphiql-response .CodeMirror");
         return r && r.CodeMirror.getValue().includes('"data"');
       }, null, { timeout: 20000 });
-      return JSON.parse(await page.evaluate(() =>
-        document.querySelector(".graphiql-response .CodeMirror").CodeMirror.getValue()));
+      const text = await page.evaluate(() =>
+        document.querySelector(".graphiql-response .CodeMirror").CodeMirror.getValue());
+      await page.close();
+      return JSON.parse(text);
     };
 
     const created = await run('mutation { createCoupon(input: {name: "Browser", code: "Browser10", discount: {percentage: "10"}}) { coupon { id code } userErrors { code } } }');

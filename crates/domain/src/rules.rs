@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::coupon::RuleBinding;
+use crate::order::Order;
 
 /// One line of the order, as rules see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +67,44 @@ pub struct RuleFacts {
     pub discount: i64,
     /// Now.
     pub now: i64,
+}
+
+impl RuleFacts {
+    /// The facts an order gives, with no coupon and no usage yet (for drafts, and as the
+    /// base the storage layer fills in). `now` is in Unix seconds.
+    pub fn for_order(order: &Order, now: i64) -> Self {
+        Self {
+            coupon_id: 0,
+            coupon_name: String::new(),
+            coupon_metadata: Value::Object(serde_json::Map::new()),
+            code: String::new(),
+            order_id: order.id.clone(),
+            order_currency: order.currency.code().to_owned(),
+            subtotal: order.subtotal.minor,
+            items: order
+                .items
+                .iter()
+                .map(|i| ItemFacts {
+                    sku: i.sku.clone(),
+                    categories: i.categories.clone(),
+                    quantity: i64::from(i.quantity),
+                    unit_price: i.unit_price.minor,
+                })
+                .collect(),
+            channel: order.channel.clone(),
+            customer_id: order.customer.id.clone(),
+            email_domain: order.customer.email_domain().map(str::to_owned),
+            customer_tags: order.customer.tags.clone(),
+            first_order: order.customer.first_order,
+            coupon_uses: 0,
+            code_uses: 0,
+            customer_uses: 0,
+            customer_use_times: Vec::new(),
+            discount_total: 0,
+            discount: 0,
+            now,
+        }
+    }
 }
 
 /// A rule's answer.
