@@ -14,6 +14,7 @@ use crate::router::router;
 use crate::rules::{Rules, watch_dir};
 use crate::service::attempts::AttemptCounter;
 use crate::service::checkout::CheckoutSettings;
+use crate::service::limiter::Limiter;
 use crate::service::{Services, maintenance};
 use crate::storage::Db;
 
@@ -85,6 +86,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
             idempotency_retention: chrono::Duration::hours(i64::from(config.idempotency_hours)),
         },
         attempts: AttemptCounter::default(),
+        limiter: Limiter::new(config.security.limiter_settings()),
     };
     crate::service::rules::sync_published(&db, &services.rules)
         .await
@@ -96,6 +98,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
     let sweeper = tokio::spawn(maintenance::run(
         db.clone(),
         services.attempts.clone(),
+        services.limiter.clone(),
         Duration::from_secs(config.sweep_seconds),
     ));
     let attempts = services.attempts.clone();
@@ -106,7 +109,11 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
     let local_addr = listener.local_addr()?;
     Ok(Server {
         listener,
-        router: router(services, authenticator, config.graphiql),
+        router: router(
+            services,
+            authenticator,
+            config.security.http_settings(config.graphiql)?,
+        ),
         local_addr,
         first_admin_key,
         backend: db.backend(),
@@ -130,7 +137,10 @@ fn random_secret() -> String {
 impl Server {
     /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
     pub async fn serve(self) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown_signal())
             .await?;
         self.sweeper.abort();

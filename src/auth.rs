@@ -70,6 +70,8 @@ pub struct Principal {
     pub key_prefix: String,
     /// The key's name.
     pub name: String,
+    /// Channels the key is limited to; empty for all.
+    pub channels: Vec<String>,
 }
 
 /// Why a request's credentials were refused.
@@ -181,6 +183,7 @@ impl Authenticator {
                 key_id: None,
                 key_prefix: display_prefix(key).to_owned(),
                 name: "COUPONS_ADMIN_KEY".into(),
+                channels: Vec::new(),
             }));
         }
         let stored = self
@@ -200,6 +203,7 @@ impl Authenticator {
             key_id: Some(stored.id),
             key_prefix: stored.prefix,
             name: stored.name,
+            channels: Vec::new(),
         }))
     }
 }

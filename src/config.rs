@@ -4,6 +4,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::auth::Role;
+use crate::router::HttpSettings;
+use crate::service::limiter::{Budget, LimiterSettings};
 use crate::storage::PoolOptions;
 
 /// Where the database is.
@@ -74,6 +77,114 @@ pub enum LogFormat {
     Json,
 }
 
+/// How the service is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Environment {
+    /// A developer's machine: a missing `COUPONS_SECRET` is generated and kept in the
+    /// database.
+    Development,
+    /// Production: `COUPONS_SECRET` is required.
+    Production,
+}
+
+/// Limits of the GraphQL endpoint and of code guessing.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SecurityConfig {
+    /// Largest request body, in bytes.
+    #[arg(long, env = "COUPONS_MAX_BODY_BYTES", default_value_t = 1_048_576,
+          value_parser = clap::value_parser!(u64).range(1_024..=67_108_864))]
+    pub max_body_bytes: u64,
+    /// Most requests in one JSON batch (a list of requests in one body).
+    #[arg(long, env = "COUPONS_MAX_BATCH", default_value_t = 10,
+          value_parser = clap::value_parser!(u16).range(1..=1_000))]
+    pub max_batch: u16,
+    /// Most aliased fields in one GraphQL document.
+    #[arg(long, env = "COUPONS_MAX_ALIASES", default_value_t = 30,
+          value_parser = clap::value_parser!(u16).range(0..=10_000))]
+    pub max_aliases: u16,
+    /// Milliseconds a request may run before it is abandoned (HTTP 503, `TIMEOUT`).
+    #[arg(long, env = "COUPONS_REQUEST_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub request_timeout_ms: u64,
+    /// Roles whose keys may query the schema by introspection (comma-separated, or
+    /// `none`). GraphiQL needs it.
+    #[arg(long, env = "COUPONS_INTROSPECTION", default_value = "admin,analyst")]
+    pub introspection: String,
+    /// Header in which a proxy in front of the service passes the client's address
+    /// (e.g. `x-forwarded-for`; its last entry is used). Unset: the TCP peer address.
+    /// Set it only behind a proxy that overwrites the header.
+    #[arg(long, env = "COUPONS_TRUSTED_PROXY_HEADER")]
+    pub trusted_proxy_header: Option<String>,
+    /// Seconds over which failed code checks are counted.
+    #[arg(long, env = "COUPONS_ATTEMPT_WINDOW_SECONDS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub attempt_window_seconds: u64,
+    /// Seconds a caller who used up a budget is refused with `THROTTLED`.
+    #[arg(long, env = "COUPONS_LOCKOUT_SECONDS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub lockout_seconds: u64,
+    /// Failed code checks allowed per window to `public` callers, per key, client
+    /// address and customer (`0`: no limit).
+    #[arg(
+        long,
+        env = "COUPONS_PUBLIC_ATTEMPT_LIMITS",
+        default_value = "key=1000,ip=10,customer=5"
+    )]
+    pub public_attempt_limits: Budget,
+    /// The same for `storefront` callers.
+    #[arg(
+        long,
+        env = "COUPONS_STOREFRONT_ATTEMPT_LIMITS",
+        default_value = "key=10000,ip=0,customer=10"
+    )]
+    pub storefront_attempt_limits: Budget,
+}
+
+impl SecurityConfig {
+    /// The roles allowed to introspect.
+    pub fn introspection_roles(&self) -> Result<Vec<Role>, ConfigError> {
+        let list = self.introspection.trim();
+        if list.eq_ignore_ascii_case("none") {
+            return Ok(Vec::new());
+        }
+        list.split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(|r| Role::parse(r).ok_or_else(|| ConfigError::UnknownRole(r.to_owned())))
+            .collect()
+    }
+
+    /// The HTTP endpoint's settings.
+    pub fn http_settings(&self, graphiql: bool) -> Result<HttpSettings, ConfigError> {
+        let trusted_proxy_header = match &self.trusted_proxy_header {
+            None => None,
+            Some(h) => Some(
+                axum::http::HeaderName::try_from(h.trim())
+                    .map_err(|_| ConfigError::BadHeaderName(h.clone()))?,
+            ),
+        };
+        Ok(HttpSettings {
+            graphiql,
+            max_body_bytes: usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX),
+            max_batch: usize::from(self.max_batch),
+            max_aliases: usize::from(self.max_aliases),
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            introspection: self.introspection_roles()?,
+            trusted_proxy_header,
+        })
+    }
+
+    /// The attempt limiter's settings.
+    pub fn limiter_settings(&self) -> LimiterSettings {
+        LimiterSettings {
+            window: Duration::from_secs(self.attempt_window_seconds),
+            lockout: Duration::from_secs(self.lockout_seconds),
+            public: self.public_attempt_limits,
+            storefront: self.storefront_attempt_limits,
+        }
+    }
+}
+
 /// Everything `serve` needs.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeConfig {
@@ -83,6 +194,12 @@ pub struct ServeConfig {
     /// Rule settings.
     #[command(flatten)]
     pub rules: RulesConfig,
+    /// Limits of the endpoint and of code guessing.
+    #[command(flatten)]
+    pub security: SecurityConfig,
+    /// `development` or `production` (which requires `COUPONS_SECRET`).
+    #[arg(long = "env", env = "COUPONS_ENV", value_enum, default_value_t = Environment::Development)]
+    pub environment: Environment,
     /// Address and port to listen on (port 0 picks a free port).
     #[arg(long, env = "COUPONS_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
@@ -102,7 +219,8 @@ pub struct ServeConfig {
     #[arg(long, env = "COUPONS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// Key for the keyed hashes of customer ids and e-mails (at least 32 characters).
-    /// Unset: one is generated on first start and kept in the database.
+    /// Required in production; in development, when unset, one is generated on first
+    /// start and kept in the database.
     #[arg(long, env = "COUPONS_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
     /// Minutes a reservation holds a use when the call names no hold time.
@@ -131,6 +249,19 @@ pub enum ConfigError {
     /// `COUPONS_SECRET` is too short to be a key.
     #[error("COUPONS_SECRET must be at least {ADMIN_KEY_MIN_LEN} characters long")]
     SecretTooShort,
+    /// Production without `COUPONS_SECRET`.
+    #[error(
+        "COUPONS_ENV=production requires COUPONS_SECRET (at least {ADMIN_KEY_MIN_LEN} characters), the key of customer e-mail and id hashes; keep it stable and secret"
+    )]
+    SecretRequired,
+    /// A role name that does not exist.
+    #[error(
+        "unknown role {0:?} in COUPONS_INTROSPECTION: use admin, storefront, analyst, public or none"
+    )]
+    UnknownRole(String),
+    /// Not a valid HTTP header name.
+    #[error("COUPONS_TRUSTED_PROXY_HEADER {0:?} is not a valid header name")]
+    BadHeaderName(String),
 }
 
 impl ServeConfig {
@@ -150,6 +281,10 @@ impl ServeConfig {
         {
             return Err(ConfigError::SecretTooShort);
         }
+        if self.environment == Environment::Production && self.secret.is_none() {
+            return Err(ConfigError::SecretRequired);
+        }
+        self.security.http_settings(self.graphiql)?;
         Ok(())
     }
 }

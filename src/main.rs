@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP server (the default). Migrates the database first.
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseConfig),
     /// Manage API keys.
@@ -82,7 +82,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         None => serve(ServeDefaults::parse_from(["coupons"]).config).await,
-        Some(Command::Serve(config)) => serve(config).await,
+        Some(Command::Serve(config)) => serve(*config).await,
         Some(Command::Migrate(database)) => migrate(database).await,
         Some(Command::ApiKey(ApiKeyCommand::Create {
             role,

@@ -6,21 +6,62 @@
 //!   disabled); all served from the binary.
 //! - `GET /healthz`: the process is up. `GET /readyz`: the database answers.
 
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::State;
-use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use axum::http::{HeaderMap, StatusCode};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use async_graphql::{BatchRequest, Request, Response as GqlResponse, ServerError};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::json;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::auth::{AuthError, Authenticator};
+use crate::auth::{AuthError, Authenticator, Principal, Role};
 use crate::graphql::error::ApiError;
+use crate::graphql::shape::{MAX_TEXT_NESTING, nests_deeper_than, shape};
 use crate::graphql::{CouponSchema, build_schema, prepare_request};
 use crate::service::Services;
+use crate::service::limiter::Subject;
+
+/// Limits and options of the HTTP endpoint.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Serve the GraphiQL playground at `GET /graphql`.
+    pub graphiql: bool,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Most requests in one JSON batch.
+    pub max_batch: usize,
+    /// Most aliased fields in one document.
+    pub max_aliases: usize,
+    /// Longest a request may run before it is abandoned.
+    pub request_timeout: Duration,
+    /// Roles that may query the schema (`__schema`, `__type`).
+    pub introspection: Vec<Role>,
+    /// A header set by a proxy in front of the service that holds the client's address
+    /// (e.g. `x-forwarded-for`, whose last entry is used). Unset: the TCP peer.
+    pub trusted_proxy_header: Option<HeaderName>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            graphiql: true,
+            max_body_bytes: 1 << 20,
+            max_batch: 10,
+            max_aliases: 30,
+            request_timeout: Duration::from_secs(10),
+            introspection: vec![Role::Admin, Role::Analyst],
+            trusted_proxy_header: None,
+        }
+    }
+}
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -28,14 +69,18 @@ struct AppState {
     schema: CouponSchema,
     services: Services,
     auth: Authenticator,
+    http: std::sync::Arc<HttpSettings>,
 }
 
 /// Builds the router.
-pub fn router(services: Services, auth: Authenticator, graphiql: bool) -> Router {
+pub fn router(services: Services, auth: Authenticator, http: HttpSettings) -> Router {
+    let graphiql = http.graphiql;
+    let body_limit = http.max_body_bytes;
     let state = AppState {
         schema: build_schema(services.clone()),
         services,
         auth,
+        http: std::sync::Arc::new(http),
     };
     let router = Router::new()
         .route("/healthz", get(healthz))
@@ -47,18 +92,46 @@ pub fn router(services: Services, auth: Authenticator, graphiql: bool) -> Router
     } else {
         router.route("/graphql", axum::routing::post(graphql_handler))
     };
-    router.with_state(state).layer(
-        TraceLayer::new_for_http()
-            .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
-            .on_response(DefaultOnResponse::new().level(Level::INFO)),
-    )
+    router
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+}
+
+/// The client's address: from the trusted proxy header when one is configured (its
+/// last entry, the one the proxy added), else the TCP peer.
+fn client_ip(
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    trusted: Option<&HeaderName>,
+) -> Option<IpAddr> {
+    match trusted {
+        Some(name) => headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .next_back(),
+        None => peer.map(|a| a.ip()),
+    }
 }
 
 async fn graphql_handler(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    request: GraphQLRequest,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let ip = client_ip(
+        &headers,
+        peer.map(|Extension(ConnectInfo(a))| a),
+        state.http.trusted_proxy_header.as_ref(),
+    );
     let header = match headers.get(AUTHORIZATION).map(|v| v.to_str()) {
         None => None,
         Some(Ok(v)) => Some(v),
@@ -71,26 +144,258 @@ async fn graphql_handler(
         }
         Err(e) => return refuse(&e),
     };
-    let request = prepare_request(request.into_inner(), principal, &state.services);
-    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let e = ApiError::BodyTooLarge {
+                max: state.http.max_body_bytes,
+            };
+            return top_level_error(StatusCode::PAYLOAD_TOO_LARGE, &e);
+        }
+        Err(rejection) => {
+            let e =
+                ApiError::BadRequest(format!("cannot read the body: {}", rejection.body_text()));
+            return top_level_error(StatusCode::BAD_REQUEST, &e);
+        }
+    };
+    let batch = match decode(&body) {
+        Ok(b) => b,
+        Err(e) => return top_level_error(StatusCode::BAD_REQUEST, &e),
+    };
+    let guard = Guard {
+        state: &state,
+        principal: principal.as_ref(),
+        ip,
+    };
+    match batch {
+        BatchRequest::Single(request) => {
+            let response = guard.run(vec![request]).await;
+            match response {
+                Ok(mut responses) => match responses.pop() {
+                    Some(r) => Json(r).into_response(),
+                    None => top_level_error(
+                        StatusCode::BAD_REQUEST,
+                        &ApiError::BadRequest("empty request".into()),
+                    ),
+                },
+                Err((status, e)) => top_level_error(status, &e),
+            }
+        }
+        BatchRequest::Batch(requests) => match guard.run(requests).await {
+            Ok(responses) => Json(responses).into_response(),
+            Err((status, e)) => top_level_error(status, &e),
+        },
+    }
+}
+
+/// Reads a body: one request object `{"query": …}`, or a non-empty list of them.
+fn decode(body: &[u8]) -> Result<BatchRequest, ApiError> {
+    let bad = |detail: String| {
+        ApiError::BadRequest(format!(
+            "the body must be a GraphQL request in JSON, {{\"query\": …}}, or a list of them: {detail}"
+        ))
+    };
+    let batch = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {
+            BatchRequest::Single(serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?)
+        }
+        Some(b'[') => {
+            let list: Vec<serde_json::Map<String, serde_json::Value>> =
+                serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+            if list.is_empty() {
+                return Err(bad("the list is empty".into()));
+            }
+            let requests = list
+                .into_iter()
+                .map(|o| serde_json::from_value(serde_json::Value::Object(o)))
+                .collect::<Result<Vec<Request>, _>>()
+                .map_err(|e| bad(e.to_string()))?;
+            BatchRequest::Batch(requests)
+        }
+        _ => return Err(bad("not a JSON object or list".into())),
+    };
+    if batch.iter().any(|r| r.query.trim().is_empty()) {
+        return Err(bad("\"query\" is missing or empty".into()));
+    }
+    Ok(batch)
+}
+
+/// Applies the limits to the requests of one HTTP call and runs them.
+struct Guard<'a> {
+    state: &'a AppState,
+    principal: Option<&'a Principal>,
+    ip: Option<IpAddr>,
+}
+
+impl Guard<'_> {
+    /// Charges `n` failed code checks to the caller (its key and address).
+    fn charge(&self, n: usize) {
+        let Some(p) = self.principal else { return };
+        if n == 0 {
+            return;
+        }
+        let scope = p
+            .key_id
+            .map_or_else(|| "admin-env".to_owned(), |id| format!("key:{id}"));
+        let mut subjects = vec![Subject::Key(scope)];
+        subjects.extend(self.ip.map(Subject::Ip));
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        self.state.services.limiter.fail(p.role, &subjects, n);
+        tracing::warn!(key = %p.key_prefix, ip = ?self.ip, checks = n, "refused a request carrying code checks; charged as failures");
+    }
+
+    /// Refuses the whole call, or runs each request within the timeout.
+    async fn run(
+        &self,
+        requests: Vec<Request>,
+    ) -> Result<Vec<GqlResponse>, (StatusCode, ApiError)> {
+        let http = &self.state.http;
+        if requests.len() > http.max_batch {
+            let checks: usize = requests
+                .iter()
+                .filter(|r| !nests_deeper_than(&r.query, MAX_TEXT_NESTING))
+                .filter_map(|r| async_graphql::parser::parse_query(&r.query).ok())
+                .map(|doc| shape(&doc).code_checks)
+                .sum();
+            self.charge(checks);
+            return Err((
+                StatusCode::BAD_REQUEST,
+                ApiError::BatchTooLarge {
+                    max: http.max_batch,
+                },
+            ));
+        }
+        let mut prepared = Vec::with_capacity(requests.len());
+        for request in requests {
+            prepared.push(self.prepare(request));
+        }
+        // The work runs as a task of its own: at the timeout the caller is answered,
+        // while a transaction under way finishes or rolls back by itself instead of
+        // being cut off halfway (a retry with the same idempotency key then gets its
+        // result).
+        let schema = self.state.schema.clone();
+        let work = tokio::spawn(async move {
+            let mut responses = Vec::with_capacity(prepared.len());
+            for request in prepared {
+                responses.push(match request {
+                    Ok(request) => schema.execute(request).await,
+                    Err(e) => GqlResponse::from_errors(vec![server_error(&e)]),
+                });
+            }
+            responses
+        });
+        match tokio::time::timeout(http.request_timeout, work).await {
+            Ok(Ok(mut responses)) => {
+                responses.iter_mut().for_each(tag_errors);
+                Ok(responses)
+            }
+            Ok(Err(e)) => Err((StatusCode::INTERNAL_SERVER_ERROR, ApiError::internal(&e))),
+            Err(_) => {
+                tracing::warn!(timeout = ?http.request_timeout, "request abandoned at its timeout");
+                Err((
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ApiError::Timeout {
+                        millis: http.request_timeout.as_millis(),
+                    },
+                ))
+            }
+        }
+    }
+
+    /// Parses one request, refuses it if its shape is over the limits, and adds what it
+    /// needs to run.
+    fn prepare(&self, mut request: Request) -> Result<Request, ApiError> {
+        let http = &self.state.http;
+        if nests_deeper_than(&request.query, MAX_TEXT_NESTING) {
+            return Err(ApiError::ParseFailed(format!(
+                "the document nests deeper than {MAX_TEXT_NESTING} levels"
+            )));
+        }
+        let shape = shape(
+            request
+                .parsed_query()
+                .map_err(|e| ApiError::ParseFailed(e.message))?,
+        );
+        if shape.aliases > http.max_aliases {
+            self.charge(shape.code_checks);
+            return Err(ApiError::TooManyAliases {
+                max: http.max_aliases,
+            });
+        }
+        if !self
+            .principal
+            .is_some_and(|p| http.introspection.contains(&p.role))
+        {
+            if shape.introspection > 0 {
+                return Err(ApiError::IntrospectionDisabled);
+            }
+            request = request.disable_introspection();
+        }
+        Ok(prepare_request(
+            request,
+            self.principal.cloned(),
+            self.ip,
+            &self.state.services,
+        ))
+    }
+}
+
+/// A top-level error of one request in a response.
+fn server_error(e: &ApiError) -> ServerError {
+    let mut error = ServerError::new(e.message(), None);
+    let mut ext = async_graphql::ErrorExtensionValues::default();
+    ext.set("code", e.code());
+    error.extensions = Some(ext);
+    error
+}
+
+/// Gives every error async-graphql raised itself (validation, limits) a stable code.
+fn tag_errors(response: &mut GqlResponse) {
+    for error in &mut response.errors {
+        let has_code = error
+            .extensions
+            .as_ref()
+            .is_some_and(|ext| ext.get("code").is_some());
+        if has_code {
+            continue;
+        }
+        let code = match error.message.as_str() {
+            "Query is nested too deep." => "QUERY_TOO_DEEP",
+            "Query is too complex." => "QUERY_TOO_COMPLEX",
+            _ => "GRAPHQL_VALIDATION_FAILED",
+        };
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", code);
+    }
 }
 
 fn refuse(e: &AuthError) -> Response {
     let mut response = top_level_error(StatusCode::UNAUTHORIZED, &ApiError::Unauthenticated);
-    response.headers_mut().insert(
-        WWW_AUTHENTICATE,
-        axum::http::HeaderValue::from_static("Bearer"),
-    );
+    response
+        .headers_mut()
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     tracing::info!(reason = %e, "refused credentials");
     response
 }
 
 fn top_level_error(status: StatusCode, e: &ApiError) -> Response {
+    let mut extensions = json!({ "code": e.code() });
+    if let Some(secs) = e.retry_after() {
+        extensions["retryAfter"] = json!(secs);
+    }
     let body = json!({
         "data": null,
-        "errors": [{ "message": e.message(), "extensions": { "code": e.code() } }],
+        "errors": [{ "message": e.message(), "extensions": extensions }],
     });
-    (status, Json(body)).into_response()
+    let mut response = (status, Json(body)).into_response();
+    if let Some(secs) = e.retry_after() {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
 }
 
 async fn healthz() -> &'static str {

@@ -28,8 +28,41 @@ pub enum ApiError {
     Unauthenticated,
     /// The key's role may not use this field.
     Forbidden,
+    /// The key is scoped to channels and the call names another (or none).
+    ChannelForbidden,
+    /// The key's role may not read the schema by introspection.
+    IntrospectionDisabled,
     /// An argument is out of range or malformed.
     BadUserInput(String),
+    /// Too many failed code checks: the caller must wait.
+    Throttled {
+        /// Whole seconds until the lockout ends.
+        retry_after_secs: u64,
+    },
+    /// The body is not a GraphQL request over JSON.
+    BadRequest(String),
+    /// The body is larger than the configured limit.
+    BodyTooLarge {
+        /// The limit, in bytes.
+        max: usize,
+    },
+    /// More requests in one batch than allowed.
+    BatchTooLarge {
+        /// The largest batch accepted.
+        max: usize,
+    },
+    /// More aliased fields in one document than allowed.
+    TooManyAliases {
+        /// The most aliases accepted.
+        max: usize,
+    },
+    /// The document does not parse (or nests too deeply to try).
+    ParseFailed(String),
+    /// The request took longer than the configured timeout; it was abandoned.
+    Timeout {
+        /// The timeout, in milliseconds.
+        millis: u128,
+    },
     /// A server fault; details are in the server log only.
     Internal,
 }
@@ -40,7 +73,15 @@ impl ApiError {
         match self {
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden => "FORBIDDEN",
+            Self::ChannelForbidden | Self::IntrospectionDisabled => "FORBIDDEN",
             Self::BadUserInput(_) => "BAD_USER_INPUT",
+            Self::Throttled { .. } => "THROTTLED",
+            Self::BadRequest(_) => "BAD_REQUEST",
+            Self::BodyTooLarge { .. } => "BODY_TOO_LARGE",
+            Self::BatchTooLarge { .. } => "BATCH_TOO_LARGE",
+            Self::TooManyAliases { .. } => "TOO_MANY_ALIASES",
+            Self::ParseFailed(_) => "GRAPHQL_PARSE_FAILED",
+            Self::Timeout { .. } => "TIMEOUT",
             Self::Internal => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -52,8 +93,37 @@ impl ApiError {
                 "authentication required: send 'Authorization: Bearer <API key>'".into()
             }
             Self::Forbidden => "this API key's role may not use this field".into(),
-            Self::BadUserInput(m) => m.clone(),
+            Self::ChannelForbidden => {
+                "this API key is limited to other channels: name one of its channels in order.channel".into()
+            }
+            Self::IntrospectionDisabled => {
+                "introspection is disabled for this API key's role".into()
+            }
+            Self::BadUserInput(m) | Self::BadRequest(m) | Self::ParseFailed(m) => m.clone(),
+            Self::Throttled { retry_after_secs } => format!(
+                "too many attempts with unknown codes; try again in {retry_after_secs} s"
+            ),
+            Self::BodyTooLarge { max } => {
+                format!("the request body is larger than {max} bytes")
+            }
+            Self::BatchTooLarge { max } => {
+                format!("a batch may hold at most {max} requests")
+            }
+            Self::TooManyAliases { max } => {
+                format!("a document may use at most {max} aliases")
+            }
+            Self::Timeout { millis } => {
+                format!("the request took longer than {millis} ms and was abandoned")
+            }
             Self::Internal => "internal server error".into(),
+        }
+    }
+
+    /// Seconds to wait before retrying, for throttled requests.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Throttled { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 
@@ -74,7 +144,13 @@ impl ApiError {
 impl From<ApiError> for async_graphql::Error {
     fn from(e: ApiError) -> Self {
         let code = e.code();
-        async_graphql::Error::new(e.message()).extend_with(|_, ext| ext.set("code", code))
+        let retry_after = e.retry_after();
+        async_graphql::Error::new(e.message()).extend_with(|_, ext| {
+            ext.set("code", code);
+            if let Some(secs) = retry_after {
+                ext.set("retryAfter", secs);
+            }
+        })
     }
 }
 
@@ -208,21 +284,30 @@ impl From<&Rejection> for CouponErrorCode {
     }
 }
 
-/// What a caller of `role` may learn from rejections. Storefront and public callers
-/// cannot tell a code that does not exist from one that is switched off (draft, paused,
-/// archived, deactivated): both are NOT_FOUND.
+/// What a caller of `role` may learn from rejections.
+///
+/// Storefront and public callers cannot tell a code that does not exist from one that
+/// is switched off (draft, paused, archived, deactivated) or not started yet: all are
+/// `NOT_FOUND`, with the same message. A code that exists but cannot be used by anyone
+/// (expired, used up) says only that; its terms (minimum subtotal, channels, currency,
+/// rules) are told only for a code that is usable.
 pub fn visible_rejections(reasons: &[Rejection], role: Role) -> Vec<Rejection> {
-    let external = matches!(role, Role::Storefront | Role::Public);
-    reasons
-        .iter()
-        .map(|r| {
-            if external && *r == Rejection::NotActive {
-                Rejection::NotFound
-            } else {
-                r.clone()
-            }
-        })
-        .collect()
+    if !matches!(role, Role::Storefront | Role::Public) {
+        return reasons.to_vec();
+    }
+    if crate::service::checkout::is_failed_guess(reasons) {
+        return vec![Rejection::NotFound];
+    }
+    let closed = reasons.iter().find(|r| {
+        matches!(
+            r,
+            Rejection::Expired | Rejection::UsageLimitReached | Rejection::CodeUsageLimitReached
+        )
+    });
+    match closed {
+        Some(r) => vec![r.clone()],
+        None => reasons.to_vec(),
+    }
 }
 
 /// The `userErrors` of a checkout outcome that is not a success. `id_field` names the
@@ -415,6 +500,10 @@ pub fn user_errors(e: ServiceError, id_field: &str) -> Result<Vec<CouponUserErro
             "this coupon has been redeemed and cannot be deleted; archive it with setCouponStatus instead",
         )]),
         ServiceError::Storage(fault) => Err(ApiError::internal(&fault)),
+        ServiceError::Throttled(t) => Err(ApiError::Throttled {
+            retry_after_secs: t.retry_after_secs,
+        }),
+        ServiceError::ChannelNotAllowed => Err(ApiError::ChannelForbidden),
     }
 }
 
@@ -422,6 +511,10 @@ pub fn user_errors(e: ServiceError, id_field: &str) -> Result<Vec<CouponUserErro
 pub fn query_error(e: ServiceError) -> ApiError {
     match e {
         ServiceError::Storage(fault) => ApiError::internal(&fault),
+        ServiceError::Throttled(t) => ApiError::Throttled {
+            retry_after_secs: t.retry_after_secs,
+        },
+        ServiceError::ChannelNotAllowed => ApiError::ChannelForbidden,
         other => ApiError::BadUserInput(other.to_string()),
     }
 }

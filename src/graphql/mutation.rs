@@ -19,7 +19,7 @@ use super::inputs::{
 use super::inputs::{PublishRuleInput, RollbackRuleInput, RulePayload, SimulateRulesInput};
 use super::types::{ApiKey, Coupon, CouponCode, CouponRejection, Redemption, Rule, RuleSimulation};
 use crate::auth::{self, Principal, Role};
-use crate::service::checkout::{self, Caller, RedeemTarget};
+use crate::service::checkout::{self, RedeemTarget};
 use crate::service::coupons::{self, NewCoupon};
 use crate::service::rules;
 use crate::service::{ServiceError, Services};
@@ -70,14 +70,7 @@ fn actor(principal: &Principal) -> String {
     format!("{} ({})", principal.name, principal.key_prefix)
 }
 
-/// Idempotency keys are scoped to the API key that sent them.
-fn caller(principal: &Principal) -> Caller {
-    Caller {
-        scope: principal
-            .key_id
-            .map_or_else(|| "admin-env".to_owned(), |id| format!("key:{id}")),
-    }
-}
+use super::caller;
 
 /// Splits a checkout result into (redemption, userErrors), or a top-level error for
 /// faults.
@@ -225,7 +218,7 @@ impl Mutation {
         let (svc, principal) = (ctx.data::<Services>()?, ctx.data::<Principal>()?);
         let result = checkout::reserve(
             svc,
-            &caller(principal),
+            &caller(ctx)?,
             &input.code,
             input.order.into(),
             input.hold_minutes.map(i64::from),
@@ -286,8 +279,7 @@ impl Mutation {
                 });
             }
         };
-        let result =
-            checkout::redeem(svc, &caller(principal), target, &input.idempotency_key).await;
+        let result = checkout::redeem(svc, &caller(ctx)?, target, &input.idempotency_key).await;
         let (redemption, user_errors) = checkout_result(
             result,
             principal.role,
@@ -355,7 +347,7 @@ impl Mutation {
         };
         let result = checkout::reverse(
             svc,
-            &caller(principal),
+            &caller(ctx)?,
             id,
             input.refunded_discount.map(|d| d.0),
             &input.idempotency_key,

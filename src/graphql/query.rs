@@ -74,7 +74,10 @@ impl Query {
     }
 
     /// Coupons, newest first.
-    #[graphql(guard = "RoleGuard::new(READERS)")]
+    #[graphql(
+        guard = "RoleGuard::new(READERS)",
+        complexity = "super::page_complexity(first, child_complexity)"
+    )]
     async fn coupons(
         &self,
         ctx: &Context<'_>,
@@ -116,7 +119,8 @@ impl Query {
     ) -> Result<CouponValidation> {
         let svc = ctx.data::<Services>()?;
         let role = ctx.data::<Principal>()?.role;
-        let result = checkout::validate(svc, &input.code, input.order.into()).await;
+        let result =
+            checkout::validate(svc, &super::caller(ctx)?, &input.code, input.order.into()).await;
         Ok(match result {
             Ok(Ok(discount)) => CouponValidation {
                 valid: true,
@@ -143,7 +147,10 @@ impl Query {
     }
 
     /// Reservations and redemptions, newest first.
-    #[graphql(guard = "RoleGuard::new(READERS)")]
+    #[graphql(
+        guard = "RoleGuard::new(READERS)",
+        complexity = "super::page_complexity(first, child_complexity)"
+    )]
     async fn redemptions(
         &self,
         ctx: &Context<'_>,

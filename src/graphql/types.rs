@@ -721,6 +721,7 @@ impl Coupon {
     }
 
     /// Its codes, oldest first.
+    #[graphql(complexity = "crate::graphql::page_complexity(first, child_complexity)")]
     async fn codes(
         &self,
         ctx: &Context<'_>,

@@ -15,20 +15,13 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{ServiceError, Services};
+use super::{Caller, ServiceError, Services};
 use crate::storage::{ApplyRequest, IdempotencyClaim, Idempotent};
 
 /// Shortest and longest reservation hold a caller may ask for, in minutes.
 pub const HOLD_MINUTES: std::ops::RangeInclusive<i64> = 1..=1440;
 /// Longest idempotency key.
 pub const IDEMPOTENCY_KEY_MAX: usize = 255;
-
-/// Who is calling, as far as checkout cares.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// Identifies the API key; idempotency keys are scoped to it.
-    pub scope: String,
-}
 
 /// Settings of checkout.
 #[derive(Clone)]
@@ -123,17 +116,44 @@ pub fn customer_filter_key(
     )))
 }
 
+/// Whether rejections say the code is unknown or not usable yet: what a guess gets.
+pub fn is_failed_guess(reasons: &[Rejection]) -> bool {
+    reasons.iter().any(|r| {
+        matches!(
+            r,
+            Rejection::NotFound | Rejection::NotActive | Rejection::NotStarted
+        )
+    })
+}
+
+/// The attempt-limiting subjects of a code check, refused when one is locked out.
+fn admit(
+    svc: &Services,
+    caller: &Caller,
+    order: &Order,
+) -> Result<Vec<super::limiter::Subject>, ServiceError> {
+    caller.check_channel(order.channel.as_deref())?;
+    let subjects = caller.subjects(svc.customer_key_of(order).as_deref());
+    svc.limiter
+        .check(caller.role, &subjects)
+        .map_err(ServiceError::Throttled)?;
+    Ok(subjects)
+}
+
 /// Whether a code applies to an order, and the discount. Writes nothing. A string that
 /// cannot be a code is simply not found.
 pub async fn validate(
     svc: &Services,
+    caller: &Caller,
     code: &str,
     order: OrderDraft,
 ) -> Result<Result<Money, Vec<Rejection>>, ServiceError> {
     let order = order_of(order)?;
+    let subjects = admit(svc, caller, &order)?;
     let now = Utc::now();
     let Ok(code) = CouponCode::parse(code) else {
         svc.attempts.record(None, Rejection::NotFound.code(), now);
+        svc.limiter.fail(caller.role, &subjects, 1);
         return Ok(Err(vec![Rejection::NotFound]));
     };
     let key = svc.customer_key_of(&order);
@@ -146,6 +166,9 @@ pub async fn validate(
         Err(reasons) => reasons.first().map_or("REJECTED", |r| r.code()),
     };
     svc.attempts.record(coupon_id, outcome, now);
+    if result.as_ref().is_err_and(|r| is_failed_guess(r)) {
+        svc.limiter.fail(caller.role, &subjects, 1);
+    }
     Ok(result)
 }
 
@@ -199,9 +222,9 @@ pub async fn reserve(
         order_fingerprint(&order),
         hold.num_seconds()
     ]));
-    let scope = format!("reserve:{}", caller.scope);
+    let scope = format!("reserve:{}", caller.scope());
     let claim = claim(svc, &scope, &key, &hash, now);
-    apply(svc, claim, code, &order, Some(now + hold), now).await
+    apply(svc, caller, claim, code, &order, Some(now + hold), now).await
 }
 
 /// Redeems a code directly, or a reservation.
@@ -212,7 +235,7 @@ pub async fn redeem(
     key: &str,
 ) -> Result<Idempotent<CheckoutOutcome>, ServiceError> {
     let now = Utc::now();
-    let scope = format!("redeem:{}", caller.scope);
+    let scope = format!("redeem:{}", caller.scope());
     match target {
         RedeemTarget::Code { code, order } => {
             let mut e = Collector::default();
@@ -228,7 +251,7 @@ pub async fn redeem(
                 order_fingerprint(&order)
             ]));
             let claim = claim(svc, &scope, &key, &hash, now);
-            apply(svc, claim, &code, &order, None, now).await
+            apply(svc, caller, claim, &code, &order, None, now).await
         }
         RedeemTarget::Reservation(id) => {
             let key = idempotency_key(key).map_err(Invalid::from)?;
@@ -276,7 +299,7 @@ pub async fn reverse(
         redemption_id,
         refund.map(|r| r.normalize().to_string())
     ]));
-    let scope = format!("reverse:{}", caller.scope);
+    let scope = format!("reverse:{}", caller.scope());
     let claim = claim(svc, &scope, &key, &hash, now);
     Ok(svc
         .db
@@ -314,14 +337,17 @@ fn claim(svc: &Services, scope: &str, key: &str, hash: &str, now: DateTime<Utc>)
 
 async fn apply(
     svc: &Services,
+    caller: &Caller,
     claim: Claim,
     code: &str,
     order: &Order,
     hold_until: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<Idempotent<CheckoutOutcome>, ServiceError> {
+    let subjects = admit(svc, caller, order)?;
     let Ok(code) = CouponCode::parse(code) else {
-        // Cannot be a code, so cannot exist: nothing to record.
+        // Cannot be a code, so cannot exist: nothing to store.
+        svc.limiter.fail(caller.role, &subjects, 1);
         return Ok(Idempotent::Fresh(CheckoutOutcome::Rejected(vec![
             Rejection::NotFound,
         ])));
@@ -333,10 +359,16 @@ async fn apply(
         customer_key: customer_key.as_deref(),
         hold_until,
     };
-    Ok(svc
+    let result = svc
         .db
         .apply_coupon(Some(claim.as_ref()), req, svc.rules.as_ref(), now)
-        .await?)
+        .await?;
+    if let Idempotent::Fresh(CheckoutOutcome::Rejected(reasons)) = &result
+        && is_failed_guess(reasons)
+    {
+        svc.limiter.fail(caller.role, &subjects, 1);
+    }
+    Ok(result)
 }
 
 #[cfg(test)]

@@ -16,6 +16,12 @@ pub enum ServiceError {
     /// The coupon has been used and cannot be deleted (archive it instead).
     #[error("coupon has redemptions; archive it instead")]
     CouponHasRedemptions,
+    /// Too many failed code checks by this caller: refused until the lockout ends.
+    #[error("throttled for {} s", .0.retry_after_secs)]
+    Throttled(super::limiter::Throttled),
+    /// The caller's key is limited to channels, and the call names another or none.
+    #[error("the API key may not be used for this channel")]
+    ChannelNotAllowed,
     /// A storage fault: logged in full, reported to callers as an internal error.
     #[error(transparent)]
     Storage(#[from] StorageError),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::attempts::AttemptCounter;
+use super::limiter::Limiter;
 use crate::storage::{Db, StorageError};
 
 /// Coupons handled per expiry batch.
@@ -27,13 +28,14 @@ pub async fn sweep(db: &Db) -> Result<(usize, usize), StorageError> {
     Ok((expired, purged))
 }
 
-/// Runs [`sweep`] and flushes validation attempts every `interval` until the task is
-/// aborted.
-pub async fn run(db: Db, attempts: AttemptCounter, interval: Duration) {
+/// Runs [`sweep`], flushes validation attempts and forgets finished attempt windows
+/// every `interval` until the task is aborted.
+pub async fn run(db: Db, attempts: AttemptCounter, limiter: Limiter, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
+        limiter.prune();
         if let Err(e) = attempts.flush(&db).await {
             tracing::warn!(error = %e, "could not write validation attempts; will retry");
         }

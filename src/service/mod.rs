@@ -5,12 +5,58 @@ pub mod attempts;
 pub mod checkout;
 pub mod coupons;
 mod error;
+pub mod limiter;
 pub mod maintenance;
 pub mod rules;
 
 pub use error::ServiceError;
 
+use std::net::IpAddr;
+
+use crate::auth::Role;
 use crate::storage::Db;
+use limiter::Subject;
+
+/// Who is calling, from the API key and the connection.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The key's role.
+    pub role: Role,
+    /// The stored key's id; `None` for `COUPONS_ADMIN_KEY`.
+    pub key_id: Option<i64>,
+    /// The key's name.
+    pub key_name: String,
+    /// The client's address (from the connection, or the trusted proxy header).
+    pub ip: Option<IpAddr>,
+    /// Channels the key is limited to; empty for all.
+    pub channels: Vec<String>,
+}
+
+impl Caller {
+    /// Idempotency keys and attempt budgets are scoped to this.
+    pub fn scope(&self) -> String {
+        self.key_id
+            .map_or_else(|| "admin-env".to_owned(), |id| format!("key:{id}"))
+    }
+
+    /// Whose failed code checks this call counts towards.
+    pub fn subjects(&self, customer_key: Option<&str>) -> Vec<Subject> {
+        let mut subjects = vec![Subject::Key(self.scope())];
+        subjects.extend(self.ip.map(Subject::Ip));
+        subjects.extend(customer_key.map(|c| Subject::Customer(c.to_owned())));
+        subjects
+    }
+
+    /// Refuses an order on a channel this key may not use.
+    pub fn check_channel(&self, channel: Option<&str>) -> Result<(), ServiceError> {
+        if self.channels.is_empty() || channel.is_some_and(|c| self.channels.iter().any(|k| k == c))
+        {
+            Ok(())
+        } else {
+            Err(ServiceError::ChannelNotAllowed)
+        }
+    }
+}
 
 /// What the use cases need: the database and the settings that shape their results.
 #[derive(Clone)]
@@ -25,4 +71,6 @@ pub struct Services {
     pub attempts: attempts::AttemptCounter,
     /// The eligibility rules in force.
     pub rules: std::sync::Arc<crate::rules::Rules>,
+    /// Failed code checks per key, address and customer.
+    pub limiter: limiter::Limiter,
 }

@@ -687,6 +687,26 @@ impl Db {
                 return Ok(None);
             };
             let coupon = coupon.into_domain()?;
+            let terms = CodeTerms {
+                active: code.active,
+                usage_limit: code.usage_limit,
+            };
+            // A code that is switched off, not started or over is decided without reading
+            // usage: less work, and for a switched-off code the same work as an unknown one.
+            let gate = evaluate(&coupon, terms, order, Usage::default(), now);
+            if !always_facts
+                && let Err(reasons) = &gate
+                && matches!(
+                    reasons.as_slice(),
+                    [Rejection::NotActive | Rejection::NotStarted | Rejection::Expired]
+                )
+            {
+                return Ok(Some(Inspection {
+                    coupon,
+                    decided: gate,
+                    facts: None,
+                }));
+            }
             let due: Vec<i64> = if coupon.reserved_count > 0 {
                 r::redemptions
                     .filter(r::coupon_id.eq(code.coupon_id))
@@ -722,10 +742,6 @@ impl Db {
                 code: code.redemption_count + code.reserved_count
                     - due.iter().filter(|id| **id == code.id).count() as i64,
                 customer: customer_used,
-            };
-            let terms = CodeTerms {
-                active: code.active,
-                usage_limit: code.usage_limit,
             };
             let decided = evaluate(&coupon, terms, order, usage, now);
             let facts = if always_facts || (decided.is_ok() && !coupon.spec.rules.is_empty()) {

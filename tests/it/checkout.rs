@@ -746,7 +746,12 @@ async fn every_rejection_reason_has_its_code(app: TestApp) {
             "NOT_ACTIVE",
             Some("NOT_FOUND"),
         ),
-        ("LATER", web("50", "USD", None), "NOT_STARTED", None),
+        (
+            "LATER",
+            web("50", "USD", None),
+            "NOT_STARTED",
+            Some("NOT_FOUND"),
+        ),
         ("PAST", web("50", "USD", None), "EXPIRED", None),
         (
             "OK-USD",
@@ -766,8 +771,19 @@ async fn every_rejection_reason_has_its_code(app: TestApp) {
             "MIN_SUBTOTAL_NOT_MET",
             None,
         ),
-        ("LATER", web("50", "USD", None), "NOT_STARTED", None),
-        ("CAPPED", web("0", "USD", None), "ZERO_DISCOUNT", None),
+        (
+            "LATER",
+            web("50", "USD", None),
+            "NOT_STARTED",
+            Some("NOT_FOUND"),
+        ),
+        // A used-up code tells outsiders only that, not its other terms.
+        (
+            "CAPPED",
+            web("0", "USD", None),
+            "ZERO_DISCOUNT",
+            Some("USAGE_LIMIT_REACHED"),
+        ),
         (
             "CAPPED",
             web("50", "USD", None),
@@ -856,7 +872,18 @@ async fn every_rejection_reason_has_its_code(app: TestApp) {
         .await;
     assert_eq!(denied.error_code(), Some("FORBIDDEN"));
 }
-both_backends!(every_rejection_reason_has_its_code);
+// This test checks one customer's reasons over and over; it is not about throttling.
+both_backends!(
+    every_rejection_reason_has_its_code,
+    crate::harness::Options {
+        limiter: Some(coupons::service::limiter::LimiterSettings {
+            public: coupons::service::limiter::Budget::UNLIMITED,
+            storefront: coupons::service::limiter::Budget::UNLIMITED,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+);
 
 async fn discounts_are_computed_and_rounded(app: TestApp) {
     create(&app, json!({ "name": "Odd", "code": "ODD", "discount": { "percentage": "12.5", "maxDiscount": { "amount": "3", "currency": "USD" } } })).await;

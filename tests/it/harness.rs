@@ -145,6 +145,10 @@ pub struct Options {
     pub admin_key: Option<String>,
     /// Rules from this directory, watched for changes, instead of the shipped ones.
     pub rules_dir: Option<PathBuf>,
+    /// Endpoint limits (default: the service's defaults).
+    pub http: Option<coupons::router::HttpSettings>,
+    /// Attempt limits (default: the service's defaults).
+    pub limiter: Option<coupons::service::limiter::LimiterSettings>,
 }
 
 /// The service on a fresh database, with an admin key ready.
@@ -213,6 +217,9 @@ impl TestApp {
                 idempotency_retention: chrono::Duration::hours(24),
             },
             attempts: coupons::service::attempts::AttemptCounter::default(),
+            limiter: coupons::service::limiter::Limiter::new(
+                options.limiter.clone().unwrap_or_default(),
+            ),
             rules: match &options.rules_dir {
                 None => shipped_rules(),
                 Some(dir) => {
@@ -234,7 +241,11 @@ impl TestApp {
             rules_dir: options.rules_dir.clone(),
             rules: services.rules.clone(),
             attempts: services.attempts.clone(),
-            router: router(services, authenticator, true),
+            router: router(
+                services,
+                authenticator,
+                options.http.clone().unwrap_or_default(),
+            ),
             served: tokio::sync::OnceCell::new(),
             db,
             admin,
@@ -252,11 +263,24 @@ impl TestApp {
 
     /// Sends a GraphQL request with `key` (or none) through the router.
     pub async fn request(&self, key: Option<&str>, query: &str, variables: Value) -> Response {
+        let body = json!({ "query": query, "variables": variables }).to_string();
+        self.post(key, &[], body).await
+    }
+
+    /// Posts `body` as it is to `/graphql`, with `key` (or none) and extra headers.
+    pub async fn post(
+        &self,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        body: String,
+    ) -> Response {
         let mut request = Request::post("/graphql").header("content-type", "application/json");
         if let Some(key) = key {
             request = request.header("authorization", format!("Bearer {key}"));
         }
-        let body = json!({ "query": query, "variables": variables }).to_string();
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         let response = self
             .router
             .clone()
@@ -290,8 +314,11 @@ impl TestApp {
             .get_or_init(|| async {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let addr = listener.local_addr().unwrap();
-                let router = self.router.clone();
-                tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+                let service = self
+                    .router
+                    .clone()
+                    .into_make_service_with_connect_info::<std::net::SocketAddr>();
+                tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
                 format!("http://{addr}")
             })
             .await
@@ -382,4 +409,41 @@ macro_rules! both_backends {
             }
         }
     };
+}
+
+/// A write lock on the coupons held by another connection, until released.
+pub enum WriteLock {
+    Postgres(Box<AsyncPgConnection>),
+    Sqlite(diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>),
+}
+
+/// Takes a write lock on `database_url` from a connection of its own: an exclusive
+/// table lock on `coupons` in PostgreSQL, the database's write lock in SQLite.
+pub async fn hold_write_lock(database_url: &str) -> WriteLock {
+    if database_url.starts_with("postgres") {
+        let mut conn = AsyncPgConnection::establish(database_url).await.unwrap();
+        conn.batch_execute("BEGIN; LOCK TABLE coupons IN ACCESS EXCLUSIVE MODE")
+            .await
+            .unwrap();
+        WriteLock::Postgres(Box::new(conn))
+    } else {
+        let path = database_url.trim_start_matches("sqlite://");
+        let mut conn = diesel_async::sync_connection_wrapper::SyncConnectionWrapper::<
+            diesel::SqliteConnection,
+        >::establish(path)
+        .await
+        .unwrap();
+        conn.batch_execute("BEGIN IMMEDIATE").await.unwrap();
+        WriteLock::Sqlite(conn)
+    }
+}
+
+impl WriteLock {
+    /// Rolls back, which lets the lock go.
+    pub async fn release(self) {
+        match self {
+            Self::Postgres(mut c) => c.batch_execute("ROLLBACK").await.unwrap(),
+            Self::Sqlite(mut c) => c.batch_execute("ROLLBACK").await.unwrap(),
+        }
+    }
 }

@@ -9,3 +9,4 @@ mod cli;
 mod coupons;
 mod rules;
 mod schema;
+mod security;

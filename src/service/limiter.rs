@@ -1,0 +1,331 @@
+//! Attempt limiting: failed code checks are counted per API key, per client IP and per
+//! customer, and a subject with too many failures in a window is locked out for a while.
+//!
+//! A *failure* is a check of a code that does not exist or cannot be used yet (what a
+//! storefront or public caller sees as `NOT_FOUND`): that is what guessing produces.
+//! Every check counts, however it arrives (aliases in one document, a batch of
+//! documents, many requests), because the resolver records it. A request refused for
+//! its shape (too many aliases, too large a batch) is charged every check it carried.
+//!
+//! Counts live in this process's memory: they cost no database write, and an attacker
+//! spreading guesses over `n` instances gets at most `n` times the budget.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::auth::Role;
+
+/// Whose failures are counted.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Subject {
+    /// An API key (`key:<id>`, or `admin-env` for `COUPONS_ADMIN_KEY`).
+    Key(String),
+    /// The client's address.
+    Ip(IpAddr),
+    /// A customer, by keyed hash.
+    Customer(String),
+}
+
+/// Failures allowed per window before a lockout, for one kind of subject; `None`: no
+/// limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Per API key.
+    pub key: Option<u32>,
+    /// Per client IP.
+    pub ip: Option<u32>,
+    /// Per customer.
+    pub customer: Option<u32>,
+}
+
+impl Budget {
+    /// No limit at all.
+    pub const UNLIMITED: Self = Self {
+        key: None,
+        ip: None,
+        customer: None,
+    };
+
+    /// The default for `public` keys, which sit in browsers: strict.
+    pub const PUBLIC: Self = Self {
+        key: Some(1_000),
+        ip: Some(10),
+        customer: Some(5),
+    };
+
+    /// The default for `storefront` keys: one server calls for many customers, so the
+    /// key and its address get a large budget and each customer a small one.
+    pub const STOREFRONT: Self = Self {
+        key: Some(10_000),
+        ip: None,
+        customer: Some(10),
+    };
+
+    fn of(&self, subject: &Subject) -> Option<u32> {
+        match subject {
+            Subject::Key(_) => self.key,
+            Subject::Ip(_) => self.ip,
+            Subject::Customer(_) => self.customer,
+        }
+    }
+}
+
+/// A budget that cannot be read, e.g. `key=ten`.
+#[derive(Debug, thiserror::Error)]
+#[error("attempt limits must look like 'key=1000,ip=10,customer=5' (0 for no limit): {0}")]
+pub struct BudgetError(String);
+
+impl FromStr for Budget {
+    type Err = BudgetError;
+
+    /// `key=1000,ip=10,customer=5`; a name left out keeps no limit, `0` means no limit.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut budget = Self::UNLIMITED;
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, value) = part
+                .split_once('=')
+                .ok_or_else(|| BudgetError(part.to_owned()))?;
+            let n: u32 = value
+                .trim()
+                .parse()
+                .map_err(|_| BudgetError(part.to_owned()))?;
+            let n = (n > 0).then_some(n);
+            match name.trim() {
+                "key" => budget.key = n,
+                "ip" => budget.ip = n,
+                "customer" => budget.customer = n,
+                _ => return Err(BudgetError(part.to_owned())),
+            }
+        }
+        Ok(budget)
+    }
+}
+
+/// How attempts are limited.
+#[derive(Debug, Clone)]
+pub struct LimiterSettings {
+    /// Failures are counted over this window.
+    pub window: Duration,
+    /// How long a subject that used up its budget is refused.
+    pub lockout: Duration,
+    /// Budgets of `public` callers.
+    pub public: Budget,
+    /// Budgets of `storefront` callers.
+    pub storefront: Budget,
+}
+
+impl Default for LimiterSettings {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(600),
+            lockout: Duration::from_secs(900),
+            public: Budget::PUBLIC,
+            storefront: Budget::STOREFRONT,
+        }
+    }
+}
+
+impl LimiterSettings {
+    fn budget(&self, role: Role) -> Budget {
+        match role {
+            Role::Public => self.public,
+            Role::Storefront => self.storefront,
+            // Admins are trusted; analysts cannot check codes.
+            Role::Admin | Role::Analyst => Budget::UNLIMITED,
+        }
+    }
+}
+
+/// A refusal: the caller must wait this long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttled {
+    /// Whole seconds until the lockout ends (at least 1).
+    pub retry_after_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    window_start: Instant,
+    failures: u32,
+    locked_until: Option<Instant>,
+}
+
+/// Counts failures and hands out lockouts. Cheap to clone (shared state).
+#[derive(Clone, Default)]
+pub struct Limiter {
+    settings: Arc<LimiterSettings>,
+    entries: Arc<Mutex<HashMap<Subject, Entry>>>,
+}
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Limiter {
+    /// A limiter with these settings.
+    pub fn new(settings: LimiterSettings) -> Self {
+        Self {
+            settings: Arc::new(settings),
+            entries: Arc::default(),
+        }
+    }
+
+    /// Refuses if any subject that `role` is limited on is locked out.
+    pub fn check(&self, role: Role, subjects: &[Subject]) -> Result<(), Throttled> {
+        self.check_at(role, subjects, Instant::now())
+    }
+
+    fn check_at(&self, role: Role, subjects: &[Subject], now: Instant) -> Result<(), Throttled> {
+        let budget = self.settings.budget(role);
+        let Ok(entries) = self.entries.lock() else {
+            return Ok(());
+        };
+        let wait = subjects
+            .iter()
+            .filter(|s| budget.of(s).is_some())
+            .filter_map(|s| entries.get(s)?.locked_until)
+            .filter(|until| *until > now)
+            .map(|until| until - now)
+            .max();
+        match wait {
+            None => Ok(()),
+            Some(d) => Err(Throttled {
+                retry_after_secs: d.as_secs() + u64::from(d.subsec_nanos() > 0),
+            }),
+        }
+    }
+
+    /// Records `n` failed checks against each subject `role` is limited on.
+    pub fn fail(&self, role: Role, subjects: &[Subject], n: u32) {
+        self.fail_at(role, subjects, n, Instant::now());
+    }
+
+    fn fail_at(&self, role: Role, subjects: &[Subject], n: u32, now: Instant) {
+        let budget = self.settings.budget(role);
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        for subject in subjects {
+            let Some(max) = budget.of(subject) else {
+                continue;
+            };
+            let entry = entries.entry(subject.clone()).or_insert(Entry {
+                window_start: now,
+                failures: 0,
+                locked_until: None,
+            });
+            if now.duration_since(entry.window_start) >= self.settings.window {
+                entry.window_start = now;
+                entry.failures = 0;
+            }
+            entry.failures = entry.failures.saturating_add(n);
+            if entry.failures >= max {
+                entry.locked_until = Some(now + self.settings.lockout);
+                entry.failures = 0;
+                entry.window_start = now;
+            }
+        }
+    }
+
+    /// Forgets subjects whose window and lockout are both over; returns how many remain.
+    pub fn prune(&self) -> usize {
+        let now = Instant::now();
+        let window = self.settings.window;
+        let Ok(mut entries) = self.entries.lock() else {
+            return 0;
+        };
+        entries.retain(|_, e| {
+            e.locked_until.is_some_and(|u| u > now) || now.duration_since(e.window_start) < window
+        });
+        entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter() -> Limiter {
+        Limiter::new(LimiterSettings {
+            window: Duration::from_secs(60),
+            lockout: Duration::from_secs(300),
+            public: "key=100,ip=3,customer=2".parse().unwrap(),
+            storefront: Budget::UNLIMITED,
+        })
+    }
+
+    #[test]
+    fn a_subject_is_locked_out_when_its_budget_is_spent() {
+        let l = limiter();
+        let t0 = Instant::now();
+        let ip = [Subject::Ip([10, 0, 0, 1].into())];
+        l.fail_at(Role::Public, &ip, 2, t0);
+        assert_eq!(l.check_at(Role::Public, &ip, t0), Ok(()));
+        l.fail_at(Role::Public, &ip, 1, t0);
+        let refused = l.check_at(Role::Public, &ip, t0 + Duration::from_millis(500));
+        assert_eq!(
+            refused,
+            Err(Throttled {
+                retry_after_secs: 300
+            })
+        );
+        // Other subjects and other roles are not affected.
+        let other = [Subject::Ip([10, 0, 0, 2].into())];
+        assert_eq!(l.check_at(Role::Public, &other, t0), Ok(()));
+        assert_eq!(l.check_at(Role::Storefront, &ip, t0), Ok(()));
+        assert_eq!(
+            l.check_at(Role::Public, &ip, t0 + Duration::from_secs(301)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn failures_outside_the_window_are_forgotten() {
+        let l = limiter();
+        let t0 = Instant::now();
+        let c = [Subject::Customer("abc".into())];
+        l.fail_at(Role::Public, &c, 1, t0);
+        l.fail_at(Role::Public, &c, 1, t0 + Duration::from_secs(61));
+        assert_eq!(
+            l.check_at(Role::Public, &c, t0 + Duration::from_secs(61)),
+            Ok(())
+        );
+        l.fail_at(Role::Public, &c, 1, t0 + Duration::from_secs(62));
+        assert!(
+            l.check_at(Role::Public, &c, t0 + Duration::from_secs(62))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn admins_are_not_limited() {
+        let l = limiter();
+        let k = [Subject::Key("admin-env".into())];
+        l.fail(Role::Admin, &k, 1_000_000);
+        assert_eq!(l.check(Role::Admin, &k), Ok(()));
+        assert_eq!(l.prune(), 0);
+    }
+
+    #[test]
+    fn budgets_parse_and_refuse_nonsense() {
+        let b: Budget = "key=0, ip=7".parse().unwrap();
+        assert_eq!(
+            b,
+            Budget {
+                key: None,
+                ip: Some(7),
+                customer: None
+            }
+        );
+        assert!("key=ten".parse::<Budget>().is_err());
+        assert!("host=1".parse::<Budget>().is_err());
+        assert!("ip".parse::<Budget>().is_err());
+    }
+}
