@@ -12,7 +12,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use sha2::{Digest, Sha256};
 
-use crate::storage::{Db, NewApiKey, StorageError, StoredApiKey};
+use crate::storage::{Actor, Db, KeyChange, NewApiKey, StorageError, StoredApiKey};
 
 /// What every key starts with, so a leaked key is recognisable (e.g. by secret scanners).
 pub const KEY_PREFIX: &str = "cpn_";
@@ -113,8 +113,20 @@ fn display_prefix(secret: &str) -> &str {
     secret.get(..DISPLAY_PREFIX_LEN).unwrap_or(secret)
 }
 
-/// Creates and stores a new key.
+/// Creates and stores a new key on the command line (audited as such), valid for
+/// every channel.
 pub async fn create_api_key(db: &Db, name: &str, role: Role) -> Result<GeneratedKey, StorageError> {
+    create_scoped_api_key(db, name, role, &[], &Actor::system("command line")).await
+}
+
+/// Creates and stores a new key, limited to `channels` (lower case) unless empty.
+pub async fn create_scoped_api_key(
+    db: &Db,
+    name: &str,
+    role: Role,
+    channels: &[String],
+    actor: &Actor,
+) -> Result<GeneratedKey, StorageError> {
     let secret = generate_secret();
     let stored = db
         .insert_api_key(
@@ -123,11 +135,42 @@ pub async fn create_api_key(db: &Db, name: &str, role: Role) -> Result<Generated
                 role: role.as_str(),
                 prefix: display_prefix(&secret),
                 secret_hash: &hash(&secret),
+                channels,
             },
+            actor,
             Utc::now(),
         )
         .await?;
     Ok(GeneratedKey { secret, stored })
+}
+
+/// Replaces key `id` by a new one with the same name, role and channels; the old one
+/// keeps working until `now + grace`. Returns the new key (shown once) and the old.
+pub async fn rotate_api_key(
+    db: &Db,
+    id: i64,
+    grace: chrono::Duration,
+    actor: &Actor,
+) -> Result<KeyChange<(StoredApiKey, GeneratedKey)>, StorageError> {
+    let secret = generate_secret();
+    let now = Utc::now();
+    let changed = db
+        .rotate_api_key(
+            id,
+            display_prefix(&secret),
+            &hash(&secret),
+            now + grace,
+            actor,
+            now,
+        )
+        .await?;
+    Ok(match changed {
+        KeyChange::Changed((old, stored)) => {
+            KeyChange::Changed((old, GeneratedKey { secret, stored }))
+        }
+        KeyChange::NotFound => KeyChange::NotFound,
+        KeyChange::Inactive(k) => KeyChange::Inactive(k),
+    })
 }
 
 /// On a database with no key at all, creates the first admin key (exactly once, even
@@ -141,6 +184,7 @@ pub async fn create_first_admin_key(db: &Db) -> Result<Option<GeneratedKey>, Sto
                 role: Role::Admin.as_str(),
                 prefix: display_prefix(&secret),
                 secret_hash: &hash(&secret),
+                channels: &[],
             },
             Utc::now(),
         )
@@ -186,13 +230,13 @@ impl Authenticator {
                 channels: Vec::new(),
             }));
         }
+        let now = Utc::now();
         let stored = self
             .db
-            .active_api_key(&presented)
+            .active_api_key(&presented, now)
             .await?
             .ok_or(AuthError::InvalidKey)?;
         let role = Role::parse(&stored.role).ok_or(AuthError::InvalidKey)?;
-        let now = Utc::now();
         if crate::storage::last_use_is_stale(stored.last_used_at, now)
             && let Err(e) = self.db.touch_api_key(stored.id, now).await
         {
@@ -201,9 +245,9 @@ impl Authenticator {
         Ok(Some(Principal {
             role,
             key_id: Some(stored.id),
+            channels: stored.channel_list(),
             key_prefix: stored.prefix,
             name: stored.name,
-            channels: Vec::new(),
         }))
     }
 }

@@ -261,6 +261,8 @@ pub enum CouponErrorCode {
     RuleExamplesFailed,
     /// No such version of the rule.
     RuleVersionNotFound,
+    /// The API key is revoked, expired or replaced already.
+    KeyInactive,
 }
 
 impl From<&Rejection> for CouponErrorCode {

@@ -15,6 +15,8 @@ pub enum Kind {
     ApiKey,
     /// A reservation or redemption.
     Redemption,
+    /// An audit log entry.
+    AuditEntry,
 }
 
 impl Kind {
@@ -24,6 +26,7 @@ impl Kind {
             Self::CouponCode => "CouponCode",
             Self::ApiKey => "ApiKey",
             Self::Redemption => "Redemption",
+            Self::AuditEntry => "AuditEntry",
         }
     }
 }
@@ -43,6 +46,7 @@ pub fn decode_any(id: &str) -> Option<(Kind, i64)> {
         Kind::CouponCode,
         Kind::ApiKey,
         Kind::Redemption,
+        Kind::AuditEntry,
     ]
     .into_iter()
     .find(|k| k.as_str() == kind)?;

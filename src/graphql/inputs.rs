@@ -248,6 +248,10 @@ pub struct CreateApiKeyInput {
     pub name: String,
     /// What it may do.
     pub role: ApiKeyRole,
+    /// Channels it may be used for (validation and checkout must name one of them);
+    /// empty or omitted for every channel.
+    #[graphql(default)]
+    pub channels: Vec<String>,
 }
 
 /// Which coupons to list.

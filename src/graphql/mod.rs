@@ -9,6 +9,7 @@ pub mod inputs;
 pub mod mutation;
 pub mod query;
 pub mod scalars;
+pub mod security;
 pub mod shape;
 pub mod types;
 

@@ -17,6 +17,9 @@ use super::inputs::{
     SetCouponStatusPayload, UpdateCouponInput, UpdateCouponPayload,
 };
 use super::inputs::{PublishRuleInput, RollbackRuleInput, RulePayload, SimulateRulesInput};
+use super::security::{
+    self, RevokeApiKeyInput, RevokeApiKeyPayload, RotateApiKeyInput, RotateApiKeyPayload,
+};
 use super::types::{ApiKey, Coupon, CouponCode, CouponRejection, Redemption, Rule, RuleSimulation};
 use crate::auth::{self, Principal, Role};
 use crate::service::checkout::{self, RedeemTarget};
@@ -65,11 +68,6 @@ fn split<T>(
     }
 }
 
-/// Who made a change, for audits.
-fn actor(principal: &Principal) -> String {
-    format!("{} ({})", principal.name, principal.key_prefix)
-}
-
 use super::caller;
 
 /// Splits a checkout result into (redemption, userErrors), or a top-level error for
@@ -105,6 +103,7 @@ impl Mutation {
         let (coupon, user_errors) = split(
             coupons::create_coupon(
                 svc,
+                &caller(ctx)?,
                 NewCoupon {
                     draft,
                     code,
@@ -127,11 +126,11 @@ impl Mutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The coupon and the fields to change.")] input: UpdateCouponInput,
     ) -> Result<UpdateCouponPayload> {
-        let svc = ctx.data::<Services>()?;
+        let (svc, caller) = (ctx.data::<Services>()?, caller(ctx)?);
         let id = input.id.clone();
         let patch = input.into_patch();
         let (coupon, user_errors) = on_coupon(&id, "id", async |id| {
-            coupons::update_coupon(svc, id, patch).await
+            coupons::update_coupon(svc, &caller, id, patch).await
         })
         .await?;
         Ok(UpdateCouponPayload {
@@ -148,10 +147,10 @@ impl Mutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The coupon and its new status.")] input: SetCouponStatusInput,
     ) -> Result<SetCouponStatusPayload> {
-        let svc = ctx.data::<Services>()?;
+        let (svc, caller) = (ctx.data::<Services>()?, caller(ctx)?);
         let status = input.status.into();
         let (coupon, user_errors) = on_coupon(&input.id, "id", async |id| {
-            coupons::set_coupon_status(svc, id, status).await
+            coupons::set_coupon_status(svc, &caller, id, status).await
         })
         .await?;
         Ok(SetCouponStatusPayload {
@@ -168,9 +167,9 @@ impl Mutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The coupon to delete.")] input: DeleteCouponInput,
     ) -> Result<DeleteCouponPayload> {
-        let svc = ctx.data::<Services>()?;
+        let (svc, caller) = (ctx.data::<Services>()?, caller(ctx)?);
         let (done, user_errors) = on_coupon(&input.id, "id", async |id| {
-            coupons::delete_coupon(svc, id).await
+            coupons::delete_coupon(svc, &caller, id).await
         })
         .await?;
         Ok(DeleteCouponPayload {
@@ -186,10 +185,10 @@ impl Mutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The coupon and the codes to add.")] input: AddCodesInput,
     ) -> Result<AddCodesPayload> {
-        let svc = ctx.data::<Services>()?;
+        let (svc, caller) = (ctx.data::<Services>()?, caller(ctx)?);
         let usage_limit = input.usage_limit.map(i64::from);
         let (added, user_errors) = on_coupon(&input.coupon_id, "couponId", async |id| {
-            coupons::add_codes(svc, id, &input.codes, usage_limit).await
+            coupons::add_codes(svc, &caller, id, &input.codes, usage_limit).await
         })
         .await?;
         let (coupon, codes) = match added {
@@ -311,7 +310,9 @@ impl Mutation {
                 user_errors,
             });
         };
-        let result = checkout::release(svc, id).await.map(Idempotent::Fresh);
+        let result = checkout::release(svc, &caller(ctx)?, id)
+            .await
+            .map(Idempotent::Fresh);
         let (reservation, user_errors) = checkout_result(
             result,
             principal.role,
@@ -374,8 +375,8 @@ impl Mutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The rule's name and source.")] input: PublishRuleInput,
     ) -> Result<RulePayload> {
-        let (svc, principal) = (ctx.data::<Services>()?, ctx.data::<Principal>()?);
-        let result = rules::publish_rule(svc, &actor(principal), &input.name, &input.source).await;
+        let svc = ctx.data::<Services>()?;
+        let result = rules::publish_rule(svc, &caller(ctx)?, &input.name, &input.source).await;
         let (rule, user_errors) = split(result, "name")?;
         Ok(RulePayload {
             rule: rule.map(Rule),
@@ -390,14 +391,9 @@ impl Mutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The rule's name and the version to restore.")] input: RollbackRuleInput,
     ) -> Result<RulePayload> {
-        let (svc, principal) = (ctx.data::<Services>()?, ctx.data::<Principal>()?);
-        let result = rules::rollback_rule(
-            svc,
-            &actor(principal),
-            &input.name,
-            i64::from(input.version),
-        )
-        .await;
+        let svc = ctx.data::<Services>()?;
+        let result =
+            rules::rollback_rule(svc, &caller(ctx)?, &input.name, i64::from(input.version)).await;
         let (rule, user_errors) = split(result, "name")?;
         Ok(RulePayload {
             rule: rule.map(Rule),
@@ -438,7 +434,7 @@ impl Mutation {
             user_errors: Vec::new(),
         };
         Ok(
-            match rules::simulate(svc, target, input.order.into()).await {
+            match rules::simulate(svc, &caller(ctx)?, target, input.order.into()).await {
                 Ok(s) => RuleSimulation {
                     discount: s.discount.map(Into::into),
                     reasons: s.refused.into_iter().map(CouponRejection::from).collect(),
@@ -451,6 +447,29 @@ impl Mutation {
                 },
             },
         )
+    }
+
+    /// Revokes an API key: every instance refuses it from the next request on.
+    #[graphql(guard = "RoleGuard::new(ADMIN)")]
+    async fn revoke_api_key(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The key to revoke.")] input: RevokeApiKeyInput,
+    ) -> Result<RevokeApiKeyPayload> {
+        security::revoke(ctx, input).await
+    }
+
+    /// Replaces an API key by a new one with the same name, role and channels. The old
+    /// key keeps working for `graceMinutes`, then is refused. The new key is in this
+    /// response only.
+    #[graphql(guard = "RoleGuard::new(ADMIN)")]
+    async fn rotate_api_key(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The key to replace and the grace period of the old one.")]
+        input: RotateApiKeyInput,
+    ) -> Result<RotateApiKeyPayload> {
+        security::rotate(ctx, input).await
     }
 
     /// Creates an API key. The key is in this response only.
@@ -477,9 +496,25 @@ impl Mutation {
                 )],
             });
         }
-        let created = auth::create_api_key(&svc.db, name, input.role.into())
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
+        let channels = match coupons_domain::Channels::new(&input.channels) {
+            Ok(c) => c.as_slice().to_vec(),
+            Err(invalid) => {
+                return Ok(CreateApiKeyPayload {
+                    api_key: None,
+                    secret: None,
+                    user_errors: invalid.0.into_iter().map(Into::into).collect(),
+                });
+            }
+        };
+        let created = auth::create_scoped_api_key(
+            &svc.db,
+            name,
+            input.role.into(),
+            &channels,
+            &caller(ctx)?.actor(),
+        )
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
         Ok(CreateApiKeyPayload {
             api_key: Some(ApiKey(created.stored)),
             secret: Some(created.secret),

@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, Object, Result};
 use coupons_domain::CouponId;
 
 use super::error::{ApiError, query_error, user_errors, visible_rejections};
-use super::guard::{ANY_KEY, READERS, RoleGuard, VALIDATE};
+use super::guard::{ADMIN, ANY_KEY, READERS, RoleGuard, VALIDATE};
 use super::ids::{self, Kind};
 use super::inputs::{CouponFilter, RedemptionFilter, ValidateCouponInput};
 use super::types::{
@@ -47,7 +47,7 @@ impl Query {
                 .await
                 .map_err(|e| query_error(e.into()))?
                 .map(|r| Node::Redemption(Redemption(r)))),
-            Some((Kind::ApiKey, _)) | None => Ok(None),
+            Some((Kind::ApiKey | Kind::AuditEntry, _)) | None => Ok(None),
         }
     }
 
@@ -226,6 +226,38 @@ impl Query {
     ) -> Result<Option<Rule>> {
         let svc = ctx.data::<Services>()?;
         Ok(svc.rules.get(name.trim()).map(Rule))
+    }
+
+    /// API keys, newest first (active ones unless asked otherwise). Secrets are never
+    /// shown.
+    #[graphql(
+        guard = "RoleGuard::new(ADMIN)",
+        complexity = "super::page_complexity(first, child_complexity)"
+    )]
+    async fn api_keys(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+        #[graphql(desc = "Which keys to list.")] filter: Option<super::security::ApiKeyFilter>,
+    ) -> Result<super::security::ApiKeyConnection> {
+        super::security::list_keys(ctx, first, after, filter).await
+    }
+
+    /// Every change by admins and checkout calls, newest first: who (key, role,
+    /// address), what, and the entity before and after.
+    #[graphql(
+        guard = "RoleGuard::new(ADMIN)",
+        complexity = "super::page_complexity(first, child_complexity)"
+    )]
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+        #[graphql(desc = "Which entries to list.")] filter: Option<super::security::AuditLogFilter>,
+    ) -> Result<super::security::AuditEntryConnection> {
+        super::security::audit_log(ctx, first, after, filter).await
     }
 
     /// The caller's own API key: its role and name.

@@ -882,6 +882,33 @@ impl ApiKey {
     async fn last_used_at(&self) -> Option<DateTime> {
         self.0.last_used_at.map(DateTime)
     }
+
+    /// Channels the key may be used for (checkout and validation must name one);
+    /// empty for every channel.
+    async fn channels(&self) -> Vec<String> {
+        self.0.channel_list()
+    }
+
+    /// When it was revoked.
+    async fn revoked_at(&self) -> Option<DateTime> {
+        self.0.revoked_at.map(DateTime)
+    }
+
+    /// When it stops working: set when the key is rotated (the end of the grace
+    /// period).
+    async fn expires_at(&self) -> Option<DateTime> {
+        self.0.expires_at.map(DateTime)
+    }
+
+    /// Whether it works now: not revoked, not expired.
+    async fn active(&self) -> bool {
+        self.0.is_active(Utc::now())
+    }
+
+    /// The key that replaced this one by rotation.
+    async fn replaced_by_id(&self) -> Option<ID> {
+        self.0.replaced_by.map(|id| ids::encode(Kind::ApiKey, id))
+    }
 }
 
 /// The caller, as identified by its API key.

@@ -255,21 +255,42 @@ pub async fn redeem(
         }
         RedeemTarget::Reservation(id) => {
             let key = idempotency_key(key).map_err(Invalid::from)?;
+            check_redemption_channel(svc, caller, id).await?;
             let hash = request_hash(&json!(["redeem-reservation", id]));
             let claim = claim(svc, &scope, &key, &hash, now);
             Ok(svc
                 .db
-                .redeem_reservation(Some(claim.as_ref()), id, now)
+                .redeem_reservation(Some(claim.as_ref()), id, &caller.actor(), now)
                 .await?)
         }
     }
 }
 
+/// Refuses a channel-scoped key a reservation or redemption made on another channel.
+async fn check_redemption_channel(
+    svc: &Services,
+    caller: &Caller,
+    id: i64,
+) -> Result<(), ServiceError> {
+    if caller.channels.is_empty() {
+        return Ok(());
+    }
+    match svc.db.redemption(id).await? {
+        Some(r) => caller.check_channel(r.channel.as_deref()),
+        None => Ok(()),
+    }
+}
+
 /// Gives a reservation's use back (idempotent by nature).
-pub async fn release(svc: &Services, reservation_id: i64) -> Result<CheckoutOutcome, ServiceError> {
+pub async fn release(
+    svc: &Services,
+    caller: &Caller,
+    reservation_id: i64,
+) -> Result<CheckoutOutcome, ServiceError> {
+    check_redemption_channel(svc, caller, reservation_id).await?;
     Ok(svc
         .db
-        .release_reservation(reservation_id, Utc::now())
+        .release_reservation(reservation_id, &caller.actor(), Utc::now())
         .await?)
 }
 
@@ -293,6 +314,7 @@ pub async fn reverse(
     let Some(key) = key else {
         return Err(Invalid(Vec::new()).into());
     };
+    check_redemption_channel(svc, caller, redemption_id).await?;
     let now = Utc::now();
     let hash = request_hash(&json!([
         "reverse",
@@ -303,7 +325,13 @@ pub async fn reverse(
     let claim = claim(svc, &scope, &key, &hash, now);
     Ok(svc
         .db
-        .reverse_redemption(Some(claim.as_ref()), redemption_id, refund, now)
+        .reverse_redemption(
+            Some(claim.as_ref()),
+            redemption_id,
+            refund,
+            &caller.actor(),
+            now,
+        )
         .await?)
 }
 
@@ -361,7 +389,13 @@ async fn apply(
     };
     let result = svc
         .db
-        .apply_coupon(Some(claim.as_ref()), req, svc.rules.as_ref(), now)
+        .apply_coupon(
+            Some(claim.as_ref()),
+            req,
+            svc.rules.as_ref(),
+            &caller.actor(),
+            now,
+        )
         .await?;
     if let Idempotent::Fresh(CheckoutOutcome::Rejected(reasons)) = &result
         && is_failed_guess(reasons)

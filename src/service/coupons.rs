@@ -12,9 +12,11 @@ use coupons_domain::{
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::{ServiceError, Services};
+use super::{Caller, ServiceError, Services};
 use crate::rules::Rules;
-use crate::storage::{CouponFilter, DeleteOutcome, StorageError, StoredCode, UpdateError};
+use crate::storage::{
+    AuditAction, CouponFilter, DeleteOutcome, StorageError, StoredCode, UpdateError,
+};
 
 /// Most codes accepted by one `add_codes` call.
 pub const ADD_CODES_MAX: usize = 1000;
@@ -73,7 +75,11 @@ pub struct CouponPatch {
 
 /// Creates a coupon and, if given, its first code. Nothing is written unless all of the
 /// input is valid and the code is free.
-pub async fn create_coupon(svc: &Services, input: NewCoupon) -> Result<Coupon, ServiceError> {
+pub async fn create_coupon(
+    svc: &Services,
+    caller: &Caller,
+    input: NewCoupon,
+) -> Result<Coupon, ServiceError> {
     let now = Utc::now();
     let spec = CouponSpec::from_draft(input.draft, now, svc.default_expiration_days);
     let code = input
@@ -94,7 +100,14 @@ pub async fn create_coupon(svc: &Services, input: NewCoupon) -> Result<Coupon, S
     ensure_codes_free(svc, &codes, |_| Field::Code).await?;
     match svc
         .db
-        .insert_coupon(&spec, input.status, &codes, Limit::NONE, now)
+        .insert_coupon(
+            &spec,
+            input.status,
+            &codes,
+            Limit::NONE,
+            &caller.actor(),
+            now,
+        )
         .await
     {
         Err(e @ StorageError::UniqueViolation(_)) => {
@@ -129,21 +142,28 @@ fn check_bindings(svc: &Services, bindings: &[RuleBinding]) -> Result<(), Invali
 /// Changes a coupon's definition; the result is validated as a whole.
 pub async fn update_coupon(
     svc: &Services,
+    caller: &Caller,
     id: CouponId,
     patch: CouponPatch,
 ) -> Result<Coupon, ServiceError> {
     let rebinds = patch.rules.is_some();
     let result = svc
         .db
-        .update_coupon(id, Utc::now(), |current| {
-            let spec = apply_patch(&current.spec, patch)?;
-            // Existing bindings stay valid even if a rule was since removed; new ones
-            // must name loaded rules.
-            if rebinds {
-                check_bindings(svc, &spec.rules)?;
-            }
-            Ok((spec, current.lifecycle))
-        })
+        .update_coupon(
+            id,
+            AuditAction::CouponUpdated,
+            &caller.actor(),
+            Utc::now(),
+            |current: &Coupon| {
+                let spec = apply_patch(&current.spec, patch)?;
+                // Existing bindings stay valid even if a rule was since removed; new ones
+                // must name loaded rules.
+                if rebinds {
+                    check_bindings(svc, &spec.rules)?;
+                }
+                Ok((spec, current.lifecycle))
+            },
+        )
         .await;
     result.map_err(from_update_error)
 }
@@ -217,25 +237,40 @@ fn apply_patch(current: &CouponSpec, patch: CouponPatch) -> Result<CouponSpec, I
 /// Moves a coupon through its lifecycle (see [`LifecycleStatus::transition`]).
 pub async fn set_coupon_status(
     svc: &Services,
+    caller: &Caller,
     id: CouponId,
     status: LifecycleStatus,
 ) -> Result<Coupon, ServiceError> {
     let result = svc
         .db
-        .update_coupon(id, Utc::now(), |current| {
-            current
-                .lifecycle
-                .transition(status)
-                .map(|s| (current.spec.clone(), s))
-                .map_err(|p| Invalid::from(FieldError::new(Field::Status, p)))
-        })
+        .update_coupon(
+            id,
+            AuditAction::CouponStatusChanged,
+            &caller.actor(),
+            Utc::now(),
+            |current: &Coupon| {
+                current
+                    .lifecycle
+                    .transition(status)
+                    .map(|s| (current.spec.clone(), s))
+                    .map_err(|p| Invalid::from(FieldError::new(Field::Status, p)))
+            },
+        )
         .await;
     result.map_err(from_update_error)
 }
 
 /// Deletes a coupon that has never been used.
-pub async fn delete_coupon(svc: &Services, id: CouponId) -> Result<(), ServiceError> {
-    match svc.db.delete_coupon(id).await? {
+pub async fn delete_coupon(
+    svc: &Services,
+    caller: &Caller,
+    id: CouponId,
+) -> Result<(), ServiceError> {
+    match svc
+        .db
+        .delete_coupon(id, &caller.actor(), Utc::now())
+        .await?
+    {
         DeleteOutcome::Deleted => Ok(()),
         DeleteOutcome::NotFound => Err(ServiceError::CouponNotFound),
         DeleteOutcome::HasRedemptions => Err(ServiceError::CouponHasRedemptions),
@@ -245,6 +280,7 @@ pub async fn delete_coupon(svc: &Services, id: CouponId) -> Result<(), ServiceEr
 /// Adds up to [`ADD_CODES_MAX`] codes to a coupon, all or none.
 pub async fn add_codes(
     svc: &Services,
+    caller: &Caller,
     id: CouponId,
     raw_codes: &[String],
     usage_limit: Option<i64>,
@@ -280,7 +316,11 @@ pub async fn add_codes(
     let limit = limit.unwrap_or(Limit::NONE);
     let field_of = |code: &CouponCode| Field::CodeAt(index_of(raw_codes, code));
     ensure_codes_free(svc, &codes, field_of).await?;
-    let added = match svc.db.add_codes(id, &codes, limit, Utc::now()).await {
+    let added = match svc
+        .db
+        .add_codes(id, &codes, limit, &caller.actor(), Utc::now())
+        .await
+    {
         Err(e @ StorageError::UniqueViolation(_)) => {
             return Err(taken_after_conflict(svc, &codes, field_of, e).await);
         }

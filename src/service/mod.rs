@@ -47,6 +47,16 @@ impl Caller {
         subjects
     }
 
+    /// The caller as the audit log records it.
+    pub fn actor(&self) -> crate::storage::Actor {
+        crate::storage::Actor {
+            key_id: self.key_id,
+            role: self.role.as_str().to_owned(),
+            name: self.key_name.clone(),
+            ip: self.ip.map(|ip| ip.to_string()),
+        }
+    }
+
     /// Refuses an order on a channel this key may not use.
     pub fn check_channel(&self, channel: Option<&str>) -> Result<(), ServiceError> {
         if self.channels.is_empty() || channel.is_some_and(|c| self.channels.iter().any(|k| k == c))

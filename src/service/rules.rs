@@ -10,9 +10,11 @@ use coupons_domain::{
     RuleBinding, RuleFacts, RuleVerdict,
 };
 
-use super::{ServiceError, Services};
+use serde_json::json;
+
+use super::{Caller, ServiceError, Services};
 use crate::rules::{CompiledRule, RuleOrigin, Rules};
-use crate::storage::{Db, StorageError};
+use crate::storage::{AuditAction, Db, EntityType, StorageError};
 
 /// How often instances look for rule changes made elsewhere.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -53,13 +55,16 @@ fn vet(rules: &Rules, name: &str, source: &str) -> Result<CompiledRule, ServiceE
 /// follow within [`POLL_INTERVAL`]). Returns the rule in force.
 pub async fn publish_rule(
     svc: &Services,
-    actor: &str,
+    caller: &Caller,
     name: &str,
     source: &str,
 ) -> Result<Arc<CompiledRule>, ServiceError> {
     let name = name.trim();
     let rule = vet(&svc.rules, name, source)?;
-    let version = svc.db.publish_rule(name, source, actor, Utc::now()).await?;
+    let version = svc
+        .db
+        .publish_rule(name, source, &caller.actor(), Utc::now())
+        .await?;
     Ok(svc
         .rules
         .insert(rule.with_origin(RuleOrigin::Published { version })))
@@ -68,14 +73,14 @@ pub async fn publish_rule(
 /// Puts an earlier published version back in force.
 pub async fn rollback_rule(
     svc: &Services,
-    actor: &str,
+    caller: &Caller,
     name: &str,
     version: i64,
 ) -> Result<Arc<CompiledRule>, ServiceError> {
     let name = name.trim();
     let stored = svc
         .db
-        .rollback_rule(name, version, actor, Utc::now())
+        .rollback_rule(name, version, &caller.actor(), Utc::now())
         .await?
         .ok_or_else(|| invalid(Field::RuleVersion, Problem::RuleVersionNotFound(version)))?;
     let rule = svc
@@ -187,12 +192,39 @@ fn timed(
     }
 }
 
-/// Runs rules against an order without writing anything.
+/// Runs rules against an order; writes nothing but its audit entry.
 pub async fn simulate(
     svc: &Services,
+    caller: &Caller,
     target: SimulationTarget,
     order: OrderDraft,
 ) -> Result<Simulation, ServiceError> {
+    let (simulation, entity, id) = run_simulation(svc, target, order).await?;
+    let after = json!({
+        "discountMinor": simulation.discount.map(|d| d.minor),
+        "refused": simulation.refused.iter().map(Rejection::code).collect::<Vec<_>>(),
+        "rules": simulation.runs.iter().map(|r| &r.rule).collect::<Vec<_>>(),
+    });
+    svc.db
+        .record_audit(
+            &caller.actor(),
+            AuditAction::RulesSimulated,
+            entity,
+            &id,
+            Some(after),
+            Utc::now(),
+        )
+        .await?;
+    Ok(simulation)
+}
+
+/// The simulation, and what it was of: a draft rule, or a coupon.
+async fn run_simulation(
+    svc: &Services,
+    target: SimulationTarget,
+    order: OrderDraft,
+) -> Result<(Simulation, EntityType, String), ServiceError> {
+    let draft = || (EntityType::Rule, "draft".to_owned());
     let order = Order::from_draft(order)?;
     let now = Utc::now();
     let code = match target {
@@ -202,10 +234,12 @@ pub async fn simulate(
                 .compile("draft", &source, RuleOrigin::Inline)
                 .map_err(|e| invalid(Field::RuleSource, Problem::RuleCompile(e.to_string())))?;
             let facts = draft_facts(&order, now);
-            return Ok(Simulation {
+            let (entity, id) = draft();
+            let simulation = Simulation {
                 runs: vec![timed(&svc.rules, &rule, &params, &facts)],
                 ..Simulation::default()
-            });
+            };
+            return Ok((simulation, entity, id));
         }
         SimulationTarget::Code(raw) => CouponCode::parse(&raw).ok(),
         SimulationTarget::Coupon(id) => svc
@@ -220,7 +254,8 @@ pub async fn simulate(
         ..Simulation::default()
     };
     let Some(code) = code else {
-        return Ok(not_found);
+        let (entity, id) = draft();
+        return Ok((not_found, entity, id));
     };
     let customer_key = order
         .customer
@@ -231,15 +266,17 @@ pub async fn simulate(
         .inspect_coupon(&code, &order, customer_key.as_deref(), true, now)
         .await?
     else {
-        return Ok(not_found);
+        let (entity, id) = draft();
+        return Ok((not_found, entity, id));
     };
+    let (entity, id) = (EntityType::Coupon, found.coupon.id.0.to_string());
     let mut simulation = Simulation::default();
     match found.decided {
         Ok(d) => simulation.discount = Some(d),
         Err(reasons) => simulation.refused = reasons,
     }
     let Some(facts) = found.facts else {
-        return Ok(simulation);
+        return Ok((simulation, entity, id));
     };
     for binding in &found.coupon.spec.rules {
         let run = match svc.rules.get(&binding.name) {
@@ -252,5 +289,5 @@ pub async fn simulate(
         };
         simulation.runs.push(run);
     }
-    Ok(simulation)
+    Ok((simulation, entity, id))
 }

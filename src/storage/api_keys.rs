@@ -4,6 +4,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use serde_json::{Value, json};
+
+use super::audit::{Actor, AuditAction, EntityType, audit};
 use super::{Db, StorageError, with_conn, with_tx};
 
 /// The flag recorded when the first admin key has been created.
@@ -38,6 +41,57 @@ pub struct StoredApiKey {
     pub last_used_at: Option<DateTime<Utc>>,
     /// When it was revoked.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Channels it is limited to (JSON list of names; empty for all).
+    pub channels: Value,
+    /// When it stops working (set when it is rotated).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The key that replaced it by rotation.
+    pub replaced_by: Option<i64>,
+}
+
+impl StoredApiKey {
+    /// The channels it is limited to; empty for all.
+    pub fn channel_list(&self) -> Vec<String> {
+        self.channels
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether it is usable at `now`.
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|t| t > now)
+    }
+
+    /// The audit view: everything but the hash.
+    fn audit_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+            "prefix": self.prefix,
+            "channels": self.channels,
+            "createdAt": self.created_at,
+            "revokedAt": self.revoked_at,
+            "expiresAt": self.expires_at,
+            "replacedBy": self.replaced_by,
+        })
+    }
+}
+
+/// What revoking or rotating found.
+#[derive(Debug)]
+pub enum KeyChange<T> {
+    /// Done.
+    Changed(T),
+    /// No key with that id.
+    NotFound,
+    /// The key is revoked or expired already.
+    Inactive(StoredApiKey),
 }
 
 /// A key to be stored.
@@ -51,6 +105,8 @@ pub struct NewApiKey<'a> {
     pub prefix: &'a str,
     /// SHA-256 of the whole key, hex.
     pub secret_hash: &'a str,
+    /// Channels it is limited to (lower case); empty for all.
+    pub channels: &'a [String],
 }
 
 /// The column values of a new key, against a backend's `api_keys` table.
@@ -62,6 +118,7 @@ macro_rules! api_key_values {
             $k::prefix.eq($key.prefix),
             $k::secret_hash.eq($key.secret_hash),
             $k::created_at.eq($now),
+            $k::channels.eq(serde_json::json!($key.channels)),
         )
     };
 }
@@ -71,14 +128,155 @@ impl Db {
     pub async fn insert_api_key(
         &self,
         key: NewApiKey<'_>,
+        actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<StoredApiKey, StorageError> {
-        Ok(with_conn!(self, |conn| {
+        with_tx!(self, |conn| {
             use schema::api_keys::dsl as k;
-            diesel::insert_into(k::api_keys)
+            let stored: StoredApiKey = diesel::insert_into(k::api_keys)
                 .values(api_key_values!(k, key, now))
                 .get_result(conn)
-                .await?
+                .await?;
+            let after = Some(stored.audit_json());
+            audit!(
+                conn,
+                actor,
+                AuditAction::ApiKeyCreated,
+                EntityType::ApiKey,
+                stored.id,
+                None,
+                after,
+                now
+            );
+            Ok(stored)
+        })
+    }
+
+    /// Revokes a key: it is refused from the next request on, on every instance.
+    pub async fn revoke_api_key(
+        &self,
+        id: i64,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<KeyChange<StoredApiKey>, StorageError> {
+        with_tx!(self, |conn| {
+            use schema::api_keys::dsl as k;
+            let current: Option<StoredApiKey> =
+                k::api_keys.find(id).first(conn).await.optional()?;
+            let Some(current) = current else {
+                return Ok(KeyChange::NotFound);
+            };
+            if current.revoked_at.is_some() {
+                return Ok(KeyChange::Inactive(current));
+            }
+            let revoked: StoredApiKey = diesel::update(k::api_keys.find(id))
+                .set(k::revoked_at.eq(now))
+                .get_result(conn)
+                .await?;
+            let (before, after) = (Some(current.audit_json()), Some(revoked.audit_json()));
+            audit!(
+                conn,
+                actor,
+                AuditAction::ApiKeyRevoked,
+                EntityType::ApiKey,
+                id,
+                before,
+                after,
+                now
+            );
+            Ok(KeyChange::Changed(revoked))
+        })
+    }
+
+    /// Replaces a key by `new` (same name, role and channels); the old one keeps working
+    /// until `old_until`. Returns (old, new).
+    pub async fn rotate_api_key(
+        &self,
+        id: i64,
+        new_prefix: &str,
+        new_hash: &str,
+        old_until: DateTime<Utc>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<KeyChange<(StoredApiKey, StoredApiKey)>, StorageError> {
+        with_tx!(self, |conn| {
+            use schema::api_keys::dsl as k;
+            // Writing first locks the row, so two rotations of one key do not both win.
+            let current: Option<StoredApiKey> = diesel::update(k::api_keys.find(id))
+                .set(k::name.eq(k::name))
+                .get_result(conn)
+                .await
+                .optional()?;
+            let Some(current) = current else {
+                return Ok(KeyChange::NotFound);
+            };
+            if !current.is_active(now) || current.replaced_by.is_some() {
+                return Ok(KeyChange::Inactive(current));
+            }
+            let channels = current.channel_list();
+            let new = NewApiKey {
+                name: &current.name,
+                role: &current.role,
+                prefix: new_prefix,
+                secret_hash: new_hash,
+                channels: &channels,
+            };
+            let created: StoredApiKey = diesel::insert_into(k::api_keys)
+                .values(api_key_values!(k, new, now))
+                .get_result(conn)
+                .await?;
+            let old: StoredApiKey = diesel::update(k::api_keys.find(id))
+                .set((
+                    k::expires_at.eq(Some(old_until)),
+                    k::replaced_by.eq(Some(created.id)),
+                ))
+                .get_result(conn)
+                .await?;
+            let before = Some(current.audit_json());
+            let after = Some(json!({ "old": old.audit_json(), "new": created.audit_json() }));
+            audit!(
+                conn,
+                actor,
+                AuditAction::ApiKeyRotated,
+                EntityType::ApiKey,
+                id,
+                before,
+                after,
+                now
+            );
+            Ok(KeyChange::Changed((old, created)))
+        })
+    }
+
+    /// Keys, newest first, with ids below `before_id`; revoked and expired ones only
+    /// when asked.
+    pub async fn list_api_keys(
+        &self,
+        include_inactive: bool,
+        before_id: Option<i64>,
+        limit: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<StoredApiKey>, StorageError> {
+        Ok(with_conn!(self, |conn| {
+            use schema::api_keys::dsl as k;
+            let mut q = k::api_keys.into_boxed();
+            if !include_inactive {
+                q = q
+                    .filter(k::revoked_at.is_null())
+                    .filter(k::expires_at.is_null().or(k::expires_at.gt(now)));
+            }
+            if let Some(id) = before_id {
+                q = q.filter(k::id.lt(id));
+            }
+            q.order(k::id.desc()).limit(limit).load(conn).await?
+        }))
+    }
+
+    /// A key by id.
+    pub async fn api_key(&self, id: i64) -> Result<Option<StoredApiKey>, StorageError> {
+        Ok(with_conn!(self, |conn| {
+            use schema::api_keys::dsl as k;
+            k::api_keys.find(id).first(conn).await.optional()?
         }))
     }
 
@@ -101,21 +299,39 @@ impl Db {
             if claimed == 0 || existing > 0 {
                 return Ok(None);
             }
-            let stored = diesel::insert_into(k::api_keys)
+            let stored: StoredApiKey = diesel::insert_into(k::api_keys)
                 .values(api_key_values!(k, key, now))
                 .get_result(conn)
                 .await?;
+            let actor = Actor::system("first start");
+            let after = Some(stored.audit_json());
+            audit!(
+                conn,
+                &actor,
+                AuditAction::ApiKeyCreated,
+                EntityType::ApiKey,
+                stored.id,
+                None,
+                after,
+                now
+            );
             Ok(Some(stored))
         })
     }
 
-    /// The key with this hash, if it exists and is not revoked.
-    pub async fn active_api_key(&self, hash: &str) -> Result<Option<StoredApiKey>, StorageError> {
+    /// The key with this hash, if it exists, is not revoked and has not expired. Read
+    /// on every request, so a revocation holds from the next request on every instance.
+    pub async fn active_api_key(
+        &self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<StoredApiKey>, StorageError> {
         Ok(with_conn!(self, |conn| {
             use schema::api_keys::dsl as k;
             k::api_keys
                 .filter(k::secret_hash.eq(hash))
                 .filter(k::revoked_at.is_null())
+                .filter(k::expires_at.is_null().or(k::expires_at.gt(now)))
                 .first(conn)
                 .await
                 .optional()?

@@ -24,6 +24,7 @@ use diesel_async::RunQueryDsl;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
+use super::audit::{Actor, AuditAction, EntityType, audit, snapshot};
 use super::coupons::StoredCode;
 use super::models::{StoredCoupon, StoredRedemption};
 use super::{Db, StorageError, with_conn, with_tx};
@@ -379,6 +380,7 @@ impl Db {
         claim: Option<IdempotencyClaim<'_>>,
         req: ApplyRequest<'_>,
         rules: &dyn RuleEvaluator,
+        actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Idempotent<CheckoutOutcome>, StorageError> {
         with_tx!(self, |conn| {
@@ -486,11 +488,24 @@ impl Db {
                     ))
                     .get_result(conn)
                     .await?;
-                if req.hold_until.is_some() {
+                let action = if req.hold_until.is_some() {
                     bump_counters!(conn, code.coupon_id, code.id, 0, 1);
+                    AuditAction::CouponReserved
                 } else {
                     bump_counters!(conn, code.coupon_id, code.id, 1, 0);
-                }
+                    AuditAction::CouponRedeemed
+                };
+                let after = snapshot(&row);
+                audit!(
+                    conn,
+                    actor,
+                    action,
+                    EntityType::Redemption,
+                    row.id,
+                    None,
+                    after,
+                    now
+                );
                 CheckoutOutcome::Applied(row.into_domain()?)
             };
             remember!(conn, claim, &outcome);
@@ -503,6 +518,7 @@ impl Db {
         &self,
         claim: Option<IdempotencyClaim<'_>>,
         reservation_id: i64,
+        actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Idempotent<CheckoutOutcome>, StorageError> {
         with_tx!(self, |conn| {
@@ -529,6 +545,17 @@ impl Db {
                     .get_result(conn)
                     .await?;
                 bump_counters!(conn, current.coupon_id, current.code_id, 1, -1);
+                let (before, after) = (snapshot(&current), snapshot(&row));
+                audit!(
+                    conn,
+                    actor,
+                    AuditAction::CouponRedeemed,
+                    EntityType::Redemption,
+                    row.id,
+                    before,
+                    after,
+                    now
+                );
                 CheckoutOutcome::Applied(row.into_domain()?)
             };
             remember!(conn, claim, &outcome);
@@ -541,6 +568,7 @@ impl Db {
     pub async fn release_reservation(
         &self,
         reservation_id: i64,
+        actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<CheckoutOutcome, StorageError> {
         with_tx!(self, |conn| {
@@ -565,6 +593,17 @@ impl Db {
                 .get_result(conn)
                 .await?;
             bump_counters!(conn, current.coupon_id, current.code_id, 0, -1);
+            let (before, after) = (snapshot(&current), snapshot(&row));
+            audit!(
+                conn,
+                actor,
+                AuditAction::ReservationReleased,
+                EntityType::Redemption,
+                row.id,
+                before,
+                after,
+                now
+            );
             Ok(CheckoutOutcome::Applied(row.into_domain()?))
         })
     }
@@ -576,6 +615,7 @@ impl Db {
         claim: Option<IdempotencyClaim<'_>>,
         redemption_id: i64,
         refund: Option<Decimal>,
+        actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Idempotent<CheckoutOutcome>, StorageError> {
         with_tx!(self, |conn| {
@@ -630,6 +670,17 @@ impl Db {
                 if gives_use_back {
                     bump_counters!(conn, current.coupon_id, current.code_id, -1, 0);
                 }
+                let (before, after) = (snapshot(&current), snapshot(&row));
+                audit!(
+                    conn,
+                    actor,
+                    AuditAction::RedemptionReversed,
+                    EntityType::Redemption,
+                    row.id,
+                    before,
+                    after,
+                    now
+                );
                 CheckoutOutcome::Applied(row.into_domain()?)
             };
             remember!(conn, claim, &outcome);

@@ -11,6 +11,9 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl;
 
+use serde_json::json;
+
+use super::audit::{Actor, AuditAction, EntityType, audit, snapshot};
 use super::models::{CouponColumns, StoredCoupon, coupon_assignments};
 use super::{Db, StorageError, with_conn, with_tx};
 
@@ -21,7 +24,7 @@ extern "SQL" {
 }
 
 /// A `coupon_codes` row.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone, Queryable, serde::Serialize)]
 pub struct StoredCode {
     /// Row id.
     pub id: i64,
@@ -108,6 +111,7 @@ impl Db {
         status: LifecycleStatus,
         codes: &[CouponCode],
         usage_limit: Limit,
+        actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Coupon, StorageError> {
         with_tx!(self, |conn| {
@@ -122,6 +126,19 @@ impl Db {
                 ))
                 .get_result(conn)
                 .await?;
+            // The entry goes first: a code that turns out taken rolls both back.
+            let listed: Vec<&str> = codes.iter().map(CouponCode::as_str).collect();
+            let after = Some(json!({ "coupon": snapshot(&row), "codes": listed }));
+            audit!(
+                conn,
+                actor,
+                AuditAction::CouponCreated,
+                EntityType::Coupon,
+                row.id,
+                None,
+                after,
+                now
+            );
             // One statement per code: diesel-async has no multi-row insert for SQLite.
             for code in codes {
                 diesel::insert_into(cc::coupon_codes)
@@ -236,6 +253,8 @@ impl Db {
     pub async fn update_coupon<E, F>(
         &self,
         id: CouponId,
+        action: AuditAction,
+        actor: &Actor,
         now: DateTime<Utc>,
         change: F,
     ) -> Result<Coupon, UpdateError<E>>
@@ -251,25 +270,55 @@ impl Db {
                 .get_result(conn)
                 .await
                 .optional()?;
-            let current = current.ok_or(UpdateError::NotFound)?.into_domain()?;
+            let current = current.ok_or(UpdateError::NotFound)?;
+            let before = snapshot(&current);
+            let current = current.into_domain()?;
             let (spec, status) = change(&current).map_err(UpdateError::Rejected)?;
             let row: StoredCoupon = diesel::update(c::coupons.find(id.0))
                 .set(coupon_assignments!(c, CouponColumns::new(&spec, status)))
                 .get_result(conn)
                 .await?;
+            let after = snapshot(&row);
+            audit!(
+                conn,
+                actor,
+                action,
+                EntityType::Coupon,
+                id.0,
+                before,
+                after,
+                now
+            );
             Ok(row.into_domain()?)
         })
     }
 
     /// Deletes a coupon and its codes, unless it has been used.
-    pub async fn delete_coupon(&self, id: CouponId) -> Result<DeleteOutcome, StorageError> {
+    pub async fn delete_coupon(
+        &self,
+        id: CouponId,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<DeleteOutcome, StorageError> {
         with_tx!(self, |conn| {
             use schema::coupons::dsl as c;
-            let deleted =
+            let deleted: Option<StoredCoupon> =
                 diesel::delete(c::coupons.find(id.0).filter(c::redemption_count.eq(0_i64)))
-                    .execute(conn)
-                    .await?;
-            if deleted > 0 {
+                    .get_result(conn)
+                    .await
+                    .optional()?;
+            if let Some(row) = deleted {
+                let before = snapshot(&row);
+                audit!(
+                    conn,
+                    actor,
+                    AuditAction::CouponDeleted,
+                    EntityType::Coupon,
+                    id.0,
+                    before,
+                    None,
+                    now
+                );
                 return Ok(DeleteOutcome::Deleted);
             }
             let exists: bool = diesel::select(exists(c::coupons.find(id.0)))
@@ -289,6 +338,7 @@ impl Db {
         coupon: CouponId,
         codes: &[CouponCode],
         usage_limit: Limit,
+        actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Option<Vec<StoredCode>>, StorageError> {
         with_tx!(self, |conn| {
@@ -301,6 +351,19 @@ impl Db {
             if touched == 0 {
                 return Ok(None);
             }
+            // The entry goes first: a code that turns out taken rolls both back.
+            let listed: Vec<&str> = codes.iter().map(CouponCode::as_str).collect();
+            let after = Some(json!({ "codes": listed, "usageLimit": usage_limit.get() }));
+            audit!(
+                conn,
+                actor,
+                AuditAction::CodesAdded,
+                EntityType::Coupon,
+                coupon.0,
+                None,
+                after,
+                now
+            );
             let mut inserted = Vec::with_capacity(codes.len());
             for code in codes {
                 let row: StoredCode = diesel::insert_into(cc::coupon_codes)

@@ -9,6 +9,7 @@
 //! statement of a read-modify-write locks the row it changes.
 
 mod api_keys;
+mod audit;
 mod checkout;
 mod coupons;
 pub mod migrations;
@@ -29,7 +30,8 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
 
-pub use api_keys::{NewApiKey, StoredApiKey, last_use_is_stale};
+pub use api_keys::{KeyChange, NewApiKey, StoredApiKey, last_use_is_stale};
+pub use audit::{Actor, AuditAction, AuditEntry, AuditFilter, EntityType, snapshot};
 pub use checkout::{
     ApplyRequest, CounterMismatch, IdempotencyClaim, Idempotent, Inspection, RedemptionFilter,
 };

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use super::StorageError;
 
-/// A `coupons` row, all columns in table order.
-#[derive(Debug, Queryable)]
+/// A `coupons` row, all columns in table order. Serialised as it is for the audit log.
+#[derive(Debug, Queryable, serde::Serialize)]
 pub(super) struct StoredCoupon {
     pub(super) id: i64,
     name: String,
@@ -224,19 +224,14 @@ macro_rules! coupon_assignments {
 pub(super) use coupon_assignments;
 
 /// A `redemptions` row, all columns in table order.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone, Queryable, serde::Serialize)]
 pub(super) struct StoredRedemption {
     pub id: i64,
     pub coupon_id: i64,
     pub code_id: i64,
     pub code: String,
     pub status: String,
-    #[expect(
-        dead_code,
-        reason = "loaded with the row; counted in SQL, not read here"
-    )]
     pub holds_use: bool,
-    #[expect(dead_code, reason = "loaded with the row; a keyed hash, never shown")]
     pub customer_key: Option<String>,
     pub email_domain: Option<String>,
     pub order_id: String,
@@ -249,10 +244,6 @@ pub(super) struct StoredRedemption {
     pub created_at: DateTime<Utc>,
     pub redeemed_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
-    #[expect(
-        dead_code,
-        reason = "loaded with the row; not part of the domain value"
-    )]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -4,6 +4,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use serde_json::json;
+
+use super::audit::{Actor, AuditAction, EntityType, audit};
 use super::{Db, StorageError, with_conn, with_tx};
 
 /// One stored version of a published rule.
@@ -28,9 +31,10 @@ impl Db {
         &self,
         name: &str,
         source: &str,
-        actor: &str,
+        actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<i64, StorageError> {
+        let author = actor.author();
         with_tx!(self, |conn| {
             use diesel::upsert::excluded;
             use schema::rule_audit::dsl as a;
@@ -59,7 +63,7 @@ impl Db {
                     v::name.eq(name),
                     v::version.eq(version),
                     v::source.eq(source),
-                    v::author.eq(actor),
+                    v::author.eq(&author),
                     v::created_at.eq(now),
                 ))
                 .execute(conn)
@@ -73,11 +77,23 @@ impl Db {
                     a::name.eq(name),
                     a::action.eq("PUBLISHED"),
                     a::version.eq(version),
-                    a::actor.eq(actor),
+                    a::actor.eq(&author),
                     a::at.eq(now),
                 ))
                 .execute(conn)
                 .await?;
+            let before = latest.map(|v| json!({ "version": v }));
+            let after = Some(json!({ "version": version, "source": source }));
+            audit!(
+                conn,
+                actor,
+                AuditAction::RulePublished,
+                EntityType::Rule,
+                name,
+                before,
+                after,
+                now
+            );
             Ok::<_, StorageError>(version)
         })
     }
@@ -88,9 +104,10 @@ impl Db {
         &self,
         name: &str,
         version: i64,
-        actor: &str,
+        actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Option<StoredRuleVersion>, StorageError> {
+        let author = actor.author();
         with_tx!(self, |conn| {
             use schema::rule_audit::dsl as a;
             use schema::rule_heads::dsl as h;
@@ -101,16 +118,30 @@ impl Db {
                 .await
                 .optional()?;
             let Some(found) = found else { return Ok(None) };
-            diesel::update(h::rule_heads.find(name))
+            let previous: Option<i64> = diesel::update(h::rule_heads.find(name))
                 .set((h::version.eq(version), h::changed_at.eq(now)))
-                .execute(conn)
-                .await?;
+                .returning(h::version)
+                .get_result(conn)
+                .await
+                .optional()?;
+            let before = previous.map(|v| json!({ "version": v }));
+            let after = Some(json!({ "version": version }));
+            audit!(
+                conn,
+                actor,
+                AuditAction::RuleRolledBack,
+                EntityType::Rule,
+                name,
+                before,
+                after,
+                now
+            );
             diesel::insert_into(a::rule_audit)
                 .values((
                     a::name.eq(name),
                     a::action.eq("ROLLED_BACK"),
                     a::version.eq(version),
-                    a::actor.eq(actor),
+                    a::actor.eq(&author),
                     a::at.eq(now),
                 ))
                 .execute(conn)

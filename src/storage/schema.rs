@@ -159,6 +159,27 @@ macro_rules! tables {
                 created_at -> $ts,
                 last_used_at -> Nullable<$ts>,
                 revoked_at -> Nullable<$ts>,
+                channels -> $json,
+                expires_at -> Nullable<$ts>,
+                replaced_by -> Nullable<BigInt>,
+            }
+        }
+
+        diesel::table! {
+            use diesel::sql_types::*;
+            /// Who changed what, when, from where: one row per change.
+            audit_log (id) {
+                id -> BigInt,
+                at -> $ts,
+                actor_key_id -> Nullable<BigInt>,
+                actor_role -> Text,
+                actor_name -> Text,
+                client_ip -> Nullable<Text>,
+                action -> Text,
+                entity_type -> Text,
+                entity_id -> Text,
+                before -> Nullable<$json>,
+                after -> Nullable<$json>,
             }
         }
 
@@ -185,6 +206,7 @@ macro_rules! tables {
             rule_versions,
             rule_heads,
             rule_audit,
+            audit_log,
         );
     };
 }

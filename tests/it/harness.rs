@@ -302,6 +302,32 @@ impl TestApp {
             .clone()
     }
 
+    /// Another instance of the service on the same database: its own pool, router and
+    /// in-memory state, as a second server process would have.
+    pub fn second_instance(&self) -> Router {
+        let db = Db::connect(
+            self.database_url(),
+            PoolOptions {
+                max_size: 4,
+                wait_timeout: std::time::Duration::from_secs(10),
+            },
+        )
+        .unwrap();
+        let services = Services {
+            db: db.clone(),
+            default_expiration_days: None,
+            checkout: CheckoutSettings {
+                customer_key_secret: b"test secret for customer keys, 32+ bytes".to_vec(),
+                default_hold: chrono::Duration::minutes(15),
+                idempotency_retention: chrono::Duration::hours(24),
+            },
+            attempts: coupons::service::attempts::AttemptCounter::default(),
+            limiter: coupons::service::limiter::Limiter::default(),
+            rules: self.rules.clone(),
+        };
+        router(services, Authenticator::new(db, None), Default::default())
+    }
+
     /// The database URL of this app.
     pub fn database_url(&self) -> &str {
         &self._database.url
@@ -381,6 +407,24 @@ impl TestApp {
             Db::Sqlite(pool) => q.get_result(&mut *pool.get().await.unwrap()).await.unwrap(),
         };
         row.n
+    }
+}
+
+/// Sends a GraphQL request with `key` through `router`.
+pub async fn request_to(router: &Router, key: &str, query: &str, variables: Value) -> Response {
+    let request = Request::post("/graphql")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {key}"))
+        .body(Body::from(
+            json!({ "query": query, "variables": variables }).to_string(),
+        ))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    Response {
+        status,
+        body: serde_json::from_slice(&bytes).unwrap(),
     }
 }
 

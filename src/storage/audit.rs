@@ -1,0 +1,252 @@
+//! The audit log: who changed what, when, from where. Every entry is written by the
+//! storage function that makes the change, inside its transaction, so a change and its
+//! entry commit or roll back together.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde_json::Value;
+
+use super::{Db, StorageError, with_conn, with_tx};
+
+/// Who made a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The API key's id; `None` for `COUPONS_ADMIN_KEY` and for the service itself.
+    pub key_id: Option<i64>,
+    /// `admin`, `storefront`, … or `system` for the service and its command line.
+    pub role: String,
+    /// The key's name, or what acted (e.g. `command line`).
+    pub name: String,
+    /// The client's address, when the change came over HTTP.
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    /// How the actor is named in rule histories: the key's name and role.
+    pub fn author(&self) -> String {
+        format!("{} ({})", self.name, self.role)
+    }
+
+    /// The service itself, or an operator on its command line.
+    pub fn system(name: &str) -> Self {
+        Self {
+            key_id: None,
+            role: "system".into(),
+            name: name.into(),
+            ip: None,
+        }
+    }
+}
+
+macro_rules! audit_actions {
+    ($($variant:ident => $text:literal, $doc:literal;)*) => {
+        /// What a change did.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum AuditAction {
+            $(#[doc = $doc] $variant,)*
+        }
+
+        impl AuditAction {
+            /// Every action.
+            pub const ALL: &'static [AuditAction] = &[$(AuditAction::$variant,)*];
+
+            /// The stored name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(AuditAction::$variant => $text,)*
+                }
+            }
+
+            /// Parses the stored name.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($text => Some(AuditAction::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+audit_actions! {
+    CouponCreated => "COUPON_CREATED", "A coupon was created (with its first code, if any).";
+    CouponUpdated => "COUPON_UPDATED", "A coupon's definition changed.";
+    CouponStatusChanged => "COUPON_STATUS_CHANGED", "A coupon's lifecycle status changed.";
+    CouponDeleted => "COUPON_DELETED", "A coupon and its codes were deleted.";
+    CodesAdded => "CODES_ADDED", "Codes were added to a coupon.";
+    CouponReserved => "COUPON_RESERVED", "A use of a code was reserved for an order.";
+    CouponRedeemed => "COUPON_REDEEMED", "A code or a reservation was redeemed.";
+    ReservationReleased => "RESERVATION_RELEASED", "A reservation was released.";
+    RedemptionReversed => "REDEMPTION_REVERSED", "A redemption was reversed, fully or in part.";
+    RulePublished => "RULE_PUBLISHED", "A rule version was published.";
+    RuleRolledBack => "RULE_ROLLED_BACK", "A rule was rolled back to an earlier version.";
+    RulesSimulated => "RULES_SIMULATED", "Rules were simulated against a sample order (nothing else changed).";
+    ApiKeyCreated => "API_KEY_CREATED", "An API key was created.";
+    ApiKeyRevoked => "API_KEY_REVOKED", "An API key was revoked.";
+    ApiKeyRotated => "API_KEY_ROTATED", "An API key was replaced by a new one; the old one ends after a grace period.";
+}
+
+/// What a change touched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntityType {
+    /// A coupon (id).
+    Coupon,
+    /// A reservation or redemption (id).
+    Redemption,
+    /// A rule (name).
+    Rule,
+    /// An API key (id).
+    ApiKey,
+}
+
+impl EntityType {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Coupon => "COUPON",
+            Self::Redemption => "REDEMPTION",
+            Self::Rule => "RULE",
+            Self::ApiKey => "API_KEY",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Coupon, Self::Redemption, Self::Rule, Self::ApiKey]
+            .into_iter()
+            .find(|e| e.as_str() == s)
+    }
+}
+
+/// One change, as recorded.
+#[derive(Debug, Clone, Queryable)]
+pub struct AuditEntry {
+    /// Row id; increases with time.
+    pub id: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The key's id.
+    pub actor_key_id: Option<i64>,
+    /// The key's role, or `system`.
+    pub actor_role: String,
+    /// The key's name.
+    pub actor_name: String,
+    /// The client's address.
+    pub client_ip: Option<String>,
+    /// Stored [`AuditAction`] name.
+    pub action: String,
+    /// Stored [`EntityType`] name.
+    pub entity_type: String,
+    /// Id (or rule name) of the entity.
+    pub entity_id: String,
+    /// The entity before the change; `None` for a creation.
+    pub before: Option<Value>,
+    /// The entity after the change; `None` for a deletion.
+    pub after: Option<Value>,
+}
+
+/// Which entries to list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only this action.
+    pub action: Option<AuditAction>,
+    /// Only this entity type …
+    pub entity_type: Option<EntityType>,
+    /// … and id.
+    pub entity_id: Option<String>,
+    /// Only changes made with this key.
+    pub actor_key_id: Option<i64>,
+    /// Only changes at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Only changes before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Writes one audit entry with `$conn`, inside the caller's transaction. `$before` and
+/// `$after` are `Option<serde_json::Value>`.
+macro_rules! audit {
+    ($conn:ident, $actor:expr, $action:expr, $entity:expr, $id:expr, $before:expr, $after:expr, $now:expr) => {{
+        use schema::audit_log::dsl as al;
+        let actor: &$crate::storage::Actor = $actor;
+        let action: $crate::storage::AuditAction = $action;
+        let entity: $crate::storage::EntityType = $entity;
+        let before: Option<serde_json::Value> = $before;
+        let after: Option<serde_json::Value> = $after;
+        diesel::insert_into(al::audit_log)
+            .values((
+                al::at.eq($now),
+                al::actor_key_id.eq(actor.key_id),
+                al::actor_role.eq(&actor.role),
+                al::actor_name.eq(&actor.name),
+                al::client_ip.eq(actor.ip.as_deref()),
+                al::action.eq(action.as_str()),
+                al::entity_type.eq(entity.as_str()),
+                al::entity_id.eq($id.to_string()),
+                al::before.eq(before),
+                al::after.eq(after),
+            ))
+            .execute($conn)
+            .await?;
+    }};
+}
+pub(crate) use audit;
+
+/// A value as audit JSON (`null` if it cannot be serialised, which plain rows can).
+pub fn snapshot<T: serde::Serialize>(value: &T) -> Option<Value> {
+    serde_json::to_value(value).ok()
+}
+
+impl Db {
+    /// Records a change that wrote nothing else (e.g. a simulation), in its own
+    /// transaction.
+    pub async fn record_audit(
+        &self,
+        actor: &Actor,
+        action: AuditAction,
+        entity: EntityType,
+        entity_id: &str,
+        after: Option<Value>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        with_tx!(self, |conn| {
+            audit!(conn, actor, action, entity, entity_id, None, after, now);
+            Ok::<_, StorageError>(())
+        })
+    }
+
+    /// Entries matching `filter`, newest first, with ids below `before_id`.
+    pub async fn audit_log(
+        &self,
+        filter: &AuditFilter,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StorageError> {
+        Ok(with_conn!(self, |conn| {
+            use schema::audit_log::dsl as al;
+            let mut q = al::audit_log.into_boxed();
+            if let Some(a) = filter.action {
+                q = q.filter(al::action.eq(a.as_str()));
+            }
+            if let Some(e) = filter.entity_type {
+                q = q.filter(al::entity_type.eq(e.as_str()));
+            }
+            if let Some(id) = &filter.entity_id {
+                q = q.filter(al::entity_id.eq(id.clone()));
+            }
+            if let Some(k) = filter.actor_key_id {
+                q = q.filter(al::actor_key_id.eq(k));
+            }
+            if let Some(t) = filter.since {
+                q = q.filter(al::at.ge(t));
+            }
+            if let Some(t) = filter.until {
+                q = q.filter(al::at.lt(t));
+            }
+            if let Some(id) = before_id {
+                q = q.filter(al::id.lt(id));
+            }
+            q.order(al::id.desc()).limit(limit).load(conn).await?
+        }))
+    }
+}
