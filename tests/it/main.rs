@@ -8,6 +8,7 @@ mod auth;
 mod checkout;
 mod cli;
 mod coupons;
+mod pii;
 mod rules;
 mod schema;
 mod security;
