@@ -24,7 +24,7 @@ use tracing::Level;
 
 use crate::auth::{AuthError, Authenticator, Principal, Role};
 use crate::graphql::error::ApiError;
-use crate::graphql::shape::{MAX_TEXT_NESTING, nests_deeper_than, shape};
+use crate::graphql::shape::{MAX_TEXT_NESTING, const_has_nul, nests_deeper_than, shape};
 use crate::graphql::{CouponSchema, build_schema, prepare_request};
 use crate::service::Services;
 use crate::service::limiter::Subject;
@@ -326,6 +326,16 @@ impl Guard<'_> {
                 .parsed_query()
                 .map_err(|e| ApiError::ParseFailed(e.message))?,
         );
+        if shape.nul_text
+            || request
+                .variables
+                .iter()
+                .any(|(k, v)| k.contains('\0') || const_has_nul(v))
+        {
+            return Err(ApiError::BadUserInput(
+                "text may not contain NUL characters (U+0000)".into(),
+            ));
+        }
         if shape.aliases > http.max_aliases {
             self.charge(shape.code_checks);
             return Err(ApiError::TooManyAliases {

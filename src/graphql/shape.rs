@@ -5,6 +5,7 @@
 //! carried to the caller's attempt budget, so a refused brute-force request still
 //! counts towards a lockout.
 
+use async_graphql::Value as ConstValue;
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 
 /// Fields that check a code, each a guess when the code is unknown.
@@ -27,6 +28,9 @@ pub struct Shape {
     pub code_checks: usize,
     /// Introspection fields (`__schema`, `__type`).
     pub introspection: usize,
+    /// Whether an argument holds text with a NUL character (which no field accepts and
+    /// PostgreSQL cannot store).
+    pub nul_text: bool,
 }
 
 /// Whether the text nests `{`, `(` and `[` deeper than `max`, outside strings and
@@ -84,6 +88,16 @@ fn walk(doc: &ExecutableDocument, set: &SelectionSet, spreads: usize, shape: &mu
                 if field.alias.is_some() {
                     shape.aliases += 1;
                 }
+                let literal_nul = field.arguments.iter().any(|(_, v)| {
+                    // Variables count as null here; their values are checked on their own.
+                    v.node
+                        .clone()
+                        .into_const_with(|_| Ok::<_, ()>(ConstValue::Null))
+                        .is_ok_and(|c| const_has_nul(&c))
+                });
+                if literal_nul {
+                    shape.nul_text = true;
+                }
                 let name = field.name.node.as_str();
                 if CODE_CHECK_FIELDS.contains(&name) {
                     shape.code_checks += 1;
@@ -108,6 +122,19 @@ fn walk(doc: &ExecutableDocument, set: &SelectionSet, spreads: usize, shape: &mu
     }
 }
 
+/// Whether a variable value holds text with a NUL character.
+pub fn const_has_nul(v: &ConstValue) -> bool {
+    match v {
+        ConstValue::String(s) => s.contains('\0'),
+        ConstValue::Enum(s) => s.contains('\0'),
+        ConstValue::List(items) => items.iter().any(const_has_nul),
+        ConstValue::Object(fields) => fields
+            .iter()
+            .any(|(k, v)| k.contains('\0') || const_has_nul(v)),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +154,7 @@ mod tests {
                 aliases: 5,
                 code_checks: 3,
                 introspection: 0,
+                nul_text: false,
             }
         );
     }
