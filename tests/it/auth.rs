@@ -14,27 +14,43 @@ enum Outcome {
     Unauthenticated,
 }
 
-/// One operation, with a variables builder given a coupon ID.
+/// What an operation can point at: made fresh for every call.
+struct Fixture {
+    coupon: Value,
+    /// A coupon never redeemed (for deleting).
+    spare: Value,
+    code: String,
+    reservation: Value,
+    redemption: Value,
+    key: Value,
+    n: usize,
+}
+
+/// One operation, with a variables builder.
 struct Operation {
     name: &'static str,
     query: &'static str,
-    variables: fn(&Value) -> Value,
+    variables: fn(&Fixture) -> Value,
     roles: &'static [Role],
 }
 
+fn order(id: &str) -> Value {
+    json!({ "id": id, "currency": "USD", "subtotal": "50" })
+}
+
 fn operations() -> Vec<Operation> {
-    use Role::{Admin, Analyst};
+    use Role::{Admin, Analyst, Public, Storefront};
     vec![
         Operation {
             name: "node",
             query: "query($id: ID!) { node(id: $id) { id } }",
-            variables: |id| json!({ "id": id }),
+            variables: |f| json!({ "id": f.coupon }),
             roles: &[Admin, Analyst],
         },
         Operation {
             name: "coupon",
             query: "query($id: ID) { coupon(id: $id) { id } }",
-            variables: |id| json!({ "id": id }),
+            variables: |f| json!({ "id": f.coupon }),
             roles: &[Admin, Analyst],
         },
         Operation {
@@ -42,6 +58,42 @@ fn operations() -> Vec<Operation> {
             query: "{ coupons { edges { node { id } } } }",
             variables: |_| json!({}),
             roles: &[Admin, Analyst],
+        },
+        Operation {
+            name: "validateCoupon",
+            query: "query($code: String!, $o: OrderInput!) { validateCoupon(input: { code: $code, order: $o }) { valid userErrors { code } } }",
+            variables: |f| json!({ "code": f.code, "o": order("v") }),
+            roles: &[Admin, Storefront, Public],
+        },
+        Operation {
+            name: "redemptions",
+            query: "{ redemptions { nodes { id } } }",
+            variables: |_| json!({}),
+            roles: &[Admin, Analyst],
+        },
+        Operation {
+            name: "rules",
+            query: "{ rules { name } }",
+            variables: |_| json!({}),
+            roles: &[Admin, Analyst],
+        },
+        Operation {
+            name: "rule",
+            query: "{ rule(name: \"matrix_rule\") { name } }",
+            variables: |_| json!({}),
+            roles: &[Admin, Analyst],
+        },
+        Operation {
+            name: "apiKeys",
+            query: "{ apiKeys { nodes { id } } }",
+            variables: |_| json!({}),
+            roles: &[Admin],
+        },
+        Operation {
+            name: "auditLog",
+            query: "{ auditLog { edges { node { action } } } }",
+            variables: |_| json!({}),
+            roles: &[Admin],
         },
         Operation {
             name: "viewer",
@@ -58,26 +110,67 @@ fn operations() -> Vec<Operation> {
         Operation {
             name: "updateCoupon",
             query: "mutation($id: ID!) { updateCoupon(input: { id: $id, name: \"y\" }) { coupon { id } userErrors { code } } }",
-            variables: |id| json!({ "id": id }),
+            variables: |f| json!({ "id": f.coupon }),
             roles: &[Admin],
         },
         Operation {
             name: "setCouponStatus",
-            query: "mutation($id: ID!) { setCouponStatus(input: { id: $id, status: ACTIVE }) { coupon { id } userErrors { code } } }",
-            variables: |id| json!({ "id": id }),
+            query: "mutation($id: ID!) { setCouponStatus(input: { id: $id, status: PAUSED }) { coupon { id } userErrors { code } } }",
+            variables: |f| json!({ "id": f.coupon }),
+            roles: &[Admin],
+        },
+        Operation {
+            name: "deleteCoupon",
+            query: "mutation($id: ID!) { deleteCoupon(input: { id: $id }) { deletedCouponId userErrors { code } } }",
+            variables: |f| json!({ "id": f.spare }),
             roles: &[Admin],
         },
         Operation {
             name: "addCodes",
             query: "mutation($id: ID!, $code: String!) { addCodes(input: { couponId: $id, codes: [$code] }) { codes { code } userErrors { code } } }",
-            variables: |id| {
-                let n = coupons::graphql::ids::decode(
-                    coupons::graphql::ids::Kind::Coupon,
-                    id.as_str().unwrap(),
-                )
-                .unwrap();
-                json!({ "id": id, "code": format!("ROLE-{n}") })
-            },
+            variables: |f| json!({ "id": f.coupon, "code": format!("{}-MORE", f.code) }),
+            roles: &[Admin],
+        },
+        Operation {
+            name: "reserveCoupon",
+            query: "mutation($code: String!, $o: OrderInput!, $k: String!) { reserveCoupon(input: { code: $code, order: $o, idempotencyKey: $k }) { reservation { id } userErrors { code } } }",
+            variables: |f| json!({ "code": f.code, "o": order("res"), "k": format!("res-{}", f.n) }),
+            roles: &[Admin, Storefront],
+        },
+        Operation {
+            name: "redeemCoupon",
+            query: "mutation($id: ID!, $k: String!) { redeemCoupon(input: { reservationId: $id, idempotencyKey: $k }) { redemption { id } userErrors { code } } }",
+            variables: |f| json!({ "id": f.reservation, "k": format!("red-{}", f.n) }),
+            roles: &[Admin, Storefront],
+        },
+        Operation {
+            name: "releaseReservation",
+            query: "mutation($id: ID!) { releaseReservation(input: { reservationId: $id }) { reservation { id } userErrors { code } } }",
+            variables: |f| json!({ "id": f.reservation }),
+            roles: &[Admin, Storefront],
+        },
+        Operation {
+            name: "reverseRedemption",
+            query: "mutation($id: ID!, $k: String!) { reverseRedemption(input: { redemptionId: $id, idempotencyKey: $k }) { redemption { id } userErrors { code } } }",
+            variables: |f| json!({ "id": f.redemption, "k": format!("rev-{}", f.n) }),
+            roles: &[Admin, Storefront],
+        },
+        Operation {
+            name: "publishRule",
+            query: "mutation { publishRule(input: { name: \"matrix_rule\", source: \"fn check(ctx, params) { pass() }\" }) { rule { name } userErrors { code } } }",
+            variables: |_| json!({}),
+            roles: &[Admin],
+        },
+        Operation {
+            name: "rollbackRule",
+            query: "mutation { rollbackRule(input: { name: \"matrix_rule\", version: 1 }) { rule { name } userErrors { code } } }",
+            variables: |_| json!({}),
+            roles: &[Admin],
+        },
+        Operation {
+            name: "simulateRules",
+            query: "mutation($code: String!, $o: OrderInput!) { simulateRules(input: { code: $code, order: $o }) { reasons { code } userErrors { code } } }",
+            variables: |f| json!({ "code": f.code, "o": order("sim") }),
             roles: &[Admin],
         },
         Operation {
@@ -87,12 +180,100 @@ fn operations() -> Vec<Operation> {
             roles: &[Admin],
         },
         Operation {
-            name: "deleteCoupon",
-            query: "mutation($id: ID!) { deleteCoupon(input: { id: $id }) { deletedCouponId userErrors { code } } }",
-            variables: |id| json!({ "id": id }),
+            name: "revokeApiKey",
+            query: "mutation($id: ID!) { revokeApiKey(input: { id: $id }) { apiKey { id } userErrors { code } } }",
+            variables: |f| json!({ "id": f.key }),
+            roles: &[Admin],
+        },
+        Operation {
+            name: "rotateApiKey",
+            query: "mutation($id: ID!) { rotateApiKey(input: { id: $id }) { secret userErrors { code } } }",
+            variables: |f| json!({ "id": f.key }),
             roles: &[Admin],
         },
     ]
+}
+
+/// The root fields of `type $name` in `schema.graphql`.
+fn root_fields(type_name: &str) -> Vec<String> {
+    let sdl = include_str!("../../schema.graphql");
+    let start = sdl
+        .find(&format!("type {type_name} {{"))
+        .unwrap_or_else(|| panic!("no type {type_name}"));
+    let body = &sdl[start..];
+    let body = &body[..body.find("\n}").unwrap()];
+    let mut in_description = false;
+    body.lines()
+        .skip(1)
+        .filter(|l| {
+            let quotes = l.matches("\"\"\"").count();
+            let inside = in_description || quotes > 0;
+            if quotes % 2 == 1 {
+                in_description = !in_description;
+            }
+            !inside && l.starts_with('\t') && !l.starts_with("\t\t") && !l.trim().starts_with('"')
+        })
+        .filter_map(|l| {
+            let name: String = l
+                .trim()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            (!name.is_empty()).then_some(name)
+        })
+        .collect()
+}
+
+/// Every query and mutation in the schema has a row in the matrix.
+#[test]
+fn the_matrix_covers_every_root_field() {
+    let covered: Vec<&str> = operations().iter().map(|o| o.name).collect();
+    let fields: Vec<String> = root_fields("Query")
+        .into_iter()
+        .chain(root_fields("Mutation"))
+        .collect();
+    assert!(fields.len() > 20, "{fields:?}");
+    for field in &fields {
+        assert!(
+            covered.contains(&field.as_str()),
+            "{field} is not in the role matrix"
+        );
+    }
+}
+
+async fn fixture(app: &TestApp, n: usize) -> Fixture {
+    let code = format!("ROLE{n}");
+    let coupon = crate::coupons::create(
+        app,
+        json!({ "name": "m", "code": code, "discount": { "percentage": "5" } }),
+    )
+    .await;
+    let reserve = "mutation($code: String!, $o: OrderInput!, $k: String!) { reserveCoupon(input: { code: $code, order: $o, idempotencyKey: $k }) { reservation { id } } }";
+    let redeem = "mutation($code: String!, $o: OrderInput!, $k: String!) { redeemCoupon(input: { code: $code, order: $o, idempotencyKey: $k }) { redemption { id } } }";
+    let vars = |k: &str| json!({ "code": code, "o": order(k), "k": format!("{k}-{n}") });
+    let reservation =
+        app.admin(reserve, vars("fixture-res")).await["reserveCoupon"]["reservation"]["id"].clone();
+    let redemption =
+        app.admin(redeem, vars("fixture-red")).await["redeemCoupon"]["redemption"]["id"].clone();
+    let key = app
+        .admin("mutation { createApiKey(input: { name: \"target\", role: ANALYST }) { apiKey { id } } }", json!({}))
+        .await["createApiKey"]["apiKey"]["id"]
+        .clone();
+    assert!(reservation.is_string() && redemption.is_string() && key.is_string());
+    let spare = crate::coupons::create(
+        app,
+        json!({ "name": "spare", "discount": { "percentage": "5" } }),
+    )
+    .await;
+    Fixture {
+        coupon: coupon["id"].clone(),
+        spare: spare["id"].clone(),
+        code,
+        reservation,
+        redemption,
+        key,
+        n,
+    }
 }
 
 async fn role_matrix(app: TestApp) {
@@ -106,22 +287,29 @@ async fn role_matrix(app: TestApp) {
         Some("scripted-setup-admin-key-0123456789abcdef".into()),
         Some(Role::Admin),
     ));
+    app.admin(
+        operations()
+            .iter()
+            .find(|o| o.name == "publishRule")
+            .unwrap()
+            .query,
+        json!({}),
+    )
+    .await;
 
+    let mut n = 0;
     for op in operations() {
         for (who, key, role) in &callers {
-            // A fresh coupon per call, so destructive operations have a target.
-            let coupon = crate::coupons::create(
-                &app,
-                json!({ "name": "m", "discount": { "percentage": "5" } }),
-            )
-            .await;
+            // Fresh targets per call, so destructive operations have one.
+            n += 1;
+            let f = fixture(&app, n).await;
             let expected = match role {
                 None => Outcome::Unauthenticated,
                 Some(r) if op.roles.contains(r) => Outcome::Allowed,
                 Some(_) => Outcome::Forbidden,
             };
             let response = app
-                .request(key.as_deref(), op.query, (op.variables)(&coupon["id"]))
+                .request(key.as_deref(), op.query, (op.variables)(&f))
                 .await;
             let got = match response.error_code() {
                 None => Outcome::Allowed,
