@@ -16,6 +16,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{Caller, ServiceError, Services};
+use crate::auth::Role;
 use crate::storage::{ApplyRequest, IdempotencyClaim, Idempotent};
 
 /// Shortest and longest reservation hold a caller may ask for, in minutes.
@@ -159,7 +160,14 @@ pub async fn validate(
     let key = svc.customer_key_of(&order);
     let (coupon_id, result) = svc
         .db
-        .check_coupon(&code, &order, key.as_deref(), svc.rules.as_ref(), now)
+        .check_coupon(
+            &code,
+            &order,
+            key.as_deref(),
+            svc.rules.as_ref(),
+            matches!(caller.role, Role::Storefront | Role::Public),
+            now,
+        )
         .await?;
     let outcome = match &result {
         Ok(_) => "VALID",

@@ -660,8 +660,7 @@ async fn run_backend(args: &Args, backend: &str, rows: &mut Vec<Row>) -> anyhow:
 async fn enumeration(args: &Args, backend: &str) -> anyhow::Result<()> {
     let (url, pg, sqlite_path) = match backend {
         "sqlite" => {
-            let path =
-                std::env::temp_dir().join(format!("coupons-enum-{}.db", std::process::id()));
+            let path = std::env::temp_dir().join(format!("coupons-enum-{}.db", std::process::id()));
             (format!("sqlite://{}", path.display()), None, Some(path))
         }
         "postgres" => {
@@ -679,18 +678,32 @@ async fn enumeration(args: &Args, backend: &str) -> anyhow::Result<()> {
         if let (Some(i), Some(e)) = (input.as_object_mut(), extra.as_object()) {
             i.extend(e.clone());
         }
-        let r = server.graphql(ADMIN_KEY, CREATE, json!({ "input": input })).await?;
+        let r = server
+            .graphql(ADMIN_KEY, CREATE, json!({ "input": input }))
+            .await?;
         Ok(r["data"]["createCoupon"]["coupon"]["id"].clone())
     };
     make("ENUM-DRAFT", json!({ "status": "DRAFT" })).await?;
     let status = "mutation($id: ID!, $s: CouponStatus!) { setCouponStatus(input: { id: $id, status: $s }) { userErrors { code } } }";
     let paused = make("ENUM-PAUSED", json!({})).await?;
-    server.graphql(ADMIN_KEY, status, json!({ "id": paused, "s": "PAUSED" })).await?;
+    server
+        .graphql(ADMIN_KEY, status, json!({ "id": paused, "s": "PAUSED" }))
+        .await?;
     let archived = make("ENUM-ARCHIVED", json!({})).await?;
-    server.graphql(ADMIN_KEY, status, json!({ "id": archived, "s": "ARCHIVED" })).await?;
+    server
+        .graphql(
+            ADMIN_KEY,
+            status,
+            json!({ "id": archived, "s": "ARCHIVED" }),
+        )
+        .await?;
     let deleted = make("ENUM-DELETED", json!({})).await?;
     server
-        .graphql(ADMIN_KEY, "mutation($id: ID!) { deleteCoupon(input: { id: $id }) { userErrors { code } } }", json!({ "id": deleted }))
+        .graphql(
+            ADMIN_KEY,
+            "mutation($id: ID!) { deleteCoupon(input: { id: $id }) { userErrors { code } } }",
+            json!({ "id": deleted }),
+        )
         .await?;
     make("ENUM-LATER", json!({ "startsAt": "2099-01-01T00:00:00Z" })).await?;
     make("ENUM-ACTIVE", json!({})).await?;
@@ -722,7 +735,10 @@ async fn enumeration(args: &Args, backend: &str) -> anyhow::Result<()> {
     }
     server.stop().await?;
     println!();
-    println!("{backend}: validateCoupon as a storefront key, {} samples per kind, one connection", args.samples);
+    println!(
+        "{backend}: validateCoupon as a storefront key, {} samples per kind, one connection",
+        args.samples
+    );
     println!();
     println!("| code | answer | p50 ms | p90 ms | p99 ms | mean ms |");
     println!("|---|---|---:|---:|---:|---:|");
@@ -736,7 +752,12 @@ async fn enumeration(args: &Args, backend: &str) -> anyhow::Result<()> {
         let mean = stats.latencies_us.iter().sum::<u64>() as f64 / stats.ops.max(1) as f64 / 1000.0;
         let answer = answers[i]
             .as_ref()
-            .map(|a| a["reasons"][0]["code"].as_str().unwrap_or("VALID").to_owned())
+            .map(|a| {
+                a["reasons"][0]["code"]
+                    .as_str()
+                    .unwrap_or("VALID")
+                    .to_owned()
+            })
             .unwrap_or_default();
         println!(
             "| {kind} | {answer} | {:.3} | {:.3} | {:.3} | {mean:.3} |",
