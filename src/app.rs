@@ -84,6 +84,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
             customer_key_secret: secret,
             default_hold: chrono::Duration::minutes(i64::from(config.reservation_minutes)),
             idempotency_retention: chrono::Duration::hours(i64::from(config.idempotency_hours)),
+            not_found_floor: Duration::from_millis(config.security.not_found_floor_ms),
         },
         attempts: AttemptCounter::default(),
         limiter: Limiter::new(config.security.limiter_settings()),

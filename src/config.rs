@@ -115,6 +115,11 @@ pub struct SecurityConfig {
     /// Set it only behind a proxy that overwrites the header.
     #[arg(long, env = "COUPONS_TRUSTED_PROXY_HEADER")]
     pub trusted_proxy_header: Option<String>,
+    /// Least milliseconds a storefront or public caller waits for `NOT_FOUND`, so that
+    /// unknown and inactive codes take the same time to answer (0: no floor).
+    #[arg(long, env = "COUPONS_NOT_FOUND_FLOOR_MS", default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(0..=1_000))]
+    pub not_found_floor_ms: u64,
     /// Seconds over which failed code checks are counted.
     #[arg(long, env = "COUPONS_ATTEMPT_WINDOW_SECONDS", default_value_t = 600,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]

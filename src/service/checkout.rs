@@ -33,6 +33,9 @@ pub struct CheckoutSettings {
     pub default_hold: Duration,
     /// How long idempotency records are kept (at least 24 hours).
     pub idempotency_retention: Duration,
+    /// The least time a storefront or public caller waits for `NOT_FOUND`, so that an
+    /// unknown code and an inactive one take the same time to answer.
+    pub not_found_floor: std::time::Duration,
 }
 
 impl std::fmt::Debug for CheckoutSettings {
@@ -41,6 +44,7 @@ impl std::fmt::Debug for CheckoutSettings {
             .field("customer_key_secret", &"<redacted>")
             .field("default_hold", &self.default_hold)
             .field("idempotency_retention", &self.idempotency_retention)
+            .field("not_found_floor", &self.not_found_floor)
             .finish()
     }
 }
@@ -127,6 +131,15 @@ pub fn is_failed_guess(reasons: &[Rejection]) -> bool {
     })
 }
 
+/// Holds a failed guess by an outside caller until the floor has passed since `started`:
+/// how long finding out that a code is unknown, switched off or not started takes then
+/// says nothing about which it was.
+async fn pad_failed_guess(svc: &Services, caller: &Caller, started: tokio::time::Instant) {
+    if matches!(caller.role, Role::Storefront | Role::Public) {
+        tokio::time::sleep_until(started + svc.checkout.not_found_floor).await;
+    }
+}
+
 /// The attempt-limiting subjects of a code check, refused when one is locked out.
 fn admit(
     svc: &Services,
@@ -149,12 +162,14 @@ pub async fn validate(
     code: &str,
     order: OrderDraft,
 ) -> Result<Result<Money, Vec<Rejection>>, ServiceError> {
+    let started = tokio::time::Instant::now();
     let order = order_of(order)?;
     let subjects = admit(svc, caller, &order)?;
     let now = Utc::now();
     let Ok(code) = CouponCode::parse(code) else {
         svc.attempts.record(None, Rejection::NotFound.code(), now);
         svc.limiter.fail(caller.role, &subjects, 1);
+        pad_failed_guess(svc, caller, started).await;
         return Ok(Err(vec![Rejection::NotFound]));
     };
     let key = svc.customer_key_of(&order);
@@ -176,6 +191,7 @@ pub async fn validate(
     svc.attempts.record(coupon_id, outcome, now);
     if result.as_ref().is_err_and(|r| is_failed_guess(r)) {
         svc.limiter.fail(caller.role, &subjects, 1);
+        pad_failed_guess(svc, caller, started).await;
     }
     Ok(result)
 }
@@ -380,10 +396,12 @@ async fn apply(
     hold_until: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<Idempotent<CheckoutOutcome>, ServiceError> {
+    let started = tokio::time::Instant::now();
     let subjects = admit(svc, caller, order)?;
     let Ok(code) = CouponCode::parse(code) else {
         // Cannot be a code, so cannot exist: nothing to store.
         svc.limiter.fail(caller.role, &subjects, 1);
+        pad_failed_guess(svc, caller, started).await;
         return Ok(Idempotent::Fresh(CheckoutOutcome::Rejected(vec![
             Rejection::NotFound,
         ])));
@@ -409,6 +427,7 @@ async fn apply(
         && is_failed_guess(reasons)
     {
         svc.limiter.fail(caller.role, &subjects, 1);
+        pad_failed_guess(svc, caller, started).await;
     }
     Ok(result)
 }

@@ -149,6 +149,8 @@ pub struct Options {
     pub http: Option<coupons::router::HttpSettings>,
     /// Attempt limits (default: the service's defaults).
     pub limiter: Option<coupons::service::limiter::LimiterSettings>,
+    /// Least wait of an outsider's `NOT_FOUND` (default 2 ms).
+    pub not_found_floor: Option<std::time::Duration>,
 }
 
 /// The service on a fresh database, with an admin key ready.
@@ -215,6 +217,9 @@ impl TestApp {
                 customer_key_secret: b"test secret for customer keys, 32+ bytes".to_vec(),
                 default_hold: chrono::Duration::minutes(15),
                 idempotency_retention: chrono::Duration::hours(24),
+                not_found_floor: options
+                    .not_found_floor
+                    .unwrap_or(std::time::Duration::from_millis(2)),
             },
             attempts: coupons::service::attempts::AttemptCounter::default(),
             limiter: coupons::service::limiter::Limiter::new(
@@ -320,6 +325,7 @@ impl TestApp {
                 customer_key_secret: b"test secret for customer keys, 32+ bytes".to_vec(),
                 default_hold: chrono::Duration::minutes(15),
                 idempotency_retention: chrono::Duration::hours(24),
+                not_found_floor: std::time::Duration::from_millis(2),
             },
             attempts: coupons::service::attempts::AttemptCounter::default(),
             limiter: coupons::service::limiter::Limiter::default(),

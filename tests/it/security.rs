@@ -499,3 +499,51 @@ async fn outsiders_cannot_tell_unknown_codes_from_inactive_ones(app: TestApp) {
     );
 }
 both_backends!(outsiders_cannot_tell_unknown_codes_from_inactive_ones);
+
+fn long_floor() -> Options {
+    Options {
+        not_found_floor: Some(Duration::from_millis(300)),
+        ..Options::default()
+    }
+}
+
+/// An outsider's NOT_FOUND is held until the floor has passed, whatever the code was:
+/// unknown, unparseable, switched off or not started; by validation or by redemption.
+async fn not_found_answers_to_outsiders_wait_for_the_floor(app: TestApp) {
+    create(&app, json!({ "name": "Draft", "code": "FLOOR-DRAFT", "status": "DRAFT", "discount": { "percentage": "5" } })).await;
+    let store = app.key(Role::Storefront).await;
+    for code in ["FLOOR-NONE", "FLOOR-DRAFT", "no spaces allowed"] {
+        let started = std::time::Instant::now();
+        let r = app.request(Some(&store), VALIDATE, check(code)).await;
+        assert_eq!(
+            r.data()["validateCoupon"]["reasons"][0]["code"],
+            json!("NOT_FOUND")
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "{code}: {:?}",
+            started.elapsed()
+        );
+        let started = std::time::Instant::now();
+        let r = app
+            .request(
+                Some(&store),
+                "mutation($i: RedeemCouponInput!) { redeemCoupon(input: $i) { userErrors { code } } }",
+                json!({ "i": { "code": code, "idempotencyKey": code, "order": check(code)["input"]["order"] } }),
+            )
+            .await;
+        assert_eq!(
+            r.data()["redeemCoupon"]["userErrors"][0]["code"],
+            json!("NOT_FOUND")
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "{code}: {:?}",
+            started.elapsed()
+        );
+    }
+}
+both_backends!(
+    not_found_answers_to_outsiders_wait_for_the_floor,
+    super::long_floor()
+);
