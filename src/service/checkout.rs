@@ -140,18 +140,25 @@ async fn pad_failed_guess(svc: &Services, caller: &Caller, started: tokio::time:
     }
 }
 
-/// The attempt-limiting subjects of a code check, refused when one is locked out.
-fn admit(
-    svc: &Services,
-    caller: &Caller,
-    order: &Order,
-) -> Result<Vec<super::limiter::Subject>, ServiceError> {
+/// What a code check is counted against, and the order's customer key.
+struct Admitted {
+    subjects: Vec<super::limiter::Subject>,
+    customer_key: Option<String>,
+}
+
+/// Checks the key's channels and refuses a caller, address or customer that is locked
+/// out.
+fn admit(svc: &Services, caller: &Caller, order: &Order) -> Result<Admitted, ServiceError> {
     caller.check_channel(order.channel.as_deref())?;
-    let subjects = caller.subjects(svc.customer_key_of(order).as_deref());
+    let customer_key = svc.customer_key_of(order);
+    let subjects = caller.subjects(customer_key.as_deref());
     svc.limiter
         .check(caller.role, &subjects)
         .map_err(ServiceError::Throttled)?;
-    Ok(subjects)
+    Ok(Admitted {
+        subjects,
+        customer_key,
+    })
 }
 
 /// Whether a code applies to an order, and the discount. Writes nothing. A string that
@@ -164,7 +171,10 @@ pub async fn validate(
 ) -> Result<Result<Money, Vec<Rejection>>, ServiceError> {
     let started = tokio::time::Instant::now();
     let order = order_of(order)?;
-    let subjects = admit(svc, caller, &order)?;
+    let Admitted {
+        subjects,
+        customer_key: key,
+    } = admit(svc, caller, &order)?;
     let now = Utc::now();
     let Ok(code) = CouponCode::parse(code) else {
         svc.attempts.record(None, Rejection::NotFound.code(), now);
@@ -172,7 +182,6 @@ pub async fn validate(
         pad_failed_guess(svc, caller, started).await;
         return Ok(Err(vec![Rejection::NotFound]));
     };
-    let key = svc.customer_key_of(&order);
     let (coupon_id, result) = svc
         .db
         .check_coupon(
@@ -397,7 +406,10 @@ async fn apply(
     now: DateTime<Utc>,
 ) -> Result<Idempotent<CheckoutOutcome>, ServiceError> {
     let started = tokio::time::Instant::now();
-    let subjects = admit(svc, caller, order)?;
+    let Admitted {
+        subjects,
+        customer_key,
+    } = admit(svc, caller, order)?;
     let Ok(code) = CouponCode::parse(code) else {
         // Cannot be a code, so cannot exist: nothing to store.
         svc.limiter.fail(caller.role, &subjects, 1);
@@ -406,7 +418,6 @@ async fn apply(
             Rejection::NotFound,
         ])));
     };
-    let customer_key = svc.customer_key_of(order);
     let req = ApplyRequest {
         code: &code,
         order,

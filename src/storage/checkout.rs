@@ -736,17 +736,22 @@ impl Db {
             use schema::coupon_codes::dsl as cc;
             use schema::coupons::dsl as c;
             use schema::redemptions::dsl as r;
-            let mut lookup = cc::coupon_codes
+            // Two fixed statements rather than one boxed query: fixed ones are prepared
+            // once per connection and cached.
+            let lookup = cc::coupon_codes
                 .inner_join(c::coupons)
-                .filter(cc::code.eq(code.as_str()))
-                .into_boxed();
-            if live_only {
-                lookup = lookup
+                .filter(cc::code.eq(code.as_str()));
+            let found: Option<(StoredCode, StoredCoupon)> = if live_only {
+                lookup
                     .filter(c::status.eq(LifecycleStatus::Active.as_str()))
                     .filter(cc::active.eq(true))
-                    .filter(c::starts_at.le(now));
-            }
-            let found: Option<(StoredCode, StoredCoupon)> = lookup.first(conn).await.optional()?;
+                    .filter(c::starts_at.le(now))
+                    .first(conn)
+                    .await
+                    .optional()?
+            } else {
+                lookup.first(conn).await.optional()?
+            };
             let Some((code, coupon)) = found else {
                 return Ok(None);
             };
