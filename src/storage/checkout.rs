@@ -15,9 +15,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use coupons_domain::{
-    CheckoutOutcome, CodeTerms, CouponCode, Currency, LifecycleStatus, Money, Order, Redemption,
-    RedemptionStatus, Rejection, ReversalPolicy, RuleEvaluator, RuleFacts, RulesOutcome, Usage,
-    evaluate,
+    CheckoutOutcome, CodeTerms, CouponCode, Currency, Money, Order, Redemption, RedemptionStatus,
+    Rejection, ReversalPolicy, RuleEvaluator, RuleFacts, RulesOutcome, Usage, evaluate,
 };
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -692,9 +691,8 @@ impl Db {
     /// Decides whether a code applies to an order, writing nothing. Reservations past
     /// their deadline are left out of the usage, as the next write would expire them.
     ///
-    /// With `live_only`, a code that is switched off or not started is not found at all:
-    /// for outside callers an inactive code then costs exactly what an unknown one
-    /// costs, one indexed read that returns no row.
+    /// With `live_only`, a code that is switched off or not started is not found at all,
+    /// as outside callers must see it.
     pub async fn check_coupon(
         &self,
         code: &CouponCode,
@@ -736,22 +734,12 @@ impl Db {
             use schema::coupon_codes::dsl as cc;
             use schema::coupons::dsl as c;
             use schema::redemptions::dsl as r;
-            // Two fixed statements rather than one boxed query: fixed ones are prepared
-            // once per connection and cached.
-            let lookup = cc::coupon_codes
+            let found: Option<(StoredCode, StoredCoupon)> = cc::coupon_codes
                 .inner_join(c::coupons)
-                .filter(cc::code.eq(code.as_str()));
-            let found: Option<(StoredCode, StoredCoupon)> = if live_only {
-                lookup
-                    .filter(c::status.eq(LifecycleStatus::Active.as_str()))
-                    .filter(cc::active.eq(true))
-                    .filter(c::starts_at.le(now))
-                    .first(conn)
-                    .await
-                    .optional()?
-            } else {
-                lookup.first(conn).await.optional()?
-            };
+                .filter(cc::code.eq(code.as_str()))
+                .first(conn)
+                .await
+                .optional()?;
             let Some((code, coupon)) = found else {
                 return Ok(None);
             };
@@ -761,8 +749,17 @@ impl Db {
                 usage_limit: code.usage_limit,
             };
             // A code that is switched off, not started or over is decided without reading
-            // usage: less work, and for a switched-off code the same work as an unknown one.
+            // usage. With `live_only`, one switched off or not started is not found at all.
             let gate = evaluate(&coupon, terms, order, Usage::default(), now);
+            if live_only
+                && let Err(reasons) = &gate
+                && matches!(
+                    reasons.as_slice(),
+                    [Rejection::NotActive | Rejection::NotStarted]
+                )
+            {
+                return Ok(None);
+            }
             if !always_facts
                 && let Err(reasons) = &gate
                 && matches!(
