@@ -26,6 +26,7 @@ use serde_json::Value;
 
 use super::audit::{Actor, AuditAction, EntityType, audit, snapshot};
 use super::coupons::StoredCode;
+use super::events::{EventType, event};
 use super::models::{StoredCoupon, StoredRedemption};
 use super::{Db, StorageError, with_conn, with_tx};
 
@@ -213,7 +214,7 @@ macro_rules! expire_due {
         use schema::coupon_codes::dsl as ec;
         use schema::coupons::dsl as eco;
         use schema::redemptions::dsl as er;
-        let expired: Vec<i64> = diesel::update(
+        let rows: Vec<(i64, i64)> = diesel::update(
             er::redemptions
                 .filter(er::coupon_id.eq($coupon_id))
                 .filter(er::status.eq(RedemptionStatus::Reserved.as_str()))
@@ -225,9 +226,14 @@ macro_rules! expire_due {
             er::closed_at.eq($now),
             er::updated_at.eq($now),
         ))
-        .returning(er::code_id)
+        .returning((er::id, er::code_id))
         .get_results($conn)
         .await?;
+        for (id, _) in &rows {
+            let payload = serde_json::json!({ "id": id, "status": "EXPIRED" });
+            event!($conn, EventType::ReservationExpired, Some($coupon_id), id, payload, $now);
+        }
+        let expired: Vec<i64> = rows.into_iter().map(|(_, code_id)| code_id).collect();
         if !expired.is_empty() {
             diesel::update(eco::coupons.find($coupon_id))
                 .set(eco::reserved_count.eq(eco::reserved_count - expired.len() as i64))
@@ -503,9 +509,16 @@ impl Db {
                     EntityType::Redemption,
                     row.id,
                     None,
-                    after,
+                    after.clone(),
                     now
                 );
+                let happened = if action == AuditAction::CouponReserved {
+                    EventType::CouponReserved
+                } else {
+                    EventType::CouponRedeemed
+                };
+                let payload = after.unwrap_or_default();
+                event!(conn, happened, Some(row.coupon_id), row.id, payload, now);
                 CheckoutOutcome::Applied(row.into_domain()?)
             };
             remember!(conn, claim, &outcome);
@@ -553,7 +566,16 @@ impl Db {
                     EntityType::Redemption,
                     row.id,
                     before,
-                    after,
+                    after.clone(),
+                    now
+                );
+                let payload = after.unwrap_or_default();
+                event!(
+                    conn,
+                    EventType::CouponRedeemed,
+                    Some(row.coupon_id),
+                    row.id,
+                    payload,
                     now
                 );
                 CheckoutOutcome::Applied(row.into_domain()?)
@@ -601,7 +623,16 @@ impl Db {
                 EntityType::Redemption,
                 row.id,
                 before,
-                after,
+                after.clone(),
+                now
+            );
+            let payload = after.unwrap_or_default();
+            event!(
+                conn,
+                EventType::ReservationReleased,
+                Some(row.coupon_id),
+                row.id,
+                payload,
                 now
             );
             Ok(CheckoutOutcome::Applied(row.into_domain()?))
@@ -678,7 +709,16 @@ impl Db {
                     EntityType::Redemption,
                     row.id,
                     before,
-                    after,
+                    after.clone(),
+                    now
+                );
+                let payload = after.unwrap_or_default();
+                event!(
+                    conn,
+                    EventType::RedemptionReversed,
+                    Some(row.coupon_id),
+                    row.id,
+                    payload,
                     now
                 );
                 CheckoutOutcome::Applied(row.into_domain()?)

@@ -14,6 +14,7 @@ use diesel_async::RunQueryDsl;
 use serde_json::json;
 
 use super::audit::{Actor, AuditAction, EntityType, audit, snapshot};
+use super::events::{EventType, event};
 use super::models::{CouponColumns, StoredCoupon, coupon_assignments};
 use super::{Db, StorageError, with_conn, with_tx};
 
@@ -128,7 +129,7 @@ impl Db {
                 .await?;
             // The entry goes first: a code that turns out taken rolls both back.
             let listed: Vec<&str> = codes.iter().map(CouponCode::as_str).collect();
-            let after = Some(json!({ "coupon": snapshot(&row), "codes": listed }));
+            let after = json!({ "coupon": snapshot(&row), "codes": listed });
             audit!(
                 conn,
                 actor,
@@ -136,7 +137,7 @@ impl Db {
                 EntityType::Coupon,
                 row.id,
                 None,
-                after,
+                Some(after.clone()),
                 now
             );
             // One statement per code: diesel-async has no multi-row insert for SQLite.
@@ -151,6 +152,15 @@ impl Db {
                     .execute(conn)
                     .await?;
             }
+            let payload = after;
+            event!(
+                conn,
+                EventType::CouponCreated,
+                Some(row.id),
+                row.id,
+                payload,
+                now
+            );
             row.into_domain()
         })
     }
@@ -286,9 +296,16 @@ impl Db {
                 EntityType::Coupon,
                 id.0,
                 before,
-                after,
+                after.clone(),
                 now
             );
+            let happened = if action == AuditAction::CouponStatusChanged {
+                EventType::CouponStatusChanged
+            } else {
+                EventType::CouponUpdated
+            };
+            let payload = after.unwrap_or_default();
+            event!(conn, happened, Some(id.0), id.0, payload, now);
             Ok(row.into_domain()?)
         })
     }
@@ -315,8 +332,17 @@ impl Db {
                     AuditAction::CouponDeleted,
                     EntityType::Coupon,
                     id.0,
-                    before,
+                    before.clone(),
                     None,
+                    now
+                );
+                let payload = before.unwrap_or_default();
+                event!(
+                    conn,
+                    EventType::CouponDeleted,
+                    Some(id.0),
+                    id.0,
+                    payload,
                     now
                 );
                 return Ok(DeleteOutcome::Deleted);
@@ -353,7 +379,7 @@ impl Db {
             }
             // The entry goes first: a code that turns out taken rolls both back.
             let listed: Vec<&str> = codes.iter().map(CouponCode::as_str).collect();
-            let after = Some(json!({ "codes": listed, "usageLimit": usage_limit.get() }));
+            let after = json!({ "codes": listed, "usageLimit": usage_limit.get() });
             audit!(
                 conn,
                 actor,
@@ -361,7 +387,7 @@ impl Db {
                 EntityType::Coupon,
                 coupon.0,
                 None,
-                after,
+                Some(after.clone()),
                 now
             );
             let mut inserted = Vec::with_capacity(codes.len());
@@ -377,6 +403,15 @@ impl Db {
                     .await?;
                 inserted.push(row);
             }
+            let payload = after;
+            event!(
+                conn,
+                EventType::CodesAdded,
+                Some(coupon.0),
+                coupon.0,
+                payload,
+                now
+            );
             Ok(Some(inserted))
         })
     }

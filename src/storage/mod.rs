@@ -12,6 +12,7 @@ mod api_keys;
 mod audit;
 mod checkout;
 mod coupons;
+mod events;
 pub mod migrations;
 mod models;
 mod rules;
@@ -36,6 +37,7 @@ pub use checkout::{
     ApplyRequest, CounterMismatch, IdempotencyClaim, Idempotent, Inspection, RedemptionFilter,
 };
 pub use coupons::{CouponFilter, DeleteOutcome, StoredCode, UpdateError};
+pub use events::{EventType, StoredEvent};
 pub use rules::StoredRuleVersion;
 
 /// Runs `$body` with `$conn` bound to a pooled connection and `schema` to the matching

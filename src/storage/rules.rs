@@ -7,6 +7,7 @@ use diesel_async::RunQueryDsl;
 use serde_json::json;
 
 use super::audit::{Actor, AuditAction, EntityType, audit};
+use super::events::{EventType, event};
 use super::{Db, StorageError, with_conn, with_tx};
 
 /// One stored version of a published rule.
@@ -94,6 +95,8 @@ impl Db {
                 after,
                 now
             );
+            let payload = json!({ "name": name, "version": version });
+            event!(conn, EventType::RulePublished, None, name, payload, now);
             Ok::<_, StorageError>(version)
         })
     }
@@ -146,6 +149,8 @@ impl Db {
                 ))
                 .execute(conn)
                 .await?;
+            let payload = json!({ "name": name, "version": version, "rolledBack": true });
+            event!(conn, EventType::RulePublished, None, name, payload, now);
             Ok::<_, StorageError>(Some(found))
         })
     }

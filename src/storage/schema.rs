@@ -167,6 +167,19 @@ macro_rules! tables {
 
         diesel::table! {
             use diesel::sql_types::*;
+            /// Domain events, in commit order.
+            outbox_events (id) {
+                id -> BigInt,
+                event_type -> Text,
+                coupon_id -> Nullable<BigInt>,
+                entity_id -> Text,
+                payload -> $json,
+                created_at -> $ts,
+            }
+        }
+
+        diesel::table! {
+            use diesel::sql_types::*;
             /// Who changed what, when, from where: one row per change.
             audit_log (id) {
                 id -> BigInt,
@@ -207,6 +220,7 @@ macro_rules! tables {
             rule_heads,
             rule_audit,
             audit_log,
+            outbox_events,
         );
     };
 }
@@ -214,9 +228,16 @@ macro_rules! tables {
 /// PostgreSQL tables.
 pub mod pg {
     tables!(Timestamptz, Jsonb);
+
+    /// Taken before writing an event: transactions that write events then commit in
+    /// the order of their event ids (the lock is held until commit).
+    pub const EVENT_ORDER_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(7434001)");
 }
 
 /// SQLite tables.
 pub mod sqlite {
     tables!(TimestamptzSqlite, Json);
+
+    /// SQLite runs one write transaction at a time: ids are in commit order already.
+    pub const EVENT_ORDER_LOCK: Option<&str> = None;
 }

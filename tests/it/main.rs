@@ -8,6 +8,7 @@ mod auth;
 mod checkout;
 mod cli;
 mod coupons;
+mod events;
 mod fuzz;
 mod pii;
 mod rules;

@@ -1,0 +1,127 @@
+//! The outbox: domain events written by the storage function that makes the change,
+//! inside its transaction. An event exists exactly when its change committed, and ids
+//! increase in commit order (see `EVENT_ORDER_LOCK` in `schema.rs`).
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde_json::Value;
+
+use super::{Db, StorageError, with_conn};
+
+macro_rules! event_types {
+    ($($variant:ident => $text:literal, $doc:literal;)*) => {
+        /// What happened.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum EventType {
+            $(#[doc = $doc] $variant,)*
+        }
+
+        impl EventType {
+            /// Every type.
+            pub const ALL: &'static [EventType] = &[$(EventType::$variant,)*];
+
+            /// The stored name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(EventType::$variant => $text,)*
+                }
+            }
+
+            /// Parses the stored name.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($text => Some(EventType::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+event_types! {
+    CouponCreated => "COUPON_CREATED", "A coupon was created.";
+    CouponUpdated => "COUPON_UPDATED", "A coupon's definition changed.";
+    CouponStatusChanged => "COUPON_STATUS_CHANGED", "A coupon's lifecycle status changed.";
+    CouponDeleted => "COUPON_DELETED", "A coupon was deleted.";
+    CodesAdded => "CODES_ADDED", "Codes were added to a coupon.";
+    CouponReserved => "COUPON_RESERVED", "A use of a code was reserved.";
+    CouponRedeemed => "COUPON_REDEEMED", "A code or a reservation was redeemed.";
+    ReservationReleased => "RESERVATION_RELEASED", "A reservation was released.";
+    ReservationExpired => "RESERVATION_EXPIRED", "A reservation passed its deadline unredeemed.";
+    RedemptionReversed => "REDEMPTION_REVERSED", "A redemption was reversed, fully or in part.";
+    RulePublished => "RULE_PUBLISHED", "A rule version was put in force (published or rolled back to).";
+}
+
+/// One stored event.
+#[derive(Debug, Clone, Queryable)]
+pub struct StoredEvent {
+    /// Position in commit order.
+    pub id: i64,
+    /// Stored [`EventType`] name.
+    pub event_type: String,
+    /// The coupon concerned, if any.
+    pub coupon_id: Option<i64>,
+    /// The entity's id (a rule's name for rules).
+    pub entity_id: String,
+    /// What the entity looked like after the change.
+    pub payload: Value,
+    /// When it was committed (the transaction's time).
+    pub created_at: DateTime<Utc>,
+}
+
+/// Writes one event with `$conn`, inside the caller's transaction, after taking the
+/// commit-order lock (PostgreSQL).
+macro_rules! event {
+    ($conn:ident, $type:expr, $coupon_id:expr, $entity_id:expr, $payload:expr, $now:expr) => {{
+        use schema::outbox_events::dsl as ev;
+        if let Some(lock) = schema::EVENT_ORDER_LOCK {
+            diesel::sql_query(lock).execute($conn).await?;
+        }
+        let event_type: $crate::storage::EventType = $type;
+        let coupon_id: Option<i64> = $coupon_id;
+        let payload: serde_json::Value = $payload;
+        diesel::insert_into(ev::outbox_events)
+            .values((
+                ev::event_type.eq(event_type.as_str()),
+                ev::coupon_id.eq(coupon_id),
+                ev::entity_id.eq($entity_id.to_string()),
+                ev::payload.eq(payload),
+                ev::created_at.eq($now),
+            ))
+            .execute($conn)
+            .await?;
+    }};
+}
+pub(crate) use event;
+
+impl Db {
+    /// Events after `after_id`, oldest first, at most `limit`.
+    pub async fn events_after(
+        &self,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StorageError> {
+        Ok(with_conn!(self, |conn| {
+            use schema::outbox_events::dsl as ev;
+            ev::outbox_events
+                .filter(ev::id.gt(after_id))
+                .order(ev::id.asc())
+                .limit(limit)
+                .load(conn)
+                .await?
+        }))
+    }
+
+    /// The id of the newest event, 0 when there is none.
+    pub async fn last_event_id(&self) -> Result<i64, StorageError> {
+        let last: Option<i64> = with_conn!(self, |conn| {
+            use schema::outbox_events::dsl as ev;
+            ev::outbox_events
+                .select(diesel::dsl::max(ev::id))
+                .first(conn)
+                .await?
+        });
+        Ok(last.unwrap_or(0))
+    }
+}
