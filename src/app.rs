@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::{self, Authenticator};
 use crate::config::ServeConfig;
+use crate::events::EventBus;
 use crate::router::router;
 use crate::rules::{Rules, watch_dir};
 use crate::service::attempts::AttemptCounter;
@@ -30,6 +31,7 @@ pub struct Server {
     pub backend: &'static str,
     sweeper: tokio::task::JoinHandle<()>,
     follower: tokio::task::JoinHandle<()>,
+    relay: tokio::task::JoinHandle<()>,
     /// Kept alive so rule files keep being watched.
     _watcher: Option<notify::RecommendedWatcher>,
     attempts: AttemptCounter,
@@ -88,6 +90,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         },
         attempts: AttemptCounter::default(),
         limiter: Limiter::new(config.security.limiter_settings()),
+        events: EventBus::default(),
     };
     crate::service::rules::sync_published(&db, &services.rules)
         .await
@@ -101,6 +104,12 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         services.attempts.clone(),
         services.limiter.clone(),
         Duration::from_secs(config.sweep_seconds),
+    ));
+    let listen_url = matches!(db, Db::Postgres(_)).then(|| config.database.database_url.clone());
+    let relay = tokio::spawn(crate::events::relay(
+        db.clone(),
+        services.events.clone(),
+        listen_url,
     ));
     let attempts = services.attempts.clone();
     let authenticator = Authenticator::new(db.clone(), config.admin_key.as_deref());
@@ -120,6 +129,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         backend: db.backend(),
         sweeper,
         follower,
+        relay,
         _watcher: watcher,
         attempts,
         db: db.clone(),
@@ -146,6 +156,7 @@ impl Server {
             .await?;
         self.sweeper.abort();
         self.follower.abort();
+        self.relay.abort();
         if let Err(e) = self.attempts.flush(&self.db).await {
             tracing::warn!(error = %e, "could not write the last validation attempts");
         }

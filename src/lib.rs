@@ -12,6 +12,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod events;
 pub mod graphiql;
 pub mod graphql;
 pub mod router;

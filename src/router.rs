@@ -9,10 +9,14 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, Request, Response as GqlResponse, ServerError};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -86,12 +90,11 @@ pub fn router(services: Services, auth: Authenticator, http: HttpSettings) -> Ro
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
+    let router = router.route("/graphql", get(graphql_get).post(graphql_handler));
     let router = if graphiql {
-        router
-            .route("/graphql", get(crate::graphiql::page).post(graphql_handler))
-            .merge(crate::graphiql::asset_routes())
+        router.merge(crate::graphiql::asset_routes())
     } else {
-        router.route("/graphql", axum::routing::post(graphql_handler))
+        router
     };
     router
         .with_state(state)
@@ -130,6 +133,59 @@ fn client_ip(
             .next_back(),
         None => peer.map(|a| a.ip()),
     }
+}
+
+/// `GET /graphql`: a WebSocket for subscriptions (`graphql-transport-ws` or the legacy
+/// `graphql-ws`), authenticated in `connection_init`; otherwise the GraphiQL page.
+async fn graphql_get(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    protocol: Result<GraphQLProtocol, StatusCode>,
+) -> Response {
+    let (upgrade, protocol) = match (upgrade, protocol) {
+        (Ok(u), Ok(p)) => (u, p),
+        _ if state.http.graphiql => return crate::graphiql::page().await.into_response(),
+        _ => return StatusCode::METHOD_NOT_ALLOWED.into_response(),
+    };
+    let ip = client_ip(
+        &headers,
+        peer.map(|Extension(ConnectInfo(a))| a),
+        state.http.trusted_proxy_header.as_ref(),
+    );
+    let schema = state.schema.clone();
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| connection_init(state, ip, payload))
+                .serve()
+        })
+}
+
+/// Authenticates a WebSocket from its `connection_init` payload:
+/// `{"Authorization": "Bearer cpn_…"}` (or `authorization`). A missing or invalid key
+/// closes the connection.
+async fn connection_init(
+    state: AppState,
+    ip: Option<IpAddr>,
+    payload: serde_json::Value,
+) -> async_graphql::Result<async_graphql::Data> {
+    let header = ["Authorization", "authorization"]
+        .iter()
+        .find_map(|k| payload.get(*k).and_then(|v| v.as_str()));
+    let principal = match state.auth.authenticate(header).await {
+        Ok(Some(p)) => p,
+        Ok(None) | Err(AuthError::Malformed | AuthError::InvalidKey) => {
+            return Err(ApiError::Unauthenticated.into());
+        }
+        Err(AuthError::Storage(fault)) => return Err(ApiError::internal(&fault).into()),
+    };
+    let mut data = async_graphql::Data::default();
+    data.insert(principal);
+    data.insert(crate::graphql::ClientIp(ip));
+    Ok(data)
 }
 
 async fn graphql_handler(

@@ -63,6 +63,11 @@ pub enum ApiError {
         /// The timeout, in milliseconds.
         millis: u128,
     },
+    /// A subscriber fell behind and missed events; its subscription ended.
+    SubscriberLagged {
+        /// Events it missed.
+        missed: u64,
+    },
     /// A server fault; details are in the server log only.
     Internal,
 }
@@ -82,6 +87,7 @@ impl ApiError {
             Self::TooManyAliases { .. } => "TOO_MANY_ALIASES",
             Self::ParseFailed(_) => "GRAPHQL_PARSE_FAILED",
             Self::Timeout { .. } => "TIMEOUT",
+            Self::SubscriberLagged { .. } => "SUBSCRIBER_LAGGED",
             Self::Internal => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -115,6 +121,9 @@ impl ApiError {
             Self::Timeout { millis } => {
                 format!("the request took longer than {millis} ms and was abandoned")
             }
+            Self::SubscriberLagged { missed } => format!(
+                "this subscriber fell behind and missed {missed} events; the subscription has ended: subscribe again"
+            ),
             Self::Internal => "internal server error".into(),
         }
     }

@@ -15,6 +15,8 @@ pub const READERS: &[Role] = &[Role::Admin, Role::Analyst];
 pub const CHECKOUT: &[Role] = &[Role::Admin, Role::Storefront];
 /// Validation of a code against an order.
 pub const VALIDATE: &[Role] = &[Role::Admin, Role::Storefront, Role::Public];
+/// Coupon events: everyone but browser widgets.
+pub const EVENTS: &[Role] = &[Role::Admin, Role::Analyst, Role::Storefront];
 /// Any valid key.
 pub const ANY_KEY: &[Role] = &Role::ALL;
 

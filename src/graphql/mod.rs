@@ -11,12 +11,13 @@ pub mod query;
 pub mod scalars;
 pub mod security;
 pub mod shape;
+pub mod subscription;
 pub mod types;
 
 use std::net::IpAddr;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptySubscription, Request, Schema, SchemaBuilder};
+use async_graphql::{Request, Schema, SchemaBuilder};
 
 use crate::auth::Principal;
 use crate::service::{Caller, Services};
@@ -24,12 +25,14 @@ pub use mutation::Mutation;
 pub use query::Query;
 use types::FirstCodeLoader;
 
+pub use subscription::Subscription;
+
 /// The service's schema.
-pub type CouponSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type CouponSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema's shape and limits, without runtime data.
-pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query, Mutation, EmptySubscription)
+pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query, Mutation, Subscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(MAX_RECURSION)

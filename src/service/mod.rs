@@ -83,4 +83,6 @@ pub struct Services {
     pub rules: std::sync::Arc<crate::rules::Rules>,
     /// Failed code checks per key, address and customer.
     pub limiter: limiter::Limiter,
+    /// Committed events, for subscribers.
+    pub events: crate::events::EventBus,
 }

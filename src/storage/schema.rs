@@ -231,7 +231,10 @@ pub mod pg {
 
     /// Taken before writing an event: transactions that write events then commit in
     /// the order of their event ids (the lock is held until commit).
-    pub const EVENT_ORDER_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(7434001)");
+    /// It also announces the event on `coupon_events`; PostgreSQL delivers the
+    /// notification at commit, to every instance listening.
+    pub const EVENT_ORDER_LOCK: Option<&str> =
+        Some("SELECT pg_advisory_xact_lock(7434001), pg_notify('coupon_events', '')");
 }
 
 /// SQLite tables.

@@ -166,6 +166,8 @@ pub struct TestApp {
     /// The watched rules directory, when the test chose one.
     pub rules_dir: Option<PathBuf>,
     _watcher: Option<notify::RecommendedWatcher>,
+    /// Publishes committed events to subscribers; stopped with the app.
+    _relay: AbortOnDrop,
     /// Kept so the database lives as long as the app.
     _database: TestDatabase,
 }
@@ -225,6 +227,7 @@ impl TestApp {
             limiter: coupons::service::limiter::Limiter::new(
                 options.limiter.clone().unwrap_or_default(),
             ),
+            events: coupons::events::EventBus::default(),
             rules: match &options.rules_dir {
                 None => shipped_rules(),
                 Some(dir) => {
@@ -241,7 +244,9 @@ impl TestApp {
             .as_ref()
             .map(|dir| coupons::rules::watch_dir(services.rules.clone(), dir.clone()).unwrap());
         let authenticator = Authenticator::new(db.clone(), options.admin_key.as_deref());
+        let relay = start_relay(&db, &services.events, &database.url);
         Some(Self {
+            _relay: relay,
             _watcher: watcher,
             rules_dir: options.rules_dir.clone(),
             rules: services.rules.clone(),
@@ -307,6 +312,38 @@ impl TestApp {
             .clone()
     }
 
+    /// Another instance of the service on the same database: its own pool, router,
+    /// event relay and in-memory state, as a second server process would have. Keep the
+    /// returned guard alive while using the router.
+    pub fn second_instance_with_relay(&self) -> (Router, AbortOnDrop) {
+        let db = Db::connect(
+            self.database_url(),
+            PoolOptions {
+                max_size: 4,
+                wait_timeout: std::time::Duration::from_secs(10),
+            },
+        )
+        .unwrap();
+        let events = coupons::events::EventBus::default();
+        let relay = start_relay(&db, &events, self.database_url());
+        let services = Services {
+            db: db.clone(),
+            default_expiration_days: None,
+            checkout: CheckoutSettings {
+                customer_key_secret: b"test secret for customer keys, 32+ bytes".to_vec(),
+                default_hold: chrono::Duration::minutes(15),
+                idempotency_retention: chrono::Duration::hours(24),
+                not_found_floor: std::time::Duration::from_millis(2),
+            },
+            attempts: coupons::service::attempts::AttemptCounter::default(),
+            limiter: coupons::service::limiter::Limiter::default(),
+            events,
+            rules: self.rules.clone(),
+        };
+        let router = router(services, Authenticator::new(db, None), Default::default());
+        (router, relay)
+    }
+
     /// Another instance of the service on the same database: its own pool, router and
     /// in-memory state, as a second server process would have.
     pub fn second_instance(&self) -> Router {
@@ -329,6 +366,7 @@ impl TestApp {
             },
             attempts: coupons::service::attempts::AttemptCounter::default(),
             limiter: coupons::service::limiter::Limiter::default(),
+            events: coupons::events::EventBus::default(),
             rules: self.rules.clone(),
         };
         router(services, Authenticator::new(db, None), Default::default())
@@ -414,6 +452,35 @@ impl TestApp {
         };
         row.n
     }
+}
+
+/// Aborts a background task when dropped.
+pub struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Starts the event relay of one instance (listening on PostgreSQL).
+fn start_relay(db: &Db, events: &coupons::events::EventBus, url: &str) -> AbortOnDrop {
+    let listen = url.starts_with("postgres").then(|| url.to_owned());
+    AbortOnDrop(tokio::spawn(coupons::events::relay(
+        db.clone(),
+        events.clone(),
+        listen,
+    )))
+}
+
+/// Serves `router` on a real TCP port until the test's runtime ends; returns its base
+/// URL.
+pub async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+    format!("http://{addr}")
 }
 
 /// Sends a GraphQL request with `key` through `router`.

@@ -1,5 +1,10 @@
 //! The integration tests: one binary, one harness, every case on SQLite and PostgreSQL.
-#![expect(clippy::unwrap_used, clippy::print_stderr, reason = "test code")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    reason = "test code"
+)]
 
 mod harness;
 
@@ -14,3 +19,4 @@ mod pii;
 mod rules;
 mod schema;
 mod security;
+mod subscriptions;

@@ -77,6 +77,7 @@ fn every_type_field_and_enum_value_has_a_description() {
             || line.starts_with("schema")
             || line.starts_with("query:")
             || line.starts_with("mutation:")
+            || line.starts_with("subscription:")
             || line.starts_with("directive")
         {
             previous = line;

@@ -1,0 +1,125 @@
+//! Fan-out of committed events to this instance's subscribers.
+//!
+//! The outbox is the source of truth. A relay task in every instance reads it in id
+//! order, after the last event it published, and hands each event to a broadcast
+//! channel. It wakes on PostgreSQL `NOTIFY coupon_events` (sent by every transaction
+//! that writes an event, delivered at commit, to every instance) and also polls, so a
+//! missed notification delays an event but never loses it. On SQLite (one instance) it
+//! polls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use futures_util::StreamExt;
+use tokio::sync::{Notify, broadcast};
+
+use crate::storage::{Db, StoredEvent};
+
+/// The PostgreSQL channel events are announced on.
+pub const CHANNEL: &str = "coupon_events";
+
+/// Events buffered per subscriber before it is told it fell behind.
+pub const CAPACITY: usize = 4096;
+
+/// Committed events, in order, for this instance's subscribers.
+#[derive(Clone)]
+pub struct EventBus {
+    tx: broadcast::Sender<Arc<StoredEvent>>,
+    wake: Arc<Notify>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        let (tx, _) = broadcast::channel(CAPACITY);
+        Self {
+            tx,
+            wake: Arc::default(),
+        }
+    }
+}
+
+impl EventBus {
+    /// A receiver of every event published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
+        self.tx.subscribe()
+    }
+
+    /// Asks the relay to read the outbox now (e.g. after a local commit).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// How often the relay reads the outbox without being woken.
+fn poll_interval(db: &Db) -> Duration {
+    match db {
+        Db::Postgres(_) => Duration::from_millis(1_000),
+        Db::Sqlite(_) => Duration::from_millis(50),
+    }
+}
+
+/// Publishes every event committed after the newest one at start, in id order, until
+/// the task is aborted. `listen_url` is the PostgreSQL URL to `LISTEN` on.
+pub async fn relay(db: Db, bus: EventBus, listen_url: Option<String>) {
+    let mut last = loop {
+        match db.last_event_id().await {
+            Ok(id) => break id,
+            Err(e) => {
+                tracing::warn!(error = %e, "event relay cannot read the outbox; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    if let Some(url) = listen_url {
+        tokio::spawn(listen(url, bus.wake.clone()));
+    }
+    let interval = poll_interval(&db);
+    loop {
+        tokio::select! {
+            () = bus.wake.notified() => {}
+            () = tokio::time::sleep(interval) => {}
+        }
+        loop {
+            match db.events_after(last, 500).await {
+                Ok(events) if events.is_empty() => break,
+                Ok(events) => {
+                    for event in events {
+                        last = event.id;
+                        // No subscriber is not an error.
+                        let _ = bus.tx.send(Arc::new(event));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "event relay cannot read the outbox; retrying");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Wakes the relay on every `NOTIFY coupon_events`, reconnecting when the connection
+/// drops (polling covers the gap).
+async fn listen(url: String, wake: Arc<Notify>) {
+    loop {
+        match AsyncPgConnection::establish(&url).await {
+            Ok(mut conn) => match conn.batch_execute(&format!("LISTEN {CHANNEL}")).await {
+                Ok(()) => {
+                    let notifications = conn.notifications_stream();
+                    let mut notifications = std::pin::pin!(notifications);
+                    while let Some(n) = notifications.next().await {
+                        if n.is_err() {
+                            break;
+                        }
+                        wake.notify_one();
+                    }
+                    tracing::warn!("event notifications stopped; reconnecting");
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot LISTEN for events"),
+            },
+            Err(e) => tracing::warn!(error = %e, "cannot connect to LISTEN for events"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

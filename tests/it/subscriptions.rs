@@ -1,0 +1,241 @@
+//! Subscriptions over a real WebSocket, speaking `graphql-transport-ws` and the legacy
+//! `graphql-ws` protocol, against the real server on a TCP port.
+
+use std::time::Duration;
+
+use coupons::auth::Role;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+use crate::both_backends;
+use crate::coupons::create;
+use crate::harness::TestApp;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const EVENTS: &str = "subscription($f: CouponEventFilter) { couponEvents(filter: $f) { id type couponId entityId payload } }";
+
+/// Opens a socket to `base` with `protocol` and sends `connection_init` with `key`.
+async fn connect(base: &str, protocol: &str, key: &str) -> Socket {
+    let url = format!("{}/graphql", base.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_str(protocol).unwrap(),
+    );
+    let (mut socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        protocol,
+        "negotiated subprotocol"
+    );
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {key}") } });
+    socket.send(Message::text(init.to_string())).await.unwrap();
+    socket
+}
+
+/// The next JSON message, skipping keep-alives; `None` when the socket closes.
+async fn next(socket: &mut Socket) -> Option<Value> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("no message within 10 s")?;
+        match message.ok()? {
+            Message::Text(t) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["type"] == "ka" || v["type"] == "ping" || v["type"] == "pong" {
+                    continue;
+                }
+                return Some(v);
+            }
+            Message::Close(_) => return None,
+            _ => {}
+        }
+    }
+}
+
+async fn redeem(app: &TestApp, key: &str, code: &str, n: &str) -> String {
+    let input = json!({ "i": { "code": code, "idempotencyKey": n, "order": { "id": n, "currency": "USD", "subtotal": "20" } } });
+    let r = app
+        .request(
+            Some(key),
+            "mutation($i: RedeemCouponInput!) { redeemCoupon(input: $i) { redemption { id } } }",
+            input,
+        )
+        .await;
+    let id = r.data()["redeemCoupon"]["redemption"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let n = coupons::graphql::ids::decode_any(&id).unwrap().1;
+    n.to_string()
+}
+
+/// A subscriber to one coupon sees exactly its redemptions, in order, and nothing of
+/// other coupons; over `graphql-transport-ws`.
+async fn a_subscriber_sees_exactly_its_coupons_redemptions(app: TestApp) {
+    let a = create(
+        &app,
+        json!({ "name": "A", "code": "SUBA", "discount": { "percentage": "10" } }),
+    )
+    .await;
+    create(
+        &app,
+        json!({ "name": "B", "code": "SUBB", "discount": { "percentage": "10" } }),
+    )
+    .await;
+    let store = app.key(Role::Storefront).await;
+    let base = app.base_url().await.to_owned();
+    let mut socket = connect(&base, "graphql-transport-ws", &store).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": EVENTS,
+        "variables": { "f": { "couponId": a["id"], "types": ["COUPON_REDEEMED"] } } } });
+    socket
+        .send(Message::text(subscribe.to_string()))
+        .await
+        .unwrap();
+    // The subscription is registered when the server has read the message; a
+    // redemption made before that would not be seen, so wait for one that is.
+    let mut made = Vec::new();
+    let mut first = None;
+    for n in 0..50 {
+        made.push(redeem(&app, &store, "SUBA", &format!("warm-{n}")).await);
+        if let Ok(Some(Ok(Message::Text(t)))) =
+            tokio::time::timeout(Duration::from_millis(200), socket.next()).await
+        {
+            first = Some(serde_json::from_str::<Value>(&t).unwrap());
+            break;
+        }
+    }
+    let first = first.expect("no event after 50 redemptions");
+    let start = made
+        .iter()
+        .position(|id| first["payload"]["data"]["couponEvents"]["entityId"] == json!(id))
+        .expect("the first event is one of ours");
+    let mut expected: Vec<String> = made[start + 1..].to_vec();
+    for n in 0..3 {
+        expected.push(redeem(&app, &store, "SUBA", &format!("a-{n}")).await);
+        redeem(&app, &store, "SUBB", &format!("b-{n}")).await;
+    }
+    let sentinel = redeem(&app, &store, "SUBA", "sentinel").await;
+    expected.push(sentinel);
+    let mut seen = Vec::new();
+    while seen.len() < expected.len() {
+        let m = next(&mut socket).await.expect("socket closed");
+        assert_eq!(m["type"], "next", "{m:#}");
+        assert_eq!(m["id"], "1");
+        let e = &m["payload"]["data"]["couponEvents"];
+        assert_eq!(e["type"], "COUPON_REDEEMED", "{e:#}");
+        assert_eq!(e["couponId"], a["id"], "{e:#}");
+        seen.push(e["entityId"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        seen, expected,
+        "exactly the redemptions of coupon A, in order"
+    );
+    socket
+        .send(Message::text(
+            json!({ "id": "1", "type": "complete" }).to_string(),
+        ))
+        .await
+        .unwrap();
+}
+both_backends!(a_subscriber_sees_exactly_its_coupons_redemptions);
+
+/// The legacy `graphql-ws` protocol works too; a bad key or a public key is refused.
+async fn legacy_protocol_and_authentication(app: TestApp) {
+    create(
+        &app,
+        json!({ "name": "L", "code": "LEGACY", "discount": { "percentage": "10" } }),
+    )
+    .await;
+    let store = app.key(Role::Storefront).await;
+    let base = app.base_url().await.to_owned();
+    let mut socket = connect(&base, "graphql-ws", &store).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    let start = json!({ "id": "7", "type": "start", "payload": { "query": EVENTS, "variables": { "f": { "types": ["COUPON_REDEEMED"] } } } });
+    socket.send(Message::text(start.to_string())).await.unwrap();
+    let mut got = None;
+    for n in 0..50 {
+        let id = redeem(&app, &store, "LEGACY", &format!("l-{n}")).await;
+        if let Ok(Some(Ok(Message::Text(t)))) =
+            tokio::time::timeout(Duration::from_millis(200), socket.next()).await
+        {
+            got = Some((id, serde_json::from_str::<Value>(&t).unwrap()));
+            break;
+        }
+    }
+    let (_, m) = got.expect("no event");
+    assert_eq!(m["type"], "data", "{m:#}");
+    assert_eq!(m["id"], "7");
+    assert_eq!(
+        m["payload"]["data"]["couponEvents"]["type"],
+        "COUPON_REDEEMED"
+    );
+
+    // A wrong key: the server closes the connection instead of acknowledging it.
+    let mut bad = connect(&base, "graphql-transport-ws", "cpn_not_a_key").await;
+    assert_eq!(next(&mut bad).await, None);
+    // A public key is acknowledged but may not subscribe to coupon events.
+    let public = app.key(Role::Public).await;
+    let mut socket = connect(&base, "graphql-transport-ws", &public).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    let subscribe = json!({ "id": "2", "type": "subscribe", "payload": { "query": EVENTS } });
+    socket
+        .send(Message::text(subscribe.to_string()))
+        .await
+        .unwrap();
+    let m = next(&mut socket).await.unwrap();
+    assert_eq!(m["type"], "next", "{m:#}");
+    assert!(m["payload"]["data"].is_null(), "{m:#}");
+    assert_eq!(
+        m["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{m:#}"
+    );
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "complete");
+}
+both_backends!(legacy_protocol_and_authentication);
+
+/// Two instances on one PostgreSQL database: a redemption through one reaches a
+/// subscriber on the other (NOTIFY after commit, then the outbox by id).
+async fn events_cross_instances(app: TestApp) {
+    if !app.database_url().starts_with("postgres") {
+        return;
+    }
+    create(
+        &app,
+        json!({ "name": "X", "code": "CROSS", "discount": { "percentage": "10" } }),
+    )
+    .await;
+    let store = app.key(Role::Storefront).await;
+    let (other, _relay) = app.second_instance_with_relay();
+    let other_base = crate::harness::serve(other).await;
+    let mut socket = connect(&other_base, "graphql-transport-ws", &store).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": EVENTS, "variables": { "f": { "types": ["COUPON_REDEEMED"] } } } });
+    socket
+        .send(Message::text(subscribe.to_string()))
+        .await
+        .unwrap();
+    let mut delivered = None;
+    for n in 0..50 {
+        // Redeemed through the first instance (its router), seen on the second.
+        let id = redeem(&app, &store, "CROSS", &format!("x-{n}")).await;
+        if let Ok(Some(Ok(Message::Text(t)))) =
+            tokio::time::timeout(Duration::from_millis(300), socket.next()).await
+        {
+            delivered = Some((id, serde_json::from_str::<Value>(&t).unwrap()));
+            break;
+        }
+    }
+    let (_, m) = delivered.expect("the other instance never delivered the event");
+    assert_eq!(
+        m["payload"]["data"]["couponEvents"]["type"],
+        "COUPON_REDEEMED"
+    );
+}
+both_backends!(events_cross_instances);
