@@ -39,6 +39,10 @@ pub enum CouponEventType {
     RedemptionReversed,
     /// A rule version was put in force (published or rolled back to).
     RulePublished,
+    /// A capped coupon's redemptions reached 50% or 90% of its cap.
+    UsageThresholdReached,
+    /// A capped coupon's redemptions reached its cap.
+    CouponExhausted,
 }
 
 /// A committed change, in commit order.

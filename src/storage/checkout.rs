@@ -356,6 +356,26 @@ fn apply_rules(outcome: RulesOutcome, discount: Money) -> Result<Money, Vec<Reje
     }
 }
 
+/// Writes the usage events of a capped coupon whose redemptions went from `$before` to
+/// `$before + 1`: 50% and 90% of the cap, and the cap itself.
+macro_rules! usage_thresholds {
+    ($conn:ident, $coupon_id:expr, $before:expr, $cap:expr, $now:expr) => {{
+        if let Some(cap) = $cap {
+            let (before, after, cap): (i64, i64, i64) = ($before, $before + 1, i64::from(cap));
+            for percent in [50_i64, 90] {
+                if before * 100 < percent * cap && after * 100 >= percent * cap {
+                    let payload = serde_json::json!({ "percent": percent, "redeemed": after, "cap": cap });
+                    event!($conn, EventType::UsageThresholdReached, Some($coupon_id), $coupon_id, payload, $now);
+                }
+            }
+            if before < cap && after >= cap {
+                let payload = serde_json::json!({ "redeemed": after, "cap": cap });
+                event!($conn, EventType::CouponExhausted, Some($coupon_id), $coupon_id, payload, $now);
+            }
+        }
+    }};
+}
+
 /// Adds `redeemed` and `reserved` to the counters of a coupon and one of its codes.
 macro_rules! bump_counters {
     ($conn:ident, $coupon_id:expr, $code_id:expr, $redeemed:expr, $reserved:expr) => {{
@@ -519,6 +539,10 @@ impl Db {
                 };
                 let payload = after.unwrap_or_default();
                 event!(conn, happened, Some(row.coupon_id), row.id, payload, now);
+                if happened == EventType::CouponRedeemed {
+                    let cap = coupon.spec.max_redemptions.get();
+                    usage_thresholds!(conn, row.coupon_id, coupon.redemption_count, cap, now);
+                }
                 CheckoutOutcome::Applied(row.into_domain()?)
             };
             remember!(conn, claim, &outcome);
@@ -540,9 +564,10 @@ impl Db {
                 return Ok(early);
             }
             let outcome = 'decide: {
-                let Some((_, current)) = lock_redemption!(conn, reservation_id, now) else {
+                let Some((coupon, current)) = lock_redemption!(conn, reservation_id, now) else {
                     break 'decide CheckoutOutcome::NotFound;
                 };
+                let coupon = coupon.into_domain()?;
                 match current.status()? {
                     RedemptionStatus::Reserved => {}
                     RedemptionStatus::Expired => break 'decide CheckoutOutcome::ReservationExpired,
@@ -578,6 +603,8 @@ impl Db {
                     payload,
                     now
                 );
+                let cap = coupon.spec.max_redemptions.get();
+                usage_thresholds!(conn, row.coupon_id, coupon.redemption_count, cap, now);
                 CheckoutOutcome::Applied(row.into_domain()?)
             };
             remember!(conn, claim, &outcome);

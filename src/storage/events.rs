@@ -51,6 +51,8 @@ event_types! {
     ReservationExpired => "RESERVATION_EXPIRED", "A reservation passed its deadline unredeemed.";
     RedemptionReversed => "REDEMPTION_REVERSED", "A redemption was reversed, fully or in part.";
     RulePublished => "RULE_PUBLISHED", "A rule version was put in force (published or rolled back to).";
+    UsageThresholdReached => "USAGE_THRESHOLD_REACHED", "A capped coupon's redemptions reached 50% or 90% of its cap.";
+    CouponExhausted => "COUPON_EXHAUSTED", "A capped coupon's redemptions reached its cap.";
 }
 
 /// One stored event.

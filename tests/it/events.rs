@@ -284,3 +284,61 @@ async fn a_polling_reader_never_skips_an_event(app: TestApp) {
     );
 }
 both_backends!(a_polling_reader_never_skips_an_event);
+
+/// A capped coupon announces 50% and 90% of its cap and the cap itself, once each, by
+/// direct redemption or by redeeming a reservation.
+async fn usage_thresholds_are_announced_once(app: TestApp) {
+    let coupon = create(&app, json!({ "name": "Cap", "code": "CAP10", "discount": { "percentage": "10" }, "maxRedemptions": 10 })).await;
+    let store = app.key(Role::Storefront).await;
+    let start = app.db.last_event_id().await.unwrap();
+    let order = |n: usize| json!({ "id": format!("c{n}"), "currency": "USD", "subtotal": "20" });
+    for n in 0..10 {
+        if n == 4 {
+            // The fifth use goes through a reservation.
+            let r = app
+                .request(Some(&store), "mutation($i: ReserveCouponInput!) { reserveCoupon(input: $i) { reservation { id } } }", json!({ "i": { "code": "CAP10", "order": order(n), "idempotencyKey": format!("r{n}") } }))
+                .await;
+            let id = r.data()["reserveCoupon"]["reservation"]["id"].clone();
+            app.request(Some(&store), "mutation($id: ID!) { redeemCoupon(input: { reservationId: $id, idempotencyKey: \"p\" }) { redemption { id } } }", json!({ "id": id }))
+                .await;
+            continue;
+        }
+        app.request(Some(&store), "mutation($i: RedeemCouponInput!) { redeemCoupon(input: $i) { redemption { id } } }", json!({ "i": { "code": "CAP10", "order": order(n), "idempotencyKey": format!("k{n}") } }))
+            .await;
+    }
+    let events = app.db.events_after(start, 1_000).await.unwrap();
+    let usage: Vec<(String, Value)> = events
+        .iter()
+        .filter(|e| e.event_type != "COUPON_REDEEMED" && e.event_type != "COUPON_RESERVED")
+        .map(|e| (e.event_type.clone(), e.payload.clone()))
+        .collect();
+    assert_eq!(
+        usage,
+        [
+            (
+                "USAGE_THRESHOLD_REACHED".to_owned(),
+                json!({ "percent": 50, "redeemed": 5, "cap": 10 })
+            ),
+            (
+                "USAGE_THRESHOLD_REACHED".to_owned(),
+                json!({ "percent": 90, "redeemed": 9, "cap": 10 })
+            ),
+            (
+                "COUPON_EXHAUSTED".to_owned(),
+                json!({ "redeemed": 10, "cap": 10 })
+            ),
+        ]
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.coupon_id == Some(id_of(&coupon["id"])))
+    );
+    // The fifth use's threshold event follows its redemption.
+    let fifth = events
+        .iter()
+        .position(|e| e.event_type == "USAGE_THRESHOLD_REACHED")
+        .unwrap();
+    assert_eq!(events[fifth - 1].event_type, "COUPON_REDEEMED");
+}
+both_backends!(usage_thresholds_are_announced_once);
