@@ -31,15 +31,20 @@ pub struct EventBus {
 
 impl Default for EventBus {
     fn default() -> Self {
-        let (tx, _) = broadcast::channel(CAPACITY);
+        Self::with_capacity(CAPACITY)
+    }
+}
+
+impl EventBus {
+    /// A bus that buffers `capacity` events per subscriber.
+    pub fn with_capacity(capacity: usize) -> Self {
+        let (tx, _) = broadcast::channel(capacity.max(1));
         Self {
             tx,
             wake: Arc::default(),
         }
     }
-}
 
-impl EventBus {
     /// A receiver of every event published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
         self.tx.subscribe()

@@ -151,6 +151,8 @@ pub struct Options {
     pub limiter: Option<coupons::service::limiter::LimiterSettings>,
     /// Least wait of an outsider's `NOT_FOUND` (default 2 ms).
     pub not_found_floor: Option<std::time::Duration>,
+    /// Events buffered per subscriber (default: the service's).
+    pub event_capacity: Option<usize>,
 }
 
 /// The service on a fresh database, with an admin key ready.
@@ -227,7 +229,9 @@ impl TestApp {
             limiter: coupons::service::limiter::Limiter::new(
                 options.limiter.clone().unwrap_or_default(),
             ),
-            events: coupons::events::EventBus::default(),
+            events: options
+                .event_capacity
+                .map_or_else(Default::default, coupons::events::EventBus::with_capacity),
             rules: match &options.rules_dir {
                 None => shipped_rules(),
                 Some(dir) => {

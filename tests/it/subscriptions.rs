@@ -239,3 +239,93 @@ async fn events_cross_instances(app: TestApp) {
     );
 }
 both_backends!(events_cross_instances);
+
+fn tiny_buffer() -> crate::harness::Options {
+    crate::harness::Options {
+        event_capacity: Some(4),
+        ..Default::default()
+    }
+}
+
+/// A subscriber that falls behind is told so, and its subscription ends: here one
+/// transaction expires 20 reservations, and the relay publishes their 20 events at once
+/// into a buffer of 4.
+async fn a_lagging_subscriber_is_told(app: TestApp) {
+    create(
+        &app,
+        json!({ "name": "Lag", "code": "LAG1", "discount": { "percentage": "10" } }),
+    )
+    .await;
+    let store = app.key(Role::Storefront).await;
+    for n in 0..20 {
+        let input = json!({ "i": { "code": "LAG1", "idempotencyKey": format!("lag-{n}"), "order": { "id": format!("lag-{n}"), "currency": "USD", "subtotal": "20" } } });
+        app.request(
+            Some(&store),
+            "mutation($i: ReserveCouponInput!) { reserveCoupon(input: $i) { reservation { id } } }",
+            input,
+        )
+        .await;
+    }
+    // Let the relay publish those 20 reservations before subscribing: a burst of them
+    // reaching the new subscriber would make it lag already.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let base = app.base_url().await.to_owned();
+    let mut socket = connect(&base, "graphql-transport-ws", &store).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": EVENTS,
+        "variables": { "f": { "types": ["RESERVATION_EXPIRED", "COUPON_REDEEMED"] } } } });
+    socket
+        .send(Message::text(subscribe.to_string()))
+        .await
+        .unwrap();
+    // Wait until the subscription is live (a redemption is seen), then expire all 20
+    // reservations in one transaction.
+    let mut live = false;
+    for n in 0..50 {
+        redeem(&app, &store, "LAG1", &format!("probe-{n}")).await;
+        if let Ok(Some(Ok(Message::Text(_)))) =
+            tokio::time::timeout(Duration::from_millis(200), socket.next()).await
+        {
+            live = true;
+            break;
+        }
+    }
+    assert!(live);
+    // Drain any probe events still on their way (events, not errors).
+    while let Ok(Some(Ok(Message::Text(t)))) =
+        tokio::time::timeout(Duration::from_millis(300), socket.next()).await
+    {
+        let m: Value = serde_json::from_str(&t).unwrap();
+        assert!(m["payload"]["errors"].is_null(), "{m:#}");
+    }
+    app.sql(
+        "UPDATE redemptions SET reserved_until = '2001-01-01T00:00:00Z' WHERE status = 'RESERVED'",
+    )
+    .await;
+    let expired = coupons::service::maintenance::sweep(&app.db)
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(expired, 20);
+    let mut nexts = 0;
+    loop {
+        let m = next(&mut socket).await.expect("socket closed");
+        match m["type"].as_str() {
+            Some("next") if m["payload"]["errors"].is_array() => {
+                assert_eq!(
+                    m["payload"]["errors"][0]["extensions"]["code"], "SUBSCRIBER_LAGGED",
+                    "{m:#}"
+                );
+                break;
+            }
+            Some("next") => nexts += 1,
+            other => panic!("unexpected {other:?}: {m:#}"),
+        }
+    }
+    assert!(
+        nexts < 20,
+        "{nexts} events arrived before the lag was reported"
+    );
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "complete");
+}
+both_backends!(a_lagging_subscriber_is_told, super::tiny_buffer());
