@@ -9,6 +9,7 @@
 pub mod checkout;
 pub mod code;
 pub mod coupon;
+pub mod delivery;
 pub mod discount;
 pub mod error;
 pub mod money;
