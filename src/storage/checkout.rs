@@ -376,6 +376,27 @@ macro_rules! usage_thresholds {
     }};
 }
 
+/// Records a change of a reservation or redemption from `$current` to `$row` (both
+/// rows): its audit entry and its event, inside the caller's transaction.
+macro_rules! record_change {
+    ($conn:ident, $actor:expr, $action:expr, $event:expr, $current:expr, $row:expr, $now:expr) => {{
+        let (current, row): (&StoredRedemption, &StoredRedemption) = ($current, $row);
+        let (before, after) = (snapshot(current), snapshot(row));
+        audit!(
+            $conn,
+            $actor,
+            $action,
+            EntityType::Redemption,
+            row.id,
+            before,
+            after.clone(),
+            $now
+        );
+        let payload = after.unwrap_or_default();
+        event!($conn, $event, Some(row.coupon_id), row.id, payload, $now);
+    }};
+}
+
 /// Adds `redeemed` and `reserved` to the counters of a coupon and one of its codes.
 macro_rules! bump_counters {
     ($conn:ident, $coupon_id:expr, $code_id:expr, $redeemed:expr, $reserved:expr) => {{
@@ -583,24 +604,13 @@ impl Db {
                     .get_result(conn)
                     .await?;
                 bump_counters!(conn, current.coupon_id, current.code_id, 1, -1);
-                let (before, after) = (snapshot(&current), snapshot(&row));
-                audit!(
+                record_change!(
                     conn,
                     actor,
                     AuditAction::CouponRedeemed,
-                    EntityType::Redemption,
-                    row.id,
-                    before,
-                    after.clone(),
-                    now
-                );
-                let payload = after.unwrap_or_default();
-                event!(
-                    conn,
                     EventType::CouponRedeemed,
-                    Some(row.coupon_id),
-                    row.id,
-                    payload,
+                    &current,
+                    &row,
                     now
                 );
                 let cap = coupon.spec.max_redemptions.get();
@@ -642,24 +652,13 @@ impl Db {
                 .get_result(conn)
                 .await?;
             bump_counters!(conn, current.coupon_id, current.code_id, 0, -1);
-            let (before, after) = (snapshot(&current), snapshot(&row));
-            audit!(
+            record_change!(
                 conn,
                 actor,
                 AuditAction::ReservationReleased,
-                EntityType::Redemption,
-                row.id,
-                before,
-                after.clone(),
-                now
-            );
-            let payload = after.unwrap_or_default();
-            event!(
-                conn,
                 EventType::ReservationReleased,
-                Some(row.coupon_id),
-                row.id,
-                payload,
+                &current,
+                &row,
                 now
             );
             Ok(CheckoutOutcome::Applied(row.into_domain()?))
@@ -728,24 +727,13 @@ impl Db {
                 if gives_use_back {
                     bump_counters!(conn, current.coupon_id, current.code_id, -1, 0);
                 }
-                let (before, after) = (snapshot(&current), snapshot(&row));
-                audit!(
+                record_change!(
                     conn,
                     actor,
                     AuditAction::RedemptionReversed,
-                    EntityType::Redemption,
-                    row.id,
-                    before,
-                    after.clone(),
-                    now
-                );
-                let payload = after.unwrap_or_default();
-                event!(
-                    conn,
                     EventType::RedemptionReversed,
-                    Some(row.coupon_id),
-                    row.id,
-                    payload,
+                    &current,
+                    &row,
                     now
                 );
                 CheckoutOutcome::Applied(row.into_domain()?)

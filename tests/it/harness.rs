@@ -351,29 +351,8 @@ impl TestApp {
     /// Another instance of the service on the same database: its own pool, router and
     /// in-memory state, as a second server process would have.
     pub fn second_instance(&self) -> Router {
-        let db = Db::connect(
-            self.database_url(),
-            PoolOptions {
-                max_size: 4,
-                wait_timeout: std::time::Duration::from_secs(10),
-            },
-        )
-        .unwrap();
-        let services = Services {
-            db: db.clone(),
-            default_expiration_days: None,
-            checkout: CheckoutSettings {
-                customer_key_secret: b"test secret for customer keys, 32+ bytes".to_vec(),
-                default_hold: chrono::Duration::minutes(15),
-                idempotency_retention: chrono::Duration::hours(24),
-                not_found_floor: std::time::Duration::from_millis(2),
-            },
-            attempts: coupons::service::attempts::AttemptCounter::default(),
-            limiter: coupons::service::limiter::Limiter::default(),
-            events: coupons::events::EventBus::default(),
-            rules: self.rules.clone(),
-        };
-        router(services, Authenticator::new(db, None), Default::default())
+        // Without subscribers, its relay is not needed.
+        self.second_instance_with_relay().0
     }
 
     /// The database URL of this app.
