@@ -18,6 +18,7 @@ use crate::service::checkout::CheckoutSettings;
 use crate::service::limiter::Limiter;
 use crate::service::{Services, maintenance};
 use crate::storage::Db;
+use crate::webhooks::WebhookWorker;
 
 /// A server ready to accept connections.
 pub struct Server {
@@ -32,6 +33,8 @@ pub struct Server {
     sweeper: tokio::task::JoinHandle<()>,
     follower: tokio::task::JoinHandle<()>,
     relay: tokio::task::JoinHandle<()>,
+    webhooks: WebhookWorker,
+    events: EventBus,
     /// Kept alive so rule files keep being watched.
     _watcher: Option<notify::RecommendedWatcher>,
     attempts: AttemptCounter,
@@ -111,6 +114,8 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         services.events.clone(),
         listen_url,
     ));
+    let webhooks = WebhookWorker::start(db.clone(), &services.events, config.webhooks.settings());
+    let events = services.events.clone();
     let attempts = services.attempts.clone();
     let authenticator = Authenticator::new(db.clone(), config.admin_key.as_deref());
     let listener = TcpListener::bind(config.bind)
@@ -130,6 +135,8 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         sweeper,
         follower,
         relay,
+        webhooks,
+        events,
         _watcher: watcher,
         attempts,
         db: db.clone(),
@@ -146,14 +153,21 @@ fn random_secret() -> String {
 }
 
 impl Server {
-    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
+    /// Serves until SIGINT or SIGTERM. Then: subscription sockets are closed (1001),
+    /// in-flight requests finish, in-flight webhook deliveries are sent and recorded,
+    /// and pending validation counts are written.
     pub async fn serve(self) -> anyhow::Result<()> {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
+        let events = self.events.clone();
         axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(async move {
+                shutdown_signal().await;
+                events.close();
+            })
             .await?;
+        self.webhooks.shutdown().await;
         self.sweeper.abort();
         self.follower.abort();
         self.relay.abort();

@@ -8,6 +8,9 @@ use crate::auth::Role;
 use crate::router::HttpSettings;
 use crate::service::limiter::{Budget, LimiterSettings};
 use crate::storage::PoolOptions;
+use crate::webhooks::WebhookSettings;
+use chrono::TimeDelta;
+use coupons_domain::delivery::{BreakerPolicy, RetryPolicy};
 
 /// Where the database is.
 #[derive(Debug, Clone, clap::Args)]
@@ -190,6 +193,56 @@ impl SecurityConfig {
     }
 }
 
+/// How webhook deliveries are made.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WebhookConfig {
+    /// Milliseconds to wait for an endpoint's answer.
+    #[arg(long, env = "COUPONS_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=120_000))]
+    pub webhook_timeout_ms: u64,
+    /// Attempts of a delivery, the first included, before it is given up.
+    #[arg(long, env = "COUPONS_WEBHOOK_MAX_ATTEMPTS", default_value_t = 12,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub webhook_max_attempts: u32,
+    /// Milliseconds before the first retry; each later retry waits up to twice as
+    /// long (with random jitter), up to the cap.
+    #[arg(long, env = "COUPONS_WEBHOOK_RETRY_BASE_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub webhook_retry_base_ms: u64,
+    /// Longest wait between two attempts, in seconds.
+    #[arg(long, env = "COUPONS_WEBHOOK_RETRY_CAP_SECONDS", default_value_t = 3_600,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub webhook_retry_cap_seconds: u64,
+    /// Failed attempts in a row after which an endpoint is left alone for the cooldown.
+    #[arg(long, env = "COUPONS_WEBHOOK_BREAKER_THRESHOLD", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub webhook_breaker_threshold: u32,
+    /// Seconds a failing endpoint is left alone before one trial attempt.
+    #[arg(long, env = "COUPONS_WEBHOOK_BREAKER_COOLDOWN_SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub webhook_breaker_cooldown_seconds: u64,
+}
+
+impl WebhookConfig {
+    /// The delivery worker's settings.
+    pub fn settings(&self) -> WebhookSettings {
+        let millis = |ms: u64| TimeDelta::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX));
+        WebhookSettings {
+            timeout: Duration::from_millis(self.webhook_timeout_ms),
+            retry: RetryPolicy {
+                base: millis(self.webhook_retry_base_ms),
+                cap: millis(self.webhook_retry_cap_seconds.saturating_mul(1_000)),
+                max_attempts: self.webhook_max_attempts,
+            },
+            breaker: BreakerPolicy {
+                threshold: self.webhook_breaker_threshold,
+                cooldown: millis(self.webhook_breaker_cooldown_seconds.saturating_mul(1_000)),
+            },
+            ..WebhookSettings::default()
+        }
+    }
+}
+
 /// Everything `serve` needs.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeConfig {
@@ -202,6 +255,9 @@ pub struct ServeConfig {
     /// Limits of the endpoint and of code guessing.
     #[command(flatten)]
     pub security: SecurityConfig,
+    /// Webhook delivery.
+    #[command(flatten)]
+    pub webhooks: WebhookConfig,
     /// `development` or `production` (which requires `COUPONS_SECRET`).
     #[arg(long = "env", env = "COUPONS_ENV", value_enum, default_value_t = Environment::Development)]
     pub environment: Environment,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::StreamExt;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, watch};
 
 use crate::storage::{Db, StoredEvent};
 
@@ -27,6 +27,7 @@ pub const CAPACITY: usize = 4096;
 pub struct EventBus {
     tx: broadcast::Sender<Arc<StoredEvent>>,
     wake: Arc<Notify>,
+    closing: Arc<watch::Sender<bool>>,
 }
 
 impl Default for EventBus {
@@ -42,7 +43,25 @@ impl EventBus {
         Self {
             tx,
             wake: Arc::default(),
+            closing: Arc::new(watch::channel(false).0),
         }
+    }
+
+    /// Tells every subscriber's connection to close: the service is shutting down.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closing(&self) -> bool {
+        *self.closing.borrow()
+    }
+
+    /// Resolves once [`close`](Self::close) is called.
+    pub async fn closed(&self) {
+        let mut rx = self.closing.subscribe();
+        // The sender lives as long as `self`.
+        let _ = rx.wait_for(|closing| *closing).await;
     }
 
     /// A receiver of every event published from now on.
@@ -127,4 +146,19 @@ async fn listen(url: String, wake: Arc<Notify>) {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// An event as webhooks carry it: the fields of the `CouponEvent` GraphQL type.
+pub fn event_json(event: &StoredEvent) -> serde_json::Value {
+    use crate::graphql::ids::{Kind, encode};
+    serde_json::json!({
+        "id": event.id.to_string(),
+        "type": event.event_type,
+        "couponId": event.coupon_id.map(|id| encode(Kind::Coupon, id).0),
+        "entityId": event.entity_id,
+        "payload": event.payload,
+        "occurredAt": event
+            .created_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    })
 }

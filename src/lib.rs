@@ -19,3 +19,4 @@ pub mod router;
 pub mod rules;
 pub mod service;
 pub mod storage;
+pub mod webhooks;

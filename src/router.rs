@@ -15,7 +15,7 @@ use async_graphql::{BatchRequest, Request, Response as GqlResponse, ServerError}
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
@@ -23,6 +23,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
+use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::json;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -154,14 +155,37 @@ async fn graphql_get(
         peer.map(|Extension(ConnectInfo(a))| a),
         state.http.trusted_proxy_header.as_ref(),
     );
-    let schema = state.schema.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, schema, protocol)
-                .on_connection_init(move |payload| connection_init(state, ip, payload))
-                .serve()
-        })
+        .on_upgrade(move |socket| serve_socket(socket, state, protocol, ip))
+}
+
+/// Serves one subscription socket until the client leaves or the service shuts down;
+/// then the client is told with a close frame (1001, going away), so it can reconnect
+/// to another instance.
+async fn serve_socket(
+    socket: WebSocket,
+    state: AppState,
+    protocol: GraphQLProtocol,
+    ip: Option<IpAddr>,
+) {
+    let (mut sink, stream) = socket.split();
+    let events = state.services.events.clone();
+    let schema = state.schema.clone();
+    let input = stream.take_until(Box::pin(async move { events.closed().await }));
+    let closing = state.services.events.clone();
+    GraphQLWebSocket::new_with_pair(&mut sink, input, schema, protocol)
+        .on_connection_init(move |payload| connection_init(state, ip, payload))
+        .serve()
+        .await;
+    if closing.is_closing() {
+        let frame = CloseFrame {
+            code: close_code::AWAY,
+            reason: "the server is shutting down".into(),
+        };
+        let _ = sink.send(Message::Close(Some(frame))).await;
+        let _ = sink.close().await;
+    }
 }
 
 /// Authenticates a WebSocket from its `connection_init` payload:

@@ -272,6 +272,8 @@ pub enum CouponErrorCode {
     RuleVersionNotFound,
     /// The API key is revoked, expired or replaced already.
     KeyInactive,
+    /// Not an absolute `http` or `https` URL.
+    InvalidUrl,
 }
 
 impl From<&Rejection> for CouponErrorCode {

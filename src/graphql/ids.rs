@@ -17,6 +17,10 @@ pub enum Kind {
     Redemption,
     /// An audit log entry.
     AuditEntry,
+    /// A webhook endpoint.
+    WebhookEndpoint,
+    /// A webhook delivery.
+    WebhookDelivery,
 }
 
 impl Kind {
@@ -27,6 +31,8 @@ impl Kind {
             Self::ApiKey => "ApiKey",
             Self::Redemption => "Redemption",
             Self::AuditEntry => "AuditEntry",
+            Self::WebhookEndpoint => "WebhookEndpoint",
+            Self::WebhookDelivery => "WebhookDelivery",
         }
     }
 }
@@ -47,6 +53,8 @@ pub fn decode_any(id: &str) -> Option<(Kind, i64)> {
         Kind::ApiKey,
         Kind::Redemption,
         Kind::AuditEntry,
+        Kind::WebhookEndpoint,
+        Kind::WebhookDelivery,
     ]
     .into_iter()
     .find(|k| k.as_str() == kind)?;

@@ -12,6 +12,7 @@ pub mod scalars;
 pub mod security;
 pub mod shape;
 pub mod subscription;
+pub mod webhooks;
 pub mod types;
 
 use std::net::IpAddr;

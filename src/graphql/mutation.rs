@@ -20,6 +20,7 @@ use super::inputs::{PublishRuleInput, RollbackRuleInput, RulePayload, SimulateRu
 use super::security::{
     self, RevokeApiKeyInput, RevokeApiKeyPayload, RotateApiKeyInput, RotateApiKeyPayload,
 };
+use super::webhooks;
 use super::types::{ApiKey, Coupon, CouponCode, CouponRejection, Redemption, Rule, RuleSimulation};
 use crate::auth::{self, Principal, Role};
 use crate::service::checkout::{self, RedeemTarget};
@@ -447,6 +448,51 @@ impl Mutation {
                 },
             },
         )
+    }
+
+    /// Registers a webhook endpoint: committed events of the chosen types are POSTed
+    /// to it, signed with its secret (in this response only).
+    #[graphql(guard = "RoleGuard::new(ADMIN)")]
+    async fn create_webhook_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "URL, event types and an optional coupon filter.")]
+        input: webhooks::CreateWebhookEndpointInput,
+    ) -> Result<webhooks::CreateWebhookEndpointPayload> {
+        webhooks::create(ctx, input).await
+    }
+
+    /// Changes a webhook endpoint: URL, types, coupon filter; pauses or resumes it;
+    /// replaces its secret.
+    #[graphql(guard = "RoleGuard::new(ADMIN)")]
+    async fn update_webhook_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The endpoint and what to change.")]
+        input: webhooks::UpdateWebhookEndpointInput,
+    ) -> Result<webhooks::UpdateWebhookEndpointPayload> {
+        webhooks::update(ctx, input).await
+    }
+
+    /// Deletes a webhook endpoint with its deliveries and their log.
+    #[graphql(guard = "RoleGuard::new(ADMIN)")]
+    async fn delete_webhook_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The endpoint to delete.")] input: webhooks::DeleteWebhookEndpointInput,
+    ) -> Result<webhooks::DeleteWebhookEndpointPayload> {
+        webhooks::delete(ctx, input).await
+    }
+
+    /// Sends a delivery again (delivered or given up): it is pending from now with a
+    /// fresh set of attempts. The receiver sees the same event id.
+    #[graphql(guard = "RoleGuard::new(ADMIN)")]
+    async fn redeliver_webhook(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The delivery to send again.")] input: webhooks::RedeliverWebhookInput,
+    ) -> Result<webhooks::RedeliverWebhookPayload> {
+        webhooks::redeliver(ctx, input).await
     }
 
     /// Revokes an API key: every instance refuses it from the next request on.

@@ -47,7 +47,11 @@ impl Query {
                 .await
                 .map_err(|e| query_error(e.into()))?
                 .map(|r| Node::Redemption(Redemption(r)))),
-            Some((Kind::ApiKey | Kind::AuditEntry, _)) | None => Ok(None),
+            Some((
+                Kind::ApiKey | Kind::AuditEntry | Kind::WebhookEndpoint | Kind::WebhookDelivery,
+                _,
+            ))
+            | None => Ok(None),
         }
     }
 
@@ -258,6 +262,38 @@ impl Query {
         #[graphql(desc = "Which entries to list.")] filter: Option<super::security::AuditLogFilter>,
     ) -> Result<super::security::AuditEntryConnection> {
         super::security::audit_log(ctx, first, after, filter).await
+    }
+
+    /// Webhook endpoints, oldest first.
+    #[graphql(
+        guard = "RoleGuard::new(ADMIN)",
+        complexity = "super::page_complexity(first, child_complexity)"
+    )]
+    async fn webhook_endpoints(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+    ) -> Result<super::webhooks::Page<super::webhooks::WebhookEndpoint>> {
+        super::webhooks::endpoints(ctx, first, after).await
+    }
+
+    /// The webhook delivery log, newest first: each event for each endpoint, where it
+    /// stands, and every attempt.
+    #[graphql(
+        guard = "RoleGuard::new(ADMIN)",
+        complexity = "super::page_complexity(first, child_complexity)"
+    )]
+    async fn webhook_deliveries(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+        #[graphql(desc = "Which deliveries to list.")] filter: Option<
+            super::webhooks::WebhookDeliveryFilter,
+        >,
+    ) -> Result<super::webhooks::Page<super::webhooks::WebhookDelivery>> {
+        super::webhooks::deliveries(ctx, first, after, filter).await
     }
 
     /// The caller's own API key: its role and name.

@@ -236,6 +236,14 @@ pub enum AuditAction {
     ApiKeyRevoked,
     /// An API key was replaced by a new one; the old one ends after a grace period.
     ApiKeyRotated,
+    /// A webhook endpoint was created.
+    WebhookEndpointCreated,
+    /// A webhook endpoint was changed, paused, resumed or given a new secret.
+    WebhookEndpointUpdated,
+    /// A webhook endpoint was deleted with its deliveries.
+    WebhookEndpointDeleted,
+    /// A webhook delivery was put back in line by hand.
+    WebhookRedelivered,
 }
 
 /// What a change touched.
@@ -250,6 +258,10 @@ pub enum AuditEntityType {
     Rule,
     /// An API key.
     ApiKey,
+    /// A webhook endpoint.
+    WebhookEndpoint,
+    /// A webhook delivery.
+    WebhookDelivery,
 }
 
 /// One change: who made it, from where, and the entity before and after.
@@ -260,6 +272,8 @@ fn entity_kind(entity: EntityType) -> Option<Kind> {
         EntityType::Coupon => Some(Kind::Coupon),
         EntityType::Redemption => Some(Kind::Redemption),
         EntityType::ApiKey => Some(Kind::ApiKey),
+        EntityType::WebhookEndpoint => Some(Kind::WebhookEndpoint),
+        EntityType::WebhookDelivery => Some(Kind::WebhookDelivery),
         EntityType::Rule => None,
     }
 }

@@ -85,6 +85,10 @@ audit_actions! {
     ApiKeyCreated => "API_KEY_CREATED", "An API key was created.";
     ApiKeyRevoked => "API_KEY_REVOKED", "An API key was revoked.";
     ApiKeyRotated => "API_KEY_ROTATED", "An API key was replaced by a new one; the old one ends after a grace period.";
+    WebhookEndpointCreated => "WEBHOOK_ENDPOINT_CREATED", "A webhook endpoint was created.";
+    WebhookEndpointUpdated => "WEBHOOK_ENDPOINT_UPDATED", "A webhook endpoint was changed, paused, resumed or given a new secret.";
+    WebhookEndpointDeleted => "WEBHOOK_ENDPOINT_DELETED", "A webhook endpoint was deleted with its deliveries.";
+    WebhookRedelivered => "WEBHOOK_REDELIVERED", "A webhook delivery was put back in line by hand.";
 }
 
 /// What a change touched.
@@ -98,6 +102,10 @@ pub enum EntityType {
     Rule,
     /// An API key (id).
     ApiKey,
+    /// A webhook endpoint (id).
+    WebhookEndpoint,
+    /// A webhook delivery (id).
+    WebhookDelivery,
 }
 
 impl EntityType {
@@ -108,13 +116,22 @@ impl EntityType {
             Self::Redemption => "REDEMPTION",
             Self::Rule => "RULE",
             Self::ApiKey => "API_KEY",
+            Self::WebhookEndpoint => "WEBHOOK_ENDPOINT",
+            Self::WebhookDelivery => "WEBHOOK_DELIVERY",
         }
     }
 
     /// Parses the stored name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Coupon, Self::Redemption, Self::Rule, Self::ApiKey]
-            .into_iter()
+        [
+            Self::Coupon,
+            Self::Redemption,
+            Self::Rule,
+            Self::ApiKey,
+            Self::WebhookEndpoint,
+            Self::WebhookDelivery,
+        ]
+        .into_iter()
             .find(|e| e.as_str() == s)
     }
 }

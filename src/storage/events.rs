@@ -115,6 +115,14 @@ impl Db {
         }))
     }
 
+    /// One event.
+    pub async fn event(&self, id: i64) -> Result<Option<StoredEvent>, StorageError> {
+        Ok(with_conn!(self, |conn| {
+            use schema::outbox_events::dsl as ev;
+            ev::outbox_events.find(id).first(conn).await.optional()?
+        }))
+    }
+
     /// The id of the newest event, 0 when there is none.
     pub async fn last_event_id(&self) -> Result<i64, StorageError> {
         let last: Option<i64> = with_conn!(self, |conn| {

@@ -17,6 +17,7 @@ pub mod migrations;
 mod models;
 mod rules;
 pub(crate) mod schema;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -39,6 +40,10 @@ pub use checkout::{
 pub use coupons::{CouponFilter, DeleteOutcome, StoredCode, UpdateError};
 pub use events::{EventType, StoredEvent};
 pub use rules::StoredRuleVersion;
+pub use webhooks::{
+    AfterAttempt, AttemptRecord, DeliveryFilter, DeliveryStatus, EndpointChange, NewEndpoint,
+    StoredAttempt, StoredDelivery, StoredEndpoint, lease_for,
+};
 
 /// Runs `$body` with `$conn` bound to a pooled connection and `schema` to the matching
 /// table module. The body is compiled once per backend.

@@ -198,6 +198,59 @@ macro_rules! tables {
 
         diesel::table! {
             use diesel::sql_types::*;
+            /// Where events are POSTed; each with its cursor in the outbox and breaker.
+            webhook_endpoints (id) {
+                id -> BigInt,
+                url -> Text,
+                description -> Nullable<Text>,
+                event_types -> $json,
+                coupon_id -> Nullable<BigInt>,
+                secret -> Text,
+                active -> Bool,
+                cursor_event_id -> BigInt,
+                failures -> BigInt,
+                open_until -> Nullable<$ts>,
+                created_at -> $ts,
+                updated_at -> $ts,
+            }
+        }
+
+        diesel::table! {
+            use diesel::sql_types::*;
+            /// One event for one endpoint, until delivered or given up.
+            webhook_deliveries (id) {
+                id -> BigInt,
+                endpoint_id -> BigInt,
+                event_id -> BigInt,
+                status -> Text,
+                attempts -> BigInt,
+                next_attempt_at -> $ts,
+                leased_until -> Nullable<$ts>,
+                lease_token -> Nullable<Text>,
+                last_attempt_at -> Nullable<$ts>,
+                last_status_code -> Nullable<BigInt>,
+                last_error -> Nullable<Text>,
+                delivered_at -> Nullable<$ts>,
+                created_at -> $ts,
+            }
+        }
+
+        diesel::table! {
+            use diesel::sql_types::*;
+            /// Every attempt of every delivery.
+            webhook_attempts (id) {
+                id -> BigInt,
+                delivery_id -> BigInt,
+                started_at -> $ts,
+                duration_ms -> BigInt,
+                status_code -> Nullable<BigInt>,
+                error -> Nullable<Text>,
+                succeeded -> Bool,
+            }
+        }
+
+        diesel::table! {
+            use diesel::sql_types::*;
             /// One-time events of the service itself (e.g. the first admin key).
             service_flags (name) {
                 name -> Text,
@@ -207,6 +260,9 @@ macro_rules! tables {
 
         diesel::joinable!(coupon_codes -> coupons (coupon_id));
         diesel::joinable!(redemptions -> coupons (coupon_id));
+        diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
+        diesel::joinable!(webhook_deliveries -> outbox_events (event_id));
+        diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
         diesel::allow_tables_to_appear_in_same_query!(
             coupons,
             coupon_codes,
@@ -221,6 +277,9 @@ macro_rules! tables {
             rule_audit,
             audit_log,
             outbox_events,
+            webhook_endpoints,
+            webhook_deliveries,
+            webhook_attempts,
         );
     };
 }
@@ -228,6 +287,9 @@ macro_rules! tables {
 /// PostgreSQL tables.
 pub mod pg {
     tables!(Timestamptz, Jsonb);
+
+    /// The SQL type of instants.
+    pub type Instant = diesel::sql_types::Timestamptz;
 
     /// Taken before writing an event: transactions that write events then commit in
     /// the order of their event ids (the lock is held until commit).
@@ -240,6 +302,9 @@ pub mod pg {
 /// SQLite tables.
 pub mod sqlite {
     tables!(TimestamptzSqlite, Json);
+
+    /// The SQL type of instants.
+    pub type Instant = diesel::sql_types::TimestamptzSqlite;
 
     /// SQLite runs one write transaction at a time: ids are in commit order already.
     pub const EVENT_ORDER_LOCK: Option<&str> = None;
