@@ -190,7 +190,9 @@ async fn pass(
     busy: &mut HashSet<i64>,
 ) -> Result<Option<DateTime<Utc>>, StorageError> {
     let now = Utc::now();
-    db.fan_out_webhooks(now).await?;
+    if db.fan_out_webhooks(now).await?.endpoints == 0 {
+        return Ok(None);
+    }
     let mut next = None;
     for (endpoint_id, due) in db.webhook_due(now).await? {
         if busy.contains(&endpoint_id) {

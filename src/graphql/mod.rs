@@ -12,8 +12,8 @@ pub mod scalars;
 pub mod security;
 pub mod shape;
 pub mod subscription;
-pub mod webhooks;
 pub mod types;
+pub mod webhooks;
 
 use std::net::IpAddr;
 

@@ -20,8 +20,8 @@ use super::inputs::{PublishRuleInput, RollbackRuleInput, RulePayload, SimulateRu
 use super::security::{
     self, RevokeApiKeyInput, RevokeApiKeyPayload, RotateApiKeyInput, RotateApiKeyPayload,
 };
-use super::webhooks;
 use super::types::{ApiKey, Coupon, CouponCode, CouponRejection, Redemption, Rule, RuleSimulation};
+use super::webhooks;
 use crate::auth::{self, Principal, Role};
 use crate::service::checkout::{self, RedeemTarget};
 use crate::service::coupons::{self, NewCoupon};

@@ -373,8 +373,7 @@ fn check_url(url: &str, path: &[&str]) -> Result<String, CouponUserError> {
     if url.len() > URL_MAX {
         return Err(bad(&format!("the URL is longer than {URL_MAX} characters")));
     }
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| bad(&format!("not an absolute URL: {e}")))?;
+    let parsed = reqwest::Url::parse(url).map_err(|e| bad(&format!("not an absolute URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(bad("the URL must start with http:// or https://"));
     }
@@ -402,7 +401,11 @@ fn check_description(
 }
 
 /// Decodes and checks a coupon filter.
-async fn check_coupon(svc: &Services, id: &ID, path: &[&str]) -> Result<Result<i64, CouponUserError>> {
+async fn check_coupon(
+    svc: &Services,
+    id: &ID,
+    path: &[&str],
+) -> Result<Result<i64, CouponUserError>> {
     let Some(n) = ids::decode(Kind::Coupon, id) else {
         return Ok(Err(CouponUserError::new(
             path,
@@ -446,7 +449,9 @@ pub async fn create(
 ) -> Result<CreateWebhookEndpointPayload> {
     let svc = ctx.data::<Services>()?;
     let mut errors = Vec::new();
-    let url = check_url(&input.url, &["input", "url"]).map_err(|e| errors.push(e)).ok();
+    let url = check_url(&input.url, &["input", "url"])
+        .map_err(|e| errors.push(e))
+        .ok();
     let description = check_description(input.description, &["input", "description"])
         .map_err(|e| errors.push(e))
         .ok()
@@ -501,7 +506,9 @@ pub async fn update(
     let mut errors = Vec::new();
     let url = match &input.url {
         None => None,
-        Some(u) => check_url(u, &["input", "url"]).map_err(|e| errors.push(e)).ok(),
+        Some(u) => check_url(u, &["input", "url"])
+            .map_err(|e| errors.push(e))
+            .ok(),
     };
     let description = match input.description {
         None => None,

@@ -132,7 +132,7 @@ impl EntityType {
             Self::WebhookDelivery,
         ]
         .into_iter()
-            .find(|e| e.as_str() == s)
+        .find(|e| e.as_str() == s)
     }
 }
 

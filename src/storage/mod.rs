@@ -41,8 +41,8 @@ pub use coupons::{CouponFilter, DeleteOutcome, StoredCode, UpdateError};
 pub use events::{EventType, StoredEvent};
 pub use rules::StoredRuleVersion;
 pub use webhooks::{
-    AfterAttempt, AttemptRecord, DeliveryFilter, DeliveryStatus, EndpointChange, NewEndpoint,
-    StoredAttempt, StoredDelivery, StoredEndpoint, lease_for,
+    AfterAttempt, AttemptRecord, DeliveryFilter, DeliveryStatus, EndpointChange, FanOut,
+    NewEndpoint, StoredAttempt, StoredDelivery, StoredEndpoint, lease_for,
 };
 
 /// Runs `$body` with `$conn` bound to a pooled connection and `schema` to the matching

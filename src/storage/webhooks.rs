@@ -253,6 +253,15 @@ pub enum AfterAttempt {
     GiveUp,
 }
 
+/// What one fan-out did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FanOut {
+    /// Endpoints there are.
+    pub endpoints: usize,
+    /// Deliveries written.
+    pub deliveries: usize,
+}
+
 fn type_names(types: &[EventType]) -> Value {
     json!(types.iter().map(|t| t.as_str()).collect::<Vec<_>>())
 }
@@ -437,9 +446,8 @@ impl Db {
     }
 
     /// Writes the deliveries of every event committed after each endpoint's cursor and
-    /// moves the cursors; returns how many deliveries were written. Paused endpoints
-    /// get theirs too, delivered when resumed.
-    pub async fn fan_out_webhooks(&self, now: DateTime<Utc>) -> Result<usize, StorageError> {
+    /// moves the cursors. Paused endpoints get theirs too, delivered when resumed.
+    pub async fn fan_out_webhooks(&self, now: DateTime<Utc>) -> Result<FanOut, StorageError> {
         let endpoints: Vec<(i64, i64)> = with_conn!(self, |conn| {
             use schema::webhook_endpoints::dsl as we;
             we::webhook_endpoints
@@ -447,17 +455,20 @@ impl Db {
                 .load(conn)
                 .await?
         });
+        let mut done = FanOut {
+            endpoints: endpoints.len(),
+            deliveries: 0,
+        };
         if endpoints.is_empty() {
-            return Ok(0);
+            return Ok(done);
         }
         let newest = self.last_event_id().await?;
-        let mut written = 0;
         for (id, cursor) in endpoints {
             if cursor < newest {
-                written += self.fan_out_endpoint(id, now).await?;
+                done.deliveries += self.fan_out_endpoint(id, now).await?;
             }
         }
-        Ok(written)
+        Ok(done)
     }
 
     /// One fan-out transaction for one endpoint: the deliveries of the matching events

@@ -259,6 +259,56 @@ async fn every_change_leaves_exactly_one_audit_entry(app: TestApp) {
     )
     .await;
 
+    // Webhook endpoints and deliveries; the secret is never recorded.
+    let (d, e) = a(
+        "mutation { createWebhookEndpoint(input: { url: \"http://127.0.0.1:9/audit\" }) { webhookEndpoint { id } secret userErrors { code } } }",
+        json!({}),
+        "WEBHOOK_ENDPOINT_CREATED",
+    )
+    .await;
+    let endpoint = d["createWebhookEndpoint"]["webhookEndpoint"]["id"].clone();
+    assert_eq!(e["entityType"], json!("WEBHOOK_ENDPOINT"));
+    assert_eq!(e["entityId"], endpoint);
+    assert_eq!(e["after"]["url"], json!("http://127.0.0.1:9/audit"));
+    let secret = d["createWebhookEndpoint"]["secret"].as_str().unwrap();
+    assert!(!e.to_string().contains(secret));
+    let (_, e) = a(
+        "mutation($id: ID!) { updateWebhookEndpoint(input: { id: $id, active: false, rotateSecret: true }) { secret userErrors { code } } }",
+        json!({ "id": endpoint }),
+        "WEBHOOK_ENDPOINT_UPDATED",
+    )
+    .await;
+    assert_eq!(e["before"]["active"], json!(true));
+    assert_eq!(e["after"]["active"], json!(false));
+    a(
+        "mutation($i: CreateCouponInput!) { createCoupon(input: $i) { coupon { id } userErrors { code } } }",
+        json!({ "i": { "name": "Hooked", "discount": { "percentage": "10" } } }),
+        "COUPON_CREATED",
+    )
+    .await;
+    app.db.fan_out_webhooks(chrono::Utc::now()).await.unwrap();
+    let delivery = app
+        .admin(
+            "{ webhookDeliveries(first: 1) { nodes { id } } }",
+            json!({}),
+        )
+        .await["webhookDeliveries"]["nodes"][0]["id"]
+        .clone();
+    let (_, e) = a(
+        "mutation($id: ID!) { redeliverWebhook(input: { deliveryId: $id }) { webhookDelivery { id } userErrors { code } } }",
+        json!({ "id": delivery }),
+        "WEBHOOK_REDELIVERED",
+    )
+    .await;
+    assert_eq!(e["entityType"], json!("WEBHOOK_DELIVERY"));
+    assert_eq!(e["entityId"], delivery);
+    a(
+        "mutation($id: ID!) { deleteWebhookEndpoint(input: { id: $id }) { deletedId userErrors { code } } }",
+        json!({ "id": endpoint }),
+        "WEBHOOK_ENDPOINT_DELETED",
+    )
+    .await;
+
     // Nothing is recorded for refusals, replays and no-ops.
     let n = app.count("audit_log").await;
     let refusals = [
@@ -281,6 +331,14 @@ async fn every_change_leaves_exactly_one_audit_entry(app: TestApp) {
         (
             r#"mutation { publishRule(input: { name: "broken_rule", source: "fn check(" }) { userErrors { code } } }"#,
             json!({}),
+        ),
+        (
+            r#"mutation { createWebhookEndpoint(input: { url: "ftp://example.com" }) { userErrors { code } } }"#,
+            json!({}),
+        ),
+        (
+            r#"mutation($id: ID!) { deleteWebhookEndpoint(input: { id: $id }) { userErrors { code } } }"#,
+            json!({ "id": endpoint }),
         ),
     ];
     for (q, v) in refusals {

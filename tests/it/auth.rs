@@ -23,6 +23,8 @@ struct Fixture {
     reservation: Value,
     redemption: Value,
     key: Value,
+    endpoint: Value,
+    delivery: Value,
     n: usize,
 }
 
@@ -92,6 +94,18 @@ fn operations() -> Vec<Operation> {
         Operation {
             name: "auditLog",
             query: "{ auditLog { edges { node { action } } } }",
+            variables: |_| json!({}),
+            roles: &[Admin],
+        },
+        Operation {
+            name: "webhookEndpoints",
+            query: "{ webhookEndpoints { nodes { id } } }",
+            variables: |_| json!({}),
+            roles: &[Admin],
+        },
+        Operation {
+            name: "webhookDeliveries",
+            query: "{ webhookDeliveries(first: 5) { nodes { id status } } }",
             variables: |_| json!({}),
             roles: &[Admin],
         },
@@ -186,6 +200,30 @@ fn operations() -> Vec<Operation> {
             roles: &[Admin],
         },
         Operation {
+            name: "createWebhookEndpoint",
+            query: "mutation { createWebhookEndpoint(input: { url: \"https://example.com/h\" }) { secret userErrors { code } } }",
+            variables: |_| json!({}),
+            roles: &[Admin],
+        },
+        Operation {
+            name: "updateWebhookEndpoint",
+            query: "mutation($id: ID!) { updateWebhookEndpoint(input: { id: $id, active: false }) { webhookEndpoint { id } userErrors { code } } }",
+            variables: |f| json!({ "id": f.endpoint }),
+            roles: &[Admin],
+        },
+        Operation {
+            name: "deleteWebhookEndpoint",
+            query: "mutation($id: ID!) { deleteWebhookEndpoint(input: { id: $id }) { deletedId userErrors { code } } }",
+            variables: |f| json!({ "id": f.endpoint }),
+            roles: &[Admin],
+        },
+        Operation {
+            name: "redeliverWebhook",
+            query: "mutation($id: ID!) { redeliverWebhook(input: { deliveryId: $id }) { webhookDelivery { id } userErrors { code } } }",
+            variables: |f| json!({ "id": f.delivery }),
+            roles: &[Admin],
+        },
+        Operation {
             name: "rotateApiKey",
             query: "mutation($id: ID!) { rotateApiKey(input: { id: $id }) { secret userErrors { code } } }",
             variables: |f| json!({ "id": f.key }),
@@ -243,6 +281,14 @@ fn the_matrix_covers_every_root_field() {
 
 async fn fixture(app: &TestApp, n: usize) -> Fixture {
     let code = format!("ROLE{n}");
+    // An endpoint nobody listens on, with one delivery (of the coupon created next).
+    let endpoint = app
+        .admin(
+            "mutation { createWebhookEndpoint(input: { url: \"http://127.0.0.1:9/hook\", eventTypes: [COUPON_CREATED] }) { webhookEndpoint { id } } }",
+            json!({}),
+        )
+        .await["createWebhookEndpoint"]["webhookEndpoint"]["id"]
+        .clone();
     let coupon = crate::coupons::create(
         app,
         json!({ "name": "m", "code": code, "discount": { "percentage": "5" } }),
@@ -265,7 +311,27 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
         json!({ "name": "spare", "discount": { "percentage": "5" } }),
     )
     .await;
+    app.db.fan_out_webhooks(chrono::Utc::now()).await.unwrap();
+    let endpoint_id = coupons::graphql::ids::decode(
+        coupons::graphql::ids::Kind::WebhookEndpoint,
+        endpoint.as_str().unwrap(),
+    )
+    .unwrap();
+    let filter = coupons::storage::DeliveryFilter {
+        endpoint_id: Some(endpoint_id),
+        ..Default::default()
+    };
+    let deliveries = app.db.webhook_deliveries(&filter, None, 1).await.unwrap();
+    let delivery = json!(
+        coupons::graphql::ids::encode(
+            coupons::graphql::ids::Kind::WebhookDelivery,
+            deliveries[0].0.id
+        )
+        .0
+    );
     Fixture {
+        endpoint,
+        delivery,
         coupon: coupon["id"].clone(),
         spare: spare["id"].clone(),
         code,

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::both_backends;
 use crate::harness::TestApp;
 
-const CREATE: &str = r#"
+pub const CREATE: &str = r#"
 mutation($input: CreateCouponInput!) {
   createCoupon(input: $input) {
     coupon {

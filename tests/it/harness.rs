@@ -153,6 +153,8 @@ pub struct Options {
     pub not_found_floor: Option<std::time::Duration>,
     /// Events buffered per subscriber (default: the service's).
     pub event_capacity: Option<usize>,
+    /// Webhook delivery settings (default: the service's).
+    pub webhooks: Option<coupons::webhooks::WebhookSettings>,
 }
 
 /// The service on a fresh database, with an admin key ready.
@@ -168,8 +170,9 @@ pub struct TestApp {
     /// The watched rules directory, when the test chose one.
     pub rules_dir: Option<PathBuf>,
     _watcher: Option<notify::RecommendedWatcher>,
-    /// Publishes committed events to subscribers; stopped with the app.
-    _relay: AbortOnDrop,
+    /// The event relay and webhook worker; stopped with the app.
+    _background: Background,
+    webhook_settings: coupons::webhooks::WebhookSettings,
     /// Kept so the database lives as long as the app.
     _database: TestDatabase,
 }
@@ -248,9 +251,11 @@ impl TestApp {
             .as_ref()
             .map(|dir| coupons::rules::watch_dir(services.rules.clone(), dir.clone()).unwrap());
         let authenticator = Authenticator::new(db.clone(), options.admin_key.as_deref());
-        let relay = start_relay(&db, &services.events, &database.url);
+        let webhook_settings = options.webhooks.unwrap_or_default();
+        let background = start_background(&db, &services.events, &database.url, webhook_settings);
         Some(Self {
-            _relay: relay,
+            _background: background,
+            webhook_settings,
             _watcher: watcher,
             rules_dir: options.rules_dir.clone(),
             rules: services.rules.clone(),
@@ -317,9 +322,9 @@ impl TestApp {
     }
 
     /// Another instance of the service on the same database: its own pool, router,
-    /// event relay and in-memory state, as a second server process would have. Keep the
-    /// returned guard alive while using the router.
-    pub fn second_instance_with_relay(&self) -> (Router, AbortOnDrop) {
+    /// event relay, webhook worker and in-memory state, as a second server process
+    /// would have. Keep the returned guard alive while using the router.
+    pub fn second_instance_with_relay(&self) -> (Router, Background) {
         let db = Db::connect(
             self.database_url(),
             PoolOptions {
@@ -329,7 +334,7 @@ impl TestApp {
         )
         .unwrap();
         let events = coupons::events::EventBus::default();
-        let relay = start_relay(&db, &events, self.database_url());
+        let background = start_background(&db, &events, self.database_url(), self.webhook_settings);
         let services = Services {
             db: db.clone(),
             default_expiration_days: None,
@@ -345,7 +350,7 @@ impl TestApp {
             rules: self.rules.clone(),
         };
         let router = router(services, Authenticator::new(db, None), Default::default());
-        (router, relay)
+        (router, background)
     }
 
     /// Another instance of the service on the same database: its own pool, router and
@@ -446,14 +451,28 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Starts the event relay of one instance (listening on PostgreSQL).
-fn start_relay(db: &Db, events: &coupons::events::EventBus, url: &str) -> AbortOnDrop {
+/// The background tasks of one instance: its event relay and webhook worker.
+pub struct Background {
+    _relay: AbortOnDrop,
+    _webhooks: coupons::webhooks::WebhookWorker,
+}
+
+/// Starts the event relay (listening on PostgreSQL) and webhook worker of one instance.
+fn start_background(
+    db: &Db,
+    events: &coupons::events::EventBus,
+    url: &str,
+    webhooks: coupons::webhooks::WebhookSettings,
+) -> Background {
     let listen = url.starts_with("postgres").then(|| url.to_owned());
-    AbortOnDrop(tokio::spawn(coupons::events::relay(
-        db.clone(),
-        events.clone(),
-        listen,
-    )))
+    Background {
+        _relay: AbortOnDrop(tokio::spawn(coupons::events::relay(
+            db.clone(),
+            events.clone(),
+            listen,
+        ))),
+        _webhooks: coupons::webhooks::WebhookWorker::start(db.clone(), events, webhooks),
+    }
 }
 
 /// Serves `router` on a real TCP port until the test's runtime ends; returns its base

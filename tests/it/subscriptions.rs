@@ -14,13 +14,13 @@ use crate::both_backends;
 use crate::coupons::create;
 use crate::harness::TestApp;
 
-type Socket =
+pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const EVENTS: &str = "subscription($f: CouponEventFilter) { couponEvents(filter: $f) { id type couponId entityId payload } }";
 
 /// Opens a socket to `base` with `protocol` and sends `connection_init` with `key`.
-async fn connect(base: &str, protocol: &str, key: &str) -> Socket {
+pub async fn connect(base: &str, protocol: &str, key: &str) -> Socket {
     let url = format!("{}/graphql", base.replace("http://", "ws://"));
     let mut request = url.into_client_request().unwrap();
     request.headers_mut().insert(
