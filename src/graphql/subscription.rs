@@ -101,15 +101,21 @@ pub struct Subscription;
 /// The root of all subscriptions.
 #[Subscription]
 impl Subscription {
-    /// Coupon events as they commit, in commit order. A subscriber that falls more than
-    /// 4096 events behind gets a `SUBSCRIBER_LAGGED` error and the subscription ends:
-    /// nothing is skipped silently.
+    /// Coupon events as they commit, in commit order. With `after`, the events
+    /// committed after that event id come first, from the outbox, then the live ones,
+    /// with none missed or repeated: a client that reconnects passes the last id it
+    /// saw. A subscriber that falls more than 4096 events behind gets a
+    /// `SUBSCRIBER_LAGGED` error and the subscription ends: nothing is skipped
+    /// silently.
     #[graphql(guard = "RoleGuard::new(EVENTS)")]
     async fn coupon_events(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Which events to receive (all when omitted).")] filter: Option<
             CouponEventFilter,
+        >,
+        #[graphql(desc = "Resume after this event id (an `id` received before).")] after: Option<
+            ID,
         >,
     ) -> Result<impl Stream<Item = Result<CouponEvent>>> {
         let svc = ctx.data::<Services>()?;
@@ -121,6 +127,31 @@ impl Subscription {
                     ApiError::BadUserInput(format!("{:?} is not a coupon ID", id.0))
                 })?),
             };
+        let after = match &after {
+            None => None,
+            Some(id) => Some(
+                id.0.trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| {
+                        ApiError::BadUserInput(format!("{:?} is not an event ID", id.0))
+                    })?,
+            ),
+        };
+        if let Some(after) = after {
+            let newest = svc
+                .db
+                .last_event_id()
+                .await
+                .map_err(|e| ApiError::internal(&e))?;
+            if after > newest {
+                return Err(ApiError::BadUserInput(format!(
+                    "there is no event {after} yet (the newest is {newest})"
+                ))
+                .into());
+            }
+        }
         let types: Option<Vec<EventType>> = filter
             .types
             .map(|t| t.into_iter().map(Into::into).collect());
@@ -130,27 +161,88 @@ impl Subscription {
                     EventType::parse(&e.event_type).is_some_and(|et| t.contains(&et))
                 })
         };
+        // Subscribe before reading the outbox: every event committed after the read is
+        // then in the receiver, and those the read returned are skipped there by id.
         let rx = svc.events.subscribe();
+        let state = Replay {
+            db: svc.db.clone(),
+            after,
+            backlog: std::collections::VecDeque::new(),
+            seen: after.unwrap_or(0),
+            rx,
+            ended: false,
+        };
         Ok(futures_util::stream::unfold(
-            (rx, wanted, false),
-            |(mut rx, wanted, ended)| async move {
-                if ended {
-                    return None;
-                }
-                loop {
-                    match rx.recv().await {
-                        Ok(event) if wanted(&event) => {
-                            return Some((Ok(CouponEvent(event)), (rx, wanted, false)));
-                        }
-                        Ok(_) => {}
-                        Err(RecvError::Lagged(missed)) => {
-                            let e = ApiError::SubscriberLagged { missed };
-                            return Some((Err(e.into()), (rx, wanted, true)));
-                        }
-                        Err(RecvError::Closed) => return None,
-                    }
-                }
+            (state, wanted),
+            |(mut state, wanted)| async move {
+                let item = state.next(&wanted).await?;
+                Some((item, (state, wanted)))
             },
         ))
+    }
+}
+
+/// Events to send after `after` from the outbox, then live from the bus.
+struct Replay {
+    db: crate::storage::Db,
+    /// The next outbox page starts after this id; `None` once caught up (or live only).
+    after: Option<i64>,
+    backlog: std::collections::VecDeque<StoredEvent>,
+    /// The newest id sent or skipped.
+    seen: i64,
+    rx: tokio::sync::broadcast::Receiver<Arc<StoredEvent>>,
+    ended: bool,
+}
+
+/// Outbox events read per page while catching up.
+const REPLAY_PAGE: i64 = 500;
+
+impl Replay {
+    async fn next(
+        &mut self,
+        wanted: &impl Fn(&StoredEvent) -> bool,
+    ) -> Option<Result<CouponEvent>> {
+        if self.ended {
+            return None;
+        }
+        loop {
+            if let Some(event) = self.backlog.pop_front() {
+                self.seen = event.id;
+                if wanted(&event) {
+                    return Some(Ok(CouponEvent(Arc::new(event))));
+                }
+                continue;
+            }
+            if let Some(after) = self.after {
+                match self.db.events_after(after, REPLAY_PAGE).await {
+                    Ok(page) => {
+                        self.after = page
+                            .last()
+                            .map(|e| e.id)
+                            .filter(|_| page.len() as i64 == REPLAY_PAGE);
+                        self.backlog.extend(page);
+                        continue;
+                    }
+                    Err(e) => {
+                        self.ended = true;
+                        return Some(Err(ApiError::internal(&e).into()));
+                    }
+                }
+            }
+            match self.rx.recv().await {
+                Ok(event) if event.id <= self.seen => {}
+                Ok(event) => {
+                    self.seen = event.id;
+                    if wanted(&event) {
+                        return Some(Ok(CouponEvent(event)));
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    self.ended = true;
+                    return Some(Err(ApiError::SubscriberLagged { missed }.into()));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
     }
 }

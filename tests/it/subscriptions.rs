@@ -329,3 +329,68 @@ async fn a_lagging_subscriber_is_told(app: TestApp) {
     assert_eq!(next(&mut socket).await.unwrap()["type"], "complete");
 }
 both_backends!(a_lagging_subscriber_is_told, super::tiny_buffer());
+
+/// A subscriber that reconnects with `after` gets what it missed from the outbox, then
+/// the live events, none twice; an `after` beyond the newest event is refused.
+async fn a_subscriber_resumes_after_an_event_id(app: TestApp) {
+    let coupon = create(
+        &app,
+        json!({ "name": "R", "code": "RESUME", "discount": { "percentage": "10" } }),
+    )
+    .await;
+    let store = app.key(Role::Storefront).await;
+    let mut made = Vec::new();
+    for n in 0..5 {
+        made.push(redeem(&app, &store, "RESUME", &format!("r-{n}")).await);
+    }
+    // The event ids of those redemptions, from the outbox.
+    let events: Vec<(i64, String)> = app
+        .db
+        .events_after(0, 1_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "COUPON_REDEEMED")
+        .map(|e| (e.id, e.entity_id))
+        .collect();
+    assert_eq!(events.len(), 5);
+    let base = app.base_url().await.to_owned();
+    let mut socket = connect(&base, "graphql-transport-ws", &store).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    let query = "subscription($f: CouponEventFilter, $after: ID) { couponEvents(filter: $f, after: $after) { id entityId } }";
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query,
+        "variables": { "f": { "couponId": coupon["id"], "types": ["COUPON_REDEEMED"] },
+                       "after": events[1].0.to_string() } } });
+    socket
+        .send(Message::text(subscribe.to_string()))
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let m = next(&mut socket).await.unwrap();
+        got.push(m["payload"]["data"]["couponEvents"]["entityId"].clone());
+    }
+    assert_eq!(got, made[2..].iter().map(|m| json!(m)).collect::<Vec<_>>());
+    // Then live, in order, nothing repeated.
+    for n in 5..8 {
+        let id = redeem(&app, &store, "RESUME", &format!("r-{n}")).await;
+        let m = next(&mut socket).await.unwrap();
+        assert_eq!(
+            m["payload"]["data"]["couponEvents"]["entityId"],
+            json!(id),
+            "{m:#}"
+        );
+    }
+
+    let newest = app.db.last_event_id().await.unwrap();
+    let ahead = json!({ "id": "2", "type": "subscribe", "payload": { "query": query,
+        "variables": { "after": (newest + 100).to_string() } } });
+    socket.send(Message::text(ahead.to_string())).await.unwrap();
+    let m = next(&mut socket).await.unwrap();
+    assert_eq!(m["id"], "2");
+    assert_eq!(
+        m["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{m:#}"
+    );
+}
+both_backends!(a_subscriber_resumes_after_an_event_id);
