@@ -21,6 +21,8 @@ pub enum Kind {
     WebhookEndpoint,
     /// A webhook delivery.
     WebhookDelivery,
+    /// A campaign.
+    Campaign,
 }
 
 impl Kind {
@@ -33,6 +35,7 @@ impl Kind {
             Self::AuditEntry => "AuditEntry",
             Self::WebhookEndpoint => "WebhookEndpoint",
             Self::WebhookDelivery => "WebhookDelivery",
+            Self::Campaign => "Campaign",
         }
     }
 }
@@ -55,6 +58,7 @@ pub fn decode_any(id: &str) -> Option<(Kind, i64)> {
         Kind::AuditEntry,
         Kind::WebhookEndpoint,
         Kind::WebhookDelivery,
+        Kind::Campaign,
     ]
     .into_iter()
     .find(|k| k.as_str() == kind)?;

@@ -261,6 +261,8 @@ pub struct CouponFilter {
     pub status: Option<CouponStatus>,
     /// Case-insensitive text found in the name or in any code.
     pub query: Option<String>,
+    /// Only coupons of this campaign.
+    pub campaign_id: Option<ID>,
 }
 
 /// Result of `createCoupon`.

@@ -2,6 +2,7 @@
 //! of errors (`error.rs`). Resolvers are thin: they parse, call one service function,
 //! and format.
 
+pub mod campaigns;
 pub mod error;
 pub mod guard;
 pub mod ids;

@@ -450,6 +450,38 @@ impl Mutation {
         )
     }
 
+    /// Creates a campaign, a named group of coupons.
+    #[graphql(guard = "RoleGuard::new(ADMIN)")]
+    async fn create_campaign(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Name and description.")] input: super::campaigns::CreateCampaignInput,
+    ) -> Result<super::campaigns::CampaignPayload> {
+        super::campaigns::create(ctx, input).await
+    }
+
+    /// Renames a campaign or changes its description.
+    #[graphql(guard = "RoleGuard::new(ADMIN)")]
+    async fn update_campaign(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The campaign and what to change.")]
+        input: super::campaigns::UpdateCampaignInput,
+    ) -> Result<super::campaigns::CampaignPayload> {
+        super::campaigns::update(ctx, input).await
+    }
+
+    /// Puts a coupon in a campaign (out of any other), or takes it out.
+    #[graphql(guard = "RoleGuard::new(ADMIN)")]
+    async fn set_coupon_campaign(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The coupon and its campaign (null for none).")]
+        input: super::campaigns::SetCouponCampaignInput,
+    ) -> Result<super::campaigns::SetCouponCampaignPayload> {
+        super::campaigns::set_coupon_campaign(ctx, input).await
+    }
+
     /// Registers a webhook endpoint: committed events of the chosen types are POSTed
     /// to it, signed with its secret (in this response only).
     #[graphql(guard = "RoleGuard::new(ADMIN)")]

@@ -47,6 +47,12 @@ impl Query {
                 .await
                 .map_err(|e| query_error(e.into()))?
                 .map(|r| Node::Redemption(Redemption(r)))),
+            Some((Kind::Campaign, n)) => Ok(super::campaigns::campaign(
+                ctx,
+                &ids::encode(Kind::Campaign, n),
+            )
+            .await?
+            .map(Node::Campaign)),
             Some((
                 Kind::ApiKey | Kind::AuditEntry | Kind::WebhookEndpoint | Kind::WebhookDelivery,
                 _,
@@ -93,9 +99,16 @@ impl Query {
         let limit = page_size(first)?;
         let after = after_id(after.as_deref())?;
         let filter = filter.unwrap_or_default();
+        let campaign_id = match &filter.campaign_id {
+            None => None,
+            Some(id) => Some(ids::decode(Kind::Campaign, id).ok_or_else(|| {
+                ApiError::BadUserInput(format!("{:?} is not a campaign ID", id.0))
+            })?),
+        };
         let filter = storage::CouponFilter {
             status: filter.status.map(Into::into),
             text: filter.query,
+            campaign_id,
         };
         let (rows, _) = coupons::list_coupons(svc, &filter, after, limit as i64 + 1)
             .await
@@ -262,6 +275,32 @@ impl Query {
         #[graphql(desc = "Which entries to list.")] filter: Option<super::security::AuditLogFilter>,
     ) -> Result<super::security::AuditEntryConnection> {
         super::security::audit_log(ctx, first, after, filter).await
+    }
+
+    /// Campaigns, newest first.
+    #[graphql(
+        guard = "RoleGuard::new(READERS)",
+        complexity = "super::page_complexity(first, child_complexity)"
+    )]
+    async fn campaigns(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+    ) -> Result<
+        super::webhooks::Connection<super::campaigns::Campaign, super::campaigns::CampaignEdge>,
+    > {
+        super::campaigns::campaigns(ctx, first, after).await
+    }
+
+    /// One campaign.
+    #[graphql(guard = "RoleGuard::new(READERS)")]
+    async fn campaign(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The campaign's ID.")] id: ID,
+    ) -> Result<Option<super::campaigns::Campaign>> {
+        super::campaigns::campaign(ctx, &id).await
     }
 
     /// Webhook endpoints, oldest first.

@@ -244,6 +244,10 @@ pub enum AuditAction {
     WebhookEndpointDeleted,
     /// A webhook delivery was put back in line by hand.
     WebhookRedelivered,
+    /// A campaign was created.
+    CampaignCreated,
+    /// A campaign was renamed or described anew.
+    CampaignUpdated,
 }
 
 /// What a change touched.
@@ -262,6 +266,8 @@ pub enum AuditEntityType {
     WebhookEndpoint,
     /// A webhook delivery.
     WebhookDelivery,
+    /// A campaign.
+    Campaign,
 }
 
 /// One change: who made it, from where, and the entity before and after.
@@ -274,6 +280,7 @@ fn entity_kind(entity: EntityType) -> Option<Kind> {
         EntityType::ApiKey => Some(Kind::ApiKey),
         EntityType::WebhookEndpoint => Some(Kind::WebhookEndpoint),
         EntityType::WebhookDelivery => Some(Kind::WebhookDelivery),
+        EntityType::Campaign => Some(Kind::Campaign),
         EntityType::Rule => None,
     }
 }

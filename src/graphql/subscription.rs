@@ -90,6 +90,9 @@ impl CouponEvent {
 pub struct CouponEventFilter {
     /// Only events of this coupon.
     pub coupon_id: Option<ID>,
+    /// Only events of coupons in this campaign (as they were when the event was
+    /// written).
+    pub campaign_id: Option<ID>,
     /// Only these types (all when omitted).
     pub types: Option<Vec<CouponEventType>>,
 }
@@ -127,6 +130,12 @@ impl Subscription {
                     ApiError::BadUserInput(format!("{:?} is not a coupon ID", id.0))
                 })?),
             };
+        let campaign = match &filter.campaign_id {
+            None => None,
+            Some(id) => Some(ids::decode(Kind::Campaign, id).ok_or_else(|| {
+                ApiError::BadUserInput(format!("{:?} is not a campaign ID", id.0))
+            })?),
+        };
         let after = match &after {
             None => None,
             Some(id) => Some(
@@ -157,6 +166,7 @@ impl Subscription {
             .map(|t| t.into_iter().map(Into::into).collect());
         let wanted = move |e: &StoredEvent| {
             coupon.is_none_or(|c| e.coupon_id == Some(c))
+                && campaign.is_none_or(|c| e.campaign_id == Some(c))
                 && types.as_ref().is_none_or(|t| {
                     EventType::parse(&e.event_type).is_some_and(|et| t.contains(&et))
                 })

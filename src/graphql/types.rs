@@ -124,6 +124,8 @@ pub enum Node {
     CouponCode(CouponCode),
     /// A reservation or redemption.
     Redemption(Redemption),
+    /// A campaign.
+    Campaign(super::campaigns::Campaign),
 }
 
 /// Status as the caller sees it now: the status an admin set, refined for active
@@ -593,6 +595,15 @@ impl Coupon {
     /// Opaque global ID.
     async fn id(&self) -> ID {
         ids::encode(Kind::Coupon, self.0.id.0)
+    }
+
+    /// The campaign it belongs to, if any.
+    #[graphql(guard = "RoleGuard::new(READERS)")]
+    async fn campaign(&self, ctx: &Context<'_>) -> Result<Option<super::campaigns::Campaign>> {
+        match self.0.campaign_id {
+            None => Ok(None),
+            Some(id) => super::campaigns::campaign(ctx, &ids::encode(Kind::Campaign, id)).await,
+        }
     }
 
     /// Display name.

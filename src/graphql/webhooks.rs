@@ -27,6 +27,7 @@ const DESCRIPTION_MAX: usize = 500;
 #[derive(SimpleObject)]
 #[graphql(concrete(name = "WebhookEndpointEdge", params(WebhookEndpoint)))]
 #[graphql(concrete(name = "WebhookDeliveryEdge", params(WebhookDelivery)))]
+#[graphql(concrete(name = "CampaignEdge", params(super::campaigns::Campaign)))]
 pub struct Edge<T: OutputType> {
     /// Opaque position of this item in the list.
     pub cursor: String,
@@ -43,6 +44,10 @@ pub struct Edge<T: OutputType> {
 #[graphql(concrete(
     name = "WebhookDeliveryConnection",
     params(WebhookDelivery, DeliveryEdge)
+))]
+#[graphql(concrete(
+    name = "CampaignConnection",
+    params(super::campaigns::Campaign, super::campaigns::CampaignEdge)
 ))]
 pub struct Connection<T: OutputType, E: OutputType> {
     /// The items of this page with their cursors.
@@ -65,7 +70,8 @@ impl<T: OutputType + Clone> Page<T>
 where
     Edge<T>: OutputType,
 {
-    fn new(items: Vec<(String, T)>, page_info: PageInfo) -> Self {
+    /// A page of `items` with their cursors.
+    pub fn new(items: Vec<(String, T)>, page_info: PageInfo) -> Self {
         Self {
             nodes: items.iter().map(|(_, n)| n.clone()).collect(),
             edges: items

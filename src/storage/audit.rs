@@ -89,6 +89,8 @@ audit_actions! {
     WebhookEndpointUpdated => "WEBHOOK_ENDPOINT_UPDATED", "A webhook endpoint was changed, paused, resumed or given a new secret.";
     WebhookEndpointDeleted => "WEBHOOK_ENDPOINT_DELETED", "A webhook endpoint was deleted with its deliveries.";
     WebhookRedelivered => "WEBHOOK_REDELIVERED", "A webhook delivery was put back in line by hand.";
+    CampaignCreated => "CAMPAIGN_CREATED", "A campaign was created.";
+    CampaignUpdated => "CAMPAIGN_UPDATED", "A campaign was renamed or described anew.";
 }
 
 /// What a change touched.
@@ -106,6 +108,8 @@ pub enum EntityType {
     WebhookEndpoint,
     /// A webhook delivery (id).
     WebhookDelivery,
+    /// A campaign (id).
+    Campaign,
 }
 
 impl EntityType {
@@ -118,6 +122,7 @@ impl EntityType {
             Self::ApiKey => "API_KEY",
             Self::WebhookEndpoint => "WEBHOOK_ENDPOINT",
             Self::WebhookDelivery => "WEBHOOK_DELIVERY",
+            Self::Campaign => "CAMPAIGN",
         }
     }
 
@@ -130,6 +135,7 @@ impl EntityType {
             Self::ApiKey,
             Self::WebhookEndpoint,
             Self::WebhookDelivery,
+            Self::Campaign,
         ]
         .into_iter()
         .find(|e| e.as_str() == s)

@@ -52,6 +52,8 @@ pub struct CouponFilter {
     pub status: Option<CouponStatus>,
     /// Case-insensitive substring of the name or of any code.
     pub text: Option<String>,
+    /// Only coupons of this campaign.
+    pub campaign_id: Option<i64>,
 }
 
 /// The result of a delete.
@@ -209,6 +211,9 @@ impl Db {
             if let Some(before) = before {
                 q = q.filter(c::id.lt(before));
             }
+            if let Some(campaign) = filter.campaign_id {
+                q = q.filter(c::campaign_id.eq(campaign));
+            }
             let active = "ACTIVE";
             q = match filter.status {
                 None => q,
@@ -343,7 +348,8 @@ impl Db {
                     Some(id.0),
                     id.0,
                     payload,
-                    now
+                    now,
+                    campaign = row.campaign_id
                 );
                 return Ok(DeleteOutcome::Deleted);
             }

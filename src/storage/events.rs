@@ -70,12 +70,29 @@ pub struct StoredEvent {
     pub payload: Value,
     /// When it was committed (the transaction's time).
     pub created_at: DateTime<Utc>,
+    /// The campaign of its coupon at the time.
+    pub campaign_id: Option<i64>,
 }
 
 /// Writes one event with `$conn`, inside the caller's transaction, after taking the
-/// commit-order lock (PostgreSQL).
+/// commit-order lock (PostgreSQL). The event records its coupon's campaign as the
+/// coupon row has it now; a deleted coupon's is passed as `campaign = …`.
 macro_rules! event {
     ($conn:ident, $type:expr, $coupon_id:expr, $entity_id:expr, $payload:expr, $now:expr) => {{
+        use schema::coupons::dsl as cp;
+        let coupon_id: Option<i64> = $coupon_id;
+        // A sub-select, not a separate read: no extra round trip on the checkout path.
+        let campaign = cp::coupons
+            .filter(cp::id.nullable().eq(coupon_id))
+            .select(cp::campaign_id)
+            .single_value();
+        event!(@insert $conn, $type, coupon_id, $entity_id, $payload, $now, campaign)
+    }};
+    ($conn:ident, $type:expr, $coupon_id:expr, $entity_id:expr, $payload:expr, $now:expr, campaign = $campaign:expr) => {{
+        let campaign: Option<i64> = $campaign;
+        event!(@insert $conn, $type, $coupon_id, $entity_id, $payload, $now, campaign)
+    }};
+    (@insert $conn:ident, $type:expr, $coupon_id:expr, $entity_id:expr, $payload:expr, $now:expr, $campaign:expr) => {{
         use schema::outbox_events::dsl as ev;
         if let Some(lock) = schema::EVENT_ORDER_LOCK {
             diesel::sql_query(lock).execute($conn).await?;
@@ -90,6 +107,7 @@ macro_rules! event {
                 ev::entity_id.eq($entity_id.to_string()),
                 ev::payload.eq(payload),
                 ev::created_at.eq($now),
+                ev::campaign_id.eq($campaign),
             ))
             .execute($conn)
             .await?;

@@ -10,6 +10,7 @@
 
 mod api_keys;
 mod audit;
+mod campaigns;
 mod checkout;
 mod coupons;
 mod events;
@@ -34,6 +35,7 @@ use futures_util::FutureExt;
 
 pub use api_keys::{KeyChange, NewApiKey, StoredApiKey, last_use_is_stale};
 pub use audit::{Actor, AuditAction, AuditEntry, AuditFilter, EntityType, snapshot};
+pub use campaigns::{MoveOutcome, StoredCampaign};
 pub use checkout::{
     ApplyRequest, CounterMismatch, IdempotencyClaim, Idempotent, Inspection, RedemptionFilter,
 };

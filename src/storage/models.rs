@@ -38,6 +38,7 @@ pub(super) struct StoredCoupon {
     min_subtotal_minor: Option<i64>,
     reversal_policy: String,
     reserved_count: i64,
+    pub(super) campaign_id: Option<i64>,
 }
 
 impl StoredCoupon {
@@ -127,6 +128,7 @@ impl StoredCoupon {
                 .ok_or_else(|| corrupt(format!("status {:?}", self.status)))?,
             redemption_count: self.redemption_count,
             reserved_count: self.reserved_count,
+            campaign_id: self.campaign_id,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })

@@ -34,6 +34,7 @@ macro_rules! tables {
                 min_subtotal_minor -> Nullable<BigInt>,
                 reversal_policy -> Text,
                 reserved_count -> BigInt,
+                campaign_id -> Nullable<BigInt>,
             }
         }
 
@@ -175,6 +176,19 @@ macro_rules! tables {
                 entity_id -> Text,
                 payload -> $json,
                 created_at -> $ts,
+                campaign_id -> Nullable<BigInt>,
+            }
+        }
+
+        diesel::table! {
+            use diesel::sql_types::*;
+            /// Groups of coupons.
+            campaigns (id) {
+                id -> BigInt,
+                name -> Text,
+                description -> Nullable<Text>,
+                created_at -> $ts,
+                updated_at -> $ts,
             }
         }
 
@@ -259,6 +273,7 @@ macro_rules! tables {
         }
 
         diesel::joinable!(coupon_codes -> coupons (coupon_id));
+        diesel::joinable!(coupons -> campaigns (campaign_id));
         diesel::joinable!(redemptions -> coupons (coupon_id));
         diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
         diesel::joinable!(webhook_deliveries -> outbox_events (event_id));
@@ -280,6 +295,7 @@ macro_rules! tables {
             webhook_endpoints,
             webhook_deliveries,
             webhook_attempts,
+            campaigns,
         );
     };
 }

@@ -25,6 +25,7 @@ struct Fixture {
     key: Value,
     endpoint: Value,
     delivery: Value,
+    campaign: Value,
     n: usize,
 }
 
@@ -96,6 +97,18 @@ fn operations() -> Vec<Operation> {
             query: "{ auditLog { edges { node { action } } } }",
             variables: |_| json!({}),
             roles: &[Admin],
+        },
+        Operation {
+            name: "campaigns",
+            query: "{ campaigns { nodes { id } } }",
+            variables: |_| json!({}),
+            roles: &[Admin, Analyst],
+        },
+        Operation {
+            name: "campaign",
+            query: "query($id: ID!) { campaign(id: $id) { name } }",
+            variables: |f| json!({ "id": f.campaign }),
+            roles: &[Admin, Analyst],
         },
         Operation {
             name: "webhookEndpoints",
@@ -197,6 +210,24 @@ fn operations() -> Vec<Operation> {
             name: "revokeApiKey",
             query: "mutation($id: ID!) { revokeApiKey(input: { id: $id }) { apiKey { id } userErrors { code } } }",
             variables: |f| json!({ "id": f.key }),
+            roles: &[Admin],
+        },
+        Operation {
+            name: "createCampaign",
+            query: "mutation { createCampaign(input: { name: \"c\" }) { campaign { id } userErrors { code } } }",
+            variables: |_| json!({}),
+            roles: &[Admin],
+        },
+        Operation {
+            name: "updateCampaign",
+            query: "mutation($id: ID!) { updateCampaign(input: { id: $id, name: \"renamed\" }) { campaign { id } userErrors { code } } }",
+            variables: |f| json!({ "id": f.campaign }),
+            roles: &[Admin],
+        },
+        Operation {
+            name: "setCouponCampaign",
+            query: "mutation($c: ID!, $k: ID) { setCouponCampaign(input: { couponId: $c, campaignId: $k }) { coupon { id } userErrors { code } } }",
+            variables: |f| json!({ "c": f.coupon, "k": f.campaign }),
             roles: &[Admin],
         },
         Operation {
@@ -329,7 +360,15 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
         )
         .0
     );
+    let campaign = app
+        .admin(
+            "mutation { createCampaign(input: { name: \"matrix\" }) { campaign { id } } }",
+            json!({}),
+        )
+        .await["createCampaign"]["campaign"]["id"]
+        .clone();
     Fixture {
+        campaign,
         endpoint,
         delivery,
         coupon: coupon["id"].clone(),

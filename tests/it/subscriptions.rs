@@ -394,3 +394,79 @@ async fn a_subscriber_resumes_after_an_event_id(app: TestApp) {
     );
 }
 both_backends!(a_subscriber_resumes_after_an_event_id);
+
+/// `campaignId` narrows events to the coupons of one campaign, as each coupon's
+/// membership stood when its event was written.
+async fn a_campaign_subscriber_sees_its_campaigns_events(app: TestApp) {
+    let campaign = app
+        .admin(
+            "mutation { createCampaign(input: { name: \"Spring\" }) { campaign { id } userErrors { code } } }",
+            json!({}),
+        )
+        .await["createCampaign"]["campaign"]["id"]
+        .clone();
+    let inside = create(
+        &app,
+        json!({ "name": "In", "code": "CAMPIN", "discount": { "percentage": "10" } }),
+    )
+    .await;
+    let outside = create(
+        &app,
+        json!({ "name": "Out", "code": "CAMPOUT", "discount": { "percentage": "10" } }),
+    )
+    .await;
+    let set = "mutation($c: ID!, $k: ID) { setCouponCampaign(input: { couponId: $c, campaignId: $k }) { coupon { campaign { id } } userErrors { code } } }";
+    let moved = app
+        .admin(set, json!({ "c": inside["id"], "k": campaign }))
+        .await;
+    assert_eq!(
+        moved["setCouponCampaign"]["coupon"]["campaign"]["id"],
+        campaign
+    );
+    let store = app.key(Role::Storefront).await;
+    let start = app.db.last_event_id().await.unwrap();
+    let mut expected = Vec::new();
+    redeem(&app, &store, "CAMPOUT", "c-1").await;
+    expected.push(redeem(&app, &store, "CAMPIN", "c-2").await);
+    redeem(&app, &store, "CAMPOUT", "c-3").await;
+    // The outside coupon joins; the inside one leaves.
+    app.admin(set, json!({ "c": outside["id"], "k": campaign }))
+        .await;
+    app.admin(set, json!({ "c": inside["id"], "k": null }))
+        .await;
+    redeem(&app, &store, "CAMPIN", "c-4").await;
+    expected.push(redeem(&app, &store, "CAMPOUT", "c-5").await);
+
+    let base = app.base_url().await.to_owned();
+    let mut socket = connect(&base, "graphql-transport-ws", &store).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    let query = "subscription($f: CouponEventFilter, $after: ID) { couponEvents(filter: $f, after: $after) { entityId couponId } }";
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query,
+        "variables": { "f": { "campaignId": campaign, "types": ["COUPON_REDEEMED"] },
+                       "after": start.to_string() } } });
+    socket
+        .send(Message::text(subscribe.to_string()))
+        .await
+        .unwrap();
+    for want in &expected {
+        let m = next(&mut socket).await.unwrap();
+        assert_eq!(
+            m["payload"]["data"]["couponEvents"]["entityId"],
+            json!(want),
+            "{m:#}"
+        );
+    }
+    // Live: the inside coupon (now outside) is not seen, the joined one is.
+    redeem(&app, &store, "CAMPIN", "c-6").await;
+    let last = redeem(&app, &store, "CAMPOUT", "c-7").await;
+    let m = next(&mut socket).await.unwrap();
+    assert_eq!(
+        m["payload"]["data"]["couponEvents"]["entityId"],
+        json!(last)
+    );
+    assert_eq!(
+        m["payload"]["data"]["couponEvents"]["couponId"],
+        outside["id"]
+    );
+}
+both_backends!(a_campaign_subscriber_sees_its_campaigns_events);

@@ -555,6 +555,8 @@ pub struct Coupon {
     pub redemption_count: i64,
     /// Reservations that hold a use.
     pub reserved_count: i64,
+    /// The campaign it belongs to, if any.
+    pub campaign_id: Option<i64>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it was last changed.
@@ -673,6 +675,7 @@ mod tests {
             lifecycle: LifecycleStatus::Active,
             redemption_count: 0,
             reserved_count: 0,
+            campaign_id: None,
             created_at: now,
             updated_at: now,
         };
