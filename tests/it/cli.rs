@@ -1,101 +1,22 @@
 //! The real binary: first start, serving, `migrate`, `api-key create`, configuration
 //! errors. Each case runs the built `coupons` executable as a user would.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::harness::{Backend, TestDatabase};
 
-const BIN: &str = env!("CARGO_BIN_EXE_coupons");
+use crate::process::{BIN, Process};
 
-/// A running `coupons serve`, stopped with SIGTERM on drop.
-struct Served {
-    child: Child,
-    base: String,
-    stdout: Vec<String>,
-}
-
-impl Served {
-    fn start(database_url: &str, extra_env: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(BIN);
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", database_url)
-            .env("COUPONS_BIND", "127.0.0.1:0")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        for (k, v) in extra_env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut stdout = Vec::new();
-        let mut base = None;
-        // The banner ends with "Press Ctrl-C to stop."
-        while Instant::now() < deadline {
-            let Some(Ok(line)) = lines.next() else { break };
-            if let Some(url) = line.strip_prefix("Listening on ") {
-                base = Some(url.trim().to_owned());
-            }
-            let done = line.starts_with("Press Ctrl-C");
-            stdout.push(line);
-            if done {
-                break;
-            }
-        }
-        let base = base.unwrap_or_else(|| panic!("no 'Listening on' line: {stdout:#?}"));
-        Self {
-            child,
-            base,
-            stdout,
-        }
-    }
-
-    fn admin_key(&self) -> Option<String> {
-        self.stdout
-            .iter()
-            .map(|l| l.trim())
-            .find(|l| l.starts_with("cpn_"))
-            .map(str::to_owned)
-    }
-
-    async fn graphql(&self, key: &str, query: &str, variables: Value) -> Value {
-        reqwest::Client::new()
-            .post(format!("{}/graphql", self.base))
-            .bearer_auth(key)
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
+/// The admin key a first start printed, if any.
+fn printed_admin_key(server: &Process) -> Option<String> {
+    server
+        .output()
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("cpn_"))
+        .map(str::to_owned)
 }
 
 fn run(args: &[&str], database_url: &str) -> (bool, String, String) {
@@ -119,18 +40,15 @@ async fn first_start_prints_a_working_admin_key(backend: Backend) {
     let Some(db) = TestDatabase::new(backend).await else {
         return;
     };
-    let server = Served::start(&db.url, &[]);
+    let server = Process::start(&db.url, &[]);
+    let printed = server.output();
     assert!(
-        server
-            .stdout
-            .iter()
+        printed
+            .lines()
             .any(|l| l.starts_with("GraphiQL: http://127.0.0.1:")),
-        "{:#?}",
-        server.stdout
+        "{printed}"
     );
-    let key = server
-        .admin_key()
-        .unwrap_or_else(|| panic!("no key printed: {:#?}", server.stdout));
+    let key = printed_admin_key(&server).unwrap_or_else(|| panic!("no key printed: {printed}"));
     let created = server
         .graphql(&key, "mutation { createCoupon(input: { name: \"Welcome\", code: \"welcome10\", discount: { percentage: \"10\" } }) { coupon { id code } userErrors { code } } }", json!({}))
         .await;
@@ -142,13 +60,13 @@ async fn first_start_prints_a_working_admin_key(backend: Backend) {
         .graphql(&key, "{ coupon(code: \"Welcome10\") { name } }", json!({}))
         .await;
     assert_eq!(found["data"]["coupon"]["name"], "Welcome");
-    assert!(server.stop().success());
+    assert!(server.stop().0.success());
 
-    let again = Served::start(&db.url, &[]);
-    assert_eq!(again.admin_key(), None, "{:#?}", again.stdout);
+    let again = Process::start(&db.url, &[]);
+    assert_eq!(printed_admin_key(&again), None, "{}", again.output());
     let still = again.graphql(&key, "{ viewer { role } }", json!({})).await;
     assert_eq!(still["data"]["viewer"]["role"], "ADMIN");
-    assert!(again.stop().success());
+    assert!(again.stop().0.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,11 +86,11 @@ async fn scripted_admin_key() {
         return;
     };
     let key = "scripted-0123456789-0123456789-0123456789";
-    let server = Served::start(&db.url, &[("COUPONS_ADMIN_KEY", key)]);
-    assert_eq!(server.admin_key(), None);
+    let server = Process::start(&db.url, &[("COUPONS_ADMIN_KEY", key)]);
+    assert_eq!(printed_admin_key(&server), None);
     let me = server.graphql(key, "{ viewer { role } }", json!({})).await;
     assert_eq!(me["data"]["viewer"]["role"], "ADMIN");
-    assert!(server.stop().success());
+    assert!(server.stop().0.success());
 
     let out = Command::new(BIN)
         .env("DATABASE_URL", &db.url)
@@ -219,8 +137,8 @@ async fn migrate_and_api_key_create(backend: Backend) {
     assert!(!ok && err.contains("unknown role"), "{err}");
 
     // A key made by the CLI means this is no longer a first start.
-    let server = Served::start(&db.url, &[]);
-    assert_eq!(server.admin_key(), None);
+    let server = Process::start(&db.url, &[]);
+    assert_eq!(printed_admin_key(&server), None);
     let me = server
         .graphql(&key, "{ viewer { role name } }", json!({}))
         .await;
@@ -232,7 +150,7 @@ async fn migrate_and_api_key_create(backend: Backend) {
         .graphql(&key, "{ coupons { edges { node { id } } } }", json!({}))
         .await;
     assert_eq!(denied["errors"][0]["extensions"]["code"], "FORBIDDEN");
-    assert!(server.stop().success());
+    assert!(server.stop().0.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

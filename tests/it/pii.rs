@@ -3,89 +3,33 @@
 //! byte of its database are searched for them. Also: production mode requires
 //! `COUPONS_SECRET`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use coupons::storage::Db;
 use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::harness::{Backend, TestDatabase};
-
-const BIN: &str = env!("CARGO_BIN_EXE_coupons");
+use crate::process::{BIN, Process};
 const ADMIN_KEY: &str = "admin-key-for-the-pii-test-0123456789abcdef";
 const SECRET: &str = "customer-hash-secret-for-the-pii-test-0123456789";
 
-/// The binary, serving with debug logs (JSON) into a file.
-struct Server {
-    child: Child,
-    base: String,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(database_url: &str, log: PathBuf) -> Self {
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(BIN)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", database_url)
-            .env("COUPONS_BIND", "127.0.0.1:0")
-            .env("COUPONS_ENV", "production")
-            .env("COUPONS_SECRET", SECRET)
-            .env("COUPONS_ADMIN_KEY", ADMIN_KEY)
-            .env("COUPONS_LOG_FORMAT", "json")
-            .env("COUPONS_SWEEP_SECONDS", "1")
-            .env("RUST_LOG", "trace")
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let base = loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some(line) = text.lines().find(|l| l.starts_with("Listening on ")) {
-                break line.trim_start_matches("Listening on ").trim().to_owned();
-            }
-            assert!(Instant::now() < deadline, "server did not start: {text}");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        Self { child, base, log }
-    }
-
-    async fn call(&self, key: &str, query: &str, variables: Value) -> Value {
-        reqwest::Client::new()
-            .post(format!("{}/graphql", self.base))
-            .bearer_auth(key)
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    fn stop(mut self) -> String {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "server did not stop");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        std::fs::read_to_string(&self.log).unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
+/// The binary in production mode, with the most verbose logs (JSON).
+fn start(database_url: &str) -> Process {
+    Process::start(
+        database_url,
+        &[
+            ("COUPONS_ENV", "production"),
+            ("COUPONS_SECRET", SECRET),
+            ("COUPONS_ADMIN_KEY", ADMIN_KEY),
+            ("COUPONS_LOG_FORMAT", "json"),
+            ("COUPONS_SWEEP_SECONDS", "1"),
+            ("RUST_LOG", "trace"),
+        ],
+    )
 }
 
 /// Every text value in every table, one row per line.
@@ -166,11 +110,7 @@ async fn no_raw_email_or_key_in_logs_or_database(backend: Backend) {
     let Some(database) = TestDatabase::new(backend).await else {
         return;
     };
-    let log = std::env::temp_dir().join(format!(
-        "coupons-pii-{}.log",
-        std::process::id() as u64 * 2 + backend as u64
-    ));
-    let server = Server::start(&database.url, log.clone());
+    let server = start(&database.url);
     let admin = ADMIN_KEY;
 
     let emails = [
@@ -182,7 +122,7 @@ async fn no_raw_email_or_key_in_logs_or_database(backend: Backend) {
     let mut keys: Vec<String> = vec![ADMIN_KEY.to_owned(), SECRET.to_owned()];
     let new_key = async |role: &str| -> String {
         let d = server
-            .call(admin, "mutation($r: ApiKeyRole!) { createApiKey(input: { name: \"pii\", role: $r }) { apiKey { id } secret } }", json!({ "r": role }))
+            .graphql(admin, "mutation($r: ApiKeyRole!) { createApiKey(input: { name: \"pii\", role: $r }) { apiKey { id } secret } }", json!({ "r": role }))
             .await;
         d["data"]["createApiKey"]["secret"]
             .as_str()
@@ -195,7 +135,7 @@ async fn no_raw_email_or_key_in_logs_or_database(backend: Backend) {
     keys.push(public.clone());
 
     let d = server
-        .call(admin, r#"mutation { createCoupon(input: { name: "Staff", code: "PII-STAFF", perCustomerLimit: 1,
+        .graphql(admin, r#"mutation { createCoupon(input: { name: "Staff", code: "PII-STAFF", perCustomerLimit: 1,
             discount: { percentage: "10" },
             rules: [{ name: "allowed_email_domains", params: { domains: ["example.com", "*.test", "corp.example"] } }] }) { coupon { id } userErrors { code } } }"#, json!({}))
         .await;
@@ -208,23 +148,23 @@ async fn no_raw_email_or_key_in_logs_or_database(backend: Backend) {
     for (n, email) in emails.iter().enumerate() {
         let o = order(&format!("pii-{n}"), email);
         server
-            .call(
+            .graphql(
                 &public,
                 validate,
                 json!({ "i": { "code": "pii-staff", "order": o } }),
             )
             .await;
         server
-            .call(
+            .graphql(
                 &public,
                 validate,
                 json!({ "i": { "code": "NO-SUCH-CODE", "order": o } }),
             )
             .await;
-        let r = server.call(&store, reserve, json!({ "i": { "code": "PII-STAFF", "order": o, "idempotencyKey": format!("res-{n}") } })).await;
+        let r = server.graphql(&store, reserve, json!({ "i": { "code": "PII-STAFF", "order": o, "idempotencyKey": format!("res-{n}") } })).await;
         if let Some(id) = r["data"]["reserveCoupon"]["reservation"]["id"].as_str() {
             server
-                .call(
+                .graphql(
                     &store,
                     redeem,
                     json!({ "i": { "reservationId": id, "idempotencyKey": format!("red-{n}") } }),
@@ -232,13 +172,13 @@ async fn no_raw_email_or_key_in_logs_or_database(backend: Backend) {
                 .await;
         }
         // A second use by the same customer is refused by the per-customer limit.
-        server.call(&store, redeem, json!({ "i": { "code": "PII-STAFF", "order": order(&format!("again-{n}"), email), "idempotencyKey": format!("again-{n}") } })).await;
+        server.graphql(&store, redeem, json!({ "i": { "code": "PII-STAFF", "order": order(&format!("again-{n}"), email), "idempotencyKey": format!("again-{n}") } })).await;
     }
     // Bad e-mails, throttling, and redemptions looked up by e-mail.
     for i in 0..12 {
-        server.call(&public, validate, json!({ "i": { "code": format!("GUESS{i}"), "order": order("g", "Ann.Secret@Example.COM") } })).await;
+        server.graphql(&public, validate, json!({ "i": { "code": format!("GUESS{i}"), "order": order("g", "Ann.Secret@Example.COM") } })).await;
     }
-    let bad = server.call(&store, validate, json!({ "i": { "code": "PII-STAFF", "order": order("x", "not an e-mail eve@@evil.test") } })).await;
+    let bad = server.graphql(&store, validate, json!({ "i": { "code": "PII-STAFF", "order": order("x", "not an e-mail eve@@evil.test") } })).await;
     assert_eq!(
         bad["data"]["validateCoupon"]["userErrors"][0]["code"],
         json!("INVALID_EMAIL"),
@@ -246,7 +186,7 @@ async fn no_raw_email_or_key_in_logs_or_database(backend: Backend) {
     );
     assert!(!bad.to_string().contains("eve@@evil.test"));
     let listed = server
-        .call(admin, "query($e: String) { redemptions(filter: { customerEmail: $e }) { nodes { id emailDomain } } }", json!({ "e": "ANN.SECRET@example.com" }))
+        .graphql(admin, "query($e: String) { redemptions(filter: { customerEmail: $e }) { nodes { id emailDomain } } }", json!({ "e": "ANN.SECRET@example.com" }))
         .await;
     assert_eq!(
         listed["data"]["redemptions"]["nodes"]
@@ -258,7 +198,7 @@ async fn no_raw_email_or_key_in_logs_or_database(backend: Backend) {
     );
     // Keys rotated, revoked and sent after revocation; a key in a body and a URL.
     let rotated = server
-        .call(
+        .graphql(
             admin,
             "{ apiKeys(first: 100) { nodes { id name } } }",
             json!({}),
@@ -266,7 +206,7 @@ async fn no_raw_email_or_key_in_logs_or_database(backend: Backend) {
         .await;
     let id = rotated["data"]["apiKeys"]["nodes"][0]["id"].clone();
     let d = server
-        .call(
+        .graphql(
             admin,
             "mutation($id: ID!) { rotateApiKey(input: { id: $id, graceMinutes: 0 }) { secret } }",
             json!({ "id": id }),
@@ -279,7 +219,7 @@ async fn no_raw_email_or_key_in_logs_or_database(backend: Backend) {
             .to_owned(),
     );
     for key in &keys {
-        server.call(key, "{ viewer { role } }", json!({})).await;
+        server.graphql(key, "{ viewer { role } }", json!({})).await;
     }
     let _ = reqwest::Client::new()
         .post(format!("{}/graphql?key={}", server.base, store))
@@ -290,7 +230,7 @@ async fn no_raw_email_or_key_in_logs_or_database(backend: Backend) {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1_500)).await;
 
-    let logs = server.stop();
+    let (_, logs) = server.stop();
     assert!(
         logs.lines().count() > 50,
         "too few log lines to mean anything:\n{logs}"
@@ -326,7 +266,6 @@ async fn no_raw_email_or_key_in_logs_or_database(backend: Backend) {
         assert!(!logs.to_lowercase().contains(local_part));
         assert!(!stored.to_lowercase().contains(local_part));
     }
-    let _ = std::fs::remove_file(log);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
