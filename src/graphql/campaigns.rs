@@ -9,8 +9,7 @@ use super::caller;
 use super::error::{ApiError, CouponErrorCode, CouponUserError, query_error};
 use super::ids::{self, Kind};
 use super::scalars::DateTime;
-use super::types::{Coupon, PageInfo, after_id, page_size, paginate};
-use super::webhooks::{Connection, Edge};
+use super::types::{Coupon, Page, after_id, page_size};
 use crate::service::Services;
 use crate::storage::{MoveOutcome, StoredCampaign};
 
@@ -52,9 +51,6 @@ impl Campaign {
         DateTime(self.0.updated_at)
     }
 }
-
-/// A campaign in a list.
-pub type CampaignEdge = Edge<Campaign>;
 
 /// Input of `createCampaign`.
 #[derive(Debug, Clone, InputObject)]
@@ -291,7 +287,7 @@ pub async fn campaigns(
     ctx: &Context<'_>,
     first: Option<i32>,
     after: Option<String>,
-) -> Result<Connection<Campaign, CampaignEdge>> {
+) -> Result<Page<Campaign>> {
     let svc = ctx.data::<Services>()?;
     let limit = page_size(first)?;
     let after = after_id(after.as_deref())?;
@@ -300,13 +296,11 @@ pub async fn campaigns(
         .campaigns(after, limit as i64 + 1)
         .await
         .map_err(|e| query_error(e.into()))?;
-    let (items, page_info): (Vec<(String, StoredCampaign)>, PageInfo) =
-        paginate(rows, limit, after, |c| c.id);
-    Ok(Connection::new(
-        items
-            .into_iter()
-            .map(|(cur, c)| (cur, Campaign(Arc::new(c))))
-            .collect(),
-        page_info,
+    Ok(Page::from_rows(
+        rows,
+        limit,
+        after,
+        |c| c.id,
+        |c| Campaign(Arc::new(c)),
     ))
 }

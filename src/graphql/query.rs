@@ -8,8 +8,8 @@ use super::guard::{ADMIN, ANY_KEY, READERS, RoleGuard, VALIDATE};
 use super::ids::{self, Kind};
 use super::inputs::{CouponFilter, RedemptionFilter, ValidateCouponInput};
 use super::types::{
-    Coupon, CouponCode, CouponConnection, CouponEdge, CouponRejection, CouponValidation, Node,
-    Redemption, RedemptionConnection, RedemptionEdge, Rule, Viewer, after_id, page_size, paginate,
+    Coupon, CouponCode, CouponRejection, CouponValidation, Node, Page, Redemption, Rule, Viewer,
+    after_id, page_size,
 };
 use crate::auth::Principal;
 use crate::service::{Services, checkout, coupons};
@@ -94,7 +94,7 @@ impl Query {
         #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
         #[graphql(desc = "Which coupons to list.")] filter: Option<CouponFilter>,
-    ) -> Result<CouponConnection> {
+    ) -> Result<Page<Coupon>> {
         let svc = ctx.data::<Services>()?;
         let limit = page_size(first)?;
         let after = after_id(after.as_deref())?;
@@ -113,18 +113,7 @@ impl Query {
         let (rows, _) = coupons::list_coupons(svc, &filter, after, limit as i64 + 1)
             .await
             .map_err(query_error)?;
-        let (items, page_info) = paginate(rows, limit, after, |c| c.id.0);
-        Ok(CouponConnection {
-            nodes: items.iter().map(|(_, c)| Coupon(c.clone())).collect(),
-            edges: items
-                .into_iter()
-                .map(|(cursor, c)| CouponEdge {
-                    cursor,
-                    node: Coupon(c),
-                })
-                .collect(),
-            page_info,
-        })
+        Ok(Page::from_rows(rows, limit, after, |c| c.id.0, Coupon))
     }
 
     /// Whether a code applies to an order, and the discount it gives. Changes nothing.
@@ -174,7 +163,7 @@ impl Query {
         #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
         #[graphql(desc = "Which redemptions to list.")] filter: Option<RedemptionFilter>,
-    ) -> Result<RedemptionConnection> {
+    ) -> Result<Page<Redemption>> {
         let svc = ctx.data::<Services>()?;
         let limit = page_size(first)?;
         let after = after_id(after.as_deref())?;
@@ -207,18 +196,7 @@ impl Query {
             .list_redemptions(&storage_filter, after, limit as i64 + 1)
             .await
             .map_err(|e| query_error(e.into()))?;
-        let (items, page_info) = paginate(rows, limit, after, |r| r.id);
-        Ok(RedemptionConnection {
-            nodes: items.iter().map(|(_, r)| Redemption(r.clone())).collect(),
-            edges: items
-                .into_iter()
-                .map(|(cursor, r)| RedemptionEdge {
-                    cursor,
-                    node: Redemption(r),
-                })
-                .collect(),
-            page_info,
-        })
+        Ok(Page::from_rows(rows, limit, after, |r| r.id, Redemption))
     }
 
     /// The eligibility rules in force, by name.
@@ -257,7 +235,7 @@ impl Query {
         #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
         #[graphql(desc = "Which keys to list.")] filter: Option<super::security::ApiKeyFilter>,
-    ) -> Result<super::security::ApiKeyConnection> {
+    ) -> Result<Page<super::types::ApiKey>> {
         super::security::list_keys(ctx, first, after, filter).await
     }
 
@@ -273,7 +251,7 @@ impl Query {
         #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
         #[graphql(desc = "Which entries to list.")] filter: Option<super::security::AuditLogFilter>,
-    ) -> Result<super::security::AuditEntryConnection> {
+    ) -> Result<Page<super::security::AuditEntry>> {
         super::security::audit_log(ctx, first, after, filter).await
     }
 
@@ -287,9 +265,7 @@ impl Query {
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
-    ) -> Result<
-        super::webhooks::Connection<super::campaigns::Campaign, super::campaigns::CampaignEdge>,
-    > {
+    ) -> Result<Page<super::campaigns::Campaign>> {
         super::campaigns::campaigns(ctx, first, after).await
     }
 
@@ -313,7 +289,7 @@ impl Query {
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
-    ) -> Result<super::webhooks::Page<super::webhooks::WebhookEndpoint>> {
+    ) -> Result<Page<super::webhooks::WebhookEndpoint>> {
         super::webhooks::endpoints(ctx, first, after).await
     }
 
@@ -331,7 +307,7 @@ impl Query {
         #[graphql(desc = "Which deliveries to list.")] filter: Option<
             super::webhooks::WebhookDeliveryFilter,
         >,
-    ) -> Result<super::webhooks::Page<super::webhooks::WebhookDelivery>> {
+    ) -> Result<Page<super::webhooks::WebhookDelivery>> {
         super::webhooks::deliveries(ctx, first, after, filter).await
     }
 

@@ -7,33 +7,13 @@ use super::caller;
 use super::error::{ApiError, CouponErrorCode, CouponUserError, query_error};
 use super::ids::{self, Kind};
 use super::scalars::DateTime;
-use super::types::{ApiKey, ApiKeyRole, PageInfo, after_id, page_size, paginate};
+use super::types::{ApiKey, ApiKeyRole, Page, after_id, page_size};
 use crate::auth::{self, Role};
 use crate::service::Services;
 use crate::storage::{self, AuditAction as StoredAction, EntityType, KeyChange};
 
 /// Longest grace period of a rotated key, in minutes (one week).
 pub const GRACE_MINUTES_MAX: i32 = 10_080;
-
-/// An API key in a list, with its cursor.
-#[derive(SimpleObject)]
-pub struct ApiKeyEdge {
-    /// Opaque position of this item in the list.
-    pub cursor: String,
-    /// The key.
-    pub node: ApiKey,
-}
-
-/// A page of API keys.
-#[derive(SimpleObject)]
-pub struct ApiKeyConnection {
-    /// The keys of this page with their cursors.
-    pub edges: Vec<ApiKeyEdge>,
-    /// The keys of this page.
-    pub nodes: Vec<ApiKey>,
-    /// Where this page stands.
-    pub page_info: PageInfo,
-}
 
 /// Which API keys to list.
 #[derive(Debug, Clone, Default, InputObject)]
@@ -173,7 +153,7 @@ pub async fn list_keys(
     first: Option<i32>,
     after: Option<String>,
     filter: Option<ApiKeyFilter>,
-) -> Result<ApiKeyConnection> {
+) -> Result<Page<ApiKey>> {
     let svc = ctx.data::<Services>()?;
     let limit = page_size(first)?;
     let after = after_id(after.as_deref())?;
@@ -188,18 +168,7 @@ pub async fn list_keys(
         )
         .await
         .map_err(|e| query_error(e.into()))?;
-    let (items, page_info) = paginate(rows, limit, after, |k| k.id);
-    Ok(ApiKeyConnection {
-        nodes: items.iter().map(|(_, k)| ApiKey(k.clone())).collect(),
-        edges: items
-            .into_iter()
-            .map(|(cursor, k)| ApiKeyEdge {
-                cursor,
-                node: ApiKey(k),
-            })
-            .collect(),
-        page_info,
-    })
+    Ok(Page::from_rows(rows, limit, after, |k| k.id, ApiKey))
 }
 
 /// What a change did.
@@ -271,6 +240,7 @@ pub enum AuditEntityType {
 }
 
 /// One change: who made it, from where, and the entity before and after.
+#[derive(Clone)]
 pub struct AuditEntry(pub storage::AuditEntry);
 
 fn entity_kind(entity: EntityType) -> Option<Kind> {
@@ -350,24 +320,6 @@ impl AuditEntry {
     }
 }
 
-/// An audit entry in a list, with its cursor.
-#[derive(SimpleObject)]
-pub struct AuditEntryEdge {
-    /// Opaque position of this item in the list.
-    pub cursor: String,
-    /// The entry.
-    pub node: AuditEntry,
-}
-
-/// A page of the audit log.
-#[derive(SimpleObject)]
-pub struct AuditEntryConnection {
-    /// The entries of this page with their cursors.
-    pub edges: Vec<AuditEntryEdge>,
-    /// Where this page stands.
-    pub page_info: PageInfo,
-}
-
 /// Which audit entries to list.
 #[derive(Debug, Clone, Default, InputObject)]
 pub struct AuditLogFilter {
@@ -391,7 +343,7 @@ pub async fn audit_log(
     first: Option<i32>,
     after: Option<String>,
     filter: Option<AuditLogFilter>,
-) -> Result<AuditEntryConnection> {
+) -> Result<Page<AuditEntry>> {
     let svc = ctx.data::<Services>()?;
     let limit = page_size(first)?;
     let after = after_id(after.as_deref())?;
@@ -420,15 +372,5 @@ pub async fn audit_log(
         .audit_log(&filter, after, limit as i64 + 1)
         .await
         .map_err(|e| query_error(e.into()))?;
-    let (items, page_info) = paginate(rows, limit, after, |e| e.id);
-    Ok(AuditEntryConnection {
-        edges: items
-            .into_iter()
-            .map(|(cursor, e)| AuditEntryEdge {
-                cursor,
-                node: AuditEntry(e),
-            })
-            .collect(),
-        page_info,
-    })
+    Ok(Page::from_rows(rows, limit, after, |e| e.id, AuditEntry))
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::{Context, Enum, ID, Interface, Json, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, Interface, Json, Object, OutputType, Result, SimpleObject};
 use chrono::Utc;
 use coupons_domain as domain;
 
@@ -55,44 +55,104 @@ pub struct PageInfo {
     pub end_cursor: Option<String>,
 }
 
-/// A coupon in a list, with its cursor.
+/// An item of a list, with its cursor.
 #[derive(SimpleObject)]
-pub struct CouponEdge {
-    /// Opaque position of this item in the list.
+#[graphql(concrete(name = "CouponEdge", params(Coupon)))]
+#[graphql(concrete(name = "CouponCodeEdge", params(CouponCode)))]
+#[graphql(concrete(name = "RedemptionEdge", params(Redemption)))]
+#[graphql(concrete(name = "ApiKeyEdge", params(ApiKey)))]
+#[graphql(concrete(name = "AuditEntryEdge", params(super::security::AuditEntry)))]
+#[graphql(concrete(name = "CampaignEdge", params(super::campaigns::Campaign)))]
+#[graphql(concrete(name = "WebhookEndpointEdge", params(super::webhooks::WebhookEndpoint)))]
+#[graphql(concrete(name = "WebhookDeliveryEdge", params(super::webhooks::WebhookDelivery)))]
+pub struct Edge<T: OutputType> {
+    /// Opaque position of this item in the list; pass it as `after` for the items after it.
     pub cursor: String,
-    /// The coupon.
-    pub node: Coupon,
+    /// The item.
+    pub node: T,
 }
 
-/// A page of coupons.
+/// A coupon in a list.
+pub type CouponEdge = Edge<Coupon>;
+/// A code in a list.
+pub type CouponCodeEdge = Edge<CouponCode>;
+/// A redemption in a list.
+pub type RedemptionEdge = Edge<Redemption>;
+/// An API key in a list.
+pub type ApiKeyEdge = Edge<ApiKey>;
+/// An audit entry in a list.
+pub type AuditEntryEdge = Edge<super::security::AuditEntry>;
+/// A campaign in a list.
+pub type CampaignEdge = Edge<super::campaigns::Campaign>;
+/// A webhook endpoint in a list.
+pub type WebhookEndpointEdge = Edge<super::webhooks::WebhookEndpoint>;
+/// A webhook delivery in a list.
+pub type WebhookDeliveryEdge = Edge<super::webhooks::WebhookDelivery>;
+
+/// A page of a list (Relay connection).
 #[derive(SimpleObject)]
-pub struct CouponConnection {
-    /// The coupons of this page with their cursors.
-    pub edges: Vec<CouponEdge>,
-    /// The coupons of this page.
-    pub nodes: Vec<Coupon>,
+#[graphql(concrete(name = "CouponConnection", params(Coupon, CouponEdge)))]
+#[graphql(concrete(name = "CouponCodeConnection", params(CouponCode, CouponCodeEdge)))]
+#[graphql(concrete(name = "RedemptionConnection", params(Redemption, RedemptionEdge)))]
+#[graphql(concrete(name = "ApiKeyConnection", params(ApiKey, ApiKeyEdge)))]
+#[graphql(concrete(
+    name = "AuditEntryConnection",
+    params(super::security::AuditEntry, AuditEntryEdge)
+))]
+#[graphql(concrete(
+    name = "CampaignConnection",
+    params(super::campaigns::Campaign, CampaignEdge)
+))]
+#[graphql(concrete(
+    name = "WebhookEndpointConnection",
+    params(super::webhooks::WebhookEndpoint, WebhookEndpointEdge)
+))]
+#[graphql(concrete(
+    name = "WebhookDeliveryConnection",
+    params(super::webhooks::WebhookDelivery, WebhookDeliveryEdge)
+))]
+pub struct Connection<T: OutputType, E: OutputType> {
+    /// The items of this page with their cursors.
+    pub edges: Vec<E>,
+    /// The items of this page.
+    pub nodes: Vec<T>,
     /// Where this page stands.
     pub page_info: PageInfo,
 }
 
-/// A code in a list, with its cursor.
-#[derive(SimpleObject)]
-pub struct CouponCodeEdge {
-    /// Opaque position of this item in the list.
-    pub cursor: String,
-    /// The code.
-    pub node: CouponCode,
-}
+/// A page of `T`s.
+pub type Page<T> = Connection<T, Edge<T>>;
 
-/// A page of codes.
-#[derive(SimpleObject)]
-pub struct CouponCodeConnection {
-    /// The codes of this page with their cursors.
-    pub edges: Vec<CouponCodeEdge>,
-    /// The codes of this page.
-    pub nodes: Vec<CouponCode>,
-    /// Where this page stands.
-    pub page_info: PageInfo,
+impl<T: OutputType + Clone> Page<T>
+where
+    Edge<T>: OutputType,
+{
+    /// A page of `items` with their cursors.
+    pub fn new(items: Vec<(String, T)>, page_info: PageInfo) -> Self {
+        Self {
+            nodes: items.iter().map(|(_, n)| n.clone()).collect(),
+            edges: items
+                .into_iter()
+                .map(|(cursor, node)| Edge { cursor, node })
+                .collect(),
+            page_info,
+        }
+    }
+
+    /// A page from `limit + 1` fetched `rows` (see [`paginate`]), each made into a `T`.
+    pub fn from_rows<R>(
+        rows: Vec<R>,
+        limit: usize,
+        after: Option<i64>,
+        id: impl Fn(&R) -> i64,
+        wrap: impl Fn(R) -> T,
+    ) -> Self {
+        let (items, page_info) = paginate(rows, limit, after, id);
+        Self::new(
+            items.into_iter().map(|(c, r)| (c, wrap(r))).collect(),
+            page_info,
+        )
+    }
 }
 
 /// Cuts a fetched run of `limit + 1` rows into one page: (rows, pageInfo).
@@ -444,26 +504,6 @@ impl Redemption {
     }
 }
 
-/// A redemption in a list, with its cursor.
-#[derive(SimpleObject)]
-pub struct RedemptionEdge {
-    /// Opaque position of this item in the list.
-    pub cursor: String,
-    /// The redemption.
-    pub node: Redemption,
-}
-
-/// A page of redemptions.
-#[derive(SimpleObject)]
-pub struct RedemptionConnection {
-    /// The redemptions of this page with their cursors.
-    pub edges: Vec<RedemptionEdge>,
-    /// The redemptions of this page.
-    pub nodes: Vec<Redemption>,
-    /// Where this page stands.
-    pub page_info: PageInfo,
-}
-
 /// Why a coupon does not apply to an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum RejectionCode {
@@ -738,7 +778,7 @@ impl Coupon {
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
-    ) -> Result<CouponCodeConnection> {
+    ) -> Result<Page<CouponCode>> {
         let svc = ctx.data::<Services>()?;
         let limit = page_size(first)?;
         let after = after_id(after.as_deref())?;
@@ -747,18 +787,7 @@ impl Coupon {
             .codes(self.0.id, after, limit as i64 + 1)
             .await
             .map_err(|e| query_error(e.into()))?;
-        let (items, page_info) = paginate(rows, limit, after, |r| r.id);
-        Ok(CouponCodeConnection {
-            nodes: items.iter().map(|(_, r)| CouponCode(r.clone())).collect(),
-            edges: items
-                .into_iter()
-                .map(|(cursor, r)| CouponCodeEdge {
-                    cursor,
-                    node: CouponCode(r),
-                })
-                .collect(),
-            page_info,
-        })
+        Ok(Page::from_rows(rows, limit, after, |r| r.id, CouponCode))
     }
 
     /// When it was created.

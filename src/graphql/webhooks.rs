@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, ID, InputObject, OutputType, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Result, SimpleObject};
 
 use super::caller;
 use super::error::{ApiError, CouponErrorCode, CouponUserError, query_error};
 use super::ids::{self, Kind};
 use super::scalars::DateTime;
 use super::subscription::{CouponEvent, CouponEventType};
-use super::types::{PageInfo, after_id, page_size, paginate};
+use super::types::{Page, after_id, page_size};
 use crate::service::Services;
 use crate::storage::{
     DeliveryFilter, DeliveryStatus, EndpointChange, EventType, NewEndpoint, StoredAttempt,
@@ -22,66 +22,6 @@ use crate::webhooks::new_secret;
 const URL_MAX: usize = 2_048;
 /// Longest description.
 const DESCRIPTION_MAX: usize = 500;
-
-/// An item of a list, with its cursor.
-#[derive(SimpleObject)]
-#[graphql(concrete(name = "WebhookEndpointEdge", params(WebhookEndpoint)))]
-#[graphql(concrete(name = "WebhookDeliveryEdge", params(WebhookDelivery)))]
-#[graphql(concrete(name = "CampaignEdge", params(super::campaigns::Campaign)))]
-pub struct Edge<T: OutputType> {
-    /// Opaque position of this item in the list.
-    pub cursor: String,
-    /// The item.
-    pub node: T,
-}
-
-/// A page of a list.
-#[derive(SimpleObject)]
-#[graphql(concrete(
-    name = "WebhookEndpointConnection",
-    params(WebhookEndpoint, EndpointEdge)
-))]
-#[graphql(concrete(
-    name = "WebhookDeliveryConnection",
-    params(WebhookDelivery, DeliveryEdge)
-))]
-#[graphql(concrete(
-    name = "CampaignConnection",
-    params(super::campaigns::Campaign, super::campaigns::CampaignEdge)
-))]
-pub struct Connection<T: OutputType, E: OutputType> {
-    /// The items of this page with their cursors.
-    pub edges: Vec<E>,
-    /// The items of this page.
-    pub nodes: Vec<T>,
-    /// Where this page stands.
-    pub page_info: PageInfo,
-}
-
-/// An endpoint in a list.
-pub type EndpointEdge = Edge<WebhookEndpoint>;
-/// A delivery in a list.
-pub type DeliveryEdge = Edge<WebhookDelivery>;
-
-/// A page of `T`s.
-pub type Page<T> = Connection<T, Edge<T>>;
-
-impl<T: OutputType + Clone> Page<T>
-where
-    Edge<T>: OutputType,
-{
-    /// A page of `items` with their cursors.
-    pub fn new(items: Vec<(String, T)>, page_info: PageInfo) -> Self {
-        Self {
-            nodes: items.iter().map(|(_, n)| n.clone()).collect(),
-            edges: items
-                .into_iter()
-                .map(|(cursor, node)| Edge { cursor, node })
-                .collect(),
-            page_info,
-        }
-    }
-}
 
 /// Where events are POSTed.
 #[derive(Clone)]
@@ -643,13 +583,12 @@ pub async fn endpoints(
         .webhook_endpoints(after, limit as i64 + 1)
         .await
         .map_err(|e| query_error(e.into()))?;
-    let (items, page_info) = paginate(rows, limit, after, |e| e.id);
-    Ok(Page::new(
-        items
-            .into_iter()
-            .map(|(c, e)| (c, WebhookEndpoint(Arc::new(e))))
-            .collect(),
-        page_info,
+    Ok(Page::from_rows(
+        rows,
+        limit,
+        after,
+        |e| e.id,
+        |e| WebhookEndpoint(Arc::new(e)),
     ))
 }
 
@@ -692,20 +631,14 @@ pub async fn deliveries(
         .webhook_deliveries(&storage_filter, after, limit as i64 + 1)
         .await
         .map_err(|e| query_error(e.into()))?;
-    let (items, page_info) = paginate(rows, limit, after, |(d, _)| d.id);
-    Ok(Page::new(
-        items
-            .into_iter()
-            .map(|(c, (d, e))| {
-                (
-                    c,
-                    WebhookDelivery {
-                        delivery: Arc::new(d),
-                        event: Arc::new(e),
-                    },
-                )
-            })
-            .collect(),
-        page_info,
+    Ok(Page::from_rows(
+        rows,
+        limit,
+        after,
+        |(d, _)| d.id,
+        |(d, e)| WebhookDelivery {
+            delivery: Arc::new(d),
+            event: Arc::new(e),
+        },
     ))
 }
