@@ -217,8 +217,15 @@ async fn pass(
     Ok(next)
 }
 
+/// Deliveries leased per claim.
+const BATCH: i64 = 100;
+/// Longest time finished attempts wait to be recorded.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
 /// Delivers the endpoint's due deliveries in event order until none is due, one fails,
-/// or the worker stops. Returns the endpoint's id.
+/// or the worker stops. Deliveries are leased a batch at a time and attempts recorded
+/// a few at a time, so a burst of events costs few transactions; a lease is extended
+/// before an attempt could outlive it. Returns the endpoint's id.
 async fn drain(
     db: Db,
     client: reqwest::Client,
@@ -226,45 +233,94 @@ async fn drain(
     endpoint: StoredEndpoint,
     stop: watch::Receiver<bool>,
 ) -> i64 {
-    while !stopping(&stop) {
-        let now = Utc::now();
-        let token = hex::encode(rand::rng().random::<[u8; 16]>());
-        let until = now + lease_for(settings.timeout);
-        let (delivery, event) = match db
-            .claim_webhook_delivery(endpoint.id, &token, until, now)
-            .await
-        {
-            Ok(Some(claimed)) => claimed,
-            Ok(None) => break,
-            Err(e) => {
-                tracing::warn!(error = %e, endpoint = endpoint.id, "cannot take a webhook delivery");
-                break;
-            }
-        };
-        let record = attempt(&client, settings, &endpoint, &delivery, &event).await;
-        let delivered = record.next == AfterAttempt::Delivered;
-        if let Err(e) = db
-            .record_webhook_attempt(&delivery, &token, &record, settings.breaker, Utc::now())
-            .await
-        {
-            // The lease runs out and the delivery is tried again: at least once.
-            tracing::warn!(error = %e, delivery = delivery.id, "cannot record a webhook attempt");
-            break;
-        }
-        if !delivered {
-            tracing::info!(
-                endpoint = endpoint.id,
-                delivery = delivery.id,
-                event = event.id,
-                status = ?record.status_code,
-                error = ?record.error,
-                next = ?record.next,
-                "webhook attempt failed"
-            );
-            break;
-        }
+    if let Err(e) = drain_batches(&db, &client, settings, &endpoint, &stop).await {
+        // Leases run out and the deliveries are tried again: at least once.
+        tracing::warn!(error = %e, endpoint = endpoint.id, "webhook deliveries interrupted");
     }
     endpoint.id
+}
+
+async fn drain_batches(
+    db: &Db,
+    client: &reqwest::Client,
+    settings: WebhookSettings,
+    endpoint: &StoredEndpoint,
+    stop: &watch::Receiver<bool>,
+) -> Result<(), StorageError> {
+    let lease = lease_for(settings.timeout);
+    let margin =
+        chrono::TimeDelta::from_std(settings.timeout + Duration::from_secs(1)).unwrap_or(lease);
+    while !stopping(stop) {
+        let now = Utc::now();
+        let token = hex::encode(rand::rng().random::<[u8; 16]>());
+        let mut lease_end = now + lease;
+        let batch = db
+            .claim_webhook_deliveries(endpoint.id, &token, lease_end, now, BATCH)
+            .await?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut untried: Vec<i64> = batch.iter().map(|(d, _)| d.id).collect();
+        let mut done = Vec::new();
+        let mut flushed = Instant::now();
+        let mut failed = false;
+        for (delivery, event) in batch {
+            if stopping(stop) {
+                break;
+            }
+            if Utc::now() + margin > lease_end {
+                db.record_webhook_attempts(
+                    endpoint.id,
+                    &done,
+                    &token,
+                    settings.breaker,
+                    Utc::now(),
+                )
+                .await?;
+                done.clear();
+                lease_end = Utc::now() + lease;
+                db.extend_webhook_leases(&untried, &token, lease_end)
+                    .await?;
+            }
+            let record = attempt(client, settings, endpoint, &delivery, &event).await;
+            untried.retain(|id| *id != delivery.id);
+            if record.next != AfterAttempt::Delivered {
+                tracing::info!(
+                    endpoint = endpoint.id,
+                    delivery = delivery.id,
+                    event = event.id,
+                    status = ?record.status_code,
+                    error = ?record.error,
+                    next = ?record.next,
+                    "webhook attempt failed"
+                );
+                failed = true;
+            }
+            done.push((delivery, record));
+            if failed {
+                break;
+            }
+            if flushed.elapsed() >= FLUSH_EVERY {
+                db.record_webhook_attempts(
+                    endpoint.id,
+                    &done,
+                    &token,
+                    settings.breaker,
+                    Utc::now(),
+                )
+                .await?;
+                done.clear();
+                flushed = Instant::now();
+            }
+        }
+        db.record_webhook_attempts(endpoint.id, &done, &token, settings.breaker, Utc::now())
+            .await?;
+        db.release_webhook_leases(&untried, &token).await?;
+        if failed {
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 /// POSTs one event to the endpoint and says what happens next.

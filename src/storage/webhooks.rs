@@ -537,117 +537,175 @@ impl Db {
         })
     }
 
-    /// Leases the endpoint's oldest due delivery until `until` under `token`, with its
-    /// event; `None` when nothing is due.
-    pub async fn claim_webhook_delivery(
+    /// Leases up to `limit` of the endpoint's due deliveries, oldest event first, until
+    /// `until` under `token`, each with its event.
+    pub async fn claim_webhook_deliveries(
         &self,
         endpoint_id: i64,
         token: &str,
         until: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<Option<(StoredDelivery, StoredEvent)>, StorageError> {
+        limit: i64,
+    ) -> Result<Vec<(StoredDelivery, StoredEvent)>, StorageError> {
         with_tx!(self, |conn| {
             use schema::outbox_events::dsl as ev;
             use schema::webhook_deliveries::dsl as wd;
-            let due: Option<i64> = wd::webhook_deliveries
+            let due: Vec<i64> = wd::webhook_deliveries
                 .filter(wd::endpoint_id.eq(endpoint_id))
                 .filter(wd::status.eq(DeliveryStatus::Pending.as_str()))
                 .filter(wd::next_attempt_at.le(now))
                 .filter(wd::leased_until.is_null().or(wd::leased_until.le(now)))
                 .order(wd::event_id.asc())
                 .select(wd::id)
-                .first(conn)
-                .await
-                .optional()?;
-            let Some(due) = due else {
-                return Ok(None);
-            };
-            // The conditions are checked again on the row itself: on PostgreSQL an
-            // instance that waited for a competitor's lock then finds it leased and
-            // takes nothing (its next pass tries again).
-            let claimed: Option<StoredDelivery> = diesel::update(
+                .limit(limit)
+                .load(conn)
+                .await?;
+            if due.is_empty() {
+                return Ok(Vec::new());
+            }
+            // The conditions are checked again on each row: on PostgreSQL an instance
+            // that waited for a competitor's row locks then finds those rows leased and
+            // leaves them out.
+            let mut claimed: Vec<StoredDelivery> = diesel::update(
                 wd::webhook_deliveries
-                    .find(due)
+                    .filter(wd::id.eq_any(&due))
                     .filter(wd::status.eq(DeliveryStatus::Pending.as_str()))
                     .filter(wd::leased_until.is_null().or(wd::leased_until.le(now))),
             )
             .set((wd::leased_until.eq(until), wd::lease_token.eq(token)))
-            .get_result(conn)
-            .await
-            .optional()?;
-            let Some(delivery) = claimed else {
-                return Ok(None);
-            };
-            let event: StoredEvent = ev::outbox_events
-                .find(delivery.event_id)
-                .first(conn)
+            .get_results(conn)
+            .await?;
+            claimed.sort_by_key(|d| d.event_id);
+            let ids: Vec<i64> = claimed.iter().map(|d| d.event_id).collect();
+            let events: Vec<StoredEvent> = ev::outbox_events
+                .filter(ev::id.eq_any(&ids))
+                .order(ev::id.asc())
+                .load(conn)
                 .await?;
-            Ok::<_, StorageError>(Some((delivery, event)))
+            // Both are in event order and an event's row always exists.
+            Ok::<_, StorageError>(claimed.into_iter().zip(events).collect())
         })
     }
 
-    /// Records an attempt made under `token`, moves the delivery on and updates the
-    /// endpoint's breaker. If the lease was lost meanwhile (it ran out and another
-    /// instance took the delivery), the attempt is logged and the rest left to the
-    /// new holder. Returns the delivery as it now stands.
-    pub async fn record_webhook_attempt(
+    /// Moves the lease of the deliveries still held under `token` to `until`.
+    pub async fn extend_webhook_leases(
         &self,
-        delivery: &StoredDelivery,
+        ids: &[i64],
         token: &str,
-        record: &AttemptRecord,
+        until: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        with_tx!(self, |conn| {
+            use schema::webhook_deliveries::dsl as wd;
+            diesel::update(
+                wd::webhook_deliveries
+                    .filter(wd::id.eq_any(ids))
+                    .filter(wd::lease_token.eq(token)),
+            )
+            .set(wd::leased_until.eq(until))
+            .execute(conn)
+            .await?;
+            Ok::<_, StorageError>(())
+        })
+    }
+
+    /// Gives back the leases of deliveries not attempted after all.
+    pub async fn release_webhook_leases(
+        &self,
+        ids: &[i64],
+        token: &str,
+    ) -> Result<(), StorageError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        with_tx!(self, |conn| {
+            use schema::webhook_deliveries::dsl as wd;
+            diesel::update(
+                wd::webhook_deliveries
+                    .filter(wd::id.eq_any(ids))
+                    .filter(wd::lease_token.eq(token)),
+            )
+            .set((
+                wd::leased_until.eq(None::<DateTime<Utc>>),
+                wd::lease_token.eq(None::<String>),
+            ))
+            .execute(conn)
+            .await?;
+            Ok::<_, StorageError>(())
+        })
+    }
+
+    /// Records attempts made under `token`, in the order they were made: each moves
+    /// its delivery on, and the endpoint's breaker follows their outcomes. A delivery
+    /// whose lease was lost meanwhile (it ran out and another instance took it) gets its
+    /// attempt logged and is otherwise left to the new holder.
+    pub async fn record_webhook_attempts(
+        &self,
+        endpoint_id: i64,
+        attempts: &[(StoredDelivery, AttemptRecord)],
+        token: &str,
         breaker: BreakerPolicy,
         now: DateTime<Utc>,
-    ) -> Result<Option<StoredDelivery>, StorageError> {
+    ) -> Result<(), StorageError> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
         with_tx!(self, |conn| {
             use schema::webhook_attempts::dsl as wa;
             use schema::webhook_deliveries::dsl as wd;
             use schema::webhook_endpoints::dsl as we;
-            diesel::insert_into(wa::webhook_attempts)
-                .values((
-                    wa::delivery_id.eq(delivery.id),
-                    wa::started_at.eq(record.started_at),
-                    wa::duration_ms.eq(record.duration_ms),
-                    wa::status_code.eq(record.status_code),
-                    wa::error.eq(record.error.as_deref()),
-                    wa::succeeded.eq(record.next == AfterAttempt::Delivered),
+            for (delivery, record) in attempts {
+                diesel::insert_into(wa::webhook_attempts)
+                    .values((
+                        wa::delivery_id.eq(delivery.id),
+                        wa::started_at.eq(record.started_at),
+                        wa::duration_ms.eq(record.duration_ms),
+                        wa::status_code.eq(record.status_code),
+                        wa::error.eq(record.error.as_deref()),
+                        wa::succeeded.eq(record.next == AfterAttempt::Delivered),
+                    ))
+                    .execute(conn)
+                    .await?;
+                let (status, next_at, delivered_at) = match record.next {
+                    AfterAttempt::Delivered => (
+                        DeliveryStatus::Delivered,
+                        record.started_at,
+                        Some(record.started_at + TimeDelta::milliseconds(record.duration_ms)),
+                    ),
+                    AfterAttempt::RetryAt(at) => (DeliveryStatus::Pending, at, None),
+                    AfterAttempt::GiveUp => (DeliveryStatus::Failed, record.started_at, None),
+                };
+                diesel::update(
+                    wd::webhook_deliveries
+                        .find(delivery.id)
+                        .filter(wd::lease_token.eq(token)),
+                )
+                .set((
+                    wd::status.eq(status.as_str()),
+                    wd::attempts.eq(wd::attempts + 1),
+                    wd::next_attempt_at.eq(next_at),
+                    wd::leased_until.eq(None::<DateTime<Utc>>),
+                    wd::lease_token.eq(None::<String>),
+                    wd::last_attempt_at.eq(record.started_at),
+                    wd::last_status_code.eq(record.status_code),
+                    wd::last_error.eq(record.error.as_deref()),
+                    wd::delivered_at.eq(delivered_at),
                 ))
                 .execute(conn)
                 .await?;
-            let (status, next_at, delivered_at) = match record.next {
-                AfterAttempt::Delivered => (DeliveryStatus::Delivered, now, Some(now)),
-                AfterAttempt::RetryAt(at) => (DeliveryStatus::Pending, at, None),
-                AfterAttempt::GiveUp => (DeliveryStatus::Failed, now, None),
-            };
-            let updated: Option<StoredDelivery> = diesel::update(
-                wd::webhook_deliveries
-                    .find(delivery.id)
-                    .filter(wd::lease_token.eq(token)),
-            )
-            .set((
-                wd::status.eq(status.as_str()),
-                wd::attempts.eq(wd::attempts + 1),
-                wd::next_attempt_at.eq(next_at),
-                wd::leased_until.eq(None::<DateTime<Utc>>),
-                wd::lease_token.eq(None::<String>),
-                wd::last_attempt_at.eq(record.started_at),
-                wd::last_status_code.eq(record.status_code),
-                wd::last_error.eq(record.error.as_deref()),
-                wd::delivered_at.eq(delivered_at),
-            ))
-            .get_result(conn)
-            .await
-            .optional()?;
+            }
             let endpoint: Option<StoredEndpoint> = we::webhook_endpoints
-                .find(delivery.endpoint_id)
+                .find(endpoint_id)
                 .first(conn)
                 .await
                 .optional()?;
             if let Some(endpoint) = endpoint {
-                let state = match record.next {
-                    AfterAttempt::Delivered => endpoint.breaker().succeeded(),
-                    _ => endpoint.breaker().failed(breaker, now),
-                };
-                diesel::update(we::webhook_endpoints.find(endpoint.id))
+                let state = attempts
+                    .iter()
+                    .fold(endpoint.breaker(), |state, (_, record)| match record.next {
+                        AfterAttempt::Delivered => state.succeeded(),
+                        _ => state.failed(breaker, now),
+                    });
+                diesel::update(we::webhook_endpoints.find(endpoint_id))
                     .set((
                         we::failures.eq(i64::from(state.failures)),
                         we::open_until.eq(state.open_until),
@@ -655,7 +713,7 @@ impl Db {
                     .execute(conn)
                     .await?;
             }
-            Ok::<_, StorageError>(updated)
+            Ok::<_, StorageError>(())
         })
     }
 
