@@ -12,7 +12,8 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use crate::both_backends;
 use crate::coupons::create;
-use crate::harness::TestApp;
+use crate::harness::{Backend, TestApp, TestDatabase};
+use crate::process::Process;
 
 pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -470,3 +471,98 @@ async fn a_campaign_subscriber_sees_its_campaigns_events(app: TestApp) {
     );
 }
 both_backends!(a_campaign_subscriber_sees_its_campaigns_events);
+
+/// Two server processes on one database: redemptions through one reach, in order, a
+/// subscriber on the other (PostgreSQL: NOTIFY after commit, then the outbox by id;
+/// SQLite: the other process polls the outbox).
+async fn two_processes_share_events(backend: Backend) {
+    let Some(database) = TestDatabase::new(backend).await else {
+        return;
+    };
+    const KEY: &str = "admin-key-for-the-two-process-event-test-0123456789";
+    let env = [("COUPONS_ADMIN_KEY", KEY)];
+    let writer = Process::start(&database.url, &env);
+    let reader = Process::start(&database.url, &env);
+    let made = writer
+        .graphql(
+            KEY,
+            "mutation { createCoupon(input: { name: \"P\", code: \"TWOPROC\", discount: { percentage: \"10\" } }) { coupon { id } } }",
+            json!({}),
+        )
+        .await;
+    let coupon = made["data"]["createCoupon"]["coupon"]["id"].clone();
+    let start = writer
+        .graphql(KEY, "{ coupon(code: \"TWOPROC\") { id } }", json!({}))
+        .await;
+    assert_eq!(start["data"]["coupon"]["id"], coupon);
+    let mut socket = connect(&reader.base, "graphql-transport-ws", KEY).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": EVENTS,
+        "variables": { "f": { "couponId": coupon, "types": ["COUPON_REDEEMED"] } } } });
+    socket
+        .send(Message::text(subscribe.to_string()))
+        .await
+        .unwrap();
+    // The subscription is live once the reader has read it; from the first event
+    // seen on, every redemption must arrive, in order.
+    let redeem = async |n: usize| -> String {
+        let r = writer
+            .graphql(
+                KEY,
+                "mutation($i: RedeemCouponInput!) { redeemCoupon(input: $i) { redemption { id } } }",
+                json!({ "i": { "code": "TWOPROC", "idempotencyKey": format!("p-{n}"),
+                    "order": { "id": format!("p-{n}"), "currency": "USD", "subtotal": "20" } } }),
+            )
+            .await;
+        let id = r["data"]["redeemCoupon"]["redemption"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        coupons::graphql::ids::decode_any(&id)
+            .unwrap()
+            .1
+            .to_string()
+    };
+    let mut made = Vec::new();
+    let mut first = None;
+    for n in 0..50 {
+        made.push(redeem(n).await);
+        if let Ok(Some(Ok(Message::Text(t)))) =
+            tokio::time::timeout(Duration::from_millis(300), socket.next()).await
+        {
+            first = Some(serde_json::from_str::<Value>(&t).unwrap());
+            break;
+        }
+    }
+    let first = first.expect("the reader process never delivered an event");
+    let at = made
+        .iter()
+        .position(|id| first["payload"]["data"]["couponEvents"]["entityId"] == json!(id))
+        .expect("one of ours");
+    let mut expected: Vec<String> = made[at + 1..].to_vec();
+    for n in 100..110 {
+        expected.push(redeem(n).await);
+    }
+    for want in expected {
+        let m = next(&mut socket).await.unwrap();
+        assert_eq!(
+            m["payload"]["data"]["couponEvents"]["entityId"],
+            json!(want),
+            "{m:#}"
+        );
+    }
+    let (status, output) = writer.stop();
+    assert!(status.success(), "{output}");
+    let (status, output) = reader.stop();
+    assert!(status.success(), "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_events_sqlite() {
+    two_processes_share_events(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_events_postgres() {
+    two_processes_share_events(Backend::Postgres).await;
+}
