@@ -262,6 +262,13 @@ async fn drain_batches(
         }
         let mut untried: Vec<i64> = batch.iter().map(|(d, _)| d.id).collect();
         let mut done = Vec::new();
+        let record_done = async |done: &mut Vec<(StoredDelivery, AttemptRecord)>| {
+            let recorded = db
+                .record_webhook_attempts(endpoint.id, done, &token, settings.breaker, Utc::now())
+                .await;
+            done.clear();
+            recorded
+        };
         let mut flushed = Instant::now();
         let mut failed = false;
         for (delivery, event) in batch {
@@ -269,15 +276,7 @@ async fn drain_batches(
                 break;
             }
             if Utc::now() + margin > lease_end {
-                db.record_webhook_attempts(
-                    endpoint.id,
-                    &done,
-                    &token,
-                    settings.breaker,
-                    Utc::now(),
-                )
-                .await?;
-                done.clear();
+                record_done(&mut done).await?;
                 lease_end = Utc::now() + lease;
                 db.extend_webhook_leases(&untried, &token, lease_end)
                     .await?;
@@ -301,20 +300,11 @@ async fn drain_batches(
                 break;
             }
             if flushed.elapsed() >= FLUSH_EVERY {
-                db.record_webhook_attempts(
-                    endpoint.id,
-                    &done,
-                    &token,
-                    settings.breaker,
-                    Utc::now(),
-                )
-                .await?;
-                done.clear();
+                record_done(&mut done).await?;
                 flushed = Instant::now();
             }
         }
-        db.record_webhook_attempts(endpoint.id, &done, &token, settings.breaker, Utc::now())
-            .await?;
+        record_done(&mut done).await?;
         db.release_webhook_leases(&untried, &token).await?;
         if failed {
             return Ok(());
