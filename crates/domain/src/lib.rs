@@ -14,6 +14,7 @@ pub mod discount;
 pub mod error;
 pub mod money;
 pub mod order;
+pub mod pattern;
 pub mod redemption;
 pub mod rules;
 
@@ -27,5 +28,6 @@ pub use discount::{Discount, MoneyInput, Percentage};
 pub use error::{Collector, Field, FieldError, Invalid, Problem};
 pub use money::{Currency, Money, MoneyError};
 pub use order::{Customer, LineItem, LineItemDraft, Order, OrderDraft};
+pub use pattern::{CodePattern, PatternError};
 pub use redemption::{CheckoutOutcome, Redemption, RedemptionStatus};
 pub use rules::{ItemFacts, NoRules, RuleEvaluator, RuleFacts, RuleVerdict, RulesOutcome};
