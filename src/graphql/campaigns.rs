@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_graphql::{Context, ID, InputObject, Result, SimpleObject};
 
 use super::caller;
-use super::error::{ApiError, CouponErrorCode, CouponUserError, query_error};
+use super::error::{ApiError, CouponErrorCode, CouponUserError, optional_text, query_error};
 use super::ids::{self, Kind};
 use super::scalars::DateTime;
 use super::types::{Coupon, Page, after_id, page_size};
@@ -118,19 +118,6 @@ fn check_name(name: &str, path: &[&str]) -> Result<String, CouponUserError> {
     Ok(name.to_owned())
 }
 
-/// A trimmed description; `None` when empty.
-fn check_description(text: &str, path: &[&str]) -> Result<Option<String>, CouponUserError> {
-    let text = text.trim();
-    if text.chars().count() > DESCRIPTION_MAX {
-        return Err(CouponUserError::new(
-            path,
-            CouponErrorCode::TooLong,
-            format!("the description is longer than {DESCRIPTION_MAX} characters"),
-        ));
-    }
-    Ok((!text.is_empty()).then(|| text.to_owned()))
-}
-
 fn campaign_not_found(path: &[&str]) -> CouponUserError {
     CouponUserError::new(path, CouponErrorCode::NotFound, "campaign not found")
 }
@@ -142,7 +129,7 @@ pub async fn create(ctx: &Context<'_>, input: CreateCampaignInput) -> Result<Cam
     let description = input
         .description
         .as_deref()
-        .map(|d| check_description(d, &["input", "description"]))
+        .map(|d| optional_text(d, DESCRIPTION_MAX, &["input", "description"]))
         .transpose();
     let (name, description) = match (name, description) {
         (Ok(n), Ok(d)) => (n, d.flatten()),
@@ -187,7 +174,7 @@ pub async fn update(ctx: &Context<'_>, input: UpdateCampaignInput) -> Result<Cam
     let description = input
         .description
         .as_deref()
-        .map(|d| check_description(d, &["input", "description"]))
+        .map(|d| optional_text(d, DESCRIPTION_MAX, &["input", "description"]))
         .transpose();
     let (name, description) = match (name, description) {
         (Ok(n), Ok(d)) => (n, d),

@@ -532,6 +532,24 @@ pub fn query_error(e: ServiceError) -> ApiError {
     }
 }
 
+/// Trimmed free text of at most `max` characters (`TOO_LONG` at `path` otherwise);
+/// `None` when empty. For descriptions and similar optional text.
+pub fn optional_text(
+    text: &str,
+    max: usize,
+    path: &[&str],
+) -> Result<Option<String>, CouponUserError> {
+    let text = text.trim();
+    if text.chars().count() > max {
+        return Err(CouponUserError::new(
+            path,
+            CouponErrorCode::TooLong,
+            format!("the description is longer than {max} characters"),
+        ));
+    }
+    Ok((!text.is_empty()).then(|| text.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_graphql::{Context, Enum, ID, InputObject, Result, SimpleObject};
 
 use super::caller;
-use super::error::{ApiError, CouponErrorCode, CouponUserError, query_error};
+use super::error::{ApiError, CouponErrorCode, CouponUserError, optional_text, query_error};
 use super::ids::{self, Kind};
 use super::scalars::DateTime;
 use super::subscription::{CouponEvent, CouponEventType};
@@ -329,23 +329,6 @@ fn check_url(url: &str, path: &[&str]) -> Result<String, CouponUserError> {
     Ok(url.to_owned())
 }
 
-fn check_description(
-    description: Option<String>,
-    path: &[&str],
-) -> Result<Option<String>, CouponUserError> {
-    let description = description
-        .map(|d| d.trim().to_owned())
-        .filter(|d| !d.is_empty());
-    match description {
-        Some(d) if d.chars().count() > DESCRIPTION_MAX => Err(CouponUserError::new(
-            path,
-            CouponErrorCode::TooLong,
-            format!("the description is longer than {DESCRIPTION_MAX} characters"),
-        )),
-        d => Ok(d),
-    }
-}
-
 /// Decodes and checks a coupon filter.
 async fn check_coupon(
     svc: &Services,
@@ -398,9 +381,14 @@ pub async fn create(
     let url = check_url(&input.url, &["input", "url"])
         .map_err(|e| errors.push(e))
         .ok();
-    let description = check_description(input.description, &["input", "description"])
+    let description = input
+        .description
+        .as_deref()
+        .map(|d| optional_text(d, DESCRIPTION_MAX, &["input", "description"]))
+        .transpose()
         .map_err(|e| errors.push(e))
         .ok()
+        .flatten()
         .flatten();
     let coupon_id = match &input.coupon_id {
         None => None,
@@ -458,7 +446,7 @@ pub async fn update(
     };
     let description = match input.description {
         None => None,
-        Some(d) => check_description(Some(d), &["input", "description"])
+        Some(d) => optional_text(&d, DESCRIPTION_MAX, &["input", "description"])
             .map_err(|e| errors.push(e))
             .ok(),
     };
