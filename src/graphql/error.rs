@@ -246,6 +246,10 @@ pub enum CouponErrorCode {
     CustomerRequired,
     /// This customer has used the coupon as often as allowed.
     CustomerLimitReached,
+    /// Every use the coupon's campaign allows is taken.
+    CampaignUsageLimitReached,
+    /// The coupon's campaign has spent its discount budget.
+    CampaignBudgetExhausted,
     /// The idempotency key was used before for a different request.
     IdempotencyKeyReused,
     /// No reservation with that ID.
@@ -291,6 +295,8 @@ impl From<&Rejection> for CouponErrorCode {
             Rejection::CodeUsageLimitReached => Self::CodeUsageLimitReached,
             Rejection::CustomerRequired => Self::CustomerRequired,
             Rejection::CustomerLimitReached => Self::CustomerLimitReached,
+            Rejection::CampaignUsageLimitReached => Self::CampaignUsageLimitReached,
+            Rejection::CampaignBudgetExhausted => Self::CampaignBudgetExhausted,
             Rejection::RuleRejected { .. } => Self::RuleRejected,
             Rejection::RuleFailed { .. } => Self::RuleFailed,
         }
@@ -314,7 +320,11 @@ pub fn visible_rejections(reasons: &[Rejection], role: Role) -> Vec<Rejection> {
     let closed = reasons.iter().find(|r| {
         matches!(
             r,
-            Rejection::Expired | Rejection::UsageLimitReached | Rejection::CodeUsageLimitReached
+            Rejection::Expired
+                | Rejection::UsageLimitReached
+                | Rejection::CodeUsageLimitReached
+                | Rejection::CampaignUsageLimitReached
+                | Rejection::CampaignBudgetExhausted
         )
     });
     match closed {
@@ -494,6 +504,13 @@ impl From<FieldError> for CouponUserError {
             code: code(&e.problem),
             message: e.problem.to_string(),
         }
+    }
+}
+
+impl CouponUserError {
+    /// A domain problem at an input path that has no [`Field`] of its own.
+    pub fn problem(path: &[&str], problem: &Problem) -> Self {
+        Self::new(path, code(problem), problem.to_string())
     }
 }
 

@@ -532,6 +532,10 @@ pub enum RejectionCode {
     CustomerRequired,
     /// This customer has used the coupon as often as allowed.
     CustomerLimitReached,
+    /// Every use the coupon's campaign allows is taken.
+    CampaignUsageLimitReached,
+    /// The coupon's campaign has spent its discount budget.
+    CampaignBudgetExhausted,
     /// One of the coupon's rules rejected the order; see `rule` and `ruleCode`.
     RuleRejected,
     /// One of the coupon's rules could not be evaluated; the coupon does not apply.
@@ -554,6 +558,8 @@ impl From<&domain::Rejection> for RejectionCode {
             R::CodeUsageLimitReached => Self::CodeUsageLimitReached,
             R::CustomerRequired => Self::CustomerRequired,
             R::CustomerLimitReached => Self::CustomerLimitReached,
+            R::CampaignUsageLimitReached => Self::CampaignUsageLimitReached,
+            R::CampaignBudgetExhausted => Self::CampaignBudgetExhausted,
             R::RuleRejected { .. } => Self::RuleRejected,
             R::RuleFailed { .. } => Self::RuleFailed,
         }

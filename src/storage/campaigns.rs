@@ -1,6 +1,7 @@
 //! Campaigns: named groups of coupons. A coupon belongs to at most one.
 
 use chrono::{DateTime, Utc};
+use coupons_domain::{CampaignLimits, Currency, LimitsError, Money, RedemptionStatus};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
@@ -23,6 +24,20 @@ pub struct StoredCampaign {
     pub created_at: DateTime<Utc>,
     /// When it was last changed.
     pub updated_at: DateTime<Utc>,
+    /// Start of the window, if any.
+    pub starts_at: Option<DateTime<Utc>>,
+    /// End of the window, if any.
+    pub ends_at: Option<DateTime<Utc>>,
+    /// Cap on uses over all its coupons.
+    pub max_uses: Option<i64>,
+    /// Discount budget, minor units of `budget_currency`.
+    pub budget_minor: Option<i64>,
+    /// Currency of the budget.
+    pub budget_currency: Option<String>,
+    /// Uses held by its coupons.
+    pub used_count: i64,
+    /// Discount held by its coupons, net of refunds.
+    pub discount_used_minor: i64,
 }
 
 impl StoredCampaign {
@@ -31,8 +46,34 @@ impl StoredCampaign {
             "id": self.id,
             "name": self.name,
             "description": self.description,
+            "startsAt": self.starts_at,
+            "endsAt": self.ends_at,
+            "maxUses": self.max_uses,
+            "budgetMinor": self.budget_minor,
+            "budgetCurrency": self.budget_currency,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
+        })
+    }
+
+    /// What the campaign allows its coupons.
+    pub fn limits(&self) -> Result<CampaignLimits, StorageError> {
+        let budget = match (self.budget_minor, &self.budget_currency) {
+            (Some(minor), Some(code)) => Some(Money {
+                minor,
+                currency: Currency::parse(code).map_err(|e| StorageError::Corrupt {
+                    table: "campaigns",
+                    id: self.id,
+                    reason: e.to_string(),
+                })?,
+            }),
+            _ => None,
+        };
+        Ok(CampaignLimits {
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            max_uses: self.max_uses,
+            budget,
         })
     }
 }
@@ -48,23 +89,95 @@ pub enum MoveOutcome {
     CampaignNotFound,
 }
 
+/// What changing a campaign found.
+#[derive(Debug, Clone)]
+pub enum CampaignChange {
+    /// Stored; the campaign as it now is.
+    Done(StoredCampaign),
+    /// No campaign with that id.
+    NotFound,
+    /// The limits, with the change applied, are not coherent.
+    Invalid(LimitsError),
+    /// The budget's currency differs from that of a redemption the campaign already
+    /// counts: its spend could not be told in the budget's currency.
+    BudgetCurrencyConflict,
+}
+
+/// A change to a campaign: `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct CampaignPatch<'a> {
+    /// New name.
+    pub name: Option<&'a str>,
+    /// New description.
+    pub description: Option<Option<&'a str>>,
+    /// New start of the window.
+    pub starts_at: Option<Option<DateTime<Utc>>>,
+    /// New end of the window.
+    pub ends_at: Option<Option<DateTime<Utc>>>,
+    /// New cap on uses.
+    pub max_uses: Option<Option<i64>>,
+    /// New discount budget.
+    pub budget: Option<Option<Money>>,
+}
+
+impl CampaignPatch<'_> {
+    /// `limits` with this change applied.
+    fn apply(&self, limits: CampaignLimits) -> CampaignLimits {
+        CampaignLimits {
+            starts_at: self.starts_at.unwrap_or(limits.starts_at),
+            ends_at: self.ends_at.unwrap_or(limits.ends_at),
+            max_uses: self.max_uses.unwrap_or(limits.max_uses),
+            budget: self.budget.unwrap_or(limits.budget),
+        }
+    }
+}
+
+/// Whether the campaign counts a redemption (one that holds or held discount) in a
+/// currency other than `currency`.
+macro_rules! other_currency_spend {
+    ($conn:ident, $campaign_id:expr, $currency:expr) => {{
+        use schema::redemptions::dsl as ocs;
+        let found: Option<i64> = ocs::redemptions
+            .filter(ocs::campaign_id.eq($campaign_id))
+            .filter(ocs::currency.ne($currency))
+            .filter(ocs::status.ne_all([
+                RedemptionStatus::Released.as_str(),
+                RedemptionStatus::Expired.as_str(),
+            ]))
+            .select(ocs::id)
+            .first($conn)
+            .await
+            .optional()?;
+        found.is_some()
+    }};
+}
+
 impl Db {
-    /// Stores a campaign.
+    /// Stores a campaign: `patch` holds its name (required), description and limits.
+    /// The limits are checked first.
     pub async fn insert_campaign(
         &self,
-        name: &str,
-        description: Option<&str>,
+        patch: &CampaignPatch<'_>,
         actor: &Actor,
         now: DateTime<Utc>,
-    ) -> Result<StoredCampaign, StorageError> {
+    ) -> Result<CampaignChange, StorageError> {
+        let limits = patch.apply(CampaignLimits::default());
+        if let Err(e) = limits.validate() {
+            return Ok(CampaignChange::Invalid(e));
+        }
         with_tx!(self, |conn| {
             use schema::campaigns::dsl as ca;
             let stored: StoredCampaign = diesel::insert_into(ca::campaigns)
                 .values((
-                    ca::name.eq(name),
-                    ca::description.eq(description),
+                    ca::name.eq(patch.name.unwrap_or_default()),
+                    ca::description.eq(patch.description.flatten()),
                     ca::created_at.eq(now),
                     ca::updated_at.eq(now),
+                    ca::starts_at.eq(limits.starts_at),
+                    ca::ends_at.eq(limits.ends_at),
+                    ca::max_uses.eq(limits.max_uses),
+                    ca::budget_minor.eq(limits.budget.map(|b| b.minor)),
+                    ca::budget_currency.eq(limits.budget.map(|b| b.currency.code())),
                 ))
                 .get_result(conn)
                 .await?;
@@ -78,32 +191,48 @@ impl Db {
                 Some(stored.audit_json()),
                 now
             );
-            Ok::<_, StorageError>(stored)
+            Ok::<_, StorageError>(CampaignChange::Done(stored))
         })
     }
 
-    /// Renames or re-describes a campaign (`description: Some(None)` clears it);
-    /// `None` if there is none with that id.
+    /// Changes a campaign. Its row is locked first, so the change and the checkouts
+    /// that read its limits are serialised.
     pub async fn update_campaign(
         &self,
         id: i64,
-        name: Option<&str>,
-        description: Option<Option<&str>>,
+        patch: &CampaignPatch<'_>,
         actor: &Actor,
         now: DateTime<Utc>,
-    ) -> Result<Option<StoredCampaign>, StorageError> {
+    ) -> Result<CampaignChange, StorageError> {
         with_tx!(self, |conn| {
             use schema::campaigns::dsl as ca;
-            let Some(before): Option<StoredCampaign> =
-                ca::campaigns.find(id).first(conn).await.optional()?
+            let Some(before): Option<StoredCampaign> = diesel::update(ca::campaigns.find(id))
+                .set(ca::updated_at.eq(ca::updated_at))
+                .get_result(conn)
+                .await
+                .optional()?
             else {
-                return Ok(None);
+                return Ok(CampaignChange::NotFound);
             };
+            let limits = patch.apply(before.limits()?);
+            if let Err(e) = limits.validate() {
+                return Ok(CampaignChange::Invalid(e));
+            }
+            if let Some(budget) = limits.budget
+                && other_currency_spend!(conn, id, budget.currency.code())
+            {
+                return Ok(CampaignChange::BudgetCurrencyConflict);
+            }
             let after: StoredCampaign = diesel::update(ca::campaigns.find(id))
                 .set((
-                    ca::name.eq(name.unwrap_or(&before.name)),
-                    ca::description.eq(description.unwrap_or(before.description.as_deref())),
+                    ca::name.eq(patch.name.unwrap_or(&before.name)),
+                    ca::description.eq(patch.description.unwrap_or(before.description.as_deref())),
                     ca::updated_at.eq(now),
+                    ca::starts_at.eq(limits.starts_at),
+                    ca::ends_at.eq(limits.ends_at),
+                    ca::max_uses.eq(limits.max_uses),
+                    ca::budget_minor.eq(limits.budget.map(|b| b.minor)),
+                    ca::budget_currency.eq(limits.budget.map(|b| b.currency.code())),
                 ))
                 .get_result(conn)
                 .await?;
@@ -117,7 +246,7 @@ impl Db {
                 Some(after.audit_json()),
                 now
             );
-            Ok::<_, StorageError>(Some(after))
+            Ok::<_, StorageError>(CampaignChange::Done(after))
         })
     }
 

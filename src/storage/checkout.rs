@@ -15,8 +15,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use coupons_domain::{
-    CheckoutOutcome, CodeTerms, CouponCode, Currency, Money, Order, Redemption, RedemptionStatus,
-    Rejection, ReversalPolicy, RuleEvaluator, RuleFacts, RulesOutcome, Usage, evaluate,
+    CampaignUsage, CheckoutOutcome, CodeTerms, CouponCode, Currency, Money, Order, Redemption,
+    RedemptionStatus, Rejection, ReversalPolicy, RuleEvaluator, RuleFacts, RulesOutcome, Usage,
+    evaluate_in_campaign,
 };
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -25,6 +26,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::audit::{Actor, AuditAction, EntityType, audit, snapshot};
+use super::campaigns::StoredCampaign;
 use super::coupons::StoredCode;
 use super::events::{EventType, event};
 use super::models::{StoredCoupon, StoredRedemption};
@@ -94,13 +96,13 @@ pub struct Inspection {
 /// A counter that does not equal its rows.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
 pub struct CounterMismatch {
-    /// `coupon` or `code`.
+    /// `coupon`, `code` or `campaign`.
     #[diesel(sql_type = Text)]
     pub entity: String,
     /// Row id of the coupon or code.
     #[diesel(sql_type = BigInt)]
     pub id: i64,
-    /// `redemption_count` or `reserved_count`.
+    /// `redemption_count`, `reserved_count`, `used_count` or `discount_used_minor`.
     #[diesel(sql_type = Text)]
     pub counter: String,
     /// The stored value.
@@ -207,6 +209,56 @@ macro_rules! lock_coupon {
     }};
 }
 
+/// Locks a campaign row for the rest of the transaction and reads it. Always taken
+/// after the coupon's lock.
+macro_rules! lock_campaign {
+    ($conn:ident, $campaign_id:expr) => {{
+        use schema::campaigns::dsl as lca;
+        let row: StoredCampaign = diesel::update(lca::campaigns.find($campaign_id))
+            .set(lca::updated_at.eq(lca::updated_at))
+            .get_result($conn)
+            .await?;
+        row
+    }};
+}
+
+/// Adds `uses` and `discount` (minor units) to a campaign's counters, if there is one.
+macro_rules! bump_campaign {
+    ($conn:ident, $campaign_id:expr, $uses:expr, $discount:expr) => {{
+        use schema::campaigns::dsl as bca;
+        if let Some(campaign_id) = $campaign_id {
+            let (uses, discount): (i64, i64) = ($uses, $discount);
+            diesel::update(bca::campaigns.find(campaign_id))
+                .set((
+                    bca::used_count.eq(bca::used_count + uses),
+                    bca::discount_used_minor.eq(bca::discount_used_minor + discount),
+                ))
+                .execute($conn)
+                .await?;
+        }
+    }};
+}
+
+/// What a campaign's caps have taken at `$now`: its counters, less its reservations
+/// past their deadline that no transaction has expired yet.
+macro_rules! campaign_usage {
+    ($conn:ident, $campaign:expr, $now:expr) => {{
+        use schema::redemptions::dsl as cu;
+        let campaign: &StoredCampaign = $campaign;
+        let overdue: Vec<i64> = cu::redemptions
+            .filter(cu::campaign_id.eq(campaign.id))
+            .filter(cu::status.eq(RedemptionStatus::Reserved.as_str()))
+            .filter(cu::reserved_until.le($now))
+            .select(cu::discount_minor)
+            .load($conn)
+            .await?;
+        CampaignUsage {
+            uses: campaign.used_count - overdue.len() as i64,
+            discount_minor: campaign.discount_used_minor - overdue.iter().sum::<i64>(),
+        }
+    }};
+}
+
 /// Expires the coupon's reservations whose deadline has passed and gives their uses
 /// back; evaluates to the code ids of the expired reservations.
 macro_rules! expire_due {
@@ -214,7 +266,7 @@ macro_rules! expire_due {
         use schema::coupon_codes::dsl as ec;
         use schema::coupons::dsl as eco;
         use schema::redemptions::dsl as er;
-        let rows: Vec<(i64, i64)> = diesel::update(
+        let rows: Vec<(i64, i64, Option<i64>, i64)> = diesel::update(
             er::redemptions
                 .filter(er::coupon_id.eq($coupon_id))
                 .filter(er::status.eq(RedemptionStatus::Reserved.as_str()))
@@ -226,14 +278,24 @@ macro_rules! expire_due {
             er::closed_at.eq($now),
             er::updated_at.eq($now),
         ))
-        .returning((er::id, er::code_id))
+        .returning((er::id, er::code_id, er::campaign_id, er::discount_minor))
         .get_results($conn)
         .await?;
-        for (id, _) in &rows {
+        let mut per_campaign = BTreeMap::<i64, (i64, i64)>::new();
+        for (id, _, campaign_id, discount) in &rows {
             let payload = serde_json::json!({ "id": id, "status": "EXPIRED" });
             event!($conn, EventType::ReservationExpired, Some($coupon_id), id, payload, $now);
+            if let Some(campaign_id) = campaign_id {
+                let entry = per_campaign.entry(*campaign_id).or_default();
+                entry.0 -= 1;
+                entry.1 -= discount;
+            }
         }
-        let expired: Vec<i64> = rows.into_iter().map(|(_, code_id)| code_id).collect();
+        // In id order, so that transactions locking several campaigns cannot deadlock.
+        for (campaign_id, (uses, discount)) in per_campaign {
+            bump_campaign!($conn, Some(campaign_id), uses, discount);
+        }
+        let expired: Vec<i64> = rows.into_iter().map(|(_, code_id, _, _)| code_id).collect();
         if !expired.is_empty() {
             diesel::update(eco::coupons.find($coupon_id))
                 .set(eco::reserved_count.eq(eco::reserved_count - expired.len() as i64))
@@ -460,6 +522,12 @@ impl Db {
                     Vec::new()
                 };
                 let expired_here = expired.iter().filter(|id| **id == code.id).count() as i64;
+                // Locked after the coupon (and after expiry moved its counters).
+                let campaign = match coupon.campaign_id {
+                    Some(id) => Some(lock_campaign!(conn, id)),
+                    None => None,
+                };
+                let limits = campaign.as_ref().map(StoredCampaign::limits).transpose()?;
                 let counts_customer =
                     coupon.spec.per_customer_limit.get().is_some() || !coupon.spec.rules.is_empty();
                 let customer_used = match (counts_customer, req.customer_key) {
@@ -483,10 +551,21 @@ impl Db {
                     active: code.active,
                     usage_limit: code.usage_limit,
                 };
-                let mut discount = match evaluate(&coupon, terms, req.order, usage, now) {
+                let decided =
+                    evaluate_in_campaign(&coupon, limits.as_ref(), terms, req.order, usage, now);
+                let mut discount = match decided {
                     Ok(d) => d,
                     Err(reasons) => break 'decide CheckoutOutcome::Rejected(reasons),
                 };
+                if let (Some(campaign), Some(limits)) = (&campaign, &limits)
+                    && limits.caps_usage()
+                {
+                    let used = campaign_usage!(conn, campaign, now);
+                    discount = match limits.limit(used, discount) {
+                        Ok(d) => d,
+                        Err(reason) => break 'decide CheckoutOutcome::Rejected(vec![reason]),
+                    };
+                }
                 if !coupon.spec.rules.is_empty() {
                     let facts = rule_facts!(
                         conn,
@@ -531,10 +610,12 @@ impl Db {
                             r::created_at.eq(now),
                             r::redeemed_at.eq(req.hold_until.is_none().then_some(now)),
                             r::updated_at.eq(now),
+                            r::campaign_id.eq(coupon.campaign_id),
                         ),
                     ))
                     .get_result(conn)
                     .await?;
+                bump_campaign!(conn, row.campaign_id, 1, row.discount_minor);
                 let action = if req.hold_until.is_some() {
                     bump_counters!(conn, code.coupon_id, code.id, 0, 1);
                     AuditAction::CouponReserved
@@ -652,6 +733,7 @@ impl Db {
                 .get_result(conn)
                 .await?;
             bump_counters!(conn, current.coupon_id, current.code_id, 0, -1);
+            bump_campaign!(conn, current.campaign_id, -1, -current.discount_minor);
             record_change!(
                 conn,
                 actor,
@@ -727,6 +809,12 @@ impl Db {
                 if gives_use_back {
                     bump_counters!(conn, current.coupon_id, current.code_id, -1, 0);
                 }
+                bump_campaign!(
+                    conn,
+                    current.campaign_id,
+                    if gives_use_back { -1 } else { 0 },
+                    -amount
+                );
                 record_change!(
                     conn,
                     actor,
@@ -786,6 +874,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<Option<Inspection>, StorageError> {
         with_conn!(self, |conn| {
+            use schema::campaigns::dsl as ca;
             use schema::coupon_codes::dsl as cc;
             use schema::coupons::dsl as c;
             use schema::redemptions::dsl as r;
@@ -803,9 +892,21 @@ impl Db {
                 active: code.active,
                 usage_limit: code.usage_limit,
             };
+            let campaign: Option<StoredCampaign> = match coupon.campaign_id {
+                Some(id) => Some(ca::campaigns.find(id).first(conn).await?),
+                None => None,
+            };
+            let limits = campaign.as_ref().map(StoredCampaign::limits).transpose()?;
             // A code that is switched off, not started or over is decided without reading
             // usage. With `live_only`, one switched off or not started is not found at all.
-            let gate = evaluate(&coupon, terms, order, Usage::default(), now);
+            let gate = evaluate_in_campaign(
+                &coupon,
+                limits.as_ref(),
+                terms,
+                order,
+                Usage::default(),
+                now,
+            );
             if live_only
                 && let Err(reasons) = &gate
                 && matches!(
@@ -864,7 +965,14 @@ impl Db {
                     - due.iter().filter(|id| **id == code.id).count() as i64,
                 customer: customer_used,
             };
-            let decided = evaluate(&coupon, terms, order, usage, now);
+            let mut decided =
+                evaluate_in_campaign(&coupon, limits.as_ref(), terms, order, usage, now);
+            if let (Ok(discount), Some(campaign), Some(limits)) = (&decided, &campaign, &limits)
+                && limits.caps_usage()
+            {
+                let used = campaign_usage!(conn, campaign, now);
+                decided = limits.limit(used, *discount).map_err(|reason| vec![reason]);
+            }
             let facts = if always_facts || (decided.is_ok() && !coupon.spec.rules.is_empty()) {
                 let discount = match &decided {
                     Ok(d) => *d,
@@ -1027,6 +1135,24 @@ impl Db {
             };
             out.extend(rows);
         }
+        // A campaign counts the uses its redemptions hold and the discount they keep.
+        let campaigns = diesel::sql_query(
+            "SELECT 'campaign' AS entity, x.id AS id, x.counter AS counter, x.stored AS stored, x.actual AS actual FROM (\
+               SELECT c.id AS id, 'used_count' AS counter, c.used_count AS stored, \
+                 CAST(COALESCE(SUM(CASE WHEN r.holds_use THEN 1 ELSE 0 END), 0) AS BIGINT) AS actual \
+               FROM campaigns c LEFT JOIN redemptions r ON r.campaign_id = c.id GROUP BY c.id, c.used_count \
+               UNION ALL \
+               SELECT c.id AS id, 'discount_used_minor' AS counter, c.discount_used_minor AS stored, \
+                 CAST(COALESCE(SUM(CASE WHEN r.status IN ('RELEASED', 'EXPIRED') THEN 0 \
+                   ELSE r.discount_minor - r.refunded_minor END), 0) AS BIGINT) AS actual \
+               FROM campaigns c LEFT JOIN redemptions r ON r.campaign_id = c.id GROUP BY c.id, c.discount_used_minor \
+             ) x WHERE x.stored <> x.actual ORDER BY x.id, x.counter",
+        );
+        let rows: Vec<CounterMismatch> = match self {
+            Db::Postgres(pool) => campaigns.load(&mut *pool.get().await?).await?,
+            Db::Sqlite(pool) => campaigns.load(&mut *pool.get().await?).await?,
+        };
+        out.extend(rows);
         Ok(out)
     }
 

@@ -35,7 +35,7 @@ use futures_util::FutureExt;
 
 pub use api_keys::{KeyChange, NewApiKey, StoredApiKey, last_use_is_stale};
 pub use audit::{Actor, AuditAction, AuditEntry, AuditFilter, EntityType, snapshot};
-pub use campaigns::{MoveOutcome, StoredCampaign};
+pub use campaigns::{CampaignChange, CampaignPatch, MoveOutcome, StoredCampaign};
 pub use checkout::{
     ApplyRequest, CounterMismatch, IdempotencyClaim, Idempotent, Inspection, RedemptionFilter,
 };

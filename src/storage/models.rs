@@ -247,6 +247,7 @@ pub(super) struct StoredRedemption {
     pub redeemed_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    pub campaign_id: Option<i64>,
 }
 
 impl StoredRedemption {

@@ -76,6 +76,7 @@ macro_rules! tables {
                 redeemed_at -> Nullable<$ts>,
                 closed_at -> Nullable<$ts>,
                 updated_at -> $ts,
+                campaign_id -> Nullable<BigInt>,
             }
         }
 
@@ -189,6 +190,13 @@ macro_rules! tables {
                 description -> Nullable<Text>,
                 created_at -> $ts,
                 updated_at -> $ts,
+                starts_at -> Nullable<$ts>,
+                ends_at -> Nullable<$ts>,
+                max_uses -> Nullable<BigInt>,
+                budget_minor -> Nullable<BigInt>,
+                budget_currency -> Nullable<Text>,
+                used_count -> BigInt,
+                discount_used_minor -> BigInt,
             }
         }
 

@@ -10,7 +10,7 @@ use crate::both_backends;
 use crate::coupons::create;
 use crate::harness::TestApp;
 
-const REDEEM: &str = r#"
+pub const REDEEM: &str = r#"
 mutation($input: RedeemCouponInput!) {
   redeemCoupon(input: $input) {
     redemption { id status code orderId discount { amount currency } subtotal { amount currency } emailDomain }
@@ -18,7 +18,7 @@ mutation($input: RedeemCouponInput!) {
   }
 }"#;
 
-const RESERVE: &str = r#"
+pub const RESERVE: &str = r#"
 mutation($input: ReserveCouponInput!) {
   reserveCoupon(input: $input) {
     reservation { id status reservedUntil discount { amount currency } }
@@ -26,10 +26,10 @@ mutation($input: ReserveCouponInput!) {
   }
 }"#;
 
-const RELEASE: &str = r#"
+pub const RELEASE: &str = r#"
 mutation($id: ID!) { releaseReservation(input: { reservationId: $id }) { reservation { id status } userErrors { field code } } }"#;
 
-const REVERSE: &str = r#"
+pub const REVERSE: &str = r#"
 mutation($input: ReverseRedemptionInput!) {
   reverseRedemption(input: $input) {
     redemption { id status discount { amount } refundedDiscount { amount } closedAt }
@@ -37,23 +37,23 @@ mutation($input: ReverseRedemptionInput!) {
   }
 }"#;
 
-const VALIDATE: &str = r#"
+pub const VALIDATE: &str = r#"
 query($input: ValidateCouponInput!) {
   validateCoupon(input: $input) { valid discount { amount currency } reasons { code message } userErrors { field code } }
 }"#;
 
-fn order(id: &str, email: &str, subtotal: &str) -> Value {
+pub fn order(id: &str, email: &str, subtotal: &str) -> Value {
     json!({ "id": id, "currency": "USD", "subtotal": subtotal, "customer": { "email": email } })
 }
 
-fn redeem_input(code: &str, order: Value, key: &str) -> Value {
+pub fn redeem_input(code: &str, order: Value, key: &str) -> Value {
     let mut input = json!({ "input": { "code": code, "idempotencyKey": key } });
     input["input"]["order"] = order;
     input
 }
 
 /// Counters equal rows: what `coupons reconcile` checks.
-async fn assert_reconciled(app: &TestApp) {
+pub async fn assert_reconciled(app: &TestApp) {
     let mismatches = app.db.counter_mismatches().await.unwrap();
     assert!(
         mismatches.is_empty(),
@@ -74,7 +74,7 @@ async fn coupon_counts(app: &TestApp, code: &str) -> (i64, i64) {
     )
 }
 
-fn error_codes(payload: &Value) -> Vec<String> {
+pub fn error_codes(payload: &Value) -> Vec<String> {
     payload["userErrors"]
         .as_array()
         .unwrap()

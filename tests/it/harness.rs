@@ -426,15 +426,20 @@ impl TestApp {
 
     /// Counts the rows of a table.
     pub async fn count(&self, table: &str) -> i64 {
+        self.scalar(&format!("SELECT COUNT(*) FROM {table}")).await
+    }
+
+    /// The one BIGINT a query returns.
+    pub async fn scalar(&self, sql: &str) -> i64 {
         use diesel::sql_types::BigInt;
         use diesel_async::RunQueryDsl;
         #[derive(diesel::QueryableByName)]
-        struct Count {
+        struct Scalar {
             #[diesel(sql_type = BigInt)]
             n: i64,
         }
-        let q = diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"));
-        let row: Count = match &self.db {
+        let q = diesel::sql_query(format!("SELECT ({sql}) AS n"));
+        let row: Scalar = match &self.db {
             Db::Postgres(pool) => q.get_result(&mut *pool.get().await.unwrap()).await.unwrap(),
             Db::Sqlite(pool) => q.get_result(&mut *pool.get().await.unwrap()).await.unwrap(),
         };

@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::campaign::CampaignLimits;
 use crate::coupon::{Coupon, LifecycleStatus};
 use crate::money::Money;
 use crate::order::Order;
@@ -37,6 +38,10 @@ pub enum Rejection {
     CustomerRequired,
     /// This customer has used the coupon as often as allowed.
     CustomerLimitReached,
+    /// Every use the coupon's campaign allows is taken.
+    CampaignUsageLimitReached,
+    /// The coupon's campaign has no discount budget left.
+    CampaignBudgetExhausted,
     /// One of the coupon's rules rejected the order.
     RuleRejected {
         /// The rule's name.
@@ -69,6 +74,8 @@ impl Rejection {
             Self::CodeUsageLimitReached => "CODE_USAGE_LIMIT_REACHED",
             Self::CustomerRequired => "CUSTOMER_REQUIRED",
             Self::CustomerLimitReached => "CUSTOMER_LIMIT_REACHED",
+            Self::CampaignUsageLimitReached => "CAMPAIGN_USAGE_LIMIT_REACHED",
+            Self::CampaignBudgetExhausted => "CAMPAIGN_BUDGET_EXHAUSTED",
             Self::RuleRejected { .. } => "RULE_REJECTED",
             Self::RuleFailed { .. } => "RULE_FAILED",
         }
@@ -91,6 +98,8 @@ impl Rejection {
             Self::CodeUsageLimitReached => "this code has been used as often as allowed",
             Self::CustomerRequired => "this coupon needs a customer id or e-mail on the order",
             Self::CustomerLimitReached => "this customer has used this coupon as often as allowed",
+            Self::CampaignUsageLimitReached => "this promotion has been used as often as allowed",
+            Self::CampaignBudgetExhausted => "this promotion has no budget left",
         };
         fixed.to_owned()
     }
@@ -115,6 +124,32 @@ pub struct CodeTerms {
     pub active: bool,
     /// The code's own cap.
     pub usage_limit: Option<i64>,
+}
+
+/// [`evaluate`] for a coupon that may belong to a campaign: the campaign's window closes
+/// the coupon as its own would, checked right after the coupon's lifecycle and window.
+/// The campaign's caps are applied to the final discount ([`CampaignLimits::limit`]).
+pub fn evaluate_in_campaign(
+    coupon: &Coupon,
+    campaign: Option<&CampaignLimits>,
+    code: CodeTerms,
+    order: &Order,
+    usage: Usage,
+    now: DateTime<Utc>,
+) -> Result<Money, Vec<Rejection>> {
+    let decided = evaluate(coupon, code, order, usage, now);
+    if let Err(reasons) = &decided
+        && matches!(
+            reasons.as_slice(),
+            [Rejection::NotActive | Rejection::NotStarted | Rejection::Expired]
+        )
+    {
+        return decided;
+    }
+    if let Some(Err(reason)) = campaign.map(|c| c.window(now)) {
+        return Err(vec![reason]);
+    }
+    decided
 }
 
 /// Decides whether `coupon` (through a code with `code` terms) applies to `order` at

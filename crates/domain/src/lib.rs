@@ -6,6 +6,7 @@
 //! validation vocabulary ([`Invalid`], [`FieldError`], [`Problem`]) that the edges map to
 //! their own error formats.
 
+pub mod campaign;
 pub mod checkout;
 pub mod code;
 pub mod coupon;
@@ -18,7 +19,8 @@ pub mod pattern;
 pub mod redemption;
 pub mod rules;
 
-pub use checkout::{CodeTerms, Rejection, Usage, evaluate};
+pub use campaign::{CampaignLimits, CampaignUsage, LimitsError};
+pub use checkout::{CodeTerms, Rejection, Usage, evaluate, evaluate_in_campaign};
 pub use code::{CodeError, CouponCode};
 pub use coupon::{
     Channels, Coupon, CouponDraft, CouponId, CouponSpec, CouponStatus, Expiry, LifecycleStatus,

@@ -1,0 +1,12 @@
+DROP INDEX redemptions_campaign_due_idx;
+DROP INDEX redemptions_campaign_idx;
+ALTER TABLE redemptions DROP COLUMN campaign_id;
+ALTER TABLE campaigns DROP CONSTRAINT campaigns_window;
+ALTER TABLE campaigns DROP CONSTRAINT campaigns_budget_currency;
+ALTER TABLE campaigns DROP COLUMN discount_used_minor;
+ALTER TABLE campaigns DROP COLUMN used_count;
+ALTER TABLE campaigns DROP COLUMN budget_currency;
+ALTER TABLE campaigns DROP COLUMN budget_minor;
+ALTER TABLE campaigns DROP COLUMN max_uses;
+ALTER TABLE campaigns DROP COLUMN ends_at;
+ALTER TABLE campaigns DROP COLUMN starts_at;
