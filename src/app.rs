@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use crate::auth::{self, Authenticator};
 use crate::config::ServeConfig;
 use crate::events::EventBus;
+use crate::jobs::{JobSettings, JobWaker, JobWorker};
 use crate::router::router;
 use crate::rules::{Rules, watch_dir};
 use crate::service::attempts::AttemptCounter;
@@ -34,6 +35,7 @@ pub struct Server {
     follower: tokio::task::JoinHandle<()>,
     relay: tokio::task::JoinHandle<()>,
     webhooks: WebhookWorker,
+    jobs: JobWorker,
     events: EventBus,
     /// Kept alive so rule files keep being watched.
     _watcher: Option<notify::RecommendedWatcher>,
@@ -84,7 +86,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
     let services = Services {
         rules,
         db: db.clone(),
-        default_expiration_days: config.default_expiration_days,
+        coupon_defaults: config.coupon_defaults()?,
         checkout: CheckoutSettings {
             customer_key_secret: secret,
             default_hold: chrono::Duration::minutes(i64::from(config.reservation_minutes)),
@@ -94,6 +96,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         attempts: AttemptCounter::default(),
         limiter: Limiter::new(config.security.limiter_settings()),
         events: EventBus::default(),
+        jobs: JobWaker::default(),
     };
     crate::service::rules::sync_published(&db, &services.rules)
         .await
@@ -115,6 +118,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         listen_url,
     ));
     let webhooks = WebhookWorker::start(db.clone(), &services.events, config.webhooks.settings());
+    let jobs = JobWorker::start(db.clone(), &services.jobs, JobSettings::default());
     let events = services.events.clone();
     let attempts = services.attempts.clone();
     let authenticator = Authenticator::new(db.clone(), config.admin_key.as_deref());
@@ -136,6 +140,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         follower,
         relay,
         webhooks,
+        jobs,
         events,
         _watcher: watcher,
         attempts,
@@ -155,7 +160,8 @@ fn random_secret() -> String {
 impl Server {
     /// Serves until SIGINT or SIGTERM. Then: subscription sockets are closed (1001),
     /// in-flight requests finish, in-flight webhook deliveries are sent and recorded,
-    /// and pending validation counts are written.
+    /// a running bulk job stops after its chunk and gives its lease up, and pending
+    /// validation counts are written.
     pub async fn serve(self) -> anyhow::Result<()> {
         let service = self
             .router
@@ -168,6 +174,7 @@ impl Server {
             })
             .await?;
         self.webhooks.shutdown().await;
+        self.jobs.shutdown().await;
         self.sweeper.abort();
         self.follower.abort();
         self.relay.abort();

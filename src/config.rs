@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use crate::auth::Role;
 use crate::router::HttpSettings;
+use crate::service::coupons::CouponDefaults;
 use crate::service::limiter::{Budget, LimiterSettings};
 use crate::storage::PoolOptions;
 use crate::webhooks::WebhookSettings;
 use chrono::TimeDelta;
+use coupons_domain::defaults::{CodeFormat, DiscountType};
 use coupons_domain::delivery::{BreakerPolicy, RetryPolicy};
 
 /// Where the database is.
@@ -273,6 +275,36 @@ pub struct ServeConfig {
     #[arg(long, env = "COUPONS_DEFAULT_EXPIRATION_DAYS",
           value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub default_expiration_days: Option<u32>,
+    /// How a code is made up for a coupon created without one: `none` (it gets no
+    /// code), `uuid`, `alphanumeric` (12 characters without look-alikes) or a pattern
+    /// such as `SALE-{8}` (`{8!}` adds a check character).
+    #[arg(long, env = "COUPONS_CODE_FORMAT", default_value = "none")]
+    pub code_format: String,
+    /// The per-customer limit of a coupon created without `perCustomerLimit` (`null`
+    /// still means none). Unset: no limit.
+    #[arg(long, env = "COUPONS_DEFAULT_PER_CUSTOMER_LIMIT",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub default_per_customer_limit: Option<u32>,
+    /// How a discount given as `discount: {value}` is read: `percentage` or
+    /// `fixed_amount` (in `COUPONS_DEFAULT_CURRENCY`).
+    #[arg(
+        long,
+        env = "COUPONS_DEFAULT_DISCOUNT_TYPE",
+        default_value = "percentage"
+    )]
+    pub default_discount_type: String,
+    /// The currency of a fixed amount given as `discount: {value}` (ISO 4217).
+    #[arg(long, env = "COUPONS_DEFAULT_CURRENCY")]
+    pub default_currency: Option<String>,
+    /// Comma-separated e-mail domains (`acme.com`, `*.acme.com`) that a coupon created
+    /// without `rules` is limited to, through the `allowed_email_domains` rule. Unset:
+    /// none.
+    #[arg(
+        long,
+        env = "COUPONS_DEFAULT_ALLOWED_EMAIL_DOMAINS",
+        value_delimiter = ','
+    )]
+    pub default_allowed_email_domains: Vec<String>,
     /// Serve the GraphiQL playground at `GET /graphql`.
     #[arg(long, env = "COUPONS_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphiql: bool,
@@ -323,6 +355,9 @@ pub enum ConfigError {
     /// Not a valid HTTP header name.
     #[error("COUPONS_TRUSTED_PROXY_HEADER {0:?} is not a valid header name")]
     BadHeaderName(String),
+    /// A coupon default that cannot be used.
+    #[error("{0}")]
+    BadDefault(String),
 }
 
 impl ServeConfig {
@@ -346,6 +381,54 @@ impl ServeConfig {
             return Err(ConfigError::SecretRequired);
         }
         self.security.http_settings(self.graphiql)?;
+        self.coupon_defaults()?;
         Ok(())
+    }
+
+    /// The coupon defaults, checked.
+    pub fn coupon_defaults(&self) -> Result<CouponDefaults, ConfigError> {
+        let bad = |name: &str, e: String| ConfigError::BadDefault(format!("{name}: {e}"));
+        let code_format =
+            CodeFormat::parse(&self.code_format).map_err(|e| bad("COUPONS_CODE_FORMAT", e))?;
+        let discount_type = DiscountType::parse(&self.default_discount_type)
+            .map_err(|e| bad("COUPONS_DEFAULT_DISCOUNT_TYPE", e))?;
+        let currency = self
+            .default_currency
+            .as_deref()
+            .map(|c| {
+                coupons_domain::Currency::parse(c.trim())
+                    .map(|c| c.code().to_owned())
+                    .map_err(|e| bad("COUPONS_DEFAULT_CURRENCY", e.to_string()))
+            })
+            .transpose()?;
+        if discount_type == DiscountType::FixedAmount && currency.is_none() {
+            return Err(bad(
+                "COUPONS_DEFAULT_DISCOUNT_TYPE",
+                "fixed_amount needs COUPONS_DEFAULT_CURRENCY".into(),
+            ));
+        }
+        let domains: Vec<String> = self
+            .default_allowed_email_domains
+            .iter()
+            .map(|d| d.trim().to_ascii_lowercase())
+            .filter(|d| !d.is_empty())
+            .collect();
+        if let Some(d) = domains
+            .iter()
+            .find(|d| d.contains('@') || d.contains(char::is_whitespace))
+        {
+            return Err(bad(
+                "COUPONS_DEFAULT_ALLOWED_EMAIL_DOMAINS",
+                format!("{d:?} is not a domain (like acme.com or *.acme.com)"),
+            ));
+        }
+        Ok(CouponDefaults {
+            expiration_days: self.default_expiration_days,
+            code_format,
+            per_customer_limit: self.default_per_customer_limit,
+            discount_type,
+            currency,
+            allowed_email_domains: domains,
+        })
     }
 }

@@ -8,13 +8,17 @@
 //!   transactions through storage. Returns one error enum.
 //! - [`storage`]: PostgreSQL or SQLite behind one type; each query written once.
 //! - [`config`]: flags and environment, read once. [`app`]: start-up and shutdown.
+//! - Background work every instance runs: the event relay ([`events`]), webhook
+//!   delivery ([`webhooks`]) and bulk jobs ([`jobs`]).
 
 pub mod app;
 pub mod auth;
 pub mod config;
 pub mod events;
+pub mod files;
 pub mod graphiql;
 pub mod graphql;
+pub mod jobs;
 pub mod router;
 pub mod rules;
 pub mod service;

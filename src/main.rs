@@ -1,5 +1,5 @@
 //! The `coupons` command: `serve` (the default), `migrate`, `api-key create`,
-//! `print-schema`.
+//! `reconcile`, `check-rules`, `export`, `import`, `print-schema`.
 
 use std::process::ExitCode;
 
@@ -8,8 +8,11 @@ use clap::{Parser, Subcommand};
 use coupons::app::{self, redact_url};
 use coupons::auth::{self, Role};
 use coupons::config::{DatabaseConfig, LogFormat, RulesConfig, ServeConfig};
+use coupons::graphql::ids::{self, Kind};
 use coupons::rules::Rules;
-use coupons::storage::Db;
+use coupons::service::transfer::{self, ImportError};
+use coupons::storage::{Db, RedemptionFilter};
+use coupons_domain::CouponId;
 use tracing_subscriber::EnvFilter;
 
 /// Coupon-code service: validate, reserve and redeem discount codes over GraphQL.
@@ -35,8 +38,67 @@ enum Command {
     /// Compile every rule in the rules directory and run each rule's examples; exit
     /// non-zero if any fails.
     CheckRules(RulesConfig),
+    /// Write codes or redemptions as CSV to standard output (or `--out`).
+    #[command(subcommand)]
+    Export(ExportCommand),
+    /// Import codes from a CSV file: all rows or, when any is bad, none (every bad row is
+    /// reported with its line).
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
     PrintSchema,
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportCommand {
+    /// A coupon's codes: code, usage_limit, redemption_count, reserved_count, active,
+    /// batch_id, created_at.
+    Codes {
+        /// The coupon's ID.
+        #[arg(long)]
+        coupon: String,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+    /// Redemptions, oldest first, of one coupon or campaign and within a time range when
+    /// given.
+    Redemptions {
+        /// Only this coupon's (its ID).
+        #[arg(long)]
+        coupon: Option<String>,
+        /// Only those made under this campaign (its ID).
+        #[arg(long)]
+        campaign: Option<String>,
+        /// Made at or after this instant (RFC 3339).
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Made before this instant (RFC 3339).
+        #[arg(long)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Codes for a coupon from a CSV file with a header: `code`, and optionally
+    /// `usage_limit` and `active`.
+    Codes {
+        /// The coupon's ID.
+        #[arg(long)]
+        coupon: String,
+        /// The CSV file (`-` for standard input).
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +159,16 @@ async fn main() -> ExitCode {
         Some(Command::CheckRules(rules)) => match check_rules(&rules) {
             true => Ok(()),
             false => return ExitCode::FAILURE,
+        },
+        Some(Command::Export(command)) => export(command).await,
+        Some(Command::Import(ImportCommand::Codes {
+            coupon,
+            file,
+            database,
+        })) => match import_codes(&coupon, &file, database).await {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
         },
         Some(Command::PrintSchema) => {
             print!("{}", coupons::graphql::sdl());
@@ -216,6 +288,108 @@ fn check_rules(config: &RulesConfig) -> bool {
     ok
 }
 
+/// The row id of a global ID of `kind`.
+fn global_id(id: &str, kind: Kind, what: &str) -> anyhow::Result<i64> {
+    ids::decode(kind, id).with_context(|| format!("{id:?} is not a {what} ID"))
+}
+
+async fn export(command: ExportCommand) -> anyhow::Result<()> {
+    use std::io::Write;
+
+    use futures_util::StreamExt as _;
+    init_logging(LogFormat::Text);
+    let (stream, out) = match command {
+        ExportCommand::Codes {
+            coupon,
+            out,
+            database,
+        } => {
+            let coupon = CouponId(global_id(&coupon, Kind::Coupon, "coupon")?);
+            let db = connect(&database).await?;
+            anyhow::ensure!(db.coupon(coupon).await?.is_some(), "coupon not found");
+            (transfer::export_codes(db, coupon).boxed(), out)
+        }
+        ExportCommand::Redemptions {
+            coupon,
+            campaign,
+            since,
+            until,
+            out,
+            database,
+        } => {
+            let filter = RedemptionFilter {
+                coupon_id: coupon
+                    .map(|c| global_id(&c, Kind::Coupon, "coupon"))
+                    .transpose()?,
+                campaign_id: campaign
+                    .map(|c| global_id(&c, Kind::Campaign, "campaign"))
+                    .transpose()?,
+                since,
+                until,
+                ..Default::default()
+            };
+            let db = connect(&database).await?;
+            (transfer::export_redemptions(db, filter).boxed(), out)
+        }
+    };
+    // A command-line tool: plain blocking writes, one page at a time.
+    let mut writer: Box<dyn Write> = match &out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut stream = stream;
+    while let Some(chunk) = stream.next().await {
+        writer.write_all(&chunk?)?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+/// `Ok(false)` when the file has bad rows (each printed); nothing is written then.
+async fn import_codes(
+    coupon: &str,
+    file: &std::path::Path,
+    database: DatabaseConfig,
+) -> anyhow::Result<bool> {
+    init_logging(LogFormat::Text);
+    let coupon = CouponId(global_id(coupon, Kind::Coupon, "coupon")?);
+    let bytes = if file.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
+        buf
+    } else {
+        std::fs::read(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    let db = connect(&database).await?;
+    let actor = coupons::storage::Actor::system("command line");
+    match transfer::import_codes(&db, coupon, &bytes, &actor).await {
+        Ok(n) => {
+            println!("Imported {n} code(s).");
+            Ok(true)
+        }
+        Err(ImportError::Rows(errors)) => {
+            println!(
+                "Nothing imported: {} row(s) cannot be imported.",
+                errors.len()
+            );
+            for e in errors {
+                println!(
+                    "line {}{}: {} ({})",
+                    e.line,
+                    e.column.map(|c| format!(", {c}")).unwrap_or_default(),
+                    e.message,
+                    e.code
+                );
+            }
+            Ok(false)
+        }
+        Err(ImportError::CouponNotFound) => anyhow::bail!("coupon not found"),
+        Err(ImportError::Storage(e)) => Err(e.into()),
+    }
+}
+
 /// `Ok(true)` when every counter equals its rows.
 async fn reconcile(database: DatabaseConfig) -> anyhow::Result<bool> {
     init_logging(LogFormat::Text);
@@ -225,7 +399,7 @@ async fn reconcile(database: DatabaseConfig) -> anyhow::Result<bool> {
         .await
         .context("recomputing counters")?;
     if mismatches.is_empty() {
-        println!("All coupon and code counters equal their redemption rows.");
+        println!("All coupon, code and campaign counters equal their redemption rows.");
         return Ok(true);
     }
     println!("{} counter(s) differ from their rows:", mismatches.len());

@@ -5,6 +5,8 @@
 //! - `GET /graphql`: the GraphiQL playground and, under `/graphiql/`, its assets (unless
 //!   disabled); all served from the binary.
 //! - `GET /healthz`: the process is up. `GET /readyz`: the database answers.
+//! - `GET /export/codes.csv`, `GET /export/redemptions.csv`, `POST /import/codes.csv`:
+//!   CSV out and in (see `files.rs`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -21,7 +23,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::json;
@@ -29,6 +31,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::auth::{AuthError, Authenticator, Principal, Role};
+use crate::files;
 use crate::graphql::error::ApiError;
 use crate::graphql::shape::{MAX_TEXT_NESTING, const_has_nul, nests_deeper_than, shape};
 use crate::graphql::{CouponSchema, build_schema, prepare_request};
@@ -82,6 +85,17 @@ struct AppState {
 pub fn router(services: Services, auth: Authenticator, http: HttpSettings) -> Router {
     let graphiql = http.graphiql;
     let body_limit = http.max_body_bytes;
+    let files = Router::new()
+        .route("/export/codes.csv", get(files::export_codes))
+        .route("/export/redemptions.csv", get(files::export_redemptions))
+        .route(
+            "/import/codes.csv",
+            post(files::import_codes).layer(DefaultBodyLimit::max(files::MAX_IMPORT_BYTES)),
+        )
+        .with_state(files::FileState {
+            services: services.clone(),
+            auth: auth.clone(),
+        });
     let state = AppState {
         schema: build_schema(services.clone()),
         services,
@@ -100,6 +114,7 @@ pub fn router(services: Services, auth: Authenticator, http: HttpSettings) -> Ro
     router
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
+        .merge(files)
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)

@@ -278,6 +278,17 @@ pub enum CouponErrorCode {
     KeyInactive,
     /// Not an absolute `http` or `https` URL.
     InvalidUrl,
+    /// A number outside its range (the message gives the range).
+    OutOfRange,
+    /// A pattern of generated codes that cannot be used (the message says why).
+    InvalidPattern,
+    /// The pattern has too little room for the count: the codes would be easy to guess.
+    /// Lengthen the body or widen the character set.
+    PatternTooSmall,
+    /// The bulk job has ended already.
+    JobFinished,
+    /// The CSV file has rows that cannot be imported; each is listed, nothing was written.
+    InvalidCsvRow,
 }
 
 impl From<&Rejection> for CouponErrorCode {
@@ -454,6 +465,12 @@ fn path(field: Field) -> Vec<String> {
         Field::RuleName => p(&["name"]),
         Field::RuleSource => p(&["source"]),
         Field::RuleVersion => p(&["version"]),
+        Field::Count => p(&["count"]),
+        Field::Pattern => p(&["pattern"]),
+        Field::PatternPrefix => p(&["pattern", "prefix"]),
+        Field::PatternSuffix => p(&["pattern", "suffix"]),
+        Field::PatternLength => p(&["pattern", "length"]),
+        Field::PatternCharset => p(&["pattern", "charset"]),
     };
     let mut out = vec!["input".to_owned()];
     out.extend(rest);
@@ -494,6 +511,9 @@ fn code(problem: &Problem) -> CouponErrorCode {
         Problem::RuleExamplesFailed(_) => C::RuleExamplesFailed,
         Problem::RuleVersionNotFound(_) => C::RuleVersionNotFound,
         Problem::InvalidTransition { .. } => C::InvalidStatusTransition,
+        Problem::OutOfRange { .. } => C::OutOfRange,
+        Problem::InvalidPattern(_) => C::InvalidPattern,
+        Problem::PatternTooSmall(_) => C::PatternTooSmall,
     }
 }
 

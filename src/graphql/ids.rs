@@ -23,6 +23,8 @@ pub enum Kind {
     WebhookDelivery,
     /// A campaign.
     Campaign,
+    /// A bulk job.
+    BulkJob,
 }
 
 impl Kind {
@@ -36,6 +38,7 @@ impl Kind {
             Self::WebhookEndpoint => "WebhookEndpoint",
             Self::WebhookDelivery => "WebhookDelivery",
             Self::Campaign => "Campaign",
+            Self::BulkJob => "BulkJob",
         }
     }
 }
@@ -59,6 +62,7 @@ pub fn decode_any(id: &str) -> Option<(Kind, i64)> {
         Kind::WebhookEndpoint,
         Kind::WebhookDelivery,
         Kind::Campaign,
+        Kind::BulkJob,
     ]
     .into_iter()
     .find(|k| k.as_str() == kind)?;

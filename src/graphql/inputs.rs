@@ -11,7 +11,7 @@ use super::types::{
     ApiKey, ApiKeyRole, Coupon, CouponCode, CouponStatus, Redemption, RedemptionStatus,
     ReversalPolicy,
 };
-use crate::service::coupons::{CouponPatch, DiscountParts};
+use crate::service::coupons::{CouponPatch, DiscountParts, NewCoupon};
 
 /// An amount of money.
 #[derive(Debug, Clone, InputObject)]
@@ -40,6 +40,10 @@ pub struct DiscountInput {
     pub amount: Option<MoneyInput>,
     /// Cap on a percentage discount.
     pub max_discount: Option<MoneyInput>,
+    /// A bare value instead of `percentage` or `amount`, read as the server's default
+    /// discount type says (`COUPONS_DEFAULT_DISCOUNT_TYPE`: a percentage, or an amount
+    /// in `COUPONS_DEFAULT_CURRENCY`). Only in `createCoupon`.
+    pub value: Option<Decimal>,
 }
 
 impl From<DiscountInput> for DiscountParts {
@@ -89,7 +93,8 @@ pub struct CreateCouponInput {
     /// Longer description (up to 2000 characters).
     pub description: Option<String>,
     /// Its first code: 3 to 64 of `A-Z 0-9 - _`, stored in upper case. More codes can be
-    /// added with `addCodes`.
+    /// added with `addCodes` and `generateCodes`. Left out: one is made up in the
+    /// server's code format (`COUPONS_CODE_FORMAT`), if it has one.
     pub code: Option<String>,
     /// Starting status (default ACTIVE).
     #[graphql(default_with = "InitialCouponStatus::Active")]
@@ -103,16 +108,17 @@ pub struct CreateCouponInput {
     pub expires_at: MaybeUndefined<DateTime>,
     /// Most redemptions over all its codes (at least 1; omit for no cap).
     pub max_redemptions: Option<i32>,
-    /// Most redemptions by one customer (at least 1; omit for no cap).
-    pub per_customer_limit: Option<i32>,
+    /// Most redemptions by one customer (at least 1). Left out: the server's default
+    /// (`COUPONS_DEFAULT_PER_CUSTOMER_LIMIT`, if set); `null`: no cap.
+    pub per_customer_limit: MaybeUndefined<i32>,
     /// Sales channels it is limited to (lower case; empty for every channel).
     #[graphql(default)]
     pub channels: Vec<String>,
     /// Free-form JSON object (up to 16 KiB).
     pub metadata: Option<Json<serde_json::Value>>,
-    /// Rules to apply, in order.
-    #[graphql(default)]
-    pub rules: Vec<RuleBindingInput>,
+    /// Rules to apply, in order. Left out: the server's default e-mail domains
+    /// (`COUPONS_DEFAULT_ALLOWED_EMAIL_DOMAINS`), if set; `[]`: none.
+    pub rules: Option<Vec<RuleBindingInput>>,
     /// Smallest order subtotal the coupon applies to (in the coupon's currency).
     pub min_subtotal: Option<MoneyInput>,
     /// What a full reversal does to the use (default RESTORE_USAGE).
@@ -121,6 +127,22 @@ pub struct CreateCouponInput {
 }
 
 impl CreateCouponInput {
+    /// The service's input: the draft, and what the server's defaults fill in.
+    pub fn into_new(self) -> NewCoupon {
+        let per_customer_limit_omitted = self.per_customer_limit.is_undefined();
+        let rules_omitted = self.rules.is_none();
+        let discount_value = self.discount.value.as_ref().map(|v| v.0);
+        let (draft, code, status) = self.into_parts();
+        NewCoupon {
+            draft,
+            code,
+            status,
+            discount_value,
+            per_customer_limit_omitted,
+            rules_omitted,
+        }
+    }
+
     /// Splits into the domain draft, the first code and the status.
     pub fn into_parts(self) -> (CouponDraft, Option<String>, LifecycleStatus) {
         let status = match self.status {
@@ -141,9 +163,9 @@ impl CreateCouponInput {
             starts_at: self.starts_at.map(|t| t.0),
             expires_at: Some(expires_at),
             max_redemptions: self.max_redemptions.map(i64::from),
-            per_customer_limit: self.per_customer_limit.map(i64::from),
+            per_customer_limit: self.per_customer_limit.take().map(i64::from),
             channels: self.channels,
-            rules: rules(self.rules),
+            rules: rules(self.rules.unwrap_or_default()),
             metadata: self
                 .metadata
                 .map(|m| m.0)

@@ -24,7 +24,7 @@ use super::types::{ApiKey, Coupon, CouponCode, CouponRejection, Redemption, Rule
 use super::webhooks;
 use crate::auth::{self, Principal, Role};
 use crate::service::checkout::{self, RedeemTarget};
-use crate::service::coupons::{self, NewCoupon};
+use crate::service::coupons;
 use crate::service::rules;
 use crate::service::{ServiceError, Services};
 use crate::storage::Idempotent;
@@ -92,7 +92,8 @@ fn checkout_result(
 /// The root of all changes.
 #[Object]
 impl Mutation {
-    /// Creates a coupon, with its first code if one is given.
+    /// Creates a coupon, with its first code if one is given (or made up in the
+    /// configured code format). Fields left out get the server's defaults.
     #[graphql(guard = "RoleGuard::new(ADMIN)")]
     async fn create_coupon(
         &self,
@@ -100,18 +101,8 @@ impl Mutation {
         #[graphql(desc = "The new coupon.")] input: CreateCouponInput,
     ) -> Result<CreateCouponPayload> {
         let svc = ctx.data::<Services>()?;
-        let (draft, code, status) = input.into_parts();
         let (coupon, user_errors) = split(
-            coupons::create_coupon(
-                svc,
-                &caller(ctx)?,
-                NewCoupon {
-                    draft,
-                    code,
-                    status,
-                },
-            )
-            .await,
+            coupons::create_coupon(svc, &caller(ctx)?, input.into_new()).await,
             "id",
         )?;
         Ok(CreateCouponPayload {
@@ -469,6 +460,30 @@ impl Mutation {
         input: super::campaigns::UpdateCampaignInput,
     ) -> Result<super::campaigns::CampaignPayload> {
         super::campaigns::update(ctx, input).await
+    }
+
+    /// Queues the generation of unique codes for a coupon, run in the background: follow
+    /// it with `bulkJob(id)` or the `bulkJobProgress(id)` subscription. A pattern with
+    /// too little room for the count is refused before anything is written.
+    #[graphql(guard = "RoleGuard::new(ADMIN)")]
+    async fn generate_codes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The coupon, how many codes, their pattern and usage limit.")]
+        input: super::jobs::GenerateCodesInput,
+    ) -> Result<super::jobs::GenerateCodesPayload> {
+        super::jobs::generate(ctx, input).await
+    }
+
+    /// Asks a bulk job to stop: a queued job is cancelled at once, a running one before
+    /// its next chunk. Codes already written stay (they carry the job in `batchId`).
+    #[graphql(guard = "RoleGuard::new(ADMIN)")]
+    async fn cancel_bulk_job(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The job.")] input: super::jobs::CancelBulkJobInput,
+    ) -> Result<super::jobs::CancelBulkJobPayload> {
+        super::jobs::cancel(ctx, input).await
     }
 
     /// Puts a coupon in a campaign (out of any other), or takes it out.

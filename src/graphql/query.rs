@@ -7,6 +7,7 @@ use super::error::{ApiError, query_error, user_errors, visible_rejections};
 use super::guard::{ADMIN, ANY_KEY, READERS, RoleGuard, VALIDATE};
 use super::ids::{self, Kind};
 use super::inputs::{CouponFilter, RedemptionFilter, ValidateCouponInput};
+use super::scalars::DateTime;
 use super::types::{
     Coupon, CouponCode, CouponRejection, CouponValidation, Node, Page, Redemption, Rule, Viewer,
     after_id, page_size,
@@ -53,6 +54,9 @@ impl Query {
             )
             .await?
             .map(Node::Campaign)),
+            Some((Kind::BulkJob, n)) => Ok(super::jobs::job(ctx, &ids::encode(Kind::BulkJob, n))
+                .await?
+                .map(Node::BulkJob)),
             Some((
                 Kind::ApiKey | Kind::AuditEntry | Kind::WebhookEndpoint | Kind::WebhookDelivery,
                 _,
@@ -190,6 +194,7 @@ impl Query {
             customer_key,
             order_id: filter.order_id,
             status: filter.status.map(Into::into),
+            ..Default::default()
         };
         let rows = svc
             .db
@@ -267,6 +272,70 @@ impl Query {
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
     ) -> Result<Page<super::campaigns::Campaign>> {
         super::campaigns::campaigns(ctx, first, after).await
+    }
+
+    /// What a coupon did over `[from, to)`: codes issued, validation attempts and their
+    /// outcomes, reservations, redemptions, reversals, unique customers, discount and
+    /// order value per currency, redemption rate, a time series and a breakdown by
+    /// channel. Null when there is no such coupon.
+    #[graphql(guard = "RoleGuard::new(READERS)")]
+    async fn coupon_report(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The coupon's ID.")] coupon_id: ID,
+        #[graphql(desc = "Start of the range (inclusive).")] from: DateTime,
+        #[graphql(desc = "End of the range (exclusive).")] to: DateTime,
+        #[graphql(
+            desc = "Width of the time series' buckets.",
+            default_with = "super::reports::ReportBucket::Day"
+        )]
+        bucket: super::reports::ReportBucket,
+    ) -> Result<Option<super::reports::Report>> {
+        super::reports::report(ctx, Kind::Coupon, &coupon_id, from, to, bucket).await
+    }
+
+    /// What a campaign did over `[from, to)`: the redemptions made under it, and the
+    /// codes and validation attempts of the coupons in it now. Null when there is no
+    /// such campaign.
+    #[graphql(guard = "RoleGuard::new(READERS)")]
+    async fn campaign_report(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The campaign's ID.")] campaign_id: ID,
+        #[graphql(desc = "Start of the range (inclusive).")] from: DateTime,
+        #[graphql(desc = "End of the range (exclusive).")] to: DateTime,
+        #[graphql(
+            desc = "Width of the time series' buckets.",
+            default_with = "super::reports::ReportBucket::Day"
+        )]
+        bucket: super::reports::ReportBucket,
+    ) -> Result<Option<super::reports::Report>> {
+        super::reports::report(ctx, Kind::Campaign, &campaign_id, from, to, bucket).await
+    }
+
+    /// One bulk job.
+    #[graphql(guard = "RoleGuard::new(READERS)")]
+    async fn bulk_job(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The job's ID.")] id: ID,
+    ) -> Result<Option<super::jobs::BulkJob>> {
+        super::jobs::job(ctx, &id).await
+    }
+
+    /// Bulk jobs, newest first.
+    #[graphql(
+        guard = "RoleGuard::new(READERS)",
+        complexity = "super::page_complexity(first, child_complexity)"
+    )]
+    async fn bulk_jobs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only the jobs of this coupon.")] coupon_id: Option<ID>,
+        #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+    ) -> Result<Page<super::jobs::BulkJob>> {
+        super::jobs::jobs(ctx, coupon_id.as_ref(), first, after).await
     }
 
     /// One campaign.

@@ -215,8 +215,14 @@ pub enum AuditAction {
     WebhookRedelivered,
     /// A campaign was created.
     CampaignCreated,
-    /// A campaign was renamed or described anew.
+    /// A campaign was renamed, described anew or given new limits.
     CampaignUpdated,
+    /// A bulk job (code generation) was queued.
+    BulkJobCreated,
+    /// A bulk job was asked to stop.
+    BulkJobCancelled,
+    /// Codes were imported from a CSV file.
+    CodesImported,
 }
 
 /// What a change touched.
@@ -237,6 +243,8 @@ pub enum AuditEntityType {
     WebhookDelivery,
     /// A campaign.
     Campaign,
+    /// A bulk job.
+    BulkJob,
 }
 
 /// One change: who made it, from where, and the entity before and after.
@@ -251,6 +259,7 @@ fn entity_kind(entity: EntityType) -> Option<Kind> {
         EntityType::WebhookEndpoint => Some(Kind::WebhookEndpoint),
         EntityType::WebhookDelivery => Some(Kind::WebhookDelivery),
         EntityType::Campaign => Some(Kind::Campaign),
+        EntityType::BulkJob => Some(Kind::BulkJob),
         EntityType::Rule => None,
     }
 }

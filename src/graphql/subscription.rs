@@ -7,7 +7,7 @@ use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::error::ApiError;
-use super::guard::{EVENTS, RoleGuard};
+use super::guard::{EVENTS, READERS, RoleGuard};
 use super::ids::{self, Kind};
 use super::scalars::DateTime;
 use crate::service::Services;
@@ -104,6 +104,18 @@ pub struct Subscription;
 /// The root of all subscriptions.
 #[Subscription]
 impl Subscription {
+    /// A bulk job's progress: the job now, then each time its progress or status
+    /// changes, ending once it has ended. Follows a job whichever instance runs it.
+    #[graphql(guard = "RoleGuard::new(READERS)")]
+    async fn bulk_job_progress(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The job's ID.")] id: ID,
+    ) -> Result<impl Stream<Item = Result<super::jobs::BulkJob>>> {
+        let svc = ctx.data::<Services>()?;
+        super::jobs::progress(svc.db.clone(), id).await
+    }
+
     /// Coupon events as they commit, in commit order. With `after`, the events
     /// committed after that event id come first, from the outbox, then the live ones,
     /// with none missed or repeated: a client that reconnects passes the last id it

@@ -65,6 +65,7 @@ pub struct PageInfo {
 #[graphql(concrete(name = "CampaignEdge", params(super::campaigns::Campaign)))]
 #[graphql(concrete(name = "WebhookEndpointEdge", params(super::webhooks::WebhookEndpoint)))]
 #[graphql(concrete(name = "WebhookDeliveryEdge", params(super::webhooks::WebhookDelivery)))]
+#[graphql(concrete(name = "BulkJobEdge", params(super::jobs::BulkJob)))]
 pub struct Edge<T: OutputType> {
     /// Opaque position of this item in the list; pass it as `after` for the items after it.
     pub cursor: String,
@@ -88,6 +89,8 @@ pub type CampaignEdge = Edge<super::campaigns::Campaign>;
 pub type WebhookEndpointEdge = Edge<super::webhooks::WebhookEndpoint>;
 /// A webhook delivery in a list.
 pub type WebhookDeliveryEdge = Edge<super::webhooks::WebhookDelivery>;
+/// A bulk job in a list.
+pub type BulkJobEdge = Edge<super::jobs::BulkJob>;
 
 /// A page of a list (Relay connection).
 #[derive(SimpleObject)]
@@ -111,6 +114,7 @@ pub type WebhookDeliveryEdge = Edge<super::webhooks::WebhookDelivery>;
     name = "WebhookDeliveryConnection",
     params(super::webhooks::WebhookDelivery, WebhookDeliveryEdge)
 ))]
+#[graphql(concrete(name = "BulkJobConnection", params(super::jobs::BulkJob, BulkJobEdge)))]
 pub struct Connection<T: OutputType, E: OutputType> {
     /// The items of this page with their cursors.
     pub edges: Vec<E>,
@@ -186,6 +190,8 @@ pub enum Node {
     Redemption(Redemption),
     /// A campaign.
     Campaign(super::campaigns::Campaign),
+    /// A bulk job.
+    BulkJob(super::jobs::BulkJob),
 }
 
 /// Status as the caller sees it now: the status an admin set, refined for active
@@ -837,6 +843,11 @@ impl CouponCode {
     /// Whether the code can be used.
     async fn active(&self) -> bool {
         self.0.active
+    }
+
+    /// The bulk job that generated it; null for codes added otherwise.
+    async fn batch_id(&self) -> Option<ID> {
+        self.0.batch_id.map(|id| ids::encode(Kind::BulkJob, id))
     }
 
     /// When it was added.

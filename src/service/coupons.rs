@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use coupons_domain::coupon::{DESCRIPTION_MAX, NAME_MAX, optional_text, required_text};
+use coupons_domain::defaults::{CodeFormat, DiscountType};
 use coupons_domain::{
     Channels, Collector, Coupon, CouponCode, CouponDraft, CouponId, CouponSpec, Discount, Field,
     FieldError, Invalid, LifecycleStatus, Limit, Metadata, MoneyInput, Problem, ReversalPolicy,
@@ -30,7 +31,70 @@ pub struct NewCoupon {
     pub code: Option<String>,
     /// DRAFT or ACTIVE.
     pub status: LifecycleStatus,
+    /// A discount given as a bare value, read as the default discount type says.
+    pub discount_value: Option<Decimal>,
+    /// Whether the caller left out the per-customer limit (the default applies).
+    pub per_customer_limit_omitted: bool,
+    /// Whether the caller left out the rules (the default e-mail domains apply).
+    pub rules_omitted: bool,
 }
+
+/// What a coupon created without some fields gets (see the README's configuration).
+#[derive(Debug, Clone, Default)]
+pub struct CouponDefaults {
+    /// Days until a coupon created without an end expires; `None` for never.
+    pub expiration_days: Option<u32>,
+    /// How a code is made up for a coupon created without one.
+    pub code_format: CodeFormat,
+    /// The per-customer limit of a coupon created without one.
+    pub per_customer_limit: Option<u32>,
+    /// How a discount given as a bare `value` is read.
+    pub discount_type: DiscountType,
+    /// The currency of a fixed amount given as a bare `value`.
+    pub currency: Option<String>,
+    /// E-mail domains a coupon created without rules is limited to (through the
+    /// `allowed_email_domains` rule); empty for none.
+    pub allowed_email_domains: Vec<String>,
+}
+
+impl CouponDefaults {
+    /// Fills what the caller left out of `input`.
+    fn apply(&self, input: &mut NewCoupon) -> Result<(), Invalid> {
+        let draft = &mut input.draft;
+        if let Some(value) = input.discount_value {
+            if draft.percentage.is_some() || draft.amount.is_some() {
+                return Err(
+                    FieldError::new(Field::Discount, Problem::DiscountKindAmbiguous).into(),
+                );
+            }
+            match self.discount_type {
+                DiscountType::Percentage => draft.percentage = Some(value),
+                DiscountType::FixedAmount => {
+                    draft.amount = Some(MoneyInput {
+                        amount: value,
+                        currency: self.currency.clone().unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        if input.per_customer_limit_omitted && draft.per_customer_limit.is_none() {
+            draft.per_customer_limit = self.per_customer_limit.map(i64::from);
+        }
+        if input.rules_omitted && draft.rules.is_empty() && !self.allowed_email_domains.is_empty() {
+            draft.rules.push((
+                ALLOWED_EMAIL_DOMAINS.to_owned(),
+                serde_json::json!({ "domains": self.allowed_email_domains }),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The shipped rule the default e-mail domains bind.
+pub const ALLOWED_EMAIL_DOMAINS: &str = "allowed_email_domains";
+
+/// Tries at making up a free code before giving up.
+const CODE_TRIES: usize = 5;
 
 /// A discount as a caller sends it: exactly one of percentage and amount.
 #[derive(Debug, Clone, Default)]
@@ -78,10 +142,15 @@ pub struct CouponPatch {
 pub async fn create_coupon(
     svc: &Services,
     caller: &Caller,
-    input: NewCoupon,
+    mut input: NewCoupon,
 ) -> Result<Coupon, ServiceError> {
     let now = Utc::now();
-    let spec = CouponSpec::from_draft(input.draft, now, svc.default_expiration_days);
+    let defaults = &svc.coupon_defaults;
+    defaults.apply(&mut input)?;
+    if input.code.is_none() {
+        input.code = made_up_code(svc).await?;
+    }
+    let spec = CouponSpec::from_draft(input.draft, now, defaults.expiration_days);
     let code = input
         .code
         .as_deref()
@@ -115,6 +184,34 @@ pub async fn create_coupon(
         }
         other => Ok(other?),
     }
+}
+
+/// A free code in the configured format, or `None` when the format makes none up.
+async fn made_up_code(svc: &Services) -> Result<Option<String>, ServiceError> {
+    use rand::Rng;
+    for _ in 0..CODE_TRIES {
+        let Some(code) = svc
+            .coupon_defaults
+            .code_format
+            .generate(|n| rand::rng().random_range(0..n))
+        else {
+            return Ok(None);
+        };
+        let parsed = CouponCode::parse(&code).map_err(|e| FieldError::new(Field::Code, e))?;
+        if svc
+            .db
+            .taken_codes(std::slice::from_ref(&parsed))
+            .await?
+            .is_empty()
+        {
+            return Ok(Some(code));
+        }
+    }
+    Err(FieldError::new(
+        Field::Code,
+        Problem::PatternTooSmall("no free code found in the configured code format".into()),
+    )
+    .into())
 }
 
 /// Checks that every bound rule exists and accepts its parameters.

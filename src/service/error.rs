@@ -1,6 +1,6 @@
 //! The one error type the service layer returns, and the only one the GraphQL layer maps.
 
-use coupons_domain::Invalid;
+use coupons_domain::{FieldError, Invalid};
 
 use crate::storage::StorageError;
 
@@ -25,4 +25,10 @@ pub enum ServiceError {
     /// A storage fault: logged in full, reported to callers as an internal error.
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+impl From<FieldError> for ServiceError {
+    fn from(e: FieldError) -> Self {
+        Self::Invalid(e.into())
+    }
 }

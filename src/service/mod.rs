@@ -5,9 +5,11 @@ pub mod attempts;
 pub mod checkout;
 pub mod coupons;
 mod error;
+pub mod jobs;
 pub mod limiter;
 pub mod maintenance;
 pub mod rules;
+pub mod transfer;
 
 pub use error::ServiceError;
 
@@ -73,8 +75,8 @@ impl Caller {
 pub struct Services {
     /// The database.
     pub db: Db,
-    /// Days until a coupon created without an end expires; `None` for never.
-    pub default_expiration_days: Option<u32>,
+    /// What a coupon created without some fields gets.
+    pub coupon_defaults: coupons::CouponDefaults,
     /// Checkout settings.
     pub checkout: checkout::CheckoutSettings,
     /// Validation attempts not yet written.
@@ -85,4 +87,6 @@ pub struct Services {
     pub limiter: limiter::Limiter,
     /// Committed events, for subscribers.
     pub events: crate::events::EventBus,
+    /// Wakes this instance's bulk-job worker.
+    pub jobs: crate::jobs::JobWaker,
 }

@@ -90,7 +90,10 @@ audit_actions! {
     WebhookEndpointDeleted => "WEBHOOK_ENDPOINT_DELETED", "A webhook endpoint was deleted with its deliveries.";
     WebhookRedelivered => "WEBHOOK_REDELIVERED", "A webhook delivery was put back in line by hand.";
     CampaignCreated => "CAMPAIGN_CREATED", "A campaign was created.";
-    CampaignUpdated => "CAMPAIGN_UPDATED", "A campaign was renamed or described anew.";
+    CampaignUpdated => "CAMPAIGN_UPDATED", "A campaign was renamed, described anew or given new limits.";
+    BulkJobCreated => "BULK_JOB_CREATED", "A bulk job (code generation) was queued.";
+    BulkJobCancelled => "BULK_JOB_CANCELLED", "A bulk job was asked to stop.";
+    CodesImported => "CODES_IMPORTED", "Codes were imported from a CSV file.";
 }
 
 /// What a change touched.
@@ -110,6 +113,8 @@ pub enum EntityType {
     WebhookDelivery,
     /// A campaign (id).
     Campaign,
+    /// A bulk job (id).
+    BulkJob,
 }
 
 impl EntityType {
@@ -123,6 +128,7 @@ impl EntityType {
             Self::WebhookEndpoint => "WEBHOOK_ENDPOINT",
             Self::WebhookDelivery => "WEBHOOK_DELIVERY",
             Self::Campaign => "CAMPAIGN",
+            Self::BulkJob => "BULK_JOB",
         }
     }
 
@@ -136,6 +142,7 @@ impl EntityType {
             Self::WebhookEndpoint,
             Self::WebhookDelivery,
             Self::Campaign,
+            Self::BulkJob,
         ]
         .into_iter()
         .find(|e| e.as_str() == s)

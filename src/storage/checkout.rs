@@ -80,6 +80,25 @@ pub struct RedemptionFilter {
     pub order_id: Option<String>,
     /// In this status.
     pub status: Option<RedemptionStatus>,
+    /// Made under this campaign.
+    pub campaign_id: Option<i64>,
+    /// Made at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Made before this instant.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A redemption as exported: the row with its customer's keyed hash and campaign.
+#[derive(Debug, Clone)]
+pub struct ExportedRedemption {
+    /// The redemption.
+    pub redemption: Redemption,
+    /// Keyed hash of the customer identity, if the order named one.
+    pub customer_key: Option<String>,
+    /// The campaign it was made under.
+    pub campaign_id: Option<i64>,
+    /// When it was reserved, if it began as a reservation.
+    pub reserved_at: Option<DateTime<Utc>>,
 }
 
 /// What deciding on a code read, without writing.
@@ -611,6 +630,7 @@ impl Db {
                             r::redeemed_at.eq(req.hold_until.is_none().then_some(now)),
                             r::updated_at.eq(now),
                             r::campaign_id.eq(coupon.campaign_id),
+                            r::reserved_at.eq(req.hold_until.map(|_| now)),
                         ),
                     ))
                     .get_result(conn)
@@ -1079,10 +1099,61 @@ impl Db {
             if let Some(status) = filter.status {
                 q = q.filter(r::status.eq(status.as_str()));
             }
+            if let Some(id) = filter.campaign_id {
+                q = q.filter(r::campaign_id.eq(id));
+            }
+            if let Some(since) = filter.since {
+                q = q.filter(r::created_at.ge(since));
+            }
+            if let Some(until) = filter.until {
+                q = q.filter(r::created_at.lt(until));
+            }
             q.order(r::id.desc()).limit(limit).load(conn).await?
         });
         rows.into_iter()
             .map(StoredRedemption::into_domain)
+            .collect()
+    }
+
+    /// Redemptions matching `filter` in id order, after `after` when given: a page of
+    /// an export.
+    pub async fn export_redemptions(
+        &self,
+        filter: &RedemptionFilter,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<ExportedRedemption>, StorageError> {
+        let rows: Vec<StoredRedemption> = with_conn!(self, |conn| {
+            use schema::redemptions::dsl as r;
+            let mut q = r::redemptions.into_boxed();
+            if let Some(after) = after {
+                q = q.filter(r::id.gt(after));
+            }
+            if let Some(id) = filter.coupon_id {
+                q = q.filter(r::coupon_id.eq(id));
+            }
+            if let Some(id) = filter.campaign_id {
+                q = q.filter(r::campaign_id.eq(id));
+            }
+            if let Some(since) = filter.since {
+                q = q.filter(r::created_at.ge(since));
+            }
+            if let Some(until) = filter.until {
+                q = q.filter(r::created_at.lt(until));
+            }
+            q.order(r::id.asc()).limit(limit).load(conn).await?
+        });
+        rows.into_iter()
+            .map(|row| {
+                let (customer_key, campaign_id, reserved_at) =
+                    (row.customer_key.clone(), row.campaign_id, row.reserved_at);
+                Ok(ExportedRedemption {
+                    redemption: row.into_domain()?,
+                    customer_key,
+                    campaign_id,
+                    reserved_at,
+                })
+            })
             .collect()
     }
 

@@ -43,7 +43,25 @@ pub struct StoredCode {
     pub created_at: DateTime<Utc>,
     /// Live reservations of this code.
     pub reserved_count: i64,
+    /// The bulk job that generated it, if one did.
+    pub batch_id: Option<i64>,
 }
+
+/// One code of an import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRow {
+    /// The code (canonical).
+    pub code: CouponCode,
+    /// Its own cap on uses.
+    pub usage_limit: Option<i64>,
+    /// Whether it may be used.
+    pub active: bool,
+    /// Its line in the file.
+    pub line: u64,
+}
+
+/// Codes looked up per query, and inserted per statement, in an import.
+const IMPORT_BATCH: usize = 5_000;
 
 /// Which coupons a listing returns.
 #[derive(Debug, Clone, Default)]
@@ -422,6 +440,81 @@ impl Db {
         })
     }
 
+    /// Imports codes into a coupon in one transaction: `None` when the coupon does not
+    /// exist; else the codes of `rows` that are taken already (then nothing is written),
+    /// or none when every row was stored. One audit entry and one `CODES_ADDED` event.
+    pub async fn import_codes(
+        &self,
+        coupon_id: i64,
+        rows: &[ImportRow],
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<String>>, StorageError> {
+        with_tx!(self, |conn| {
+            use diesel::sql_types::BigInt;
+            use schema::coupon_codes::dsl as cc;
+            use schema::coupons::dsl as c;
+            // Locks the coupon (PostgreSQL) so it cannot be deleted meanwhile.
+            let found = diesel::update(c::coupons.find(coupon_id))
+                .set(c::updated_at.eq(c::updated_at))
+                .execute(conn)
+                .await?;
+            if found == 0 {
+                return Ok(None);
+            }
+            let mut taken: Vec<String> = Vec::new();
+            for part in rows.chunks(IMPORT_BATCH) {
+                let codes: Vec<&str> = part.iter().map(|r| r.code.as_str()).collect();
+                let found: Vec<String> = cc::coupon_codes
+                    .filter(cc::code.eq_any(codes))
+                    .select(cc::code)
+                    .load(conn)
+                    .await?;
+                taken.extend(found);
+            }
+            if !taken.is_empty() {
+                return Ok(Some(taken));
+            }
+            for part in rows.chunks(IMPORT_BATCH) {
+                let listed: Vec<serde_json::Value> = part
+                    .iter()
+                    .map(|r| json!({ "code": r.code.as_str(), "usage_limit": r.usage_limit, "active": r.active }))
+                    .collect();
+                diesel::sql_query(schema::INSERT_IMPORTED_CODES)
+                    .bind::<BigInt, _>(coupon_id)
+                    .bind::<schema::Instant, _>(now)
+                    .bind::<Text, _>(serde_json::Value::Array(listed).to_string())
+                    .execute(conn)
+                    .await?;
+            }
+            diesel::update(c::coupons.find(coupon_id))
+                .set(c::updated_at.eq(now))
+                .execute(conn)
+                .await?;
+            let after = json!({ "imported": rows.len() });
+            audit!(
+                conn,
+                actor,
+                AuditAction::CodesImported,
+                EntityType::Coupon,
+                coupon_id,
+                None,
+                Some(after.clone()),
+                now
+            );
+            let payload = json!({ "count": rows.len(), "imported": true });
+            event!(
+                conn,
+                EventType::CodesAdded,
+                Some(coupon_id),
+                coupon_id,
+                payload,
+                now
+            );
+            Ok(Some(Vec::new()))
+        })
+    }
+
     /// A code by row id.
     pub async fn code(&self, id: i64) -> Result<Option<StoredCode>, StorageError> {
         Ok(with_conn!(self, |conn| {
@@ -430,17 +523,22 @@ impl Db {
         }))
     }
 
-    /// Which of `codes` already exist.
+    /// Which of `codes` already exist (looked up a few thousand at a time).
     pub async fn taken_codes(&self, codes: &[CouponCode]) -> Result<Vec<String>, StorageError> {
-        let wanted: Vec<&str> = codes.iter().map(CouponCode::as_str).collect();
-        Ok(with_conn!(self, |conn| {
-            use schema::coupon_codes::dsl as cc;
-            cc::coupon_codes
-                .filter(cc::code.eq_any(&wanted))
-                .select(cc::code)
-                .load::<String>(conn)
-                .await?
-        }))
+        let mut taken = Vec::new();
+        for part in codes.chunks(IMPORT_BATCH) {
+            let wanted: Vec<&str> = part.iter().map(CouponCode::as_str).collect();
+            let found: Vec<String> = with_conn!(self, |conn| {
+                use schema::coupon_codes::dsl as cc;
+                cc::coupon_codes
+                    .filter(cc::code.eq_any(&wanted))
+                    .select(cc::code)
+                    .load::<String>(conn)
+                    .await?
+            });
+            taken.extend(found);
+        }
+        Ok(taken)
     }
 
     /// A page of a coupon's codes, oldest first, with ids above `after` when given.

@@ -14,8 +14,10 @@ mod campaigns;
 mod checkout;
 mod coupons;
 mod events;
+mod jobs;
 pub mod migrations;
 mod models;
+mod reports;
 mod rules;
 pub(crate) mod schema;
 mod webhooks;
@@ -37,10 +39,13 @@ pub use api_keys::{KeyChange, NewApiKey, StoredApiKey, last_use_is_stale};
 pub use audit::{Actor, AuditAction, AuditEntry, AuditFilter, EntityType, snapshot};
 pub use campaigns::{CampaignChange, CampaignPatch, MoveOutcome, StoredCampaign};
 pub use checkout::{
-    ApplyRequest, CounterMismatch, IdempotencyClaim, Idempotent, Inspection, RedemptionFilter,
+    ApplyRequest, CounterMismatch, ExportedRedemption, IdempotencyClaim, Idempotent, Inspection,
+    RedemptionFilter,
 };
-pub use coupons::{CouponFilter, DeleteOutcome, StoredCode, UpdateError};
+pub use coupons::{CouponFilter, DeleteOutcome, ImportRow, StoredCode, UpdateError};
 pub use events::{EventType, StoredEvent};
+pub use jobs::{CancelOutcome, Chunk, GENERATE_CODES, StoredJob};
+pub use reports::{Bucket, OutcomeCount, RedemptionGroup, ReportData, ReportScope};
 pub use rules::StoredRuleVersion;
 pub use webhooks::{
     AfterAttempt, AttemptRecord, DeliveryFilter, DeliveryStatus, EndpointChange, FanOut,

@@ -248,6 +248,7 @@ pub(super) struct StoredRedemption {
     pub closed_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
     pub campaign_id: Option<i64>,
+    pub reserved_at: Option<DateTime<Utc>>,
 }
 
 impl StoredRedemption {

@@ -50,6 +50,7 @@ macro_rules! tables {
                 active -> Bool,
                 created_at -> $ts,
                 reserved_count -> BigInt,
+                batch_id -> Nullable<BigInt>,
             }
         }
 
@@ -77,6 +78,7 @@ macro_rules! tables {
                 closed_at -> Nullable<$ts>,
                 updated_at -> $ts,
                 campaign_id -> Nullable<BigInt>,
+                reserved_at -> Nullable<$ts>,
             }
         }
 
@@ -202,6 +204,28 @@ macro_rules! tables {
 
         diesel::table! {
             use diesel::sql_types::*;
+            /// Background jobs (code generation) with their progress and lease.
+            bulk_jobs (id) {
+                id -> BigInt,
+                kind -> Text,
+                coupon_id -> BigInt,
+                status -> Text,
+                params -> $json,
+                total -> BigInt,
+                done -> BigInt,
+                error -> Nullable<Text>,
+                cancel_requested -> Bool,
+                lease_owner -> Nullable<Text>,
+                lease_until -> Nullable<$ts>,
+                created_at -> $ts,
+                started_at -> Nullable<$ts>,
+                finished_at -> Nullable<$ts>,
+                updated_at -> $ts,
+            }
+        }
+
+        diesel::table! {
+            use diesel::sql_types::*;
             /// Who changed what, when, from where: one row per change.
             audit_log (id) {
                 id -> BigInt,
@@ -282,6 +306,7 @@ macro_rules! tables {
 
         diesel::joinable!(coupon_codes -> coupons (coupon_id));
         diesel::joinable!(coupons -> campaigns (campaign_id));
+        diesel::joinable!(bulk_jobs -> coupons (coupon_id));
         diesel::joinable!(redemptions -> coupons (coupon_id));
         diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
         diesel::joinable!(webhook_deliveries -> outbox_events (event_id));
@@ -304,6 +329,7 @@ macro_rules! tables {
             webhook_deliveries,
             webhook_attempts,
             campaigns,
+            bulk_jobs,
         );
     };
 }
@@ -321,6 +347,20 @@ pub mod pg {
     /// notification at commit, to every instance listening.
     pub const EVENT_ORDER_LOCK: Option<&str> =
         Some("SELECT pg_advisory_xact_lock(7434001), pg_notify('coupon_events', '')");
+
+    /// Inserts generated codes, given as one JSON array, skipping taken ones: coupon id,
+    /// usage limit, creation time, job id, codes.
+    pub const INSERT_GENERATED_CODES: &str = "INSERT INTO coupon_codes \
+        (coupon_id, code, usage_limit, created_at, batch_id) \
+        SELECT $1, c, $2, $3, $4 FROM jsonb_array_elements_text(CAST($5 AS jsonb)) AS c \
+        ON CONFLICT (code) DO NOTHING";
+
+    /// Inserts imported codes, given as one JSON array of `{code, usage_limit, active}`:
+    /// coupon id, creation time, rows.
+    pub const INSERT_IMPORTED_CODES: &str = "INSERT INTO coupon_codes \
+        (coupon_id, code, usage_limit, active, created_at) \
+        SELECT $1, x.code, x.usage_limit, x.active, $2 \
+        FROM jsonb_to_recordset(CAST($3 AS jsonb)) AS x(code text, usage_limit bigint, active boolean)";
 }
 
 /// SQLite tables.
@@ -332,4 +372,19 @@ pub mod sqlite {
 
     /// SQLite runs one write transaction at a time: ids are in commit order already.
     pub const EVENT_ORDER_LOCK: Option<&str> = None;
+
+    /// Inserts generated codes, given as one JSON array, skipping taken ones: coupon id,
+    /// usage limit, creation time, job id, codes. (`WHERE true` keeps SQLite from
+    /// reading `ON CONFLICT` as part of the join.)
+    pub const INSERT_GENERATED_CODES: &str = "INSERT INTO coupon_codes \
+        (coupon_id, code, usage_limit, created_at, batch_id) \
+        SELECT $1, value, $2, $3, $4 FROM json_each($5) WHERE true \
+        ON CONFLICT (code) DO NOTHING";
+
+    /// Inserts imported codes, given as one JSON array of `{code, usage_limit, active}`:
+    /// coupon id, creation time, rows.
+    pub const INSERT_IMPORTED_CODES: &str = "INSERT INTO coupon_codes \
+        (coupon_id, code, usage_limit, active, created_at) \
+        SELECT $1, json_extract(value, '$.code'), json_extract(value, '$.usage_limit'), \
+        json_extract(value, '$.active'), $2 FROM json_each($3)";
 }

@@ -16,6 +16,8 @@ enum Outcome {
 
 /// What an operation can point at: made fresh for every call.
 struct Fixture {
+    /// A bulk job (generating one code for `spare`).
+    job: Value,
     coupon: Value,
     /// A coupon never redeemed (for deleting).
     spare: Value,
@@ -97,6 +99,30 @@ fn operations() -> Vec<Operation> {
             query: "{ auditLog { edges { node { action } } } }",
             variables: |_| json!({}),
             roles: &[Admin],
+        },
+        Operation {
+            name: "couponReport",
+            query: "query($id: ID!) { couponReport(couponId: $id, from: \"2026-01-01T00:00:00Z\", to: \"2026-02-01T00:00:00Z\") { totals { redemptions } } }",
+            variables: |f| json!({ "id": f.coupon }),
+            roles: &[Admin, Analyst],
+        },
+        Operation {
+            name: "campaignReport",
+            query: "query($id: ID!) { campaignReport(campaignId: $id, from: \"2026-01-01T00:00:00Z\", to: \"2026-02-01T00:00:00Z\") { totals { redemptions } } }",
+            variables: |f| json!({ "id": f.campaign }),
+            roles: &[Admin, Analyst],
+        },
+        Operation {
+            name: "bulkJob",
+            query: "query($id: ID!) { bulkJob(id: $id) { status } }",
+            variables: |f| json!({ "id": f.job }),
+            roles: &[Admin, Analyst],
+        },
+        Operation {
+            name: "bulkJobs",
+            query: "{ bulkJobs { nodes { id } } }",
+            variables: |_| json!({}),
+            roles: &[Admin, Analyst],
         },
         Operation {
             name: "campaigns",
@@ -210,6 +236,18 @@ fn operations() -> Vec<Operation> {
             name: "revokeApiKey",
             query: "mutation($id: ID!) { revokeApiKey(input: { id: $id }) { apiKey { id } userErrors { code } } }",
             variables: |f| json!({ "id": f.key }),
+            roles: &[Admin],
+        },
+        Operation {
+            name: "generateCodes",
+            query: "mutation($id: ID!) { generateCodes(input: { couponId: $id, count: 1, pattern: { length: 12 } }) { job { id } userErrors { code } } }",
+            variables: |f| json!({ "id": f.spare }),
+            roles: &[Admin],
+        },
+        Operation {
+            name: "cancelBulkJob",
+            query: "mutation($id: ID!) { cancelBulkJob(input: { id: $id }) { job { id } userErrors { code } } }",
+            variables: |f| json!({ "id": f.job }),
             roles: &[Admin],
         },
         Operation {
@@ -367,7 +405,15 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
         )
         .await["createCampaign"]["campaign"]["id"]
         .clone();
+    let job = app
+        .admin(
+            "mutation($id: ID!) { generateCodes(input: { couponId: $id, count: 1, pattern: { length: 12 } }) { job { id } } }",
+            json!({ "id": spare["id"] }),
+        )
+        .await["generateCodes"]["job"]["id"]
+        .clone();
     Fixture {
+        job,
         campaign,
         endpoint,
         delivery,

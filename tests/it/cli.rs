@@ -19,7 +19,7 @@ fn printed_admin_key(server: &Process) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn run(args: &[&str], database_url: &str) -> (bool, String, String) {
+pub fn run(args: &[&str], database_url: &str) -> (bool, String, String) {
     let out = Command::new(BIN)
         .args(args)
         .env("DATABASE_URL", database_url)
@@ -100,6 +100,40 @@ async fn scripted_admin_key() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("COUPONS_ADMIN_KEY must be at least 32"));
+
+    // Coupon defaults that cannot be used stop the start with a clear error.
+    for (name, value, says) in [
+        (
+            "COUPONS_CODE_FORMAT",
+            "SALE-{x}",
+            "COUPONS_CODE_FORMAT: \"SALE-{x}\" is not a code format",
+        ),
+        (
+            "COUPONS_DEFAULT_DISCOUNT_TYPE",
+            "fixed_amount",
+            "fixed_amount needs COUPONS_DEFAULT_CURRENCY",
+        ),
+        (
+            "COUPONS_DEFAULT_CURRENCY",
+            "XYZ",
+            "COUPONS_DEFAULT_CURRENCY",
+        ),
+        (
+            "COUPONS_DEFAULT_ALLOWED_EMAIL_DOMAINS",
+            "a@acme.com",
+            "is not a domain",
+        ),
+    ] {
+        let out = Command::new(BIN)
+            .env("DATABASE_URL", &db.url)
+            .env("COUPONS_BIND", "127.0.0.1:0")
+            .env(name, value)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{name}={value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{name}={value}: {err}");
+    }
 }
 
 async fn migrate_and_api_key_create(backend: Backend) {
@@ -183,7 +217,10 @@ async fn reconcile_reports_drift(app: crate::harness::TestApp) {
     }
     let (ok, out, err) = run(&["reconcile"], app.database_url());
     assert!(ok, "{out}{err}");
-    assert!(out.contains("All coupon and code counters equal"), "{out}");
+    assert!(
+        out.contains("All coupon, code and campaign counters equal"),
+        "{out}"
+    );
     app.sql("UPDATE coupons SET redemption_count = 7").await;
     app.sql("UPDATE coupon_codes SET reserved_count = 2").await;
     let (ok, out, _) = run(&["reconcile"], app.database_url());

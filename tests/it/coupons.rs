@@ -800,3 +800,94 @@ async fn concurrent_creates_of_one_code_give_one_coupon(app: TestApp) {
     assert_eq!(app.count("coupon_codes").await, 1);
 }
 both_backends!(concurrent_creates_of_one_code_give_one_coupon);
+
+fn configured_defaults() -> crate::harness::Options {
+    use coupons::service::coupons::CouponDefaults;
+    use coupons_domain::defaults::{CodeFormat, DiscountType};
+    crate::harness::Options {
+        coupon_defaults: Some(CouponDefaults {
+            code_format: CodeFormat::parse("WELCOME-{8!}").unwrap(),
+            per_customer_limit: Some(2),
+            discount_type: DiscountType::FixedAmount,
+            currency: Some("EUR".into()),
+            allowed_email_domains: vec!["acme.com".into(), "*.acme.com".into()],
+            ..Default::default()
+        }),
+        ..crate::harness::Options::default()
+    }
+}
+
+/// The server's coupon defaults fill what `createCoupon` leaves out, and only that.
+async fn configured_defaults_fill_what_is_left_out(app: TestApp) {
+    const MADE: &str = "mutation($input: CreateCouponInput!) { createCoupon(input: $input) {
+        coupon { code perCustomerLimit discount { type amount { amount currency } } rules { name params } }
+        userErrors { field code } } }";
+    let made = app
+        .admin(
+            MADE,
+            json!({ "input": { "name": "Welcome", "discount": { "value": "5" } } }),
+        )
+        .await;
+    let c = &made["createCoupon"]["coupon"];
+    let code = c["code"].as_str().unwrap();
+    let pattern = coupons_domain::CodePattern::new("WELCOME-", "", 8, None, true).unwrap();
+    assert!(pattern.matches(code), "{code}");
+    assert_eq!(c["perCustomerLimit"], 2);
+    assert_eq!(
+        c["discount"]["amount"],
+        json!({ "amount": "5.00", "currency": "EUR" })
+    );
+    assert_eq!(
+        c["rules"],
+        json!([{ "name": "allowed_email_domains", "params": { "domains": ["acme.com", "*.acme.com"] } }])
+    );
+    // The rule applies: other domains are refused.
+    let check = |email: &str| json!({ "input": { "code": code, "order": { "id": "o", "currency": "EUR", "subtotal": "50", "customer": { "email": email } } } });
+    let other = app
+        .admin(
+            "query($input: ValidateCouponInput!) { validateCoupon(input: $input) { valid } }",
+            check("a@gmail.com"),
+        )
+        .await;
+    assert_eq!(other["validateCoupon"]["valid"], false);
+    let ours = app
+        .admin(
+            "query($input: ValidateCouponInput!) { validateCoupon(input: $input) { valid } }",
+            check("a@eu.acme.com"),
+        )
+        .await;
+    assert_eq!(ours["validateCoupon"]["valid"], true);
+
+    // What the caller gives wins: a code, null for no limit, [] for no rules.
+    let given = app
+        .admin(
+            MADE,
+            json!({ "input": { "name": "Given", "code": "GIVEN", "perCustomerLimit": null, "rules": [],
+                "discount": { "percentage": "10" } } }),
+        )
+        .await;
+    let g = &given["createCoupon"]["coupon"];
+    assert_eq!(
+        (
+            g["code"].clone(),
+            g["perCustomerLimit"].clone(),
+            g["rules"].clone()
+        ),
+        (json!("GIVEN"), Value::Null, json!([]))
+    );
+    // A bare value beside a percentage is ambiguous.
+    let both = app
+        .admin(
+            MADE,
+            json!({ "input": { "name": "Both", "discount": { "value": "5", "percentage": "10" } } }),
+        )
+        .await;
+    assert_eq!(
+        both["createCoupon"]["userErrors"],
+        json!([{ "field": ["input", "discount"], "code": "DISCOUNT_KIND_AMBIGUOUS" }])
+    );
+}
+both_backends!(
+    configured_defaults_fill_what_is_left_out,
+    super::configured_defaults()
+);

@@ -142,6 +142,8 @@ pub fn shipped_rules() -> std::sync::Arc<coupons::rules::Rules> {
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub default_expiration_days: Option<u32>,
+    /// Coupon defaults other than the expiry (default: none).
+    pub coupon_defaults: Option<coupons::service::coupons::CouponDefaults>,
     pub admin_key: Option<String>,
     /// Rules from this directory, watched for changes, instead of the shipped ones.
     pub rules_dir: Option<PathBuf>,
@@ -155,6 +157,8 @@ pub struct Options {
     pub event_capacity: Option<usize>,
     /// Webhook delivery settings (default: the service's).
     pub webhooks: Option<coupons::webhooks::WebhookSettings>,
+    /// Start no bulk-job worker (a test starts its own with [`start_job_worker`]).
+    pub without_job_worker: bool,
 }
 
 /// The service on a fresh database, with an admin key ready.
@@ -219,7 +223,10 @@ impl TestApp {
             .secret;
         let services = Services {
             db: db.clone(),
-            default_expiration_days: options.default_expiration_days,
+            coupon_defaults: coupons::service::coupons::CouponDefaults {
+                expiration_days: options.default_expiration_days,
+                ..options.coupon_defaults.clone().unwrap_or_default()
+            },
             checkout: CheckoutSettings {
                 customer_key_secret: b"test secret for customer keys, 32+ bytes".to_vec(),
                 default_hold: chrono::Duration::minutes(15),
@@ -235,6 +242,7 @@ impl TestApp {
             events: options
                 .event_capacity
                 .map_or_else(Default::default, coupons::events::EventBus::with_capacity),
+            jobs: coupons::jobs::JobWaker::default(),
             rules: match &options.rules_dir {
                 None => shipped_rules(),
                 Some(dir) => {
@@ -252,7 +260,14 @@ impl TestApp {
             .map(|dir| coupons::rules::watch_dir(services.rules.clone(), dir.clone()).unwrap());
         let authenticator = Authenticator::new(db.clone(), options.admin_key.as_deref());
         let webhook_settings = options.webhooks.unwrap_or_default();
-        let background = start_background(&db, &services.events, &database.url, webhook_settings);
+        let background = start_background(
+            &db,
+            &services.events,
+            &services.jobs,
+            !options.without_job_worker,
+            &database.url,
+            webhook_settings,
+        );
         Some(Self {
             _background: background,
             webhook_settings,
@@ -334,10 +349,18 @@ impl TestApp {
         )
         .unwrap();
         let events = coupons::events::EventBus::default();
-        let background = start_background(&db, &events, self.database_url(), self.webhook_settings);
+        let jobs = coupons::jobs::JobWaker::default();
+        let background = start_background(
+            &db,
+            &events,
+            &jobs,
+            true,
+            self.database_url(),
+            self.webhook_settings,
+        );
         let services = Services {
             db: db.clone(),
-            default_expiration_days: None,
+            coupon_defaults: Default::default(),
             checkout: CheckoutSettings {
                 customer_key_secret: b"test secret for customer keys, 32+ bytes".to_vec(),
                 default_hold: chrono::Duration::minutes(15),
@@ -347,6 +370,7 @@ impl TestApp {
             attempts: coupons::service::attempts::AttemptCounter::default(),
             limiter: coupons::service::limiter::Limiter::default(),
             events,
+            jobs,
             rules: self.rules.clone(),
         };
         let router = router(services, Authenticator::new(db, None), Default::default());
@@ -460,12 +484,15 @@ impl Drop for AbortOnDrop {
 pub struct Background {
     _relay: AbortOnDrop,
     _webhooks: coupons::webhooks::WebhookWorker,
+    _jobs: Option<coupons::jobs::JobWorker>,
 }
 
 /// Starts the event relay (listening on PostgreSQL) and webhook worker of one instance.
 fn start_background(
     db: &Db,
     events: &coupons::events::EventBus,
+    jobs: &coupons::jobs::JobWaker,
+    with_jobs: bool,
     url: &str,
     webhooks: coupons::webhooks::WebhookSettings,
 ) -> Background {
@@ -477,6 +504,20 @@ fn start_background(
             listen,
         ))),
         _webhooks: coupons::webhooks::WebhookWorker::start(db.clone(), events, webhooks),
+        _jobs: with_jobs.then(|| start_job_worker(db, jobs)),
+    }
+}
+
+/// Starts a bulk-job worker for `db`, as an instance would.
+pub fn start_job_worker(db: &Db, waker: &coupons::jobs::JobWaker) -> coupons::jobs::JobWorker {
+    coupons::jobs::JobWorker::start(db.clone(), waker, job_settings())
+}
+
+/// Bulk jobs in small chunks, so tests see them progress.
+fn job_settings() -> coupons::jobs::JobSettings {
+    coupons::jobs::JobSettings {
+        chunk: 500,
+        ..Default::default()
     }
 }
 

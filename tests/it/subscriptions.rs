@@ -40,7 +40,7 @@ pub async fn connect(base: &str, protocol: &str, key: &str) -> Socket {
 }
 
 /// The next JSON message, skipping keep-alives; `None` when the socket closes.
-async fn next(socket: &mut Socket) -> Option<Value> {
+pub async fn next(socket: &mut Socket) -> Option<Value> {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await

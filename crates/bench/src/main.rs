@@ -17,6 +17,8 @@
 //! `validateCoupon` on an unknown code and on draft, paused, archived, deleted, not yet
 //! started and active codes, interleaved on one connection: an outsider must not be
 //! able to tell the first five apart by timing either.
+//!
+//! With `--generate N` it measures code generation instead (see `generate.rs`).
 #![expect(
     clippy::print_stderr,
     reason = "progress of a command-line tool goes to stderr"
@@ -36,6 +38,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use rand::Rng;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
+
+mod generate;
 
 const ADMIN_KEY: &str = "bench-admin-key-0123456789-0123456789";
 
@@ -76,6 +80,10 @@ struct Args {
     /// local receiver, beside a plain POST loop to the same receiver.
     #[arg(long)]
     webhooks: bool,
+    /// Measure code generation instead: this many single-use codes with
+    /// `generateCodes`, beside the database's raw bulk load of as many.
+    #[arg(long)]
+    generate: Option<usize>,
 }
 
 /// Latencies and counts of one measured run.
@@ -985,6 +993,9 @@ fn base64_id(row: &str) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(count) = args.generate {
+        return generate::run(&args, count).await;
+    }
     if args.webhooks {
         for backend in &args.backends {
             webhooks(&args, backend).await?;

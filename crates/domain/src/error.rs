@@ -94,6 +94,18 @@ pub enum Field {
     RuleSource,
     /// A rule version, when rolling back.
     RuleVersion,
+    /// How many codes to generate.
+    Count,
+    /// The pattern of generated codes as a whole.
+    Pattern,
+    /// The text before a generated code's body.
+    PatternPrefix,
+    /// The text after a generated code's body.
+    PatternSuffix,
+    /// The length of a generated code's body.
+    PatternLength,
+    /// The characters of a generated code's body.
+    PatternCharset,
 }
 
 /// What is wrong with a field.
@@ -198,6 +210,20 @@ pub enum Problem {
     /// No such version of the rule.
     #[error("this rule has no version {0}")]
     RuleVersionNotFound(i64),
+    /// A number outside its range.
+    #[error("must be from {min} to {max}")]
+    OutOfRange {
+        /// The least accepted value.
+        min: u64,
+        /// The greatest accepted value.
+        max: u64,
+    },
+    /// A pattern of generated codes that cannot be used (the message says why).
+    #[error("{0}")]
+    InvalidPattern(String),
+    /// A pattern with too little room for the count: its codes would be easy to guess.
+    #[error("{0}")]
+    PatternTooSmall(String),
     /// A status change the lifecycle does not allow.
     #[error("a {from} coupon cannot become {to}")]
     InvalidTransition {

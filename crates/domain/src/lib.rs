@@ -6,10 +6,12 @@
 //! validation vocabulary ([`Invalid`], [`FieldError`], [`Problem`]) that the edges map to
 //! their own error formats.
 
+pub mod bulk;
 pub mod campaign;
 pub mod checkout;
 pub mod code;
 pub mod coupon;
+pub mod defaults;
 pub mod delivery;
 pub mod discount;
 pub mod error;

@@ -67,6 +67,31 @@ pub enum PatternError {
     },
 }
 
+impl PatternError {
+    /// The part of the pattern the error is about.
+    pub fn field(&self) -> crate::Field {
+        use crate::Field;
+        match self {
+            Self::BadAffix { part: "prefix", .. } => Field::PatternPrefix,
+            Self::BadAffix { .. } => Field::PatternSuffix,
+            Self::BadCharset | Self::CheckNeedsEvenOrPrime { .. } => Field::PatternCharset,
+            Self::BadLength | Self::CodeLength { .. } => Field::PatternLength,
+            Self::TooSmall { .. } => Field::Pattern,
+        }
+    }
+}
+
+impl From<PatternError> for crate::FieldError {
+    fn from(e: PatternError) -> Self {
+        let field = e.field();
+        let problem = match e {
+            PatternError::TooSmall { .. } => crate::Problem::PatternTooSmall(e.to_string()),
+            other => crate::Problem::InvalidPattern(other.to_string()),
+        };
+        Self::new(field, problem)
+    }
+}
+
 fn fmt_share(share: f64) -> String {
     format!("{}%", share * 100.0)
 }
@@ -138,6 +163,31 @@ impl CodePattern {
             return Err(PatternError::CodeLength { len });
         }
         Ok(pattern)
+    }
+
+    /// Text before the body (upper case).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Text after the body and check character (upper case).
+    pub fn suffix(&self) -> &str {
+        &self.suffix
+    }
+
+    /// Random characters in the body.
+    pub fn length(&self) -> usize {
+        self.length
+    }
+
+    /// The body's characters, each once.
+    pub fn charset(&self) -> &[char] {
+        &self.charset
+    }
+
+    /// Whether a check character follows the body.
+    pub fn has_check(&self) -> bool {
+        self.check
     }
 
     /// Characters in each code.

@@ -1,0 +1,26 @@
+-- Bulk jobs: long work (generating codes) run in the background. An instance holds a
+-- job through a lease that it renews with every chunk of progress; a job whose lease ran
+-- out is taken over where it stopped.
+CREATE TABLE bulk_jobs (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind             TEXT NOT NULL CHECK (kind IN ('GENERATE_CODES')),
+    coupon_id        BIGINT NOT NULL REFERENCES coupons (id) ON DELETE CASCADE,
+    status           TEXT NOT NULL CHECK (status IN ('QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED')),
+    params           TEXT NOT NULL,
+    total            BIGINT NOT NULL CHECK (total >= 1),
+    done             BIGINT NOT NULL DEFAULT 0 CHECK (done >= 0 AND done <= total),
+    error            TEXT,
+    cancel_requested BOOLEAN NOT NULL DEFAULT FALSE,
+    lease_owner      TEXT,
+    lease_until      TEXT,
+    created_at       TEXT NOT NULL,
+    started_at       TEXT,
+    finished_at      TEXT,
+    updated_at       TEXT NOT NULL
+);
+CREATE INDEX bulk_jobs_open_idx ON bulk_jobs (id) WHERE status IN ('QUEUED', 'RUNNING');
+CREATE INDEX bulk_jobs_coupon_idx ON bulk_jobs (coupon_id, id);
+
+-- The job that generated a code. No foreign key: a million-row insert would check
+-- each one, and the job's row is kept as long as its coupon.
+ALTER TABLE coupon_codes ADD COLUMN batch_id BIGINT;

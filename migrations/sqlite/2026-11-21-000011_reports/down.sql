@@ -1,0 +1,5 @@
+DROP INDEX redemptions_campaign_reserved_idx;
+DROP INDEX redemptions_coupon_reserved_idx;
+DROP INDEX redemptions_campaign_redeemed_idx;
+DROP INDEX redemptions_coupon_redeemed_idx;
+ALTER TABLE redemptions DROP COLUMN reserved_at;

@@ -1,0 +1,220 @@
+//! Reports: what a coupon or a campaign did over a time range. The root fields in
+//! `query.rs` call into here; the figures come from `storage::reports`.
+
+use std::collections::BTreeMap;
+
+use async_graphql::{Context, Enum, ID, Result, SimpleObject};
+use chrono::TimeDelta;
+
+use super::error::{ApiError, query_error};
+use super::ids::{self, Kind};
+use super::scalars::DateTime;
+use super::types::{Money, money};
+use crate::service::Services;
+use crate::storage::{Bucket, RedemptionGroup, ReportScope};
+
+/// The width of a report's time buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "Bucket")]
+pub enum ReportBucket {
+    /// Hours (UTC); a range of at most 31 days.
+    Hour,
+    /// Days (UTC); a range of at most 3,660 days.
+    Day,
+}
+
+/// Validation attempts that ended with one outcome.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct OutcomeCount {
+    /// `VALID`, or the code of the first reason the code did not apply (a
+    /// `RejectionCode` name such as `EXPIRED`).
+    pub outcome: String,
+    /// Attempts.
+    pub attempts: i64,
+}
+
+/// Redemptions of one group: a time bucket, a channel, or all of the range.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct RedemptionFigures {
+    /// Redemptions (rows redeemed in the range, directly or from a reservation).
+    pub redemptions: i64,
+    /// Of those, reversed in full or in part by now.
+    pub reversals: i64,
+    /// Discount given, net of refunds, per currency.
+    pub total_discount: Vec<Money>,
+    /// Order subtotals, per currency.
+    pub total_order_value: Vec<Money>,
+}
+
+/// One time bucket of a report.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct ReportPoint {
+    /// The bucket's start (UTC).
+    pub start: DateTime,
+    /// What was redeemed in it.
+    pub figures: RedemptionFigures,
+}
+
+/// One sales channel of a report.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct ChannelFigures {
+    /// The channel; null for orders that named none.
+    pub channel: Option<String>,
+    /// What was redeemed through it.
+    pub figures: RedemptionFigures,
+}
+
+/// What a coupon or a campaign did over `[from, to)`.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct Report {
+    /// Start of the range (inclusive).
+    pub from: DateTime,
+    /// End of the range (exclusive).
+    pub to: DateTime,
+    /// Codes created in the range.
+    pub codes_issued: i64,
+    /// Validation attempts (`validateCoupon`) in the hours the range covers.
+    pub validation_attempts: i64,
+    /// Those attempts by outcome: `VALID` and each rejection reason.
+    pub validation_outcomes: Vec<OutcomeCount>,
+    /// Reservations made in the range (whatever became of them).
+    pub reservations: i64,
+    /// Distinct customers who redeemed in the range (orders naming no customer are
+    /// not counted).
+    pub unique_customers: i64,
+    /// Distinct codes redeemed in the range.
+    pub codes_redeemed: i64,
+    /// `codesRedeemed` over the codes that existed at the end of the range; null when
+    /// there were none.
+    pub redemption_rate: Option<f64>,
+    /// Everything redeemed in the range.
+    pub totals: RedemptionFigures,
+    /// Redemptions per time bucket, buckets with none left out.
+    pub series: Vec<ReportPoint>,
+    /// Redemptions per sales channel.
+    pub channels: Vec<ChannelFigures>,
+}
+
+/// Figures of the groups that share a key (one per currency).
+fn figures<'a>(groups: impl Iterator<Item = &'a RedemptionGroup>) -> RedemptionFigures {
+    let mut f = RedemptionFigures {
+        redemptions: 0,
+        reversals: 0,
+        total_discount: Vec::new(),
+        total_order_value: Vec::new(),
+    };
+    for g in groups {
+        f.redemptions += g.redemptions;
+        f.reversals += g.reversals;
+        f.total_discount
+            .extend(money(&g.currency, g.discount_minor));
+        f.total_order_value
+            .extend(money(&g.currency, g.subtotal_minor));
+    }
+    f
+}
+
+/// Groups rows by their key, in key order.
+fn by_key(rows: &[RedemptionGroup]) -> BTreeMap<&str, Vec<&RedemptionGroup>> {
+    let mut keyed: BTreeMap<&str, Vec<&RedemptionGroup>> = BTreeMap::new();
+    for r in rows {
+        keyed.entry(r.key.as_str()).or_default().push(r);
+    }
+    keyed
+}
+
+/// A report of the coupon or campaign `id` names.
+pub async fn report(
+    ctx: &Context<'_>,
+    kind: Kind,
+    id: &ID,
+    from: DateTime,
+    to: DateTime,
+    bucket: ReportBucket,
+) -> Result<Option<Report>> {
+    let svc = ctx.data::<Services>()?;
+    if to.0 <= from.0 {
+        return Err(ApiError::BadUserInput("`to` must be later than `from`".into()).into());
+    }
+    let longest = match bucket {
+        ReportBucket::Hour => TimeDelta::days(31),
+        ReportBucket::Day => TimeDelta::days(3660),
+    };
+    if to.0 - from.0 > longest {
+        return Err(ApiError::BadUserInput(format!(
+            "a report in {bucket:?} buckets covers at most {} days",
+            longest.num_days()
+        ))
+        .into());
+    }
+    let Some(n) = ids::decode(kind, id) else {
+        return Ok(None);
+    };
+    let scope = if kind == Kind::Campaign {
+        if svc
+            .db
+            .campaign(n)
+            .await
+            .map_err(|e| query_error(e.into()))?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        ReportScope::Campaign(n)
+    } else {
+        if svc
+            .db
+            .coupon(coupons_domain::CouponId(n))
+            .await
+            .map_err(|e| query_error(e.into()))?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        ReportScope::Coupon(n)
+    };
+    let data = svc
+        .db
+        .report(scope, from.0, to.0, bucket.into())
+        .await
+        .map_err(|e| query_error(e.into()))?;
+    let mut series = Vec::new();
+    for (key, groups) in by_key(&data.series) {
+        let start = chrono::DateTime::parse_from_rfc3339(key)
+            .map_err(|e| ApiError::internal(&e))?
+            .with_timezone(&chrono::Utc);
+        series.push(ReportPoint {
+            start: DateTime(start),
+            figures: figures(groups.into_iter()),
+        });
+    }
+    let channels = by_key(&data.channels)
+        .into_iter()
+        .map(|(key, groups)| ChannelFigures {
+            channel: (!key.is_empty()).then(|| key.to_owned()),
+            figures: figures(groups.into_iter()),
+        })
+        .collect();
+    Ok(Some(Report {
+        from,
+        to,
+        codes_issued: data.codes_issued,
+        validation_attempts: data.attempts.iter().map(|a| a.attempts).sum(),
+        validation_outcomes: data
+            .attempts
+            .into_iter()
+            .map(|a| OutcomeCount {
+                outcome: a.outcome,
+                attempts: a.attempts,
+            })
+            .collect(),
+        reservations: data.reservations,
+        unique_customers: data.unique_customers,
+        codes_redeemed: data.codes_redeemed,
+        redemption_rate: (data.codes_at_end > 0)
+            .then(|| data.codes_redeemed as f64 / data.codes_at_end as f64),
+        totals: figures(data.totals.iter()),
+        series,
+        channels,
+    }))
+}

@@ -1,0 +1,106 @@
+//! Bulk jobs: queueing a code generation, and asking a job to stop.
+
+use chrono::Utc;
+use coupons_domain::bulk::{GENERATE_MAX, GenerateSpec};
+use coupons_domain::{
+    CodePattern, Collector, CouponId, Field, FieldError, Invalid, Limit, Problem,
+};
+
+use super::{Caller, ServiceError, Services};
+use crate::storage::{CancelOutcome, StoredJob};
+
+/// The pattern of generated codes, as a caller gives it.
+#[derive(Debug, Clone, Default)]
+pub struct PatternParts {
+    /// Text before the random body.
+    pub prefix: String,
+    /// Text after it.
+    pub suffix: String,
+    /// Random characters in the body.
+    pub length: usize,
+    /// The body's characters; `None` for the default set without look-alikes.
+    pub charset: Option<String>,
+    /// Whether a check character follows the body.
+    pub check: bool,
+}
+
+/// Queues the generation of `count` codes of `pattern` for a coupon; each code allows
+/// `usage_limit` uses. Refused before anything is written when the pattern has too
+/// little room: the codes asked for, with those that earlier generations of the same
+/// pattern made or are making, must fill at most 0.1% of the pattern's space.
+pub async fn generate_codes(
+    svc: &Services,
+    caller: &Caller,
+    coupon: CouponId,
+    count: i64,
+    pattern: &PatternParts,
+    usage_limit: Option<i64>,
+) -> Result<StoredJob, ServiceError> {
+    let mut e = Collector::default();
+    let count = e.take(
+        u64::try_from(count)
+            .ok()
+            .filter(|n| (1..=GENERATE_MAX).contains(n))
+            .ok_or(FieldError::new(
+                Field::Count,
+                Problem::OutOfRange {
+                    min: 1,
+                    max: GENERATE_MAX,
+                },
+            )),
+    );
+    let limit = e.take(Limit::new(usage_limit, Field::UsageLimit));
+    let pattern = e.take(
+        CodePattern::new(
+            &pattern.prefix,
+            &pattern.suffix,
+            pattern.length,
+            pattern.charset.as_deref(),
+            pattern.check,
+        )
+        .map_err(FieldError::from),
+    );
+    e.finish()?;
+    let (Some(count), Some(limit), Some(pattern)) = (count, limit, pattern) else {
+        return Err(Invalid(Vec::new()).into());
+    };
+    let spec = GenerateSpec::new(&pattern, limit.get().map(i64::from));
+    let earlier: i64 = svc
+        .db
+        .generations()
+        .await?
+        .iter()
+        .filter(|(s, _)| s.same_space(&spec))
+        .map(|(_, n)| n)
+        .sum();
+    let earlier = u64::try_from(earlier).unwrap_or(0);
+    if let Err(too_small) = pattern.check_room(count + earlier) {
+        let mut message = too_small.to_string();
+        if earlier > 0 {
+            message.push_str(&format!(
+                " ({earlier} of them from earlier generations of this pattern)"
+            ));
+        }
+        return Err(Invalid::from(FieldError::new(
+            Field::Pattern,
+            Problem::PatternTooSmall(message),
+        ))
+        .into());
+    }
+    let job = svc
+        .db
+        .insert_generate_job(coupon.0, &spec, count as i64, &caller.actor(), Utc::now())
+        .await?
+        .ok_or(ServiceError::CouponNotFound)?;
+    svc.jobs.wake();
+    Ok(job)
+}
+
+/// Asks a job to stop.
+pub async fn cancel_job(
+    svc: &Services,
+    caller: &Caller,
+    id: i64,
+) -> Result<CancelOutcome, ServiceError> {
+    Ok(svc.db.cancel_job(id, &caller.actor(), Utc::now()).await?)
+}
