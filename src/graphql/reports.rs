@@ -95,30 +95,33 @@ pub struct Report {
     pub channels: Vec<ChannelFigures>,
 }
 
-/// Figures of the groups that share a key (one per currency).
+/// The figures of `groups`, their amounts summed per currency.
 fn figures<'a>(groups: impl Iterator<Item = &'a RedemptionGroup>) -> RedemptionFigures {
-    let mut f = RedemptionFigures {
-        redemptions: 0,
-        reversals: 0,
-        total_discount: Vec::new(),
-        total_order_value: Vec::new(),
-    };
+    let (mut redemptions, mut reversals) = (0, 0);
+    let mut sums: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
     for g in groups {
-        f.redemptions += g.redemptions;
-        f.reversals += g.reversals;
-        f.total_discount
-            .extend(money(&g.currency, g.discount_minor));
-        f.total_order_value
-            .extend(money(&g.currency, g.subtotal_minor));
+        redemptions += g.redemptions;
+        reversals += g.reversals;
+        let sum = sums.entry(g.currency.as_str()).or_default();
+        sum.0 += g.discount_minor;
+        sum.1 += g.subtotal_minor;
     }
-    f
+    RedemptionFigures {
+        redemptions,
+        reversals,
+        total_discount: sums.iter().filter_map(|(c, s)| money(c, s.0)).collect(),
+        total_order_value: sums.iter().filter_map(|(c, s)| money(c, s.1)).collect(),
+    }
 }
 
-/// Groups rows by their key, in key order.
-fn by_key(rows: &[RedemptionGroup]) -> BTreeMap<&str, Vec<&RedemptionGroup>> {
+/// The groups by `key`, in key order.
+fn by<'a>(
+    groups: &'a [RedemptionGroup],
+    key: impl Fn(&'a RedemptionGroup) -> &'a str,
+) -> BTreeMap<&'a str, Vec<&'a RedemptionGroup>> {
     let mut keyed: BTreeMap<&str, Vec<&RedemptionGroup>> = BTreeMap::new();
-    for r in rows {
-        keyed.entry(r.key.as_str()).or_default().push(r);
+    for g in groups {
+        keyed.entry(key(g)).or_default().push(g);
     }
     keyed
 }
@@ -179,7 +182,7 @@ pub async fn report(
         .await
         .map_err(|e| query_error(e.into()))?;
     let mut series = Vec::new();
-    for (key, groups) in by_key(&data.series) {
+    for (key, groups) in by(&data.groups, |g| g.bucket.as_str()) {
         let start = chrono::DateTime::parse_from_rfc3339(key)
             .map_err(|e| ApiError::internal(&e))?
             .with_timezone(&chrono::Utc);
@@ -188,7 +191,7 @@ pub async fn report(
             figures: figures(groups.into_iter()),
         });
     }
-    let channels = by_key(&data.channels)
+    let channels = by(&data.groups, |g| g.channel.as_str())
         .into_iter()
         .map(|(key, groups)| ChannelFigures {
             channel: (!key.is_empty()).then(|| key.to_owned()),
@@ -213,7 +216,7 @@ pub async fn report(
         codes_redeemed: data.codes_redeemed,
         redemption_rate: (data.codes_at_end > 0)
             .then(|| data.codes_redeemed as f64 / data.codes_at_end as f64),
-        totals: figures(data.totals.iter()),
+        totals: figures(data.groups.iter()),
         series,
         channels,
     }))

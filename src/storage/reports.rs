@@ -57,13 +57,15 @@ pub enum Bucket {
     Day,
 }
 
-/// Redemptions of one group (a currency, a channel, a bucket) in the range.
+/// Redemptions of one time bucket, channel and currency in the range.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
 pub struct RedemptionGroup {
-    /// The bucket's start (`YYYY-MM-DDTHH:00:00Z`) or the channel (`""` for none);
-    /// empty in the totals.
+    /// The bucket's start, `YYYY-MM-DDTHH:00:00Z`.
     #[diesel(sql_type = Text)]
-    pub key: String,
+    pub bucket: String,
+    /// The sales channel; `""` for orders that named none.
+    #[diesel(sql_type = Text)]
+    pub channel: String,
     /// ISO 4217 currency of the amounts.
     #[diesel(sql_type = Text)]
     pub currency: String,
@@ -111,16 +113,13 @@ pub struct ReportData {
     pub attempts: Vec<OutcomeCount>,
     /// Reservations made in the range.
     pub reservations: i64,
-    /// Redemptions in the range per currency.
-    pub totals: Vec<RedemptionGroup>,
+    /// Redemptions in the range per bucket, channel and currency: the totals, the
+    /// series and the channels are sums of these.
+    pub groups: Vec<RedemptionGroup>,
     /// Distinct customers (keyed hashes) who redeemed in the range.
     pub unique_customers: i64,
     /// Distinct codes redeemed in the range.
     pub codes_redeemed: i64,
-    /// Redemptions per bucket and currency.
-    pub series: Vec<RedemptionGroup>,
-    /// Redemptions per channel and currency.
-    pub channels: Vec<RedemptionGroup>,
 }
 
 /// The aggregate columns of a redemption group.
@@ -152,13 +151,10 @@ impl Db {
             (Db::Sqlite(_), Bucket::Hour) => "strftime('%Y-%m-%dT%H:00:00Z', redeemed_at)",
             (Db::Sqlite(_), Bucket::Day) => "strftime('%Y-%m-%dT00:00:00Z', redeemed_at)",
         };
-        let totals_sql =
-            format!("SELECT '' AS key, {GROUP} {redeemed} GROUP BY currency ORDER BY currency");
-        let series_sql = format!(
-            "SELECT {bucket_sql} AS key, {GROUP} {redeemed} GROUP BY {bucket_sql}, currency ORDER BY key, currency"
-        );
-        let channels_sql = format!(
-            "SELECT COALESCE(channel, '') AS key, {GROUP} {redeemed} GROUP BY channel, currency ORDER BY key, currency"
+        // One pass over the range's redemptions for every sum.
+        let groups_sql = format!(
+            "SELECT {bucket_sql} AS bucket, COALESCE(channel, '') AS channel, {GROUP} {redeemed} \
+             GROUP BY {bucket_sql}, channel, currency"
         );
         let distinct_sql = format!(
             "SELECT CAST(COUNT(DISTINCT customer_key) AS BIGINT) AS a, CAST(COUNT(DISTINCT code_id) AS BIGINT) AS b {redeemed}"
@@ -198,9 +194,7 @@ impl Db {
                         .await?
                 };
             }
-            let totals = load!(&totals_sql, RedemptionGroup);
-            let series = load!(&series_sql, RedemptionGroup);
-            let channels = load!(&channels_sql, RedemptionGroup);
+            let groups = load!(&groups_sql, RedemptionGroup);
             let distinct = load!(&distinct_sql, Counts);
             let reservations = load!(&reservations_sql, Counts);
             let issued = load!(&issued_sql, Counts);
@@ -214,11 +208,9 @@ impl Db {
                 codes_at_end,
                 attempts,
                 reservations: first(&reservations).0,
-                totals,
+                groups,
                 unique_customers,
                 codes_redeemed,
-                series,
-                channels,
             })
         })
     }

@@ -207,6 +207,11 @@ impl Response {
 
 impl TestApp {
     pub async fn with(backend: Backend, options: Options) -> Option<Self> {
+        // Errors the service logs appear in the output of a failing test.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("coupons=error")
+            .try_init();
         let database = TestDatabase::new(backend).await?;
         let db = Db::connect(
             &database.url,

@@ -17,7 +17,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use rand::Rng;
 use serde_json::json;
 
-use crate::{ADMIN_KEY, Args, CREATE, PgDatabase, Server};
+use crate::{ADMIN_KEY, Args, Scratch};
 
 const GENERATE: &str = "mutation($i: GenerateCodesInput!) { generateCodes(input: $i) { job { id } userErrors { code message } } }";
 const JOB: &str =
@@ -64,30 +64,8 @@ pub async fn run(args: &Args, count: usize) -> anyhow::Result<()> {
 }
 
 async fn one(args: &Args, backend: &str, count: usize) -> anyhow::Result<Measured> {
-    let (url, pg, sqlite_path) = match backend {
-        "sqlite" => {
-            let path =
-                std::env::temp_dir().join(format!("coupons-generate-{}.db", std::process::id()));
-            (format!("sqlite://{}", path.display()), None, Some(path))
-        }
-        "postgres" => {
-            let db = PgDatabase::create(&args.pg_url).await?;
-            (db.url.clone(), Some(db), None)
-        }
-        other => bail!("unknown backend {other:?}"),
-    };
-    let server = Server::start(&args.server, &url, 8).await?;
-    let made = server
-        .graphql(
-            ADMIN_KEY,
-            CREATE,
-            json!({ "input": { "name": "Generated", "code": "GEN-BASE", "discount": { "percentage": "10" } } }),
-        )
-        .await?;
-    let coupon = made["data"]["createCoupon"]["coupon"]["id"]
-        .as_str()
-        .context("no coupon")?
-        .to_owned();
+    let scratch = Scratch::new(args, backend, "generate").await?;
+    let (server, coupon) = scratch.serve_with_coupon(args, "GEN-BASE").await?;
     eprintln!("[{backend}] generating {count} codes");
     let started = Instant::now();
     let queued = server
@@ -121,7 +99,7 @@ async fn one(args: &Args, backend: &str, count: usize) -> anyhow::Result<Measure
             .map(|_| other.generate(|n| rng.random_range(0..n)))
             .collect()
     };
-    let (baseline, baseline_kind, stored) = match (&pg, &sqlite_path) {
+    let (baseline, baseline_kind, stored) = match (&scratch.pg, &scratch.sqlite) {
         (Some(db), _) => {
             let stored = pg_codes(&db.url).await?;
             (
@@ -149,16 +127,7 @@ async fn one(args: &Args, backend: &str, count: usize) -> anyhow::Result<Measure
         bail!("{bad} does not match its pattern");
     }
     eprintln!("[{backend}] {count} codes stored, all unique (unique index), all of the pattern");
-    if let Some(db) = pg {
-        db.drop().await?;
-    }
-    if let Some(path) = sqlite_path {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut p = path.clone().into_os_string();
-            p.push(suffix);
-            let _ = std::fs::remove_file(p);
-        }
-    }
+    scratch.remove().await?;
     Ok(Measured {
         backend: backend.to_owned(),
         codes: count,

@@ -18,7 +18,8 @@
 //! started and active codes, interleaved on one connection: an outsider must not be
 //! able to tell the first five apart by timing either.
 //!
-//! With `--generate N` it measures code generation instead (see `generate.rs`).
+//! With `--generate N` it measures code generation instead (see `generate.rs`), and
+//! with `--report N` report queries over N redemptions (see `report.rs`).
 #![expect(
     clippy::print_stderr,
     reason = "progress of a command-line tool goes to stderr"
@@ -40,6 +41,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 mod generate;
+mod report;
 
 const ADMIN_KEY: &str = "bench-admin-key-0123456789-0123456789";
 
@@ -84,6 +86,10 @@ struct Args {
     /// `generateCodes`, beside the database's raw bulk load of as many.
     #[arg(long)]
     generate: Option<usize>,
+    /// Measure reports instead: `couponReport` over this many redemptions of one
+    /// coupon, beside the raw SQL of its largest aggregate.
+    #[arg(long)]
+    report: Option<usize>,
 }
 
 /// Latencies and counts of one measured run.
@@ -483,6 +489,70 @@ fn sqlite_loop(
         elapsed: started.elapsed(),
         latencies_us,
     })
+}
+
+/// A fresh database for one measurement: a new PostgreSQL database or SQLite file,
+/// removed by [`Scratch::remove`].
+struct Scratch {
+    url: String,
+    pg: Option<PgDatabase>,
+    sqlite: Option<PathBuf>,
+}
+
+impl Scratch {
+    async fn new(args: &Args, backend: &str, tag: &str) -> anyhow::Result<Self> {
+        match backend {
+            "sqlite" => {
+                let path =
+                    std::env::temp_dir().join(format!("coupons-{tag}-{}.db", std::process::id()));
+                Ok(Self {
+                    url: format!("sqlite://{}", path.display()),
+                    pg: None,
+                    sqlite: Some(path),
+                })
+            }
+            "postgres" => {
+                let db = PgDatabase::create(&args.pg_url).await?;
+                Ok(Self {
+                    url: db.url.clone(),
+                    pg: Some(db),
+                    sqlite: None,
+                })
+            }
+            other => bail!("unknown backend {other:?}"),
+        }
+    }
+
+    /// Starts the server on it and creates one coupon with `code`; returns its ID.
+    async fn serve_with_coupon(&self, args: &Args, code: &str) -> anyhow::Result<(Server, String)> {
+        let server = Server::start(&args.server, &self.url, 8).await?;
+        let made = server
+            .graphql(
+                ADMIN_KEY,
+                CREATE,
+                json!({ "input": { "name": code, "code": code, "discount": { "percentage": "10" } } }),
+            )
+            .await?;
+        let coupon = made["data"]["createCoupon"]["coupon"]["id"]
+            .as_str()
+            .context("no coupon")?
+            .to_owned();
+        Ok((server, coupon))
+    }
+
+    async fn remove(self) -> anyhow::Result<()> {
+        if let Some(db) = self.pg {
+            db.drop().await?;
+        }
+        if let Some(path) = self.sqlite {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = path.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        Ok(())
+    }
 }
 
 struct PgDatabase {
@@ -995,6 +1065,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(count) = args.generate {
         return generate::run(&args, count).await;
+    }
+    if let Some(count) = args.report {
+        return report::run(&args, count).await;
     }
     if args.webhooks {
         for backend in &args.backends {
