@@ -113,6 +113,14 @@ pub enum Chunk {
     LeaseLost,
 }
 
+/// A coupon row held by `KEEP_COUPON` (see `schema.rs`).
+#[derive(QueryableByName)]
+struct KeptRow {
+    #[diesel(sql_type = BigInt)]
+    #[expect(dead_code, reason = "only whether a row came back matters")]
+    id: i64,
+}
+
 /// The statuses a job can be taken in.
 const OPEN: [&str; 2] = ["QUEUED", "RUNNING"];
 
@@ -275,6 +283,24 @@ impl Db {
     ) -> Result<Chunk, StorageError> {
         with_tx!(self, |conn| {
             use schema::bulk_jobs::dsl as j;
+            // The coupon first, as a deletion of it locks it first and then its jobs:
+            // taking the job's row first could deadlock with that deletion.
+            let coupon: Option<i64> = j::bulk_jobs
+                .find(job_id)
+                .select(j::coupon_id)
+                .first(conn)
+                .await
+                .optional()?;
+            let Some(coupon) = coupon else {
+                return Ok(Chunk::LeaseLost);
+            };
+            let kept: Vec<KeptRow> = diesel::sql_query(schema::KEEP_COUPON)
+                .bind::<BigInt, _>(coupon)
+                .load(conn)
+                .await?;
+            if kept.is_empty() {
+                return Ok(Chunk::LeaseLost);
+            }
             // Renewing the lease locks the row and proves it is still ours.
             let held: Option<StoredJob> = diesel::update(
                 j::bulk_jobs

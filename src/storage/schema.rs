@@ -355,6 +355,10 @@ pub mod pg {
         SELECT $1, c, $2, $3, $4 FROM jsonb_array_elements_text(CAST($5 AS jsonb)) AS c \
         ON CONFLICT (code) DO NOTHING";
 
+    /// Holds a coupon row against deletion until commit (a writer that will insert rows
+    /// pointing at it takes this before any other lock, as a deletion would).
+    pub const KEEP_COUPON: &str = "SELECT id FROM coupons WHERE id = $1 FOR KEY SHARE";
+
     /// Inserts imported codes, given as one JSON array of `{code, usage_limit, active}`:
     /// coupon id, creation time, rows.
     pub const INSERT_IMPORTED_CODES: &str = "INSERT INTO coupon_codes \
@@ -372,6 +376,9 @@ pub mod sqlite {
 
     /// SQLite runs one write transaction at a time: ids are in commit order already.
     pub const EVENT_ORDER_LOCK: Option<&str> = None;
+
+    /// SQLite's write lock already keeps the coupon: a plain read.
+    pub const KEEP_COUPON: &str = "SELECT id FROM coupons WHERE id = $1";
 
     /// Inserts generated codes, given as one JSON array, skipping taken ones: coupon id,
     /// usage limit, creation time, job id, codes. (`WHERE true` keeps SQLite from
