@@ -81,11 +81,7 @@ pub async fn generate_codes(
                 " ({earlier} of them from earlier generations of this pattern)"
             ));
         }
-        return Err(Invalid::from(FieldError::new(
-            Field::Pattern,
-            Problem::PatternTooSmall(message),
-        ))
-        .into());
+        return Err(FieldError::new(Field::Pattern, Problem::PatternTooSmall(message)).into());
     }
     let job = svc
         .db
