@@ -15,6 +15,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::limiter::Attempt;
 use super::{Caller, ServiceError, Services};
 use crate::auth::Role;
 use crate::storage::{ApplyRequest, IdempotencyClaim, Idempotent};
@@ -140,25 +141,38 @@ async fn pad_failed_guess(svc: &Services, caller: &Caller, started: tokio::time:
     }
 }
 
-/// What a code check is counted against, and the order's customer key.
+/// A code check let in: its attempt, taken from the caller's budgets before the
+/// lookup, and the order's customer key.
 struct Admitted {
-    subjects: Vec<super::limiter::Subject>,
+    attempt: Attempt,
     customer_key: Option<String>,
 }
 
-/// Checks the key's channels and refuses a caller, address or customer that is locked
-/// out.
+/// Checks the key's channels and takes one attempt from the caller's, the address's
+/// and the customer's budgets; refuses a subject that is locked out or whose attempts
+/// are all held by checks still running.
 fn admit(svc: &Services, caller: &Caller, order: &Order) -> Result<Admitted, ServiceError> {
     caller.check_channel(order.channel.as_deref())?;
     let customer_key = svc.customer_key_of(order);
     let subjects = caller.subjects(customer_key.as_deref());
-    svc.limiter
-        .check(caller.role, &subjects)
+    let attempt = svc
+        .limiter
+        .begin(caller.role, subjects)
         .map_err(ServiceError::Throttled)?;
     Ok(Admitted {
-        subjects,
+        attempt,
         customer_key,
     })
+}
+
+/// Settles a check's attempt by its verdict: a failed guess keeps it, anything else
+/// (including a storage fault, which is no verdict) gives it back.
+fn settle(attempt: Attempt, guessed_wrong: bool) {
+    if guessed_wrong {
+        attempt.failed();
+    } else {
+        attempt.succeeded();
+    }
 }
 
 /// Whether a code applies to an order, and the discount. Writes nothing. A string that
@@ -172,17 +186,17 @@ pub async fn validate(
     let started = tokio::time::Instant::now();
     let order = order_of(order)?;
     let Admitted {
-        subjects,
+        attempt,
         customer_key: key,
     } = admit(svc, caller, &order)?;
     let now = Utc::now();
     let Ok(code) = CouponCode::parse(code) else {
         svc.attempts.record(None, Rejection::NotFound.code(), now);
-        svc.limiter.fail(caller.role, &subjects, 1);
+        attempt.failed();
         pad_failed_guess(svc, caller, started).await;
         return Ok(Err(vec![Rejection::NotFound]));
     };
-    let (coupon_id, result) = svc
+    let checked = svc
         .db
         .check_coupon(
             &code,
@@ -192,14 +206,18 @@ pub async fn validate(
             matches!(caller.role, Role::Storefront | Role::Public),
             now,
         )
-        .await?;
+        .await;
+    let guessed_wrong = checked
+        .as_ref()
+        .is_ok_and(|(_, result)| result.as_ref().is_err_and(|r| is_failed_guess(r)));
+    settle(attempt, guessed_wrong);
+    let (coupon_id, result) = checked?;
     let outcome = match &result {
         Ok(_) => "VALID",
         Err(reasons) => reasons.first().map_or("REJECTED", |r| r.code()),
     };
     svc.attempts.record(coupon_id, outcome, now);
-    if result.as_ref().is_err_and(|r| is_failed_guess(r)) {
-        svc.limiter.fail(caller.role, &subjects, 1);
+    if guessed_wrong {
         pad_failed_guess(svc, caller, started).await;
     }
     Ok(result)
@@ -407,12 +425,12 @@ async fn apply(
 ) -> Result<Idempotent<CheckoutOutcome>, ServiceError> {
     let started = tokio::time::Instant::now();
     let Admitted {
-        subjects,
+        attempt,
         customer_key,
     } = admit(svc, caller, order)?;
     let Ok(code) = CouponCode::parse(code) else {
         // Cannot be a code, so cannot exist: nothing to store.
-        svc.limiter.fail(caller.role, &subjects, 1);
+        attempt.failed();
         pad_failed_guess(svc, caller, started).await;
         return Ok(Idempotent::Fresh(CheckoutOutcome::Rejected(vec![
             Rejection::NotFound,
@@ -433,14 +451,17 @@ async fn apply(
             &caller.actor(),
             now,
         )
-        .await?;
-    if let Idempotent::Fresh(CheckoutOutcome::Rejected(reasons)) = &result
-        && is_failed_guess(reasons)
-    {
-        svc.limiter.fail(caller.role, &subjects, 1);
+        .await
+        .map_err(ServiceError::from);
+    let guessed_wrong = matches!(
+        &result,
+        Ok(Idempotent::Fresh(CheckoutOutcome::Rejected(reasons))) if is_failed_guess(reasons)
+    );
+    settle(attempt, guessed_wrong);
+    if guessed_wrong {
         pad_failed_guess(svc, caller, started).await;
     }
-    Ok(result)
+    result
 }
 
 #[cfg(test)]

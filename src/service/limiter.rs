@@ -3,9 +3,17 @@
 //!
 //! A *failure* is a check of a code that does not exist or cannot be used yet (what a
 //! storefront or public caller sees as `NOT_FOUND`): that is what guessing produces.
-//! Every check counts, however it arrives (aliases in one document, a batch of
-//! documents, many requests), because the resolver records it. A request refused for
-//! its shape (too many aliases, too large a batch) is charged every check it carried.
+//!
+//! The budget cannot be raced. A check takes its attempt from every budget it counts
+//! against *before* the lookup ([`Limiter::begin`]), and settles it afterwards: a
+//! failure keeps it, any other verdict gives it back ([`Attempt::succeeded`]). A check
+//! that cannot take an attempt (the subject is locked out, or every attempt left is
+//! held by checks still running) is refused as throttled. So however many checks one
+//! subject runs at once (aliases of one document, a batch, concurrent requests, several
+//! sockets), it never gets more failure verdicts than its budget. A check abandoned
+//! before it settles (its request timed out or its client went away) counts as a
+//! failure. A request refused for its shape (too many aliases, too large a batch) is
+//! charged every check it carried ([`Limiter::fail`]).
 //!
 //! Counts live in this process's memory: they cost no database write, and an attacker
 //! spreading guesses over `n` instances gets at most `n` times the budget.
@@ -150,7 +158,39 @@ pub struct Throttled {
 struct Entry {
     window_start: Instant,
     failures: u32,
+    /// Attempts taken by checks that have not settled yet.
+    pending: u32,
     locked_until: Option<Instant>,
+}
+
+impl Entry {
+    fn new(now: Instant) -> Self {
+        Self {
+            window_start: now,
+            failures: 0,
+            pending: 0,
+            locked_until: None,
+        }
+    }
+
+    /// Starts a new window once the current one is over.
+    fn roll(&mut self, now: Instant, window: Duration) {
+        if now.duration_since(self.window_start) >= window {
+            self.window_start = now;
+            self.failures = 0;
+        }
+    }
+
+    /// Counts `n` failures; the subject is locked out when they reach `max`.
+    fn add_failures(&mut self, n: u32, max: u32, now: Instant, settings: &LimiterSettings) {
+        self.roll(now, settings.window);
+        self.failures = self.failures.saturating_add(n);
+        if self.failures >= max {
+            self.locked_until = Some(now + settings.lockout);
+            self.failures = 0;
+            self.window_start = now;
+        }
+    }
 }
 
 /// Counts failures and hands out lockouts. Cheap to clone (shared state).
@@ -168,6 +208,49 @@ impl std::fmt::Debug for Limiter {
     }
 }
 
+/// Retry hint when every attempt left is held by checks still running: they settle
+/// within a request's time, so the caller may try again soon.
+const BUSY_RETRY_SECS: u64 = 1;
+
+/// One code check's attempt, taken from every budget the check counts against. Settle
+/// it with [`Attempt::failed`] or [`Attempt::succeeded`]; dropped unsettled, it counts
+/// as a failure.
+#[must_use = "an attempt is settled by failed() or succeeded(); dropped, it counts as a failure"]
+#[derive(Debug)]
+pub struct Attempt {
+    limiter: Limiter,
+    role: Role,
+    subjects: Vec<Subject>,
+    settled: bool,
+}
+
+impl Attempt {
+    /// The check found nothing usable (a guess): the attempt stays spent.
+    pub fn failed(mut self) {
+        self.settle(true);
+    }
+
+    /// The check got another verdict (or could not run): the attempt is given back.
+    pub fn succeeded(mut self) {
+        self.settle(false);
+    }
+
+    fn settle(&mut self, failed: bool) {
+        if self.settled {
+            return;
+        }
+        self.settled = true;
+        self.limiter
+            .settle_at(self.role, &self.subjects, failed, Instant::now());
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        self.settle(true);
+    }
+}
+
 impl Limiter {
     /// A limiter with these settings.
     pub fn new(settings: LimiterSettings) -> Self {
@@ -177,32 +260,86 @@ impl Limiter {
         }
     }
 
-    /// Refuses if any subject that `role` is limited on is locked out.
-    pub fn check(&self, role: Role, subjects: &[Subject]) -> Result<(), Throttled> {
-        self.check_at(role, subjects, Instant::now())
+    /// Takes one attempt from the budget of every subject `role` is limited on, before
+    /// the check runs; refuses if any of them is locked out or has no attempt left.
+    pub fn begin(&self, role: Role, subjects: Vec<Subject>) -> Result<Attempt, Throttled> {
+        self.begin_at(role, subjects, Instant::now())
     }
 
-    fn check_at(&self, role: Role, subjects: &[Subject], now: Instant) -> Result<(), Throttled> {
+    fn begin_at(
+        &self,
+        role: Role,
+        subjects: Vec<Subject>,
+        now: Instant,
+    ) -> Result<Attempt, Throttled> {
         let budget = self.settings.budget(role);
-        let Ok(entries) = self.entries.lock() else {
-            return Ok(());
+        let Ok(mut entries) = self.entries.lock() else {
+            return Ok(self.attempt(role, subjects));
         };
-        let wait = subjects
-            .iter()
-            .filter(|s| budget.of(s).is_some())
-            .filter_map(|s| entries.get(s)?.locked_until)
-            .filter(|until| *until > now)
-            .map(|until| until - now)
-            .max();
-        match wait {
-            None => Ok(()),
-            Some(d) => Err(Throttled {
+        let mut wait: Option<Duration> = None;
+        for subject in &subjects {
+            let Some(max) = budget.of(subject) else {
+                continue;
+            };
+            let Some(entry) = entries.get_mut(subject) else {
+                continue;
+            };
+            entry.roll(now, self.settings.window);
+            let blocked = match entry.locked_until {
+                Some(until) if until > now => Some(until - now),
+                _ if entry.failures.saturating_add(entry.pending) >= max => {
+                    Some(Duration::from_secs(BUSY_RETRY_SECS))
+                }
+                _ => None,
+            };
+            if let Some(d) = blocked {
+                wait = Some(wait.map_or(d, |w| w.max(d)));
+            }
+        }
+        if let Some(d) = wait {
+            drop(entries);
+            return Err(Throttled {
                 retry_after_secs: d.as_secs() + u64::from(d.subsec_nanos() > 0),
-            }),
+            });
+        }
+        for subject in &subjects {
+            if budget.of(subject).is_some() {
+                let entry = entries.entry(subject.clone()).or_insert(Entry::new(now));
+                entry.pending += 1;
+            }
+        }
+        drop(entries);
+        Ok(self.attempt(role, subjects))
+    }
+
+    fn attempt(&self, role: Role, subjects: Vec<Subject>) -> Attempt {
+        Attempt {
+            limiter: self.clone(),
+            role,
+            subjects,
+            settled: false,
         }
     }
 
-    /// Records `n` failed checks against each subject `role` is limited on.
+    fn settle_at(&self, role: Role, subjects: &[Subject], failed: bool, now: Instant) {
+        let budget = self.settings.budget(role);
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        for subject in subjects {
+            let Some(max) = budget.of(subject) else {
+                continue;
+            };
+            let entry = entries.entry(subject.clone()).or_insert(Entry::new(now));
+            entry.pending = entry.pending.saturating_sub(1);
+            if failed {
+                entry.add_failures(1, max, now, &self.settings);
+            }
+        }
+    }
+
+    /// Records `n` failed checks against each subject `role` is limited on, without
+    /// running them (the request that carried them was refused).
     pub fn fail(&self, role: Role, subjects: &[Subject], n: u32) {
         self.fail_at(role, subjects, n, Instant::now());
     }
@@ -216,25 +353,15 @@ impl Limiter {
             let Some(max) = budget.of(subject) else {
                 continue;
             };
-            let entry = entries.entry(subject.clone()).or_insert(Entry {
-                window_start: now,
-                failures: 0,
-                locked_until: None,
-            });
-            if now.duration_since(entry.window_start) >= self.settings.window {
-                entry.window_start = now;
-                entry.failures = 0;
-            }
-            entry.failures = entry.failures.saturating_add(n);
-            if entry.failures >= max {
-                entry.locked_until = Some(now + self.settings.lockout);
-                entry.failures = 0;
-                entry.window_start = now;
-            }
+            entries
+                .entry(subject.clone())
+                .or_insert(Entry::new(now))
+                .add_failures(n, max, now, &self.settings);
         }
     }
 
-    /// Forgets subjects whose window and lockout are both over; returns how many remain.
+    /// Forgets subjects whose window and lockout are both over and that no running
+    /// check holds; returns how many remain.
     pub fn prune(&self) -> usize {
         let now = Instant::now();
         let window = self.settings.window;
@@ -242,7 +369,9 @@ impl Limiter {
             return 0;
         };
         entries.retain(|_, e| {
-            e.locked_until.is_some_and(|u| u > now) || now.duration_since(e.window_start) < window
+            e.pending > 0
+                || e.locked_until.is_some_and(|u| u > now)
+                || now.duration_since(e.window_start) < window
         });
         entries.len()
     }
@@ -251,6 +380,17 @@ impl Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Limiter {
+        /// Whether a check would be admitted now (its attempt is given back at once).
+        fn check_at(&self, role: Role, subjects: &[Subject], now: Instant) -> Result<(), Throttled> {
+            self.begin_at(role, subjects.to_vec(), now).map(Attempt::succeeded)
+        }
+
+        fn check(&self, role: Role, subjects: &[Subject]) -> Result<(), Throttled> {
+            self.check_at(role, subjects, Instant::now())
+        }
+    }
 
     fn limiter() -> Limiter {
         Limiter::new(LimiterSettings {
@@ -327,5 +467,38 @@ mod tests {
         assert!("key=ten".parse::<Budget>().is_err());
         assert!("host=1".parse::<Budget>().is_err());
         assert!("ip".parse::<Budget>().is_err());
+    }
+
+    #[test]
+    fn running_checks_hold_their_attempts_so_the_budget_cannot_be_raced() {
+        let l = limiter();
+        let t0 = Instant::now();
+        let ip = vec![Subject::Ip([10, 0, 0, 9].into())];
+        // Three checks at once take the whole budget of 3; a fourth is refused while
+        // they run, before any of them has failed.
+        let running: Vec<Attempt> = (0..3)
+            .map(|_| l.begin_at(Role::Public, ip.clone(), t0).unwrap())
+            .collect();
+        let busy = l.begin_at(Role::Public, ip.clone(), t0).unwrap_err();
+        assert_eq!(busy.retry_after_secs, BUSY_RETRY_SECS);
+        // One that finds a real code gives its attempt back.
+        let mut running = running.into_iter();
+        running.next().unwrap().succeeded();
+        let again = l.begin_at(Role::Public, ip.clone(), t0).unwrap();
+        // Three failures lock the address out for the lockout, not just a second.
+        running.next().unwrap().failed();
+        running.next().unwrap().failed();
+        again.failed();
+        let locked = l.begin_at(Role::Public, ip, t0).unwrap_err();
+        assert_eq!(locked.retry_after_secs, 300);
+    }
+
+    #[test]
+    fn an_abandoned_check_counts_as_a_failure() {
+        let l = limiter();
+        let c = vec![Subject::Customer("abandoned".into())];
+        drop(l.begin(Role::Public, c.clone()).unwrap());
+        drop(l.begin(Role::Public, c.clone()).unwrap());
+        assert!(l.begin(Role::Public, c).is_err());
     }
 }
