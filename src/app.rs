@@ -25,6 +25,7 @@ use crate::webhooks::WebhookWorker;
 pub struct Server {
     listener: TcpListener,
     router: Router,
+    header_read_timeout: Duration,
     /// The address it listens on.
     pub local_addr: SocketAddr,
     /// The admin key created on this start (first start only).
@@ -126,13 +127,11 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         .await
         .with_context(|| format!("binding {}", config.bind))?;
     let local_addr = listener.local_addr()?;
+    let http = config.security.http_settings(config.graphiql)?;
     Ok(Server {
         listener,
-        router: router(
-            services,
-            authenticator,
-            config.security.http_settings(config.graphiql)?,
-        ),
+        header_read_timeout: http.header_read_timeout,
+        router: router(services, authenticator, http),
         local_addr,
         first_admin_key,
         backend: db.backend(),
@@ -163,16 +162,12 @@ impl Server {
     /// a running bulk job stops after its chunk and gives its lease up, and pending
     /// validation counts are written.
     pub async fn serve(self) -> anyhow::Result<()> {
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
         let events = self.events.clone();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(async move {
-                shutdown_signal().await;
-                events.close();
-            })
-            .await?;
+        crate::server::serve(self.listener, self.router, self.header_read_timeout, async move {
+            shutdown_signal().await;
+            events.close();
+        })
+        .await;
         self.webhooks.shutdown().await;
         self.jobs.shutdown().await;
         self.sweeper.abort();

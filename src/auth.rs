@@ -74,6 +74,19 @@ pub struct Principal {
     pub channels: Vec<String>,
 }
 
+impl Principal {
+    /// What idempotency keys, attempt budgets and socket counts are scoped to:
+    /// `key:<id>`, or `admin-env` for `COUPONS_ADMIN_KEY`.
+    pub fn scope(&self) -> String {
+        key_scope(self.key_id)
+    }
+}
+
+/// The scope of a stored key's id (`key:<id>`), or of `COUPONS_ADMIN_KEY` (`None`).
+pub fn key_scope(key_id: Option<i64>) -> String {
+    key_id.map_or_else(|| "admin-env".to_owned(), |id| format!("key:{id}"))
+}
+
 /// Why a request's credentials were refused.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {

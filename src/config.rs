@@ -125,6 +125,36 @@ pub struct SecurityConfig {
     #[arg(long, env = "COUPONS_NOT_FOUND_FLOOR_MS", default_value_t = 2,
           value_parser = clap::value_parser!(u64).range(0..=1_000))]
     pub not_found_floor_ms: u64,
+    /// Milliseconds a client may take to send a request's headers; a kept-alive
+    /// connection idle for as long is closed.
+    #[arg(long, env = "COUPONS_HEADER_READ_TIMEOUT_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(100..=300_000))]
+    pub header_read_timeout_ms: u64,
+    /// Milliseconds a client may take to send a request's body (`408 BODY_TIMEOUT`).
+    #[arg(long, env = "COUPONS_BODY_READ_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=300_000))]
+    pub body_read_timeout_ms: u64,
+    /// Milliseconds a WebSocket may stay open before its `connection_init` (then it is
+    /// closed with 4408).
+    #[arg(long, env = "COUPONS_WS_INIT_TIMEOUT_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(100..=300_000))]
+    pub ws_init_timeout_ms: u64,
+    /// Seconds between the server's pings on each WebSocket.
+    #[arg(long, env = "COUPONS_WS_PING_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub ws_ping_seconds: u64,
+    /// Seconds a WebSocket's peer has to answer a ping (then it is closed with 3008).
+    #[arg(long, env = "COUPONS_WS_PONG_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub ws_pong_timeout_seconds: u64,
+    /// Most open WebSockets per client address (more: HTTP 429 at the upgrade).
+    #[arg(long, env = "COUPONS_WS_MAX_PER_IP", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub ws_max_per_ip: u32,
+    /// Most open WebSockets per API key (more: `connection_init` is refused).
+    #[arg(long, env = "COUPONS_WS_MAX_PER_KEY", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub ws_max_per_key: u32,
     /// Seconds over which failed code checks are counted.
     #[arg(long, env = "COUPONS_ATTEMPT_WINDOW_SECONDS", default_value_t = 600,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
@@ -181,6 +211,13 @@ impl SecurityConfig {
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             introspection: self.introspection_roles()?,
             trusted_proxy_header,
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            body_read_timeout: Duration::from_millis(self.body_read_timeout_ms),
+            ws_init_timeout: Duration::from_millis(self.ws_init_timeout_ms),
+            ws_ping_interval: Duration::from_secs(self.ws_ping_seconds),
+            ws_pong_timeout: Duration::from_secs(self.ws_pong_timeout_seconds),
+            ws_max_per_ip: self.ws_max_per_ip as usize,
+            ws_max_per_key: self.ws_max_per_key as usize,
         })
     }
 

@@ -35,6 +35,8 @@ use crate::storage::{Actor, RedemptionFilter};
 
 /// Largest import body, in bytes (a million codes with their columns fit).
 pub const MAX_IMPORT_BYTES: usize = 64 << 20;
+/// Longest an import's body may take to arrive (64 MiB at about 220 KiB/s).
+pub const IMPORT_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// What the file routes share.
 #[derive(Clone)]
@@ -214,6 +216,13 @@ pub async fn import_codes(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ApiError::BodyTooLarge {
                     max: MAX_IMPORT_BYTES,
+                },
+            )
+        } else if crate::server::timed_out(&rejection) {
+            Refusal(
+                StatusCode::REQUEST_TIMEOUT,
+                ApiError::BodyTimeout {
+                    millis: IMPORT_READ_TIMEOUT.as_millis(),
                 },
             )
         } else {

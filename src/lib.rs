@@ -2,7 +2,9 @@
 //! GraphQL; admins manage coupons and codes.
 //!
 //! Map of the crate (requests flow top to bottom):
-//! - [`router`]: every HTTP route; authentication of each request ([`auth`]).
+//! - [`server`]: the TCP accept loop and its read timeouts; [`router`]: every HTTP
+//!   route; authentication of each request ([`auth`]); [`socket`]: the WebSocket
+//!   endpoint; [`gate`]: the checks every GraphQL document passes, on any transport.
 //! - [`graphql`]: schema, role guards, and the one mapping of errors to GraphQL.
 //! - [`service`]: use cases; validation through the pure `coupons-domain` crate,
 //!   transactions through storage. Returns one error enum.
@@ -16,11 +18,14 @@ pub mod auth;
 pub mod config;
 pub mod events;
 pub mod files;
+pub mod gate;
 pub mod graphiql;
 pub mod graphql;
 pub mod jobs;
 pub mod router;
 pub mod rules;
+pub mod server;
 pub mod service;
+pub mod socket;
 pub mod storage;
 pub mod webhooks;

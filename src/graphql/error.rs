@@ -63,6 +63,16 @@ pub enum ApiError {
         /// The timeout, in milliseconds.
         millis: u128,
     },
+    /// The client did not send the request body within the body read timeout.
+    BodyTimeout {
+        /// The timeout, in milliseconds.
+        millis: u128,
+    },
+    /// The client address or API key has as many WebSockets open as allowed.
+    TooManyConnections {
+        /// The most open at once.
+        max: usize,
+    },
     /// A subscriber fell behind and missed events; its subscription ended.
     SubscriberLagged {
         /// Events it missed.
@@ -87,6 +97,8 @@ impl ApiError {
             Self::TooManyAliases { .. } => "TOO_MANY_ALIASES",
             Self::ParseFailed(_) => "GRAPHQL_PARSE_FAILED",
             Self::Timeout { .. } => "TIMEOUT",
+            Self::BodyTimeout { .. } => "BODY_TIMEOUT",
+            Self::TooManyConnections { .. } => "TOO_MANY_CONNECTIONS",
             Self::SubscriberLagged { .. } => "SUBSCRIBER_LAGGED",
             Self::Internal => "INTERNAL_SERVER_ERROR",
         }
@@ -120,6 +132,12 @@ impl ApiError {
             }
             Self::Timeout { millis } => {
                 format!("the request took longer than {millis} ms and was abandoned")
+            }
+            Self::BodyTimeout { millis } => {
+                format!("the request body did not arrive within {millis} ms")
+            }
+            Self::TooManyConnections { max } => {
+                format!("at most {max} WebSockets may be open at once from one address or key")
             }
             Self::SubscriberLagged { missed } => format!(
                 "this subscriber fell behind and missed {missed} events; the subscription has ended: subscribe again"

@@ -37,8 +37,7 @@ pub struct Caller {
 impl Caller {
     /// Idempotency keys and attempt budgets are scoped to this.
     pub fn scope(&self) -> String {
-        self.key_id
-            .map_or_else(|| "admin-env".to_owned(), |id| format!("key:{id}"))
+        crate::auth::key_scope(self.key_id)
     }
 
     /// Whose failed code checks this call counts towards.

@@ -166,6 +166,7 @@ pub struct TestApp {
     pub db: Db,
     pub admin: String,
     router: Router,
+    header_read_timeout: std::time::Duration,
     served: tokio::sync::OnceCell<String>,
     /// Validation attempts not yet written (flush to see them in the database).
     pub attempts: coupons::service::attempts::AttemptCounter,
@@ -265,6 +266,7 @@ impl TestApp {
             .map(|dir| coupons::rules::watch_dir(services.rules.clone(), dir.clone()).unwrap());
         let authenticator = Authenticator::new(db.clone(), options.admin_key.as_deref());
         let webhook_settings = options.webhooks.unwrap_or_default();
+        let http = options.http.clone().unwrap_or_default();
         let background = start_background(
             &db,
             &services.events,
@@ -280,11 +282,8 @@ impl TestApp {
             rules_dir: options.rules_dir.clone(),
             rules: services.rules.clone(),
             attempts: services.attempts.clone(),
-            router: router(
-                services,
-                authenticator,
-                options.http.clone().unwrap_or_default(),
-            ),
+            header_read_timeout: http.header_read_timeout,
+            router: router(services, authenticator, http),
             served: tokio::sync::OnceCell::new(),
             db,
             admin,
@@ -399,14 +398,7 @@ impl TestApp {
     pub async fn base_url(&self) -> &str {
         self.served
             .get_or_init(|| async {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let addr = listener.local_addr().unwrap();
-                let service = self
-                    .router
-                    .clone()
-                    .into_make_service_with_connect_info::<std::net::SocketAddr>();
-                tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
-                format!("http://{addr}")
+                serve_with(self.router.clone(), self.header_read_timeout).await
             })
             .await
     }
@@ -529,10 +521,20 @@ fn job_settings() -> coupons::jobs::JobSettings {
 /// Serves `router` on a real TCP port until the test's runtime ends; returns its base
 /// URL.
 pub async fn serve(router: Router) -> String {
+    serve_with(router, coupons::router::HttpSettings::default().header_read_timeout).await
+}
+
+/// Serves `router` as the service does (`coupons::server::serve`), with this header
+/// read timeout.
+async fn serve_with(router: Router, header_read_timeout: std::time::Duration) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+    tokio::spawn(coupons::server::serve(
+        listener,
+        router,
+        header_read_timeout,
+        std::future::pending(),
+    ));
     format!("http://{addr}")
 }
 
