@@ -163,10 +163,15 @@ impl Server {
     /// validation counts are written.
     pub async fn serve(self) -> anyhow::Result<()> {
         let events = self.events.clone();
-        crate::server::serve(self.listener, self.router, self.header_read_timeout, async move {
-            shutdown_signal().await;
-            events.close();
-        })
+        crate::server::serve(
+            self.listener,
+            self.router,
+            self.header_read_timeout,
+            async move {
+                shutdown_signal().await;
+                events.close();
+            },
+        )
         .await;
         self.webhooks.shutdown().await;
         self.jobs.shutdown().await;

@@ -141,9 +141,11 @@ pub fn router(services: Services, auth: Authenticator, http: HttpSettings) -> Ro
         .route("/readyz", get(readyz));
     let router = router.route(
         "/graphql",
-        get(graphql_get).post(graphql_handler).layer(axum::middleware::from_fn(
-            move |r, n| body_deadline(body_timeout, r, n),
-        )),
+        get(graphql_get)
+            .post(graphql_handler)
+            .layer(axum::middleware::from_fn(move |r, n| {
+                body_deadline(body_timeout, r, n)
+            })),
     );
     let router = if graphiql {
         router.merge(crate::graphiql::asset_routes())

@@ -383,8 +383,14 @@ mod tests {
 
     impl Limiter {
         /// Whether a check would be admitted now (its attempt is given back at once).
-        fn check_at(&self, role: Role, subjects: &[Subject], now: Instant) -> Result<(), Throttled> {
-            self.begin_at(role, subjects.to_vec(), now).map(Attempt::succeeded)
+        fn check_at(
+            &self,
+            role: Role,
+            subjects: &[Subject],
+            now: Instant,
+        ) -> Result<(), Throttled> {
+            self.begin_at(role, subjects.to_vec(), now)
+                .map(Attempt::succeeded)
         }
 
         fn check(&self, role: Role, subjects: &[Subject]) -> Result<(), Throttled> {

@@ -521,7 +521,11 @@ fn job_settings() -> coupons::jobs::JobSettings {
 /// Serves `router` on a real TCP port until the test's runtime ends; returns its base
 /// URL.
 pub async fn serve(router: Router) -> String {
-    serve_with(router, coupons::router::HttpSettings::default().header_read_timeout).await
+    serve_with(
+        router,
+        coupons::router::HttpSettings::default().header_read_timeout,
+    )
+    .await
 }
 
 /// Serves `router` as the service does (`coupons::server::serve`), with this header

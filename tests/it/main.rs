@@ -25,4 +25,5 @@ mod schema;
 mod security;
 mod subscriptions;
 mod transfer;
+mod transports;
 mod webhooks;
