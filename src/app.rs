@@ -25,7 +25,7 @@ use crate::webhooks::WebhookWorker;
 pub struct Server {
     listener: TcpListener,
     router: Router,
-    header_read_timeout: Duration,
+    connection_limits: crate::server::ConnectionLimits,
     /// The address it listens on.
     pub local_addr: SocketAddr,
     /// The admin key created on this start (first start only).
@@ -130,7 +130,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
     let http = config.security.http_settings(config.graphiql)?;
     Ok(Server {
         listener,
-        header_read_timeout: http.header_read_timeout,
+        connection_limits: http.connection_limits(),
         router: router(services, authenticator, http),
         local_addr,
         first_admin_key,
@@ -166,7 +166,7 @@ impl Server {
         crate::server::serve(
             self.listener,
             self.router,
-            self.header_read_timeout,
+            self.connection_limits,
             async move {
                 shutdown_signal().await;
                 events.close();

@@ -125,11 +125,16 @@ pub struct SecurityConfig {
     #[arg(long, env = "COUPONS_NOT_FOUND_FLOOR_MS", default_value_t = 2,
           value_parser = clap::value_parser!(u64).range(0..=1_000))]
     pub not_found_floor_ms: u64,
-    /// Milliseconds a client may take to send a request's headers; a kept-alive
-    /// connection idle for as long is closed.
+    /// Milliseconds a client may take to send a request's headers, and to start its
+    /// first request after connecting.
     #[arg(long, env = "COUPONS_HEADER_READ_TIMEOUT_MS", default_value_t = 5_000,
           value_parser = clap::value_parser!(u64).range(100..=300_000))]
     pub header_read_timeout_ms: u64,
+    /// Seconds a kept-alive connection may sit idle between requests (keep it above
+    /// the idle timeout of a load balancer in front).
+    #[arg(long, env = "COUPONS_KEEP_ALIVE_SECONDS", default_value_t = 75,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub keep_alive_seconds: u64,
     /// Milliseconds a client may take to send a request's body (`408 BODY_TIMEOUT`).
     #[arg(long, env = "COUPONS_BODY_READ_TIMEOUT_MS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(100..=300_000))]
@@ -212,6 +217,7 @@ impl SecurityConfig {
             introspection: self.introspection_roles()?,
             trusted_proxy_header,
             header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            keep_alive_timeout: Duration::from_secs(self.keep_alive_seconds),
             body_read_timeout: Duration::from_millis(self.body_read_timeout_ms),
             ws_init_timeout: Duration::from_millis(self.ws_init_timeout_ms),
             ws_ping_interval: Duration::from_secs(self.ws_ping_seconds),

@@ -36,7 +36,7 @@ use crate::files;
 use crate::gate::{Gate, Visitor};
 use crate::graphql::build_schema;
 use crate::graphql::error::ApiError;
-use crate::server::{body_deadline, timed_out};
+use crate::server::{ConnectionLimits, body_deadline, timed_out};
 use crate::service::Services;
 use crate::socket::{OpenSockets, SocketState};
 
@@ -58,9 +58,11 @@ pub struct HttpSettings {
     /// A header set by a proxy in front of the service that holds the client's address
     /// (e.g. `x-forwarded-for`, whose last entry is used). Unset: the TCP peer.
     pub trusted_proxy_header: Option<HeaderName>,
-    /// Longest a client may take to send a request's headers; also how long a
-    /// kept-alive connection may sit idle.
+    /// Longest a client may take to send a request's headers, and to start its first
+    /// request after connecting.
     pub header_read_timeout: Duration,
+    /// Longest a kept-alive connection may sit idle between requests.
+    pub keep_alive_timeout: Duration,
     /// Longest a client may take to send a request's body (CSV imports have
     /// [`files::IMPORT_READ_TIMEOUT`] instead).
     pub body_read_timeout: Duration,
@@ -87,12 +89,23 @@ impl Default for HttpSettings {
             introspection: vec![Role::Admin, Role::Analyst],
             trusted_proxy_header: None,
             header_read_timeout: Duration::from_secs(5),
+            keep_alive_timeout: Duration::from_secs(75),
             body_read_timeout: Duration::from_secs(10),
             ws_init_timeout: Duration::from_secs(5),
             ws_ping_interval: Duration::from_secs(30),
             ws_pong_timeout: Duration::from_secs(10),
             ws_max_per_ip: 32,
             ws_max_per_key: 1_000,
+        }
+    }
+}
+
+impl HttpSettings {
+    /// What the accept loop enforces.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            header_read_timeout: self.header_read_timeout,
+            keep_alive_timeout: self.keep_alive_timeout,
         }
     }
 }

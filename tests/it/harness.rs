@@ -166,7 +166,7 @@ pub struct TestApp {
     pub db: Db,
     pub admin: String,
     router: Router,
-    header_read_timeout: std::time::Duration,
+    connection_limits: coupons::server::ConnectionLimits,
     served: tokio::sync::OnceCell<String>,
     /// Validation attempts not yet written (flush to see them in the database).
     pub attempts: coupons::service::attempts::AttemptCounter,
@@ -282,7 +282,7 @@ impl TestApp {
             rules_dir: options.rules_dir.clone(),
             rules: services.rules.clone(),
             attempts: services.attempts.clone(),
-            header_read_timeout: http.header_read_timeout,
+            connection_limits: http.connection_limits(),
             router: router(services, authenticator, http),
             served: tokio::sync::OnceCell::new(),
             db,
@@ -397,9 +397,7 @@ impl TestApp {
     /// with the test's runtime).
     pub async fn base_url(&self) -> &str {
         self.served
-            .get_or_init(|| async {
-                serve_with(self.router.clone(), self.header_read_timeout).await
-            })
+            .get_or_init(|| async { serve_with(self.router.clone(), self.connection_limits).await })
             .await
     }
 
@@ -523,20 +521,19 @@ fn job_settings() -> coupons::jobs::JobSettings {
 pub async fn serve(router: Router) -> String {
     serve_with(
         router,
-        coupons::router::HttpSettings::default().header_read_timeout,
+        coupons::router::HttpSettings::default().connection_limits(),
     )
     .await
 }
 
-/// Serves `router` as the service does (`coupons::server::serve`), with this header
-/// read timeout.
-async fn serve_with(router: Router, header_read_timeout: std::time::Duration) -> String {
+/// Serves `router` as the service does (`coupons::server::serve`), with these limits.
+async fn serve_with(router: Router, limits: coupons::server::ConnectionLimits) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(coupons::server::serve(
         listener,
         router,
-        header_read_timeout,
+        limits,
         std::future::pending(),
     ));
     format!("http://{addr}")

@@ -13,6 +13,7 @@ mod auth;
 mod campaigns;
 mod checkout;
 mod cli;
+mod connections;
 mod coupons;
 mod events;
 mod fuzz;
