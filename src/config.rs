@@ -475,3 +475,34 @@ impl ServeConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{Args, Command};
+
+    use super::ServeConfig;
+
+    /// Every variable `serve` reads is in `.env.example` and the README's configuration
+    /// table, so neither can drift from the code.
+    #[test]
+    fn every_variable_is_documented() {
+        let command = ServeConfig::augment_args(Command::new("serve"));
+        let example = include_str!("../.env.example");
+        let readme = include_str!("../README.md");
+        let mut seen = 0;
+        for arg in command.get_arguments() {
+            let Some(env) = arg.get_env() else { continue };
+            let name = env.to_string_lossy();
+            seen += 1;
+            assert!(
+                example.contains(&format!("{name}=")),
+                "{name} is missing from .env.example"
+            );
+            assert!(
+                readme.contains(&format!("| `{name}` |")),
+                "{name} is missing from the README's configuration table"
+            );
+        }
+        assert!(seen > 40, "only {seen} variables found");
+    }
+}
