@@ -495,7 +495,7 @@ mod tests {
         running.next().unwrap().failed();
         running.next().unwrap().failed();
         again.failed();
-        let locked = l.begin_at(Role::Public, ip, t0).unwrap_err();
+        let locked = l.begin(Role::Public, ip).unwrap_err();
         assert_eq!(locked.retry_after_secs, 300);
     }
 
