@@ -149,15 +149,16 @@ struct Admitted {
 }
 
 /// Checks the key's channels and takes one attempt from the caller's, the address's
-/// and the customer's budgets; refuses a subject that is locked out or whose attempts
-/// are all held by checks still running.
-fn admit(svc: &Services, caller: &Caller, order: &Order) -> Result<Admitted, ServiceError> {
+/// and the customer's budgets; refuses a subject that is locked out (waiting first,
+/// when its attempts are all held by checks still running).
+async fn admit(svc: &Services, caller: &Caller, order: &Order) -> Result<Admitted, ServiceError> {
     caller.check_channel(order.channel.as_deref())?;
     let customer_key = svc.customer_key_of(order);
     let subjects = caller.subjects(customer_key.as_deref());
     let attempt = svc
         .limiter
         .begin(caller.role, subjects)
+        .await
         .map_err(ServiceError::Throttled)?;
     Ok(Admitted {
         attempt,
@@ -188,7 +189,7 @@ pub async fn validate(
     let Admitted {
         attempt,
         customer_key: key,
-    } = admit(svc, caller, &order)?;
+    } = admit(svc, caller, &order).await?;
     let now = Utc::now();
     let Ok(code) = CouponCode::parse(code) else {
         svc.attempts.record(None, Rejection::NotFound.code(), now);
@@ -427,7 +428,7 @@ async fn apply(
     let Admitted {
         attempt,
         customer_key,
-    } = admit(svc, caller, order)?;
+    } = admit(svc, caller, order).await?;
     let Ok(code) = CouponCode::parse(code) else {
         // Cannot be a code, so cannot exist: nothing to store.
         attempt.failed();

@@ -154,6 +154,15 @@ pub struct Throttled {
     pub retry_after_secs: u64,
 }
 
+impl Throttled {
+    /// Wait `d`, rounded up to whole seconds.
+    fn after(d: Duration) -> Self {
+        Self {
+            retry_after_secs: d.as_secs() + u64::from(d.subsec_nanos() > 0),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     window_start: Instant,
@@ -198,6 +207,8 @@ impl Entry {
 pub struct Limiter {
     settings: Arc<LimiterSettings>,
     entries: Arc<Mutex<HashMap<Subject, Entry>>>,
+    /// Told each time a check settles, so checks waiting for an attempt look again.
+    settled: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Limiter {
@@ -208,9 +219,20 @@ impl std::fmt::Debug for Limiter {
     }
 }
 
-/// Retry hint when every attempt left is held by checks still running: they settle
-/// within a request's time, so the caller may try again soon.
+/// Retry hint when every attempt left stayed held by running checks for all of
+/// [`BUSY_WAIT`]: they settle within a request's time, so the caller may try again soon.
 const BUSY_RETRY_SECS: u64 = 1;
+
+/// Longest a check waits for an attempt held by running checks to come back.
+const BUSY_WAIT: Duration = Duration::from_secs(5);
+
+/// Why a check cannot take an attempt now.
+enum Blocked {
+    /// A subject is locked out, for this long.
+    Locked(Duration),
+    /// Every attempt left is held by running checks.
+    Busy,
+}
 
 /// One code check's attempt, taken from every budget the check counts against. Settle
 /// it with [`Attempt::failed`] or [`Attempt::succeeded`]; dropped unsettled, it counts
@@ -257,27 +279,43 @@ impl Limiter {
         Self {
             settings: Arc::new(settings),
             entries: Arc::default(),
+            settled: Arc::default(),
         }
     }
 
     /// Takes one attempt from the budget of every subject `role` is limited on, before
-    /// the check runs; refuses if any of them is locked out or has no attempt left.
-    pub fn begin(&self, role: Role, subjects: Vec<Subject>) -> Result<Attempt, Throttled> {
-        self.begin_at(role, subjects, Instant::now())
+    /// the check runs. Refuses if any of them is locked out. When a subject's attempts
+    /// left are all held by running checks, waits for one to settle (an honest caller's
+    /// concurrent checks mostly succeed and give theirs back), for up to five seconds.
+    pub async fn begin(&self, role: Role, subjects: Vec<Subject>) -> Result<Attempt, Throttled> {
+        let deadline = tokio::time::Instant::now() + BUSY_WAIT;
+        loop {
+            let settled = self.settled.notified();
+            let mut settled = std::pin::pin!(settled);
+            // Registered before looking, so a settle in between is not missed.
+            settled.as_mut().enable();
+            match self.try_begin_at(role, &subjects, Instant::now()) {
+                Ok(()) => return Ok(self.attempt(role, subjects)),
+                Err(Blocked::Locked(d)) => return Err(Throttled::after(d)),
+                Err(Blocked::Busy) => {}
+            }
+            if tokio::time::timeout_at(deadline, settled).await.is_err() {
+                return Err(Throttled {
+                    retry_after_secs: BUSY_RETRY_SECS,
+                });
+            }
+        }
     }
 
-    fn begin_at(
-        &self,
-        role: Role,
-        subjects: Vec<Subject>,
-        now: Instant,
-    ) -> Result<Attempt, Throttled> {
+    /// Takes the attempts if no subject is blocked.
+    fn try_begin_at(&self, role: Role, subjects: &[Subject], now: Instant) -> Result<(), Blocked> {
         let budget = self.settings.budget(role);
         let Ok(mut entries) = self.entries.lock() else {
-            return Ok(self.attempt(role, subjects));
+            return Ok(());
         };
-        let mut wait: Option<Duration> = None;
-        for subject in &subjects {
+        let mut locked: Option<Duration> = None;
+        let mut busy = false;
+        for subject in subjects {
             let Some(max) = budget.of(subject) else {
                 continue;
             };
@@ -285,31 +323,28 @@ impl Limiter {
                 continue;
             };
             entry.roll(now, self.settings.window);
-            let blocked = match entry.locked_until {
-                Some(until) if until > now => Some(until - now),
-                _ if entry.failures.saturating_add(entry.pending) >= max => {
-                    Some(Duration::from_secs(BUSY_RETRY_SECS))
+            match entry.locked_until {
+                Some(until) if until > now => {
+                    let d = until - now;
+                    locked = Some(locked.map_or(d, |l| l.max(d)));
                 }
-                _ => None,
-            };
-            if let Some(d) = blocked {
-                wait = Some(wait.map_or(d, |w| w.max(d)));
+                _ if entry.failures.saturating_add(entry.pending) >= max => busy = true,
+                _ => {}
             }
         }
-        if let Some(d) = wait {
-            drop(entries);
-            return Err(Throttled {
-                retry_after_secs: d.as_secs() + u64::from(d.subsec_nanos() > 0),
-            });
+        if let Some(d) = locked {
+            return Err(Blocked::Locked(d));
         }
-        for subject in &subjects {
+        if busy {
+            return Err(Blocked::Busy);
+        }
+        for subject in subjects {
             if budget.of(subject).is_some() {
                 let entry = entries.entry(subject.clone()).or_insert(Entry::new(now));
                 entry.pending += 1;
             }
         }
-        drop(entries);
-        Ok(self.attempt(role, subjects))
+        Ok(())
     }
 
     fn attempt(&self, role: Role, subjects: Vec<Subject>) -> Attempt {
@@ -322,6 +357,11 @@ impl Limiter {
     }
 
     fn settle_at(&self, role: Role, subjects: &[Subject], failed: bool, now: Instant) {
+        self.settle_entries(role, subjects, failed, now);
+        self.settled.notify_waiters();
+    }
+
+    fn settle_entries(&self, role: Role, subjects: &[Subject], failed: bool, now: Instant) {
         let budget = self.settings.budget(role);
         let Ok(mut entries) = self.entries.lock() else {
             return;
@@ -382,6 +422,22 @@ mod tests {
     use super::*;
 
     impl Limiter {
+        /// Takes an attempt at `now`, without waiting when the subject is busy.
+        fn begin_at(
+            &self,
+            role: Role,
+            subjects: Vec<Subject>,
+            now: Instant,
+        ) -> Result<Attempt, Throttled> {
+            match self.try_begin_at(role, &subjects, now) {
+                Ok(()) => Ok(self.attempt(role, subjects)),
+                Err(Blocked::Locked(d)) => Err(Throttled::after(d)),
+                Err(Blocked::Busy) => Err(Throttled {
+                    retry_after_secs: BUSY_RETRY_SECS,
+                }),
+            }
+        }
+
         /// Whether a check would be admitted now (its attempt is given back at once).
         fn check_at(
             &self,
@@ -480,7 +536,7 @@ mod tests {
         let l = limiter();
         let t0 = Instant::now();
         let ip = vec![Subject::Ip([10, 0, 0, 9].into())];
-        // Three checks at once take the whole budget of 3; a fourth is refused while
+        // Three checks at once take the whole budget of 3; a fourth cannot start while
         // they run, before any of them has failed.
         let running: Vec<Attempt> = (0..3)
             .map(|_| l.begin_at(Role::Public, ip.clone(), t0).unwrap())
@@ -495,16 +551,52 @@ mod tests {
         running.next().unwrap().failed();
         running.next().unwrap().failed();
         again.failed();
-        let locked = l.begin(Role::Public, ip).unwrap_err();
+        let locked = l.check(Role::Public, &ip).unwrap_err();
         assert_eq!(locked.retry_after_secs, 300);
+    }
+
+    #[tokio::test]
+    async fn a_busy_check_waits_for_a_running_one_and_is_refused_once_it_fails() {
+        let l = limiter();
+        let ip = vec![Subject::Ip([10, 0, 0, 10].into())];
+        let held: Vec<Attempt> = (0..3)
+            .map(|_| {
+                l.begin_at(Role::Public, ip.clone(), Instant::now())
+                    .unwrap()
+            })
+            .collect();
+        let waiting = tokio::spawn({
+            let (l, ip) = (l.clone(), ip.clone());
+            async move { l.begin(Role::Public, ip).await.map(Attempt::succeeded) }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "a busy check waits");
+        let mut held = held.into_iter();
+        held.next().unwrap().succeeded();
+        assert_eq!(waiting.await.unwrap(), Ok(()), "and runs once one settles");
+
+        // When the running checks fail instead, the waiting one is refused.
+        let waiting = tokio::spawn({
+            let (l, ip) = (l.clone(), ip.clone());
+            async move { l.begin(Role::Public, ip).await.map(Attempt::succeeded) }
+        });
+        let _third = l
+            .begin_at(Role::Public, ip.clone(), Instant::now())
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        held.next().unwrap().failed();
+        held.next().unwrap().failed();
+        drop(_third);
+        let refused = waiting.await.unwrap().unwrap_err();
+        assert!(refused.retry_after_secs > 1, "{refused:?}");
     }
 
     #[test]
     fn an_abandoned_check_counts_as_a_failure() {
         let l = limiter();
         let c = vec![Subject::Customer("abandoned".into())];
-        drop(l.begin(Role::Public, c.clone()).unwrap());
-        drop(l.begin(Role::Public, c.clone()).unwrap());
-        assert!(l.begin(Role::Public, c).is_err());
+        drop(l.begin_at(Role::Public, c.clone(), Instant::now()).unwrap());
+        drop(l.begin_at(Role::Public, c.clone(), Instant::now()).unwrap());
+        assert!(l.check(Role::Public, &c).is_err());
     }
 }
