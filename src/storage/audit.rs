@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::Value;
 
-use super::{Db, StorageError, with_conn, with_tx};
+use super::{Conn, Db, StorageError, on_backend, with_conn, with_tx};
 
 /// Who made a change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,6 +221,27 @@ macro_rules! audit {
     }};
 }
 pub(crate) use audit;
+
+/// Writes one audit entry inside the caller's transaction.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the entry's columns, each its own value"
+)]
+pub async fn write_audit(
+    c: &mut Conn<'_>,
+    actor: &Actor,
+    action: AuditAction,
+    entity: EntityType,
+    entity_id: impl std::fmt::Display + Sync,
+    before: Option<Value>,
+    after: Option<Value>,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    on_backend!(c, |conn| {
+        audit!(conn, actor, action, entity, entity_id, before, after, now);
+        Ok(())
+    })
+}
 
 /// A value as audit JSON (`null` if it cannot be serialised, which plain rows can).
 pub fn snapshot<T: serde::Serialize>(value: &T) -> Option<Value> {

@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use coupons_domain::{
-    CampaignUsage, CheckoutOutcome, CodeTerms, CouponCode, Currency, Money, Order, Redemption,
-    RedemptionStatus, Rejection, ReversalPolicy, RuleEvaluator, RuleFacts, RulesOutcome, Usage,
-    evaluate_in_campaign,
+    CampaignUsage, CheckoutOutcome, CodeTerms, Coupon, CouponCode, Currency, Money, Order,
+    Redemption, RedemptionStatus, Rejection, ReversalPolicy, RuleEvaluator, RuleFacts,
+    RulesOutcome, Usage, evaluate_in_campaign,
 };
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -25,12 +25,12 @@ use diesel_async::RunQueryDsl;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::audit::{Actor, AuditAction, EntityType, audit, snapshot};
+use super::audit::{Actor, AuditAction, EntityType, snapshot, write_audit};
 use super::campaigns::StoredCampaign;
 use super::coupons::StoredCode;
-use super::events::{EventType, event};
+use super::events::{EventType, write_event};
 use super::models::{StoredCoupon, StoredRedemption};
-use super::{Db, StorageError, with_conn, with_tx};
+use super::{Conn, Db, StorageError, on_backend, with_conn, with_tx};
 
 /// An idempotency key, scoped to a caller and an operation.
 #[derive(Debug, Clone, Copy)]
@@ -105,7 +105,7 @@ pub struct ExportedRedemption {
 #[derive(Debug, Clone)]
 pub struct Inspection {
     /// The coupon the code points at.
-    pub coupon: coupons_domain::Coupon,
+    pub coupon: Coupon,
     /// The built-in decision (before rules): the discount, or why not.
     pub decided: Result<Money, Vec<Rejection>>,
     /// What the coupon's rules see, when loaded.
@@ -148,265 +148,375 @@ fn corrupt_response(e: &serde_json::Error) -> StorageError {
     }
 }
 
-/// Claims an idempotency key inside the current transaction. Evaluates to
-/// `Some(early answer)` when the key was already used, `None` to go on.
-macro_rules! claim_key {
-    ($conn:ident, $claim:expr, $now:expr) => {{
+/// Claims an idempotency key inside the current transaction: `Some(early answer)` when
+/// the key was used already (a replay, or a key reused for another request), `None` to
+/// go on. A concurrent duplicate waits on the key's unique index.
+pub async fn claim_key(
+    c: &mut Conn<'_>,
+    claim: Option<IdempotencyClaim<'_>>,
+    now: DateTime<Utc>,
+) -> Result<Option<Idempotent<CheckoutOutcome>>, StorageError> {
+    let Some(claim) = claim else {
+        return Ok(None);
+    };
+    on_backend!(c, |conn| {
         use schema::idempotency_keys::dsl as ik;
-        match $claim {
-            None => None,
-            Some(claim) => {
-                let inserted = diesel::insert_into(ik::idempotency_keys)
-                    .values((
-                        ik::scope.eq(claim.scope),
-                        ik::key.eq(claim.key),
-                        ik::request_hash.eq(claim.request_hash),
-                        ik::response.eq(Value::Null),
-                        ik::created_at.eq($now),
-                        ik::expires_at.eq(claim.expires_at),
-                    ))
-                    .on_conflict_do_nothing()
-                    .execute($conn)
-                    .await?;
-                if inserted == 1 {
-                    None
-                } else {
-                    let (hash, response, expires_at): (String, Value, DateTime<Utc>) =
-                        ik::idempotency_keys
-                            .find((claim.scope, claim.key))
-                            .select((ik::request_hash, ik::response, ik::expires_at))
-                            .first($conn)
-                            .await?;
-                    if expires_at <= $now {
-                        // Past retention: the key starts afresh.
-                        diesel::update(ik::idempotency_keys.find((claim.scope, claim.key)))
-                            .set((
-                                ik::request_hash.eq(claim.request_hash),
-                                ik::response.eq(Value::Null),
-                                ik::created_at.eq($now),
-                                ik::expires_at.eq(claim.expires_at),
-                            ))
-                            .execute($conn)
-                            .await?;
-                        None
-                    } else if hash != claim.request_hash {
-                        Some(Idempotent::KeyReused)
-                    } else {
-                        let outcome: CheckoutOutcome =
-                            serde_json::from_value(response).map_err(|e| corrupt_response(&e))?;
-                        Some(Idempotent::Replayed(outcome))
-                    }
-                }
-            }
+        let inserted = diesel::insert_into(ik::idempotency_keys)
+            .values((
+                ik::scope.eq(claim.scope),
+                ik::key.eq(claim.key),
+                ik::request_hash.eq(claim.request_hash),
+                ik::response.eq(Value::Null),
+                ik::created_at.eq(now),
+                ik::expires_at.eq(claim.expires_at),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+        if inserted == 1 {
+            return Ok(None);
         }
-    }};
+        let (hash, response, expires_at): (String, Value, DateTime<Utc>) = ik::idempotency_keys
+            .find((claim.scope, claim.key))
+            .select((ik::request_hash, ik::response, ik::expires_at))
+            .first(conn)
+            .await?;
+        if expires_at <= now {
+            // Past retention: the key starts afresh.
+            diesel::update(ik::idempotency_keys.find((claim.scope, claim.key)))
+                .set((
+                    ik::request_hash.eq(claim.request_hash),
+                    ik::response.eq(Value::Null),
+                    ik::created_at.eq(now),
+                    ik::expires_at.eq(claim.expires_at),
+                ))
+                .execute(conn)
+                .await?;
+            Ok(None)
+        } else if hash != claim.request_hash {
+            Ok(Some(Idempotent::KeyReused))
+        } else {
+            let outcome: CheckoutOutcome =
+                serde_json::from_value(response).map_err(|e| corrupt_response(&e))?;
+            Ok(Some(Idempotent::Replayed(outcome)))
+        }
+    })
 }
 
 /// Stores the response for a claimed key.
-macro_rules! remember {
-    ($conn:ident, $claim:expr, $outcome:expr) => {{
+pub async fn remember(
+    c: &mut Conn<'_>,
+    claim: Option<IdempotencyClaim<'_>>,
+    outcome: &CheckoutOutcome,
+) -> Result<(), StorageError> {
+    let Some(claim) = claim else {
+        return Ok(());
+    };
+    let response = serde_json::to_value(outcome).map_err(|e| corrupt_response(&e))?;
+    on_backend!(c, |conn| {
         use schema::idempotency_keys::dsl as ik;
-        if let Some(claim) = $claim {
-            let response = serde_json::to_value($outcome).map_err(|e| corrupt_response(&e))?;
-            diesel::update(ik::idempotency_keys.find((claim.scope, claim.key)))
-                .set(ik::response.eq(response))
-                .execute($conn)
-                .await?;
-        }
-    }};
+        diesel::update(ik::idempotency_keys.find((claim.scope, claim.key)))
+            .set(ik::response.eq(response))
+            .execute(conn)
+            .await?;
+        Ok(())
+    })
 }
 
-/// Locks a coupon row for the rest of the transaction and reads it.
-macro_rules! lock_coupon {
-    ($conn:ident, $coupon_id:expr) => {{
+/// The coupon a code points at, read without a lock.
+pub async fn code_owner(c: &mut Conn<'_>, code: &CouponCode) -> Result<Option<i64>, StorageError> {
+    on_backend!(c, |conn| {
+        use schema::coupon_codes::dsl as cc;
+        Ok(cc::coupon_codes
+            .filter(cc::code.eq(code.as_str()))
+            .select(cc::coupon_id)
+            .first(conn)
+            .await
+            .optional()?)
+    })
+}
+
+/// A code's row. Read it under its coupon's lock: a read before it could see counters
+/// that a transaction committing meanwhile has changed.
+pub async fn code_row(c: &mut Conn<'_>, code: &CouponCode) -> Result<StoredCode, StorageError> {
+    on_backend!(c, |conn| {
+        use schema::coupon_codes::dsl as cc;
+        Ok(cc::coupon_codes
+            .filter(cc::code.eq(code.as_str()))
+            .first(conn)
+            .await?)
+    })
+}
+
+/// Locks a coupon row for the rest of the transaction (with a no-op write) and reads it.
+pub async fn lock_coupon(c: &mut Conn<'_>, coupon_id: i64) -> Result<StoredCoupon, StorageError> {
+    on_backend!(c, |conn| {
         use schema::coupons::dsl as lc;
-        let row: StoredCoupon = diesel::update(lc::coupons.find($coupon_id))
+        Ok(diesel::update(lc::coupons.find(coupon_id))
             .set(lc::updated_at.eq(lc::updated_at))
-            .get_result($conn)
-            .await?;
-        row
-    }};
+            .get_result(conn)
+            .await?)
+    })
 }
 
 /// Locks a campaign row for the rest of the transaction and reads it. Always taken
 /// after the coupon's lock.
-macro_rules! lock_campaign {
-    ($conn:ident, $campaign_id:expr) => {{
+pub async fn lock_campaign(
+    c: &mut Conn<'_>,
+    campaign_id: i64,
+) -> Result<StoredCampaign, StorageError> {
+    on_backend!(c, |conn| {
         use schema::campaigns::dsl as lca;
-        let row: StoredCampaign = diesel::update(lca::campaigns.find($campaign_id))
+        Ok(diesel::update(lca::campaigns.find(campaign_id))
             .set(lca::updated_at.eq(lca::updated_at))
-            .get_result($conn)
-            .await?;
-        row
-    }};
+            .get_result(conn)
+            .await?)
+    })
 }
 
 /// Adds `uses` and `discount` (minor units) to a campaign's counters, if there is one.
-macro_rules! bump_campaign {
-    ($conn:ident, $campaign_id:expr, $uses:expr, $discount:expr) => {{
+pub async fn bump_campaign(
+    c: &mut Conn<'_>,
+    campaign_id: Option<i64>,
+    uses: i64,
+    discount: i64,
+) -> Result<(), StorageError> {
+    let Some(campaign_id) = campaign_id else {
+        return Ok(());
+    };
+    on_backend!(c, |conn| {
         use schema::campaigns::dsl as bca;
-        if let Some(campaign_id) = $campaign_id {
-            let (uses, discount): (i64, i64) = ($uses, $discount);
-            diesel::update(bca::campaigns.find(campaign_id))
-                .set((
-                    bca::used_count.eq(bca::used_count + uses),
-                    bca::discount_used_minor.eq(bca::discount_used_minor + discount),
-                ))
-                .execute($conn)
-                .await?;
-        }
-    }};
+        diesel::update(bca::campaigns.find(campaign_id))
+            .set((
+                bca::used_count.eq(bca::used_count + uses),
+                bca::discount_used_minor.eq(bca::discount_used_minor + discount),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(())
+    })
 }
 
-/// What a campaign's caps have taken at `$now`: its counters, less its reservations
-/// past their deadline that no transaction has expired yet.
-macro_rules! campaign_usage {
-    ($conn:ident, $campaign:expr, $now:expr) => {{
+/// What a campaign's caps have taken at `now`: its counters, less its reservations past
+/// their deadline that no transaction has expired yet.
+pub async fn campaign_usage(
+    c: &mut Conn<'_>,
+    campaign: &StoredCampaign,
+    now: DateTime<Utc>,
+) -> Result<CampaignUsage, StorageError> {
+    let overdue: Vec<i64> = on_backend!(c, |conn| {
         use schema::redemptions::dsl as cu;
-        let campaign: &StoredCampaign = $campaign;
-        let overdue: Vec<i64> = cu::redemptions
+        cu::redemptions
             .filter(cu::campaign_id.eq(campaign.id))
             .filter(cu::status.eq(RedemptionStatus::Reserved.as_str()))
-            .filter(cu::reserved_until.le($now))
+            .filter(cu::reserved_until.le(now))
             .select(cu::discount_minor)
-            .load($conn)
-            .await?;
-        CampaignUsage {
-            uses: campaign.used_count - overdue.len() as i64,
-            discount_minor: campaign.discount_used_minor - overdue.iter().sum::<i64>(),
-        }
-    }};
+            .load(conn)
+            .await?
+    });
+    Ok(CampaignUsage {
+        uses: campaign.used_count - overdue.len() as i64,
+        discount_minor: campaign.discount_used_minor - overdue.iter().sum::<i64>(),
+    })
 }
 
 /// Expires the coupon's reservations whose deadline has passed and gives their uses
-/// back; evaluates to the code ids of the expired reservations.
-macro_rules! expire_due {
-    ($conn:ident, $coupon_id:expr, $now:expr) => {{
-        use schema::coupon_codes::dsl as ec;
-        use schema::coupons::dsl as eco;
+/// back; returns the code ids of the expired reservations.
+pub async fn expire_due(
+    c: &mut Conn<'_>,
+    coupon_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StorageError> {
+    let rows: Vec<(i64, i64, Option<i64>, i64)> = on_backend!(c, |conn| {
         use schema::redemptions::dsl as er;
-        let rows: Vec<(i64, i64, Option<i64>, i64)> = diesel::update(
+        diesel::update(
             er::redemptions
-                .filter(er::coupon_id.eq($coupon_id))
+                .filter(er::coupon_id.eq(coupon_id))
                 .filter(er::status.eq(RedemptionStatus::Reserved.as_str()))
-                .filter(er::reserved_until.le($now)),
+                .filter(er::reserved_until.le(now)),
         )
         .set((
             er::status.eq(RedemptionStatus::Expired.as_str()),
             er::holds_use.eq(false),
-            er::closed_at.eq($now),
-            er::updated_at.eq($now),
+            er::closed_at.eq(now),
+            er::updated_at.eq(now),
         ))
         .returning((er::id, er::code_id, er::campaign_id, er::discount_minor))
-        .get_results($conn)
+        .get_results(conn)
+        .await?
+    });
+    let mut per_campaign = BTreeMap::<i64, (i64, i64)>::new();
+    for (id, _, campaign_id, discount) in &rows {
+        let payload = serde_json::json!({ "id": id, "status": "EXPIRED" });
+        write_event(
+            c,
+            EventType::ReservationExpired,
+            Some(coupon_id),
+            id,
+            payload,
+            now,
+        )
         .await?;
-        let mut per_campaign = BTreeMap::<i64, (i64, i64)>::new();
-        for (id, _, campaign_id, discount) in &rows {
-            let payload = serde_json::json!({ "id": id, "status": "EXPIRED" });
-            event!($conn, EventType::ReservationExpired, Some($coupon_id), id, payload, $now);
-            if let Some(campaign_id) = campaign_id {
-                let entry = per_campaign.entry(*campaign_id).or_default();
-                entry.0 -= 1;
-                entry.1 -= discount;
-            }
+        if let Some(campaign_id) = campaign_id {
+            let entry = per_campaign.entry(*campaign_id).or_default();
+            entry.0 -= 1;
+            entry.1 -= discount;
         }
-        // In id order, so that transactions locking several campaigns cannot deadlock.
-        for (campaign_id, (uses, discount)) in per_campaign {
-            bump_campaign!($conn, Some(campaign_id), uses, discount);
+    }
+    // In id order, so that transactions locking several campaigns cannot deadlock.
+    for (campaign_id, (uses, discount)) in per_campaign {
+        bump_campaign(c, Some(campaign_id), uses, discount).await?;
+    }
+    let expired: Vec<i64> = rows.into_iter().map(|(_, code_id, _, _)| code_id).collect();
+    if !expired.is_empty() {
+        let mut per_code = BTreeMap::<i64, i64>::new();
+        for code_id in &expired {
+            *per_code.entry(*code_id).or_default() += 1;
         }
-        let expired: Vec<i64> = rows.into_iter().map(|(_, code_id, _, _)| code_id).collect();
-        if !expired.is_empty() {
-            diesel::update(eco::coupons.find($coupon_id))
-                .set(eco::reserved_count.eq(eco::reserved_count - expired.len() as i64))
-                .execute($conn)
+        let total = expired.len() as i64;
+        on_backend!(c, |conn| {
+            use schema::coupon_codes::dsl as ec;
+            use schema::coupons::dsl as eco;
+            diesel::update(eco::coupons.find(coupon_id))
+                .set(eco::reserved_count.eq(eco::reserved_count - total))
+                .execute(conn)
                 .await?;
-            let mut per_code = BTreeMap::<i64, i64>::new();
-            for code_id in &expired {
-                *per_code.entry(*code_id).or_default() += 1;
-            }
             for (code_id, n) in per_code {
                 diesel::update(ec::coupon_codes.find(code_id))
                     .set(ec::reserved_count.eq(ec::reserved_count - n))
-                    .execute($conn)
+                    .execute(conn)
                     .await?;
             }
-        }
-        expired
-    }};
+        });
+    }
+    Ok(expired)
+}
+
+/// A redemption's row.
+async fn redemption_row(c: &mut Conn<'_>, id: i64) -> Result<StoredRedemption, StorageError> {
+    on_backend!(c, |conn| {
+        use schema::redemptions::dsl as lr;
+        Ok(lr::redemptions.find(id).first(conn).await?)
+    })
 }
 
 /// Finds a redemption, locks its coupon, expires the coupon's overdue reservations, and
-/// reads the redemption again under the lock. Evaluates to `None` when there is no such
-/// redemption, else `Some((coupon, redemption))`.
-macro_rules! lock_redemption {
-    ($conn:ident, $id:expr, $now:expr) => {{
+/// reads the redemption again under the lock. `None` when there is no such redemption.
+pub async fn lock_redemption(
+    c: &mut Conn<'_>,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<(StoredCoupon, StoredRedemption)>, StorageError> {
+    let found: Option<i64> = on_backend!(c, |conn| {
         use schema::redemptions::dsl as lr;
-        let found: Option<i64> = lr::redemptions
-            .find($id)
+        lr::redemptions
+            .find(id)
             .select(lr::coupon_id)
-            .first($conn)
+            .first(conn)
             .await
-            .optional()?;
-        match found {
-            None => None,
-            Some(coupon_id) => {
-                let coupon = lock_coupon!($conn, coupon_id);
-                expire_due!($conn, coupon_id, $now);
-                let current: StoredRedemption = lr::redemptions.find($id).first($conn).await?;
-                Some((coupon, current))
+            .optional()?
+    });
+    let Some(coupon_id) = found else {
+        return Ok(None);
+    };
+    let coupon = lock_coupon(c, coupon_id).await?;
+    expire_due(c, coupon_id, now).await?;
+    let current = redemption_row(c, id).await?;
+    Ok(Some((coupon, current)))
+}
+
+/// A customer's uses of a coupon that hold a use; with `live_only`, reservations past
+/// their deadline are left out (as the next write would expire them).
+pub async fn customer_uses(
+    c: &mut Conn<'_>,
+    coupon_id: i64,
+    customer_key: &str,
+    live_only: Option<DateTime<Utc>>,
+) -> Result<i64, StorageError> {
+    on_backend!(c, |conn| {
+        use schema::redemptions::dsl as r;
+        let q = r::redemptions
+            .filter(r::coupon_id.eq(coupon_id))
+            .filter(r::customer_key.eq(customer_key))
+            .filter(r::holds_use.eq(true));
+        Ok(match live_only {
+            Some(now) => {
+                q.filter(
+                    r::status
+                        .ne(RedemptionStatus::Reserved.as_str())
+                        .or(r::reserved_until.gt(now)),
+                )
+                .count()
+                .get_result::<i64>(conn)
+                .await?
             }
-        }
-    }};
+            None => q.count().get_result::<i64>(conn).await?,
+        })
+    })
 }
 
 /// Loads what a coupon's rules may read, inside the current transaction or connection.
 /// Reservations past their deadline do not count as uses.
-macro_rules! rule_facts {
-    ($conn:ident, $coupon:expr, $code:expr, $order:expr, $customer_key:expr, $usage:expr, $discount:expr, $now:expr) => {{
-        use schema::redemptions::dsl as fr;
-        let customer_use_times: Vec<DateTime<Utc>> = match $customer_key {
-            Some(key) => {
-                fr::redemptions
-                    .filter(fr::coupon_id.eq($coupon.id.0))
-                    .filter(fr::customer_key.eq(key))
-                    .filter(fr::holds_use.eq(true))
-                    .filter(
-                        fr::status
-                            .ne(RedemptionStatus::Reserved.as_str())
-                            .or(fr::reserved_until.gt($now)),
-                    )
-                    .order(fr::id.desc())
-                    .limit(1000)
-                    .select(fr::created_at)
-                    .load($conn)
-                    .await?
-            }
-            None => Vec::new(),
-        };
-        let totals: Vec<CurrencyTotal> = diesel::sql_query(
-            "SELECT currency, CAST(SUM(discount_minor - refunded_minor) AS BIGINT) AS total \
-             FROM redemptions WHERE coupon_id = $1 AND currency = $2 \
-             AND status IN ('REDEEMED', 'PARTIALLY_REVERSED', 'REVERSED') GROUP BY currency",
-        )
-        .bind::<BigInt, _>($coupon.id.0)
-        .bind::<Text, _>($order.currency.code())
-        .load($conn)
-        .await?;
-        let order: &Order = $order;
-        RuleFacts {
-            coupon_id: $coupon.id.0,
-            coupon_name: $coupon.spec.name.clone(),
-            coupon_metadata: $coupon.spec.metadata.as_value().clone(),
-            code: $code.code.clone(),
-            coupon_uses: $usage.coupon,
-            code_uses: $usage.code,
-            customer_uses: $usage.customer,
-            customer_use_times: customer_use_times.iter().map(DateTime::timestamp).collect(),
-            discount_total: totals.iter().map(|t| t.total).next().unwrap_or(0),
-            discount: $discount.minor,
-            ..RuleFacts::for_order(order, $now.timestamp())
-        }
-    }};
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the facts come from all of these"
+)]
+pub async fn rule_facts(
+    c: &mut Conn<'_>,
+    coupon: &Coupon,
+    code: &StoredCode,
+    order: &Order,
+    customer_key: Option<&str>,
+    usage: Usage,
+    discount: Money,
+    now: DateTime<Utc>,
+) -> Result<RuleFacts, StorageError> {
+    let (customer_use_times, totals): (Vec<DateTime<Utc>>, Vec<CurrencyTotal>) =
+        on_backend!(c, |conn| {
+            use schema::redemptions::dsl as fr;
+            let times = match customer_key {
+                Some(key) => {
+                    fr::redemptions
+                        .filter(fr::coupon_id.eq(coupon.id.0))
+                        .filter(fr::customer_key.eq(key))
+                        .filter(fr::holds_use.eq(true))
+                        .filter(
+                            fr::status
+                                .ne(RedemptionStatus::Reserved.as_str())
+                                .or(fr::reserved_until.gt(now)),
+                        )
+                        .order(fr::id.desc())
+                        .limit(1000)
+                        .select(fr::created_at)
+                        .load(conn)
+                        .await?
+                }
+                None => Vec::new(),
+            };
+            let totals = diesel::sql_query(
+                "SELECT currency, CAST(SUM(discount_minor - refunded_minor) AS BIGINT) AS total \
+                 FROM redemptions WHERE coupon_id = $1 AND currency = $2 \
+                 AND status IN ('REDEEMED', 'PARTIALLY_REVERSED', 'REVERSED') GROUP BY currency",
+            )
+            .bind::<BigInt, _>(coupon.id.0)
+            .bind::<Text, _>(order.currency.code())
+            .load(conn)
+            .await?;
+            (times, totals)
+        });
+    Ok(RuleFacts {
+        coupon_id: coupon.id.0,
+        coupon_name: coupon.spec.name.clone(),
+        coupon_metadata: coupon.spec.metadata.as_value().clone(),
+        code: code.code.clone(),
+        coupon_uses: usage.coupon,
+        code_uses: usage.code,
+        customer_uses: usage.customer,
+        customer_use_times: customer_use_times.iter().map(DateTime::timestamp).collect(),
+        discount_total: totals.iter().map(|t| t.total).next().unwrap_or(0),
+        discount: discount.minor,
+        ..RuleFacts::for_order(order, now.timestamp())
+    })
 }
 
 /// Runs a coupon's rules and folds their answer into the discount: a rejection or a
@@ -437,68 +547,571 @@ fn apply_rules(outcome: RulesOutcome, discount: Money) -> Result<Money, Vec<Reje
     }
 }
 
-/// Writes the usage events of a capped coupon whose redemptions went from `$before` to
-/// `$before + 1`: 50% and 90% of the cap, and the cap itself.
-macro_rules! usage_thresholds {
-    ($conn:ident, $coupon_id:expr, $before:expr, $cap:expr, $now:expr) => {{
-        if let Some(cap) = $cap {
-            let (before, after, cap): (i64, i64, i64) = ($before, $before + 1, i64::from(cap));
-            for percent in [50_i64, 90] {
-                if before * 100 < percent * cap && after * 100 >= percent * cap {
-                    let payload = serde_json::json!({ "percent": percent, "redeemed": after, "cap": cap });
-                    event!($conn, EventType::UsageThresholdReached, Some($coupon_id), $coupon_id, payload, $now);
-                }
-            }
-            if before < cap && after >= cap {
-                let payload = serde_json::json!({ "redeemed": after, "cap": cap });
-                event!($conn, EventType::CouponExhausted, Some($coupon_id), $coupon_id, payload, $now);
-            }
+/// Writes the usage events of a capped coupon whose redemptions went from `before` to
+/// `before + 1`: 50% and 90% of the cap, and the cap itself.
+pub async fn usage_thresholds(
+    c: &mut Conn<'_>,
+    coupon_id: i64,
+    before: i64,
+    cap: Option<u32>,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    let Some(cap) = cap else { return Ok(()) };
+    let (after, cap) = (before + 1, i64::from(cap));
+    for percent in [50_i64, 90] {
+        if before * 100 < percent * cap && after * 100 >= percent * cap {
+            let payload = serde_json::json!({ "percent": percent, "redeemed": after, "cap": cap });
+            let kind = EventType::UsageThresholdReached;
+            write_event(c, kind, Some(coupon_id), coupon_id, payload, now).await?;
         }
-    }};
+    }
+    if before < cap && after >= cap {
+        let payload = serde_json::json!({ "redeemed": after, "cap": cap });
+        let kind = EventType::CouponExhausted;
+        write_event(c, kind, Some(coupon_id), coupon_id, payload, now).await?;
+    }
+    Ok(())
 }
 
-/// Records a change of a reservation or redemption from `$current` to `$row` (both
-/// rows): its audit entry and its event, inside the caller's transaction.
-macro_rules! record_change {
-    ($conn:ident, $actor:expr, $action:expr, $event:expr, $current:expr, $row:expr, $now:expr) => {{
-        let (current, row): (&StoredRedemption, &StoredRedemption) = ($current, $row);
-        let (before, after) = (snapshot(current), snapshot(row));
-        audit!(
-            $conn,
-            $actor,
-            $action,
-            EntityType::Redemption,
-            row.id,
-            before,
-            after.clone(),
-            $now
-        );
-        let payload = after.unwrap_or_default();
-        event!($conn, $event, Some(row.coupon_id), row.id, payload, $now);
-    }};
+/// Records a change of a reservation or redemption from `current` to `row`: its audit
+/// entry and its event, inside the caller's transaction.
+pub async fn record_change(
+    c: &mut Conn<'_>,
+    actor: &Actor,
+    (action, happened): (AuditAction, EventType),
+    current: Option<&StoredRedemption>,
+    row: &StoredRedemption,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    let (before, after) = (current.and_then(snapshot), snapshot(row));
+    let entity = EntityType::Redemption;
+    write_audit(c, actor, action, entity, row.id, before, after.clone(), now).await?;
+    let payload = after.unwrap_or_default();
+    write_event(c, happened, Some(row.coupon_id), row.id, payload, now).await
 }
 
 /// Adds `redeemed` and `reserved` to the counters of a coupon and one of its codes.
-macro_rules! bump_counters {
-    ($conn:ident, $coupon_id:expr, $code_id:expr, $redeemed:expr, $reserved:expr) => {{
+pub async fn bump_counters(
+    c: &mut Conn<'_>,
+    coupon_id: i64,
+    code_id: i64,
+    redeemed: i64,
+    reserved: i64,
+) -> Result<(), StorageError> {
+    on_backend!(c, |conn| {
         use schema::coupon_codes::dsl as bc;
         use schema::coupons::dsl as bco;
-        let (redeemed, reserved): (i64, i64) = ($redeemed, $reserved);
-        diesel::update(bco::coupons.find($coupon_id))
+        diesel::update(bco::coupons.find(coupon_id))
             .set((
                 bco::redemption_count.eq(bco::redemption_count + redeemed),
                 bco::reserved_count.eq(bco::reserved_count + reserved),
             ))
-            .execute($conn)
+            .execute(conn)
             .await?;
-        diesel::update(bc::coupon_codes.find($code_id))
+        diesel::update(bc::coupon_codes.find(code_id))
             .set((
                 bc::redemption_count.eq(bc::redemption_count + redeemed),
                 bc::reserved_count.eq(bc::reserved_count + reserved),
             ))
-            .execute($conn)
+            .execute(conn)
             .await?;
-    }};
+        Ok(())
+    })
+}
+
+/// Writes a new reservation (with `hold_until`) or redemption of `code` for an order.
+async fn insert_redemption(
+    c: &mut Conn<'_>,
+    code: &StoredCode,
+    campaign_id: Option<i64>,
+    req: ApplyRequest<'_>,
+    discount: Money,
+    now: DateTime<Utc>,
+) -> Result<StoredRedemption, StorageError> {
+    let status = if req.hold_until.is_some() {
+        RedemptionStatus::Reserved
+    } else {
+        RedemptionStatus::Redeemed
+    };
+    on_backend!(c, |conn| {
+        use schema::redemptions::dsl as r;
+        Ok(diesel::insert_into(r::redemptions)
+            .values((
+                (
+                    r::coupon_id.eq(code.coupon_id),
+                    r::code_id.eq(code.id),
+                    r::code.eq(&code.code),
+                    r::status.eq(status.as_str()),
+                    r::holds_use.eq(true),
+                    r::customer_key.eq(req.customer_key),
+                    r::email_domain.eq(req.order.customer.email_domain()),
+                    r::order_id.eq(&req.order.id),
+                    r::channel.eq(req.order.channel.as_deref()),
+                    r::currency.eq(req.order.currency.code()),
+                ),
+                (
+                    r::subtotal_minor.eq(req.order.subtotal.minor),
+                    r::discount_minor.eq(discount.minor),
+                    r::refunded_minor.eq(0_i64),
+                    r::reserved_until.eq(req.hold_until),
+                    r::created_at.eq(now),
+                    r::redeemed_at.eq(req.hold_until.is_none().then_some(now)),
+                    r::updated_at.eq(now),
+                    r::campaign_id.eq(campaign_id),
+                    r::reserved_at.eq(req.hold_until.map(|_| now)),
+                ),
+            ))
+            .get_result(conn)
+            .await?)
+    })
+}
+
+/// How a reservation or redemption row changes.
+enum RowChange {
+    /// A reservation becomes a redemption.
+    Redeem,
+    /// A reservation gives its use back.
+    Release,
+    /// A refund: the total refunded so far, whether that is all of the discount, and
+    /// whether the row still holds its use.
+    Refund {
+        refunded: i64,
+        full: bool,
+        holds_use: bool,
+    },
+}
+
+/// Applies a change to a redemption row and returns the row as it is now.
+async fn change_redemption(
+    c: &mut Conn<'_>,
+    id: i64,
+    change: RowChange,
+    now: DateTime<Utc>,
+) -> Result<StoredRedemption, StorageError> {
+    on_backend!(c, |conn| {
+        use schema::redemptions::dsl as r;
+        let target = r::redemptions.find(id);
+        Ok(match change {
+            RowChange::Redeem => {
+                diesel::update(target)
+                    .set((
+                        r::status.eq(RedemptionStatus::Redeemed.as_str()),
+                        r::redeemed_at.eq(now),
+                        r::reserved_until.eq(None::<DateTime<Utc>>),
+                        r::updated_at.eq(now),
+                    ))
+                    .get_result(conn)
+                    .await?
+            }
+            RowChange::Release => {
+                diesel::update(target)
+                    .set((
+                        r::status.eq(RedemptionStatus::Released.as_str()),
+                        r::holds_use.eq(false),
+                        r::closed_at.eq(now),
+                        r::updated_at.eq(now),
+                    ))
+                    .get_result(conn)
+                    .await?
+            }
+            RowChange::Refund {
+                refunded,
+                full,
+                holds_use,
+            } => {
+                let status = if full {
+                    RedemptionStatus::Reversed
+                } else {
+                    RedemptionStatus::PartiallyReversed
+                };
+                diesel::update(target)
+                    .set((
+                        r::status.eq(status.as_str()),
+                        r::refunded_minor.eq(refunded),
+                        r::holds_use.eq(holds_use),
+                        r::closed_at.eq(full.then_some(now)),
+                        r::updated_at.eq(now),
+                    ))
+                    .get_result(conn)
+                    .await?
+            }
+        })
+    })
+}
+
+/// Decides on a code for an order under the coupon's lock, and writes the reservation
+/// or redemption it allows.
+async fn apply(
+    c: &mut Conn<'_>,
+    req: ApplyRequest<'_>,
+    rules: &dyn RuleEvaluator,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<CheckoutOutcome, StorageError> {
+    let Some(coupon_id) = code_owner(c, req.code).await? else {
+        return Ok(CheckoutOutcome::Rejected(vec![Rejection::NotFound]));
+    };
+    let coupon = lock_coupon(c, coupon_id).await?.into_domain()?;
+    let code = code_row(c, req.code).await?;
+    // Read under the lock, `reserved_count` says whether there is anything to expire.
+    let expired = if coupon.reserved_count > 0 {
+        expire_due(c, code.coupon_id, now).await?
+    } else {
+        Vec::new()
+    };
+    let expired_here = expired.iter().filter(|id| **id == code.id).count() as i64;
+    // Locked after the coupon (and after expiry moved its counters).
+    let campaign = match coupon.campaign_id {
+        Some(id) => Some(lock_campaign(c, id).await?),
+        None => None,
+    };
+    let limits = campaign.as_ref().map(StoredCampaign::limits).transpose()?;
+    let counts_customer =
+        coupon.spec.per_customer_limit.get().is_some() || !coupon.spec.rules.is_empty();
+    let customer_used = match (counts_customer, req.customer_key) {
+        (true, Some(key)) => customer_uses(c, code.coupon_id, key, None).await?,
+        _ => 0,
+    };
+    let usage = Usage {
+        coupon: coupon.redemption_count + coupon.reserved_count - expired.len() as i64,
+        code: code.redemption_count + code.reserved_count - expired_here,
+        customer: customer_used,
+    };
+    let terms = CodeTerms {
+        active: code.active,
+        usage_limit: code.usage_limit,
+    };
+    let mut discount =
+        match evaluate_in_campaign(&coupon, limits.as_ref(), terms, req.order, usage, now) {
+            Ok(d) => d,
+            Err(reasons) => return Ok(CheckoutOutcome::Rejected(reasons)),
+        };
+    if let (Some(campaign), Some(limits)) = (&campaign, &limits)
+        && limits.caps_usage()
+    {
+        let used = campaign_usage(c, campaign, now).await?;
+        discount = match limits.limit(used, discount) {
+            Ok(d) => d,
+            Err(reason) => return Ok(CheckoutOutcome::Rejected(vec![reason])),
+        };
+    }
+    if !coupon.spec.rules.is_empty() {
+        let facts = rule_facts(
+            c,
+            &coupon,
+            &code,
+            req.order,
+            req.customer_key,
+            usage,
+            discount,
+            now,
+        )
+        .await?;
+        discount = match apply_rules(rules.evaluate(&coupon.spec.rules, &facts), discount) {
+            Ok(d) => d,
+            Err(reasons) => return Ok(CheckoutOutcome::Rejected(reasons)),
+        };
+    }
+    let row = insert_redemption(c, &code, coupon.campaign_id, req, discount, now).await?;
+    bump_campaign(c, row.campaign_id, 1, row.discount_minor).await?;
+    let reserved = req.hold_until.is_some();
+    let (redeemed_delta, reserved_delta) = if reserved { (0, 1) } else { (1, 0) };
+    bump_counters(c, code.coupon_id, code.id, redeemed_delta, reserved_delta).await?;
+    let kind = if reserved {
+        (AuditAction::CouponReserved, EventType::CouponReserved)
+    } else {
+        (AuditAction::CouponRedeemed, EventType::CouponRedeemed)
+    };
+    record_change(c, actor, kind, None, &row, now).await?;
+    if !reserved {
+        let cap = coupon.spec.max_redemptions.get();
+        usage_thresholds(c, row.coupon_id, coupon.redemption_count, cap, now).await?;
+    }
+    Ok(CheckoutOutcome::Applied(row.into_domain()?))
+}
+
+/// Redeems a reservation under its coupon's lock.
+async fn redeem_reserved(
+    c: &mut Conn<'_>,
+    reservation_id: i64,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<CheckoutOutcome, StorageError> {
+    let Some((coupon, current)) = lock_redemption(c, reservation_id, now).await? else {
+        return Ok(CheckoutOutcome::NotFound);
+    };
+    let coupon = coupon.into_domain()?;
+    match current.status()? {
+        RedemptionStatus::Reserved => {}
+        RedemptionStatus::Expired => return Ok(CheckoutOutcome::ReservationExpired),
+        other => return Ok(CheckoutOutcome::WrongStatus(other)),
+    }
+    let row = change_redemption(c, reservation_id, RowChange::Redeem, now).await?;
+    bump_counters(c, current.coupon_id, current.code_id, 1, -1).await?;
+    let kind = (AuditAction::CouponRedeemed, EventType::CouponRedeemed);
+    record_change(c, actor, kind, Some(&current), &row, now).await?;
+    let cap = coupon.spec.max_redemptions.get();
+    usage_thresholds(c, row.coupon_id, coupon.redemption_count, cap, now).await?;
+    Ok(CheckoutOutcome::Applied(row.into_domain()?))
+}
+
+/// Refunds `refund` (all that is left when `None`) of a redemption under its coupon's
+/// lock.
+async fn refund(
+    c: &mut Conn<'_>,
+    redemption_id: i64,
+    refund: Option<Decimal>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<CheckoutOutcome, StorageError> {
+    let Some((coupon, current)) = lock_redemption(c, redemption_id, now).await? else {
+        return Ok(CheckoutOutcome::NotFound);
+    };
+    let coupon = coupon.into_domain()?;
+    match current.status()? {
+        RedemptionStatus::Redeemed | RedemptionStatus::PartiallyReversed => {}
+        other => return Ok(CheckoutOutcome::WrongStatus(other)),
+    }
+    let remaining = current.discount_minor - current.refunded_minor;
+    let amount = match refund {
+        None => remaining,
+        Some(decimal) => {
+            let currency = Currency::parse(&current.currency)?;
+            match Money::from_decimal(decimal, currency) {
+                Ok(m) => m.minor,
+                Err(_) => return Ok(CheckoutOutcome::RefundTooPrecise),
+            }
+        }
+    };
+    if amount > remaining {
+        return Ok(CheckoutOutcome::RefundExceedsDiscount {
+            remaining_minor: remaining,
+        });
+    }
+    let refunded = current.refunded_minor + amount;
+    let full = refunded == current.discount_minor;
+    let gives_use_back = full && coupon.spec.reversal_policy == ReversalPolicy::RestoreUsage;
+    let change = RowChange::Refund {
+        refunded,
+        full,
+        holds_use: !gives_use_back,
+    };
+    let row = change_redemption(c, redemption_id, change, now).await?;
+    if gives_use_back {
+        bump_counters(c, current.coupon_id, current.code_id, -1, 0).await?;
+    }
+    let uses = if gives_use_back { -1 } else { 0 };
+    bump_campaign(c, current.campaign_id, uses, -amount).await?;
+    let kind = (
+        AuditAction::RedemptionReversed,
+        EventType::RedemptionReversed,
+    );
+    record_change(c, actor, kind, Some(&current), &row, now).await?;
+    Ok(CheckoutOutcome::Applied(row.into_domain()?))
+}
+
+/// A checkout step that an idempotency key guards.
+enum Step<'a> {
+    /// Reserve or redeem a code.
+    Apply(ApplyRequest<'a>, &'a dyn RuleEvaluator),
+    /// Redeem a reservation.
+    RedeemReserved(i64),
+    /// Refund (part of) a redemption.
+    Refund(i64, Option<Decimal>),
+}
+
+/// Claims the key, runs the step unless the key has its answer already, and stores the
+/// answer for the key.
+async fn idempotently(
+    c: &mut Conn<'_>,
+    claim: Option<IdempotencyClaim<'_>>,
+    step: Step<'_>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Idempotent<CheckoutOutcome>, StorageError> {
+    if let Some(early) = claim_key(c, claim, now).await? {
+        return Ok(early);
+    }
+    let outcome = match step {
+        Step::Apply(req, rules) => apply(c, req, rules, actor, now).await?,
+        Step::RedeemReserved(id) => redeem_reserved(c, id, actor, now).await?,
+        Step::Refund(id, amount) => refund(c, id, amount, actor, now).await?,
+    };
+    remember(c, claim, &outcome).await?;
+    Ok(Idempotent::Fresh(outcome))
+}
+
+/// Gives a reservation's use back under its coupon's lock.
+async fn release(
+    c: &mut Conn<'_>,
+    reservation_id: i64,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<CheckoutOutcome, StorageError> {
+    let Some((_, current)) = lock_redemption(c, reservation_id, now).await? else {
+        return Ok(CheckoutOutcome::NotFound);
+    };
+    match current.status()? {
+        RedemptionStatus::Reserved => {}
+        RedemptionStatus::Released | RedemptionStatus::Expired => {
+            return Ok(CheckoutOutcome::Applied(current.into_domain()?));
+        }
+        other => return Ok(CheckoutOutcome::WrongStatus(other)),
+    }
+    let row = change_redemption(c, reservation_id, RowChange::Release, now).await?;
+    bump_counters(c, current.coupon_id, current.code_id, 0, -1).await?;
+    bump_campaign(c, current.campaign_id, -1, -current.discount_minor).await?;
+    let kind = (
+        AuditAction::ReservationReleased,
+        EventType::ReservationReleased,
+    );
+    record_change(c, actor, kind, Some(&current), &row, now).await?;
+    Ok(CheckoutOutcome::Applied(row.into_domain()?))
+}
+
+/// A code with its coupon, read without a lock.
+async fn code_and_coupon(
+    c: &mut Conn<'_>,
+    code: &CouponCode,
+) -> Result<Option<(StoredCode, StoredCoupon)>, StorageError> {
+    on_backend!(c, |conn| {
+        use schema::coupon_codes::dsl as cc;
+        use schema::coupons::dsl as cp;
+        Ok(cc::coupon_codes
+            .inner_join(cp::coupons)
+            .filter(cc::code.eq(code.as_str()))
+            .first(conn)
+            .await
+            .optional()?)
+    })
+}
+
+/// A campaign's row, read without a lock.
+async fn campaign_row(c: &mut Conn<'_>, id: i64) -> Result<StoredCampaign, StorageError> {
+    on_backend!(c, |conn| {
+        use schema::campaigns::dsl as ca;
+        Ok(ca::campaigns.find(id).first(conn).await?)
+    })
+}
+
+/// The code ids of a coupon's reservations past their deadline.
+async fn due_reservation_codes(
+    c: &mut Conn<'_>,
+    coupon_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StorageError> {
+    on_backend!(c, |conn| {
+        use schema::redemptions::dsl as r;
+        Ok(r::redemptions
+            .filter(r::coupon_id.eq(coupon_id))
+            .filter(r::status.eq(RedemptionStatus::Reserved.as_str()))
+            .filter(r::reserved_until.le(now))
+            .select(r::code_id)
+            .load(conn)
+            .await?)
+    })
+}
+
+/// What deciding on a code needs, read without writing (see [`Db::inspect_coupon`]).
+async fn inspect(
+    c: &mut Conn<'_>,
+    code: &CouponCode,
+    order: &Order,
+    customer_key: Option<&str>,
+    (always_facts, live_only): (bool, bool),
+    now: DateTime<Utc>,
+) -> Result<Option<Inspection>, StorageError> {
+    let Some((code, coupon)) = code_and_coupon(c, code).await? else {
+        return Ok(None);
+    };
+    let coupon = coupon.into_domain()?;
+    let terms = CodeTerms {
+        active: code.active,
+        usage_limit: code.usage_limit,
+    };
+    let campaign = match coupon.campaign_id {
+        Some(id) => Some(campaign_row(c, id).await?),
+        None => None,
+    };
+    let limits = campaign.as_ref().map(StoredCampaign::limits).transpose()?;
+    // A code that is switched off, not started or over is decided without reading
+    // usage. With `live_only`, one switched off or not started is not found at all.
+    let gate = evaluate_in_campaign(
+        &coupon,
+        limits.as_ref(),
+        terms,
+        order,
+        Usage::default(),
+        now,
+    );
+    if live_only
+        && let Err(reasons) = &gate
+        && matches!(
+            reasons.as_slice(),
+            [Rejection::NotActive | Rejection::NotStarted]
+        )
+    {
+        return Ok(None);
+    }
+    if !always_facts
+        && let Err(reasons) = &gate
+        && matches!(
+            reasons.as_slice(),
+            [Rejection::NotActive | Rejection::NotStarted | Rejection::Expired]
+        )
+    {
+        return Ok(Some(Inspection {
+            coupon,
+            decided: gate,
+            facts: None,
+        }));
+    }
+    let due = if coupon.reserved_count > 0 {
+        due_reservation_codes(c, code.coupon_id, now).await?
+    } else {
+        Vec::new()
+    };
+    let counts_customer =
+        coupon.spec.per_customer_limit.get().is_some() || !coupon.spec.rules.is_empty();
+    let customer_used = match (counts_customer, customer_key) {
+        (true, Some(key)) => customer_uses(c, code.coupon_id, key, Some(now)).await?,
+        _ => 0,
+    };
+    let usage = Usage {
+        coupon: coupon.redemption_count + coupon.reserved_count - due.len() as i64,
+        code: code.redemption_count + code.reserved_count
+            - due.iter().filter(|id| **id == code.id).count() as i64,
+        customer: customer_used,
+    };
+    let mut decided = evaluate_in_campaign(&coupon, limits.as_ref(), terms, order, usage, now);
+    if let (Ok(discount), Some(campaign), Some(limits)) = (&decided, &campaign, &limits)
+        && limits.caps_usage()
+    {
+        let used = campaign_usage(c, campaign, now).await?;
+        decided = limits.limit(used, *discount).map_err(|reason| vec![reason]);
+    }
+    let facts = if always_facts || (decided.is_ok() && !coupon.spec.rules.is_empty()) {
+        let discount = match &decided {
+            Ok(d) => *d,
+            Err(_) => coupon
+                .spec
+                .discount
+                .amount_for(order.subtotal)
+                .unwrap_or(Money {
+                    minor: 0,
+                    currency: order.currency,
+                }),
+        };
+        let facts = rule_facts(c, &coupon, &code, order, customer_key, usage, discount, now);
+        Some(facts.await?)
+    } else {
+        None
+    };
+    Ok(Some(Inspection {
+        coupon,
+        decided,
+        facts,
+    }))
 }
 
 impl Db {
@@ -511,165 +1124,9 @@ impl Db {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Idempotent<CheckoutOutcome>, StorageError> {
-        with_tx!(self, |conn| {
-            use schema::coupon_codes::dsl as cc;
-            use schema::redemptions::dsl as r;
-            if let Some(early) = claim_key!(conn, claim, now) {
-                return Ok(early);
-            }
-            let outcome = 'decide: {
-                let coupon_id: Option<i64> = cc::coupon_codes
-                    .filter(cc::code.eq(req.code.as_str()))
-                    .select(cc::coupon_id)
-                    .first(conn)
-                    .await
-                    .optional()?;
-                let Some(coupon_id) = coupon_id else {
-                    break 'decide CheckoutOutcome::Rejected(vec![Rejection::NotFound]);
-                };
-                let coupon = lock_coupon!(conn, coupon_id).into_domain()?;
-                // Read the code only under the coupon's lock: a read before it could see
-                // counters that a transaction committing meanwhile has changed.
-                let code: StoredCode = cc::coupon_codes
-                    .filter(cc::code.eq(req.code.as_str()))
-                    .first(conn)
-                    .await?;
-                // Read under the lock, `reserved_count` says whether there is anything to expire.
-                let expired = if coupon.reserved_count > 0 {
-                    expire_due!(conn, code.coupon_id, now)
-                } else {
-                    Vec::new()
-                };
-                let expired_here = expired.iter().filter(|id| **id == code.id).count() as i64;
-                // Locked after the coupon (and after expiry moved its counters).
-                let campaign = match coupon.campaign_id {
-                    Some(id) => Some(lock_campaign!(conn, id)),
-                    None => None,
-                };
-                let limits = campaign.as_ref().map(StoredCampaign::limits).transpose()?;
-                let counts_customer =
-                    coupon.spec.per_customer_limit.get().is_some() || !coupon.spec.rules.is_empty();
-                let customer_used = match (counts_customer, req.customer_key) {
-                    (true, Some(key)) => {
-                        r::redemptions
-                            .filter(r::coupon_id.eq(code.coupon_id))
-                            .filter(r::customer_key.eq(key))
-                            .filter(r::holds_use.eq(true))
-                            .count()
-                            .get_result::<i64>(conn)
-                            .await?
-                    }
-                    _ => 0,
-                };
-                let usage = Usage {
-                    coupon: coupon.redemption_count + coupon.reserved_count - expired.len() as i64,
-                    code: code.redemption_count + code.reserved_count - expired_here,
-                    customer: customer_used,
-                };
-                let terms = CodeTerms {
-                    active: code.active,
-                    usage_limit: code.usage_limit,
-                };
-                let decided =
-                    evaluate_in_campaign(&coupon, limits.as_ref(), terms, req.order, usage, now);
-                let mut discount = match decided {
-                    Ok(d) => d,
-                    Err(reasons) => break 'decide CheckoutOutcome::Rejected(reasons),
-                };
-                if let (Some(campaign), Some(limits)) = (&campaign, &limits)
-                    && limits.caps_usage()
-                {
-                    let used = campaign_usage!(conn, campaign, now);
-                    discount = match limits.limit(used, discount) {
-                        Ok(d) => d,
-                        Err(reason) => break 'decide CheckoutOutcome::Rejected(vec![reason]),
-                    };
-                }
-                if !coupon.spec.rules.is_empty() {
-                    let facts = rule_facts!(
-                        conn,
-                        coupon,
-                        code,
-                        req.order,
-                        req.customer_key,
-                        usage,
-                        discount,
-                        now
-                    );
-                    discount =
-                        match apply_rules(rules.evaluate(&coupon.spec.rules, &facts), discount) {
-                            Ok(d) => d,
-                            Err(reasons) => break 'decide CheckoutOutcome::Rejected(reasons),
-                        };
-                }
-                let status = if req.hold_until.is_some() {
-                    RedemptionStatus::Reserved
-                } else {
-                    RedemptionStatus::Redeemed
-                };
-                let row: StoredRedemption = diesel::insert_into(r::redemptions)
-                    .values((
-                        (
-                            r::coupon_id.eq(code.coupon_id),
-                            r::code_id.eq(code.id),
-                            r::code.eq(&code.code),
-                            r::status.eq(status.as_str()),
-                            r::holds_use.eq(true),
-                            r::customer_key.eq(req.customer_key),
-                            r::email_domain.eq(req.order.customer.email_domain()),
-                            r::order_id.eq(&req.order.id),
-                            r::channel.eq(req.order.channel.as_deref()),
-                            r::currency.eq(req.order.currency.code()),
-                        ),
-                        (
-                            r::subtotal_minor.eq(req.order.subtotal.minor),
-                            r::discount_minor.eq(discount.minor),
-                            r::refunded_minor.eq(0_i64),
-                            r::reserved_until.eq(req.hold_until),
-                            r::created_at.eq(now),
-                            r::redeemed_at.eq(req.hold_until.is_none().then_some(now)),
-                            r::updated_at.eq(now),
-                            r::campaign_id.eq(coupon.campaign_id),
-                            r::reserved_at.eq(req.hold_until.map(|_| now)),
-                        ),
-                    ))
-                    .get_result(conn)
-                    .await?;
-                bump_campaign!(conn, row.campaign_id, 1, row.discount_minor);
-                let action = if req.hold_until.is_some() {
-                    bump_counters!(conn, code.coupon_id, code.id, 0, 1);
-                    AuditAction::CouponReserved
-                } else {
-                    bump_counters!(conn, code.coupon_id, code.id, 1, 0);
-                    AuditAction::CouponRedeemed
-                };
-                let after = snapshot(&row);
-                audit!(
-                    conn,
-                    actor,
-                    action,
-                    EntityType::Redemption,
-                    row.id,
-                    None,
-                    after.clone(),
-                    now
-                );
-                let happened = if action == AuditAction::CouponReserved {
-                    EventType::CouponReserved
-                } else {
-                    EventType::CouponRedeemed
-                };
-                let payload = after.unwrap_or_default();
-                event!(conn, happened, Some(row.coupon_id), row.id, payload, now);
-                if happened == EventType::CouponRedeemed {
-                    let cap = coupon.spec.max_redemptions.get();
-                    usage_thresholds!(conn, row.coupon_id, coupon.redemption_count, cap, now);
-                }
-                CheckoutOutcome::Applied(row.into_domain()?)
-            };
-            remember!(conn, claim, &outcome);
-            Ok(Idempotent::Fresh(outcome))
-        })
+        let step = Step::Apply(req, rules);
+        self.write(async move |mut c| idempotently(&mut c, claim, step, actor, now).await)
+            .await
     }
 
     /// Redeems a reservation made earlier, on the terms it was made on.
@@ -680,47 +1137,9 @@ impl Db {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Idempotent<CheckoutOutcome>, StorageError> {
-        with_tx!(self, |conn| {
-            use schema::redemptions::dsl as r;
-            if let Some(early) = claim_key!(conn, claim, now) {
-                return Ok(early);
-            }
-            let outcome = 'decide: {
-                let Some((coupon, current)) = lock_redemption!(conn, reservation_id, now) else {
-                    break 'decide CheckoutOutcome::NotFound;
-                };
-                let coupon = coupon.into_domain()?;
-                match current.status()? {
-                    RedemptionStatus::Reserved => {}
-                    RedemptionStatus::Expired => break 'decide CheckoutOutcome::ReservationExpired,
-                    other => break 'decide CheckoutOutcome::WrongStatus(other),
-                }
-                let row: StoredRedemption = diesel::update(r::redemptions.find(reservation_id))
-                    .set((
-                        r::status.eq(RedemptionStatus::Redeemed.as_str()),
-                        r::redeemed_at.eq(now),
-                        r::reserved_until.eq(None::<DateTime<Utc>>),
-                        r::updated_at.eq(now),
-                    ))
-                    .get_result(conn)
-                    .await?;
-                bump_counters!(conn, current.coupon_id, current.code_id, 1, -1);
-                record_change!(
-                    conn,
-                    actor,
-                    AuditAction::CouponRedeemed,
-                    EventType::CouponRedeemed,
-                    &current,
-                    &row,
-                    now
-                );
-                let cap = coupon.spec.max_redemptions.get();
-                usage_thresholds!(conn, row.coupon_id, coupon.redemption_count, cap, now);
-                CheckoutOutcome::Applied(row.into_domain()?)
-            };
-            remember!(conn, claim, &outcome);
-            Ok(Idempotent::Fresh(outcome))
-        })
+        let step = Step::RedeemReserved(reservation_id);
+        self.write(async move |mut c| idempotently(&mut c, claim, step, actor, now).await)
+            .await
     }
 
     /// Gives a reservation's use back. Releasing twice, or releasing an expired
@@ -731,40 +1150,8 @@ impl Db {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<CheckoutOutcome, StorageError> {
-        with_tx!(self, |conn| {
-            use schema::redemptions::dsl as r;
-            let Some((_, current)) = lock_redemption!(conn, reservation_id, now) else {
-                return Ok(CheckoutOutcome::NotFound);
-            };
-            match current.status()? {
-                RedemptionStatus::Reserved => {}
-                RedemptionStatus::Released | RedemptionStatus::Expired => {
-                    return Ok(CheckoutOutcome::Applied(current.into_domain()?));
-                }
-                other => return Ok(CheckoutOutcome::WrongStatus(other)),
-            }
-            let row: StoredRedemption = diesel::update(r::redemptions.find(reservation_id))
-                .set((
-                    r::status.eq(RedemptionStatus::Released.as_str()),
-                    r::holds_use.eq(false),
-                    r::closed_at.eq(now),
-                    r::updated_at.eq(now),
-                ))
-                .get_result(conn)
-                .await?;
-            bump_counters!(conn, current.coupon_id, current.code_id, 0, -1);
-            bump_campaign!(conn, current.campaign_id, -1, -current.discount_minor);
-            record_change!(
-                conn,
-                actor,
-                AuditAction::ReservationReleased,
-                EventType::ReservationReleased,
-                &current,
-                &row,
-                now
-            );
-            Ok(CheckoutOutcome::Applied(row.into_domain()?))
-        })
+        self.write(async move |mut c| release(&mut c, reservation_id, actor, now).await)
+            .await
     }
 
     /// Records a refund of (part of) a redemption's discount. A full reversal gives the
@@ -773,82 +1160,13 @@ impl Db {
         &self,
         claim: Option<IdempotencyClaim<'_>>,
         redemption_id: i64,
-        refund: Option<Decimal>,
+        amount: Option<Decimal>,
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Idempotent<CheckoutOutcome>, StorageError> {
-        with_tx!(self, |conn| {
-            use schema::redemptions::dsl as r;
-            if let Some(early) = claim_key!(conn, claim, now) {
-                return Ok(early);
-            }
-            let outcome = 'decide: {
-                let Some((coupon, current)) = lock_redemption!(conn, redemption_id, now) else {
-                    break 'decide CheckoutOutcome::NotFound;
-                };
-                let coupon = coupon.into_domain()?;
-                match current.status()? {
-                    RedemptionStatus::Redeemed | RedemptionStatus::PartiallyReversed => {}
-                    other => break 'decide CheckoutOutcome::WrongStatus(other),
-                }
-                let remaining = current.discount_minor - current.refunded_minor;
-                let amount = match refund {
-                    None => remaining,
-                    Some(decimal) => {
-                        let currency = Currency::parse(&current.currency)?;
-                        match Money::from_decimal(decimal, currency) {
-                            Ok(m) => m.minor,
-                            Err(_) => break 'decide CheckoutOutcome::RefundTooPrecise,
-                        }
-                    }
-                };
-                if amount > remaining {
-                    break 'decide CheckoutOutcome::RefundExceedsDiscount {
-                        remaining_minor: remaining,
-                    };
-                }
-                let refunded = current.refunded_minor + amount;
-                let full = refunded == current.discount_minor;
-                let gives_use_back =
-                    full && coupon.spec.reversal_policy == ReversalPolicy::RestoreUsage;
-                let status = if full {
-                    RedemptionStatus::Reversed
-                } else {
-                    RedemptionStatus::PartiallyReversed
-                };
-                let row: StoredRedemption = diesel::update(r::redemptions.find(redemption_id))
-                    .set((
-                        r::status.eq(status.as_str()),
-                        r::refunded_minor.eq(refunded),
-                        r::holds_use.eq(!gives_use_back),
-                        r::closed_at.eq(full.then_some(now)),
-                        r::updated_at.eq(now),
-                    ))
-                    .get_result(conn)
-                    .await?;
-                if gives_use_back {
-                    bump_counters!(conn, current.coupon_id, current.code_id, -1, 0);
-                }
-                bump_campaign!(
-                    conn,
-                    current.campaign_id,
-                    if gives_use_back { -1 } else { 0 },
-                    -amount
-                );
-                record_change!(
-                    conn,
-                    actor,
-                    AuditAction::RedemptionReversed,
-                    EventType::RedemptionReversed,
-                    &current,
-                    &row,
-                    now
-                );
-                CheckoutOutcome::Applied(row.into_domain()?)
-            };
-            remember!(conn, claim, &outcome);
-            Ok(Idempotent::Fresh(outcome))
-        })
+        let step = Step::Refund(redemption_id, amount);
+        self.write(async move |mut c| idempotently(&mut c, claim, step, actor, now).await)
+            .await
     }
 
     /// Decides whether a code applies to an order, writing nothing. Reservations past
@@ -893,137 +1211,9 @@ impl Db {
         live_only: bool,
         now: DateTime<Utc>,
     ) -> Result<Option<Inspection>, StorageError> {
-        with_conn!(self, |conn| {
-            use schema::campaigns::dsl as ca;
-            use schema::coupon_codes::dsl as cc;
-            use schema::coupons::dsl as c;
-            use schema::redemptions::dsl as r;
-            let found: Option<(StoredCode, StoredCoupon)> = cc::coupon_codes
-                .inner_join(c::coupons)
-                .filter(cc::code.eq(code.as_str()))
-                .first(conn)
-                .await
-                .optional()?;
-            let Some((code, coupon)) = found else {
-                return Ok(None);
-            };
-            let coupon = coupon.into_domain()?;
-            let terms = CodeTerms {
-                active: code.active,
-                usage_limit: code.usage_limit,
-            };
-            let campaign: Option<StoredCampaign> = match coupon.campaign_id {
-                Some(id) => Some(ca::campaigns.find(id).first(conn).await?),
-                None => None,
-            };
-            let limits = campaign.as_ref().map(StoredCampaign::limits).transpose()?;
-            // A code that is switched off, not started or over is decided without reading
-            // usage. With `live_only`, one switched off or not started is not found at all.
-            let gate = evaluate_in_campaign(
-                &coupon,
-                limits.as_ref(),
-                terms,
-                order,
-                Usage::default(),
-                now,
-            );
-            if live_only
-                && let Err(reasons) = &gate
-                && matches!(
-                    reasons.as_slice(),
-                    [Rejection::NotActive | Rejection::NotStarted]
-                )
-            {
-                return Ok(None);
-            }
-            if !always_facts
-                && let Err(reasons) = &gate
-                && matches!(
-                    reasons.as_slice(),
-                    [Rejection::NotActive | Rejection::NotStarted | Rejection::Expired]
-                )
-            {
-                return Ok(Some(Inspection {
-                    coupon,
-                    decided: gate,
-                    facts: None,
-                }));
-            }
-            let due: Vec<i64> = if coupon.reserved_count > 0 {
-                r::redemptions
-                    .filter(r::coupon_id.eq(code.coupon_id))
-                    .filter(r::status.eq(RedemptionStatus::Reserved.as_str()))
-                    .filter(r::reserved_until.le(now))
-                    .select(r::code_id)
-                    .load(conn)
-                    .await?
-            } else {
-                Vec::new()
-            };
-            let counts_customer =
-                coupon.spec.per_customer_limit.get().is_some() || !coupon.spec.rules.is_empty();
-            let customer_used = match (counts_customer, customer_key) {
-                (true, Some(key)) => {
-                    r::redemptions
-                        .filter(r::coupon_id.eq(code.coupon_id))
-                        .filter(r::customer_key.eq(key))
-                        .filter(r::holds_use.eq(true))
-                        .filter(
-                            r::status
-                                .ne(RedemptionStatus::Reserved.as_str())
-                                .or(r::reserved_until.gt(now)),
-                        )
-                        .count()
-                        .get_result::<i64>(conn)
-                        .await?
-                }
-                _ => 0,
-            };
-            let usage = Usage {
-                coupon: coupon.redemption_count + coupon.reserved_count - due.len() as i64,
-                code: code.redemption_count + code.reserved_count
-                    - due.iter().filter(|id| **id == code.id).count() as i64,
-                customer: customer_used,
-            };
-            let mut decided =
-                evaluate_in_campaign(&coupon, limits.as_ref(), terms, order, usage, now);
-            if let (Ok(discount), Some(campaign), Some(limits)) = (&decided, &campaign, &limits)
-                && limits.caps_usage()
-            {
-                let used = campaign_usage!(conn, campaign, now);
-                decided = limits.limit(used, *discount).map_err(|reason| vec![reason]);
-            }
-            let facts = if always_facts || (decided.is_ok() && !coupon.spec.rules.is_empty()) {
-                let discount = match &decided {
-                    Ok(d) => *d,
-                    Err(_) => coupon
-                        .spec
-                        .discount
-                        .amount_for(order.subtotal)
-                        .unwrap_or(Money {
-                            minor: 0,
-                            currency: order.currency,
-                        }),
-                };
-                Some(rule_facts!(
-                    conn,
-                    coupon,
-                    code,
-                    order,
-                    customer_key,
-                    usage,
-                    discount,
-                    now
-                ))
-            } else {
-                None
-            };
-            Ok(Some(Inspection {
-                coupon,
-                decided,
-                facts,
-            }))
-        })
+        let flags = (always_facts, live_only);
+        self.read(async move |mut c| inspect(&mut c, code, order, customer_key, flags, now).await)
+            .await
     }
 
     /// Expires overdue reservations of up to `max_coupons` coupons; returns how many
@@ -1046,11 +1236,12 @@ impl Db {
         });
         let mut expired = 0;
         for coupon_id in coupons {
-            expired += with_tx!(self, |conn| {
-                lock_coupon!(conn, coupon_id);
-                let n = expire_due!(conn, coupon_id, now).len();
-                Ok::<_, StorageError>(n)
-            })?;
+            expired += self
+                .write(async move |mut c| {
+                    lock_coupon(&mut c, coupon_id).await?;
+                    Ok(expire_due(&mut c, coupon_id, now).await?.len())
+                })
+                .await?;
         }
         Ok(expired)
     }

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::Value;
 
-use super::{Db, StorageError, with_conn};
+use super::{Conn, Db, StorageError, on_backend, with_conn};
 
 macro_rules! event_types {
     ($($variant:ident => $text:literal, $doc:literal;)*) => {
@@ -114,6 +114,22 @@ macro_rules! event {
     }};
 }
 pub(crate) use event;
+
+/// Writes one event to the outbox inside the caller's transaction; its campaign is the
+/// coupon's at that moment.
+pub async fn write_event(
+    c: &mut Conn<'_>,
+    event_type: EventType,
+    coupon_id: Option<i64>,
+    entity_id: impl std::fmt::Display + Sync,
+    payload: Value,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    on_backend!(c, |conn| {
+        event!(conn, event_type, coupon_id, entity_id, payload, now);
+        Ok(())
+    })
+}
 
 impl Db {
     /// Events after `after_id`, oldest first, at most `limit`.

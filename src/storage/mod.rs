@@ -12,6 +12,7 @@ mod api_keys;
 mod audit;
 mod campaigns;
 mod checkout;
+mod conn;
 mod coupons;
 mod events;
 mod jobs;
@@ -42,6 +43,8 @@ pub use checkout::{
     ApplyRequest, CounterMismatch, ExportedRedemption, IdempotencyClaim, Idempotent, Inspection,
     RedemptionFilter,
 };
+pub(crate) use conn::on_backend;
+pub use conn::{Conn, Work};
 pub use coupons::{CouponFilter, DeleteOutcome, ImportRow, StoredCode, UpdateError};
 pub use events::{EventType, StoredEvent};
 pub use jobs::{CancelOutcome, Chunk, GENERATE_CODES, StoredJob};
@@ -98,7 +101,8 @@ macro_rules! with_tx {
 }
 pub(crate) use {with_conn, with_tx};
 
-type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+/// A SQLite connection as diesel-async drives it.
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 
 /// A pool of connections to one database.
 #[derive(Clone)]

@@ -1,0 +1,126 @@
+//! The connection as a value: [`Conn`] is one connection of either backend, borrowed
+//! for a unit of work. Storage steps are ordinary `async fn`s that take `&mut Conn` as
+//! their first argument, so several of them compose inside one transaction, which the
+//! caller opens with [`Db::read`] or [`Db::write`].
+//!
+//! The double expansion per backend happens inside each step's body only, through
+//! [`on_backend!`]: the body is written once and compiled against each backend's table
+//! module, so an operation one backend cannot express fails at `cargo build`.
+
+use std::future::Future;
+
+use diesel_async::{AsyncConnection as _, AsyncPgConnection};
+
+use super::{Db, SqliteConn, StorageError};
+
+/// One connection, of either backend, for the length of a unit of work (inside a
+/// transaction when it came from [`Db::write`]).
+pub enum Conn<'c> {
+    /// A PostgreSQL connection.
+    Postgres(&'c mut AsyncPgConnection),
+    /// A SQLite connection.
+    Sqlite(&'c mut SqliteConn),
+}
+
+impl<'c> From<&'c mut AsyncPgConnection> for Conn<'c> {
+    fn from(conn: &'c mut AsyncPgConnection) -> Self {
+        Self::Postgres(conn)
+    }
+}
+
+impl<'c> From<&'c mut SqliteConn> for Conn<'c> {
+    fn from(conn: &'c mut SqliteConn) -> Self {
+        Self::Sqlite(conn)
+    }
+}
+
+/// Runs `$body` with `$conn` bound to the backend's own connection and `schema` to its
+/// table module; the body is compiled once per backend. The one macro storage steps
+/// use: everything else is functions.
+macro_rules! on_backend {
+    ($c:expr, |$conn:ident| $body:expr) => {
+        match $c {
+            $crate::storage::Conn::Postgres($conn) => {
+                use $crate::storage::schema::pg as schema;
+                let $conn: &mut diesel_async::AsyncPgConnection = &mut **$conn;
+                $body
+            }
+            $crate::storage::Conn::Sqlite($conn) => {
+                use $crate::storage::schema::sqlite as schema;
+                let $conn: &mut $crate::storage::SqliteConn = &mut **$conn;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_backend;
+
+/// A unit of work over a connection: an async closure `async |c: Conn| …` whose future
+/// can be named, so that [`Db::read`] and [`Db::write`] can require it to be `Send`.
+/// (The same device as diesel-async's own transactions.)
+pub trait Work<C, R>: AsyncFnOnce(C) -> R + FnOnce(C) -> <Self as Work<C, R>>::Fut {
+    /// The future the closure returns.
+    type Fut: Future<Output = R>;
+}
+
+impl<F, C, Fut, R> Work<C, R> for F
+where
+    F: AsyncFnOnce(C) -> R + FnOnce(C) -> Fut,
+    Fut: Future<Output = R>,
+{
+    type Fut = Fut;
+}
+
+impl Db {
+    /// Runs `work` on a pooled connection, outside any transaction: for reads.
+    pub async fn read<'a, T, F>(&'a self, work: F) -> Result<T, StorageError>
+    where
+        for<'c> F: AsyncFnOnce(Conn<'c>) -> Result<T, StorageError>
+            + Work<Conn<'c>, Result<T, StorageError>, Fut: Send>
+            + Send
+            + 'a,
+        T: Send + 'a,
+    {
+        match self {
+            Db::Postgres(pool) => {
+                let mut pooled = pool.get().await?;
+                work(Conn::Postgres(&mut pooled)).await
+            }
+            Db::Sqlite(pool) => {
+                let mut pooled = pool.get().await?;
+                work(Conn::Sqlite(&mut pooled)).await
+            }
+        }
+    }
+
+    /// Runs `work` in one write transaction: committed when it returns `Ok`, rolled
+    /// back on `Err`. On SQLite the transaction starts with `BEGIN IMMEDIATE` (so one
+    /// that reads before it writes never fails to upgrade its lock), behind an
+    /// in-process gate that lets one writer in at a time.
+    pub async fn write<'a, T, F>(&'a self, work: F) -> Result<T, StorageError>
+    where
+        for<'c> F: AsyncFnOnce(Conn<'c>) -> Result<T, StorageError>
+            + Work<Conn<'c>, Result<T, StorageError>, Fut: Send>
+            + Send
+            + 'a,
+        T: Send + 'a,
+    {
+        match self {
+            Db::Postgres(pool) => {
+                let mut pooled = pool.get().await?;
+                pooled
+                    .transaction(async move |tx| work(Conn::Postgres(tx)).await)
+                    .await
+            }
+            Db::Sqlite(pool) => {
+                // SQLite allows one writer anyway; waiting here is cheaper and fairer
+                // than its busy-retry backoff.
+                let _writer = pool.write_gate.lock().await;
+                let mut pooled = pool.get().await?;
+                pooled
+                    .immediate_transaction(async move |tx| work(Conn::Sqlite(tx)).await)
+                    .await
+            }
+        }
+    }
+}
