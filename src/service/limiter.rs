@@ -362,20 +362,12 @@ impl Limiter {
     }
 
     fn settle_entries(&self, role: Role, subjects: &[Subject], failed: bool, now: Instant) {
-        let budget = self.settings.budget(role);
-        let Ok(mut entries) = self.entries.lock() else {
-            return;
-        };
-        for subject in subjects {
-            let Some(max) = budget.of(subject) else {
-                continue;
-            };
-            let entry = entries.entry(subject.clone()).or_insert(Entry::new(now));
+        self.each_limited(role, subjects, now, |entry, max| {
             entry.pending = entry.pending.saturating_sub(1);
             if failed {
                 entry.add_failures(1, max, now, &self.settings);
             }
-        }
+        });
     }
 
     /// Records `n` failed checks against each subject `role` is limited on, without
@@ -385,18 +377,30 @@ impl Limiter {
     }
 
     fn fail_at(&self, role: Role, subjects: &[Subject], n: u32, now: Instant) {
+        self.each_limited(role, subjects, now, |entry, max| {
+            entry.add_failures(n, max, now, &self.settings);
+        });
+    }
+
+    /// Runs `f` on the entry of every subject `role` is limited on, with its budget.
+    fn each_limited(
+        &self,
+        role: Role,
+        subjects: &[Subject],
+        now: Instant,
+        mut f: impl FnMut(&mut Entry, u32),
+    ) {
         let budget = self.settings.budget(role);
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
         for subject in subjects {
-            let Some(max) = budget.of(subject) else {
-                continue;
-            };
-            entries
-                .entry(subject.clone())
-                .or_insert(Entry::new(now))
-                .add_failures(n, max, now, &self.settings);
+            if let Some(max) = budget.of(subject) {
+                f(
+                    entries.entry(subject.clone()).or_insert(Entry::new(now)),
+                    max,
+                );
+            }
         }
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use coupons::auth::Role;
 use coupons::router::HttpSettings;
 use coupons::service::limiter::LimiterSettings;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -17,6 +17,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use crate::both_backends;
 use crate::coupons::create;
 use crate::harness::{Options, TestApp};
+pub use crate::subscriptions::{Socket, next as next_message};
 
 /// How a document reaches the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,9 +38,6 @@ pub const ALL: [Transport; 4] = [
     Transport::WebSocket,
     Transport::LegacyWebSocket,
 ];
-
-pub type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A client of the app served on a real TCP port: a key, and the address a trusted
 /// proxy would forward (when the app trusts one).
@@ -175,26 +173,6 @@ pub async fn ask(socket: &mut Socket, transport: Transport, requests: Vec<Value>
         answers[i].get_or_insert(answer);
     }
     answers.into_iter().flatten().collect()
-}
-
-/// The next JSON message, skipping keep-alives; `None` when the socket closes.
-pub async fn next_message(socket: &mut Socket) -> Option<Value> {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(20), socket.next())
-            .await
-            .expect("no message within 20 s")?;
-        match message.ok()? {
-            Message::Text(t) => {
-                let v: Value = serde_json::from_str(&t).unwrap();
-                if ["ka", "ping", "pong"].contains(&v["type"].as_str().unwrap_or_default()) {
-                    continue;
-                }
-                return Some(v);
-            }
-            Message::Close(_) => return None,
-            _ => {}
-        }
-    }
 }
 
 fn code_of(answer: &Value) -> Option<&str> {
