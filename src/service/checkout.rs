@@ -8,7 +8,7 @@
 use chrono::{DateTime, Duration, Utc};
 use coupons_domain::{
     CheckoutOutcome, Collector, CouponCode, Field, FieldError, Invalid, Money, Order, OrderDraft,
-    Problem, Rejection,
+    Problem, Rejection, decide, usage_marks,
 };
 use hmac::{Hmac, Mac};
 use rust_decimal::Decimal;
@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 use super::limiter::Attempt;
 use super::{Caller, ServiceError, Services};
 use crate::auth::Role;
-use crate::storage::{ApplyRequest, IdempotencyClaim, Idempotent};
+use crate::storage::checkout::{self as steps, NewUse};
+use crate::storage::{IdempotencyClaim, Idempotent};
 
 /// Shortest and longest reservation hold a caller may ask for, in minutes.
 pub const HOLD_MINUTES: std::ops::RangeInclusive<i64> = 1..=1440;
@@ -197,16 +198,29 @@ pub async fn validate(
         pad_failed_guess(svc, caller, started).await;
         return Ok(Err(vec![Rejection::NotFound]));
     };
+    let live_only = matches!(caller.role, Role::Storefront | Role::Public);
+    let rules = svc.rules.as_ref();
+    let order = &order;
+    let key = key.as_deref();
     let checked = svc
         .db
-        .check_coupon(
-            &code,
-            &order,
-            key.as_deref(),
-            svc.rules.as_ref(),
-            matches!(caller.role, Role::Storefront | Role::Public),
-            now,
-        )
+        .read(async move |mut c| {
+            let Some(found) = steps::find_code(&mut c, &code).await? else {
+                return Ok((None, Err(vec![Rejection::NotFound])));
+            };
+            let coupon_id = Some(found.found.coupon.id.0);
+            // A code that is not live is decided without reading its usage; to an
+            // outsider, one switched off or not started does not exist.
+            if let Err(reason) = found.found.gate(order, now) {
+                if live_only && matches!(reason, Rejection::NotActive | Rejection::NotStarted) {
+                    return Ok((None, Err(vec![Rejection::NotFound])));
+                }
+                return Ok((coupon_id, Err(vec![reason])));
+            }
+            let overdue = steps::overdue_codes(&mut c, &found, now).await?;
+            let snapshot = steps::load_snapshot(&mut c, &found, &overdue, order, key, now).await?;
+            Ok((coupon_id, decide(&snapshot, order, rules, now)))
+        })
         .await;
     let guessed_wrong = checked
         .as_ref()
@@ -437,21 +451,56 @@ async fn apply(
             Rejection::NotFound,
         ])));
     };
-    let req = ApplyRequest {
-        code: &code,
+    let new = NewUse {
         order,
         customer_key: customer_key.as_deref(),
         hold_until,
     };
+    let rules = svc.rules.as_ref();
+    let actor = &caller.actor();
+    let claim = claim.as_ref();
+    let code = &code;
     let result = svc
         .db
-        .apply_coupon(
-            Some(claim.as_ref()),
-            req,
-            svc.rules.as_ref(),
-            &caller.actor(),
-            now,
-        )
+        .write(async move |mut c| {
+            if let Some(early) = steps::claim_key(&mut c, Some(claim), now).await? {
+                return Ok(early);
+            }
+            let outcome = match steps::lock_code(&mut c, code, now).await? {
+                None => CheckoutOutcome::Rejected(vec![Rejection::NotFound]),
+                Some((locked, expired)) => {
+                    let snapshot = steps::load_snapshot(
+                        &mut c,
+                        &locked,
+                        &expired,
+                        new.order,
+                        new.customer_key,
+                        now,
+                    )
+                    .await?;
+                    match decide(&snapshot, new.order, rules, now) {
+                        Err(reasons) => CheckoutOutcome::Rejected(reasons),
+                        Ok(discount) => {
+                            let coupon = &snapshot.found.coupon;
+                            let marks = match new.hold_until {
+                                Some(_) => Vec::new(),
+                                None => usage_marks(
+                                    coupon.redemption_count,
+                                    coupon.spec.max_redemptions.get(),
+                                ),
+                            };
+                            let redemption = steps::record_use(
+                                &mut c, &locked, new, discount, &marks, actor, now,
+                            )
+                            .await?;
+                            CheckoutOutcome::Applied(redemption)
+                        }
+                    }
+                }
+            };
+            steps::remember(&mut c, Some(claim), &outcome).await?;
+            Ok(Idempotent::Fresh(outcome))
+        })
         .await
         .map_err(ServiceError::from);
     let guessed_wrong = matches!(

@@ -263,7 +263,7 @@ async fn run_simulation(
         .map(|i| super::checkout::customer_key(&svc.checkout.customer_key_secret, &i));
     let Some(found) = svc
         .db
-        .inspect_coupon(&code, &order, customer_key.as_deref(), true, false, now)
+        .inspect_coupon(&code, &order, customer_key.as_deref(), now)
         .await?
     else {
         let (entity, id) = draft();

@@ -14,10 +14,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use coupons_domain::decision::rule_facts;
 use coupons_domain::{
-    CampaignUsage, CheckoutOutcome, CodeTerms, Coupon, CouponCode, Currency, Money, Order,
-    Redemption, RedemptionStatus, Rejection, ReversalPolicy, RuleEvaluator, RuleFacts,
-    RulesOutcome, Usage, evaluate_in_campaign,
+    CampaignUsage, CheckoutOutcome, CodeTerms, Coupon, CouponCode, Currency, Found, History, Money,
+    Order, Redemption, RedemptionStatus, Rejection, ReversalPolicy, RuleFacts, Snapshot, Usage,
+    UsageMark, decide_terms, usage_marks,
 };
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -54,19 +55,6 @@ pub enum Idempotent<T> {
     Replayed(T),
     /// The key was used before for a different request.
     KeyReused,
-}
-
-/// A reserve or direct redeem.
-#[derive(Debug, Clone, Copy)]
-pub struct ApplyRequest<'a> {
-    /// The code (canonical).
-    pub code: &'a CouponCode,
-    /// The order.
-    pub order: &'a Order,
-    /// Keyed hash of the customer identity, if the order names a customer.
-    pub customer_key: Option<&'a str>,
-    /// `Some(deadline)` to reserve, `None` to redeem at once.
-    pub hold_until: Option<DateTime<Utc>>,
 }
 
 /// Which redemptions a listing returns.
@@ -224,7 +212,7 @@ pub async fn remember(
 }
 
 /// The coupon a code points at, read without a lock.
-pub async fn code_owner(c: &mut Conn<'_>, code: &CouponCode) -> Result<Option<i64>, StorageError> {
+async fn code_owner(c: &mut Conn<'_>, code: &CouponCode) -> Result<Option<i64>, StorageError> {
     on_backend!(c, |conn| {
         use schema::coupon_codes::dsl as cc;
         Ok(cc::coupon_codes
@@ -238,7 +226,7 @@ pub async fn code_owner(c: &mut Conn<'_>, code: &CouponCode) -> Result<Option<i6
 
 /// A code's row. Read it under its coupon's lock: a read before it could see counters
 /// that a transaction committing meanwhile has changed.
-pub async fn code_row(c: &mut Conn<'_>, code: &CouponCode) -> Result<StoredCode, StorageError> {
+async fn code_row(c: &mut Conn<'_>, code: &CouponCode) -> Result<StoredCode, StorageError> {
     on_backend!(c, |conn| {
         use schema::coupon_codes::dsl as cc;
         Ok(cc::coupon_codes
@@ -249,7 +237,7 @@ pub async fn code_row(c: &mut Conn<'_>, code: &CouponCode) -> Result<StoredCode,
 }
 
 /// Locks a coupon row for the rest of the transaction (with a no-op write) and reads it.
-pub async fn lock_coupon(c: &mut Conn<'_>, coupon_id: i64) -> Result<StoredCoupon, StorageError> {
+async fn lock_coupon(c: &mut Conn<'_>, coupon_id: i64) -> Result<StoredCoupon, StorageError> {
     on_backend!(c, |conn| {
         use schema::coupons::dsl as lc;
         Ok(diesel::update(lc::coupons.find(coupon_id))
@@ -261,10 +249,7 @@ pub async fn lock_coupon(c: &mut Conn<'_>, coupon_id: i64) -> Result<StoredCoupo
 
 /// Locks a campaign row for the rest of the transaction and reads it. Always taken
 /// after the coupon's lock.
-pub async fn lock_campaign(
-    c: &mut Conn<'_>,
-    campaign_id: i64,
-) -> Result<StoredCampaign, StorageError> {
+async fn lock_campaign(c: &mut Conn<'_>, campaign_id: i64) -> Result<StoredCampaign, StorageError> {
     on_backend!(c, |conn| {
         use schema::campaigns::dsl as lca;
         Ok(diesel::update(lca::campaigns.find(campaign_id))
@@ -275,7 +260,7 @@ pub async fn lock_campaign(
 }
 
 /// Adds `uses` and `discount` (minor units) to a campaign's counters, if there is one.
-pub async fn bump_campaign(
+async fn bump_campaign(
     c: &mut Conn<'_>,
     campaign_id: Option<i64>,
     uses: i64,
@@ -299,7 +284,7 @@ pub async fn bump_campaign(
 
 /// What a campaign's caps have taken at `now`: its counters, less its reservations past
 /// their deadline that no transaction has expired yet.
-pub async fn campaign_usage(
+async fn campaign_usage(
     c: &mut Conn<'_>,
     campaign: &StoredCampaign,
     now: DateTime<Utc>,
@@ -322,7 +307,7 @@ pub async fn campaign_usage(
 
 /// Expires the coupon's reservations whose deadline has passed and gives their uses
 /// back; returns the code ids of the expired reservations.
-pub async fn expire_due(
+async fn expire_due(
     c: &mut Conn<'_>,
     coupon_id: i64,
     now: DateTime<Utc>,
@@ -402,7 +387,7 @@ async fn redemption_row(c: &mut Conn<'_>, id: i64) -> Result<StoredRedemption, S
 
 /// Finds a redemption, locks its coupon, expires the coupon's overdue reservations, and
 /// reads the redemption again under the lock. `None` when there is no such redemption.
-pub async fn lock_redemption(
+async fn lock_redemption(
     c: &mut Conn<'_>,
     id: i64,
     now: DateTime<Utc>,
@@ -425,157 +410,82 @@ pub async fn lock_redemption(
     Ok(Some((coupon, current)))
 }
 
-/// A customer's uses of a coupon that hold a use; with `live_only`, reservations past
-/// their deadline are left out (as the next write would expire them).
-pub async fn customer_uses(
+/// A customer's uses of a coupon that hold a use, reservations past their deadline
+/// left out (the next write to the coupon expires them).
+async fn customer_uses(
     c: &mut Conn<'_>,
     coupon_id: i64,
     customer_key: &str,
-    live_only: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
 ) -> Result<i64, StorageError> {
     on_backend!(c, |conn| {
         use schema::redemptions::dsl as r;
-        let q = r::redemptions
+        Ok(r::redemptions
             .filter(r::coupon_id.eq(coupon_id))
             .filter(r::customer_key.eq(customer_key))
-            .filter(r::holds_use.eq(true));
-        Ok(match live_only {
-            Some(now) => {
-                q.filter(
-                    r::status
-                        .ne(RedemptionStatus::Reserved.as_str())
-                        .or(r::reserved_until.gt(now)),
-                )
-                .count()
-                .get_result::<i64>(conn)
-                .await?
-            }
-            None => q.count().get_result::<i64>(conn).await?,
-        })
-    })
-}
-
-/// Loads what a coupon's rules may read, inside the current transaction or connection.
-/// Reservations past their deadline do not count as uses.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the facts come from all of these"
-)]
-pub async fn rule_facts(
-    c: &mut Conn<'_>,
-    coupon: &Coupon,
-    code: &StoredCode,
-    order: &Order,
-    customer_key: Option<&str>,
-    usage: Usage,
-    discount: Money,
-    now: DateTime<Utc>,
-) -> Result<RuleFacts, StorageError> {
-    let (customer_use_times, totals): (Vec<DateTime<Utc>>, Vec<CurrencyTotal>) =
-        on_backend!(c, |conn| {
-            use schema::redemptions::dsl as fr;
-            let times = match customer_key {
-                Some(key) => {
-                    fr::redemptions
-                        .filter(fr::coupon_id.eq(coupon.id.0))
-                        .filter(fr::customer_key.eq(key))
-                        .filter(fr::holds_use.eq(true))
-                        .filter(
-                            fr::status
-                                .ne(RedemptionStatus::Reserved.as_str())
-                                .or(fr::reserved_until.gt(now)),
-                        )
-                        .order(fr::id.desc())
-                        .limit(1000)
-                        .select(fr::created_at)
-                        .load(conn)
-                        .await?
-                }
-                None => Vec::new(),
-            };
-            let totals = diesel::sql_query(
-                "SELECT currency, CAST(SUM(discount_minor - refunded_minor) AS BIGINT) AS total \
-                 FROM redemptions WHERE coupon_id = $1 AND currency = $2 \
-                 AND status IN ('REDEEMED', 'PARTIALLY_REVERSED', 'REVERSED') GROUP BY currency",
+            .filter(r::holds_use.eq(true))
+            .filter(
+                r::status
+                    .ne(RedemptionStatus::Reserved.as_str())
+                    .or(r::reserved_until.gt(now)),
             )
-            .bind::<BigInt, _>(coupon.id.0)
-            .bind::<Text, _>(order.currency.code())
-            .load(conn)
-            .await?;
-            (times, totals)
-        });
-    Ok(RuleFacts {
-        coupon_id: coupon.id.0,
-        coupon_name: coupon.spec.name.clone(),
-        coupon_metadata: coupon.spec.metadata.as_value().clone(),
-        code: code.code.clone(),
-        coupon_uses: usage.coupon,
-        code_uses: usage.code,
-        customer_uses: usage.customer,
-        customer_use_times: customer_use_times.iter().map(DateTime::timestamp).collect(),
-        discount_total: totals.iter().map(|t| t.total).next().unwrap_or(0),
-        discount: discount.minor,
-        ..RuleFacts::for_order(order, now.timestamp())
+            .count()
+            .get_result::<i64>(conn)
+            .await?)
     })
 }
 
-/// Runs a coupon's rules and folds their answer into the discount: a rejection or a
-/// failure rejects; caps lower the discount, and a discount capped to zero is refused.
-fn apply_rules(outcome: RulesOutcome, discount: Money) -> Result<Money, Vec<Rejection>> {
-    match outcome {
-        RulesOutcome::Pass { cap } => {
-            let minor = cap.map_or(discount.minor, |c| c.min(discount.minor));
-            if minor == 0 {
-                Err(vec![Rejection::ZeroDiscount])
-            } else {
-                Ok(Money {
-                    minor,
-                    currency: discount.currency,
-                })
-            }
-        }
-        RulesOutcome::Rejected {
-            rule,
-            code,
-            message,
-        } => Err(vec![Rejection::RuleRejected {
-            rule,
-            code,
-            message,
-        }]),
-        RulesOutcome::Failed { rule } => Err(vec![Rejection::RuleFailed { rule }]),
-    }
-}
-
-/// Writes the usage events of a capped coupon whose redemptions went from `before` to
-/// `before + 1`: 50% and 90% of the cap, and the cap itself.
-pub async fn usage_thresholds(
+/// What a coupon's rules read beyond the order and the usage: this customer's use times
+/// (reservations past their deadline left out) and the discount the coupon has granted
+/// in the order's currency, less refunds.
+async fn history(
     c: &mut Conn<'_>,
     coupon_id: i64,
-    before: i64,
-    cap: Option<u32>,
+    order: &Order,
+    customer_key: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<(), StorageError> {
-    let Some(cap) = cap else { return Ok(()) };
-    let (after, cap) = (before + 1, i64::from(cap));
-    for percent in [50_i64, 90] {
-        if before * 100 < percent * cap && after * 100 >= percent * cap {
-            let payload = serde_json::json!({ "percent": percent, "redeemed": after, "cap": cap });
-            let kind = EventType::UsageThresholdReached;
-            write_event(c, kind, Some(coupon_id), coupon_id, payload, now).await?;
-        }
-    }
-    if before < cap && after >= cap {
-        let payload = serde_json::json!({ "redeemed": after, "cap": cap });
-        let kind = EventType::CouponExhausted;
-        write_event(c, kind, Some(coupon_id), coupon_id, payload, now).await?;
-    }
-    Ok(())
+) -> Result<History, StorageError> {
+    let (times, totals): (Vec<DateTime<Utc>>, Vec<CurrencyTotal>) = on_backend!(c, |conn| {
+        use schema::redemptions::dsl as fr;
+        let times = match customer_key {
+            Some(key) => {
+                fr::redemptions
+                    .filter(fr::coupon_id.eq(coupon_id))
+                    .filter(fr::customer_key.eq(key))
+                    .filter(fr::holds_use.eq(true))
+                    .filter(
+                        fr::status
+                            .ne(RedemptionStatus::Reserved.as_str())
+                            .or(fr::reserved_until.gt(now)),
+                    )
+                    .order(fr::id.desc())
+                    .limit(1000)
+                    .select(fr::created_at)
+                    .load(conn)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let totals = diesel::sql_query(
+            "SELECT currency, CAST(SUM(discount_minor - refunded_minor) AS BIGINT) AS total \
+             FROM redemptions WHERE coupon_id = $1 AND currency = $2 \
+             AND status IN ('REDEEMED', 'PARTIALLY_REVERSED', 'REVERSED') GROUP BY currency",
+        )
+        .bind::<BigInt, _>(coupon_id)
+        .bind::<Text, _>(order.currency.code())
+        .load(conn)
+        .await?;
+        (times, totals)
+    });
+    Ok(History {
+        customer_use_times: times.iter().map(DateTime::timestamp).collect(),
+        discount_total: totals.iter().map(|t| t.total).next().unwrap_or(0),
+    })
 }
 
 /// Records a change of a reservation or redemption from `current` to `row`: its audit
 /// entry and its event, inside the caller's transaction.
-pub async fn record_change(
+async fn record_change(
     c: &mut Conn<'_>,
     actor: &Actor,
     (action, happened): (AuditAction, EventType),
@@ -591,7 +501,7 @@ pub async fn record_change(
 }
 
 /// Adds `redeemed` and `reserved` to the counters of a coupon and one of its codes.
-pub async fn bump_counters(
+async fn bump_counters(
     c: &mut Conn<'_>,
     coupon_id: i64,
     code_id: i64,
@@ -624,7 +534,7 @@ async fn insert_redemption(
     c: &mut Conn<'_>,
     code: &StoredCode,
     campaign_id: Option<i64>,
-    req: ApplyRequest<'_>,
+    req: NewUse<'_>,
     discount: Money,
     now: DateTime<Utc>,
 ) -> Result<StoredRedemption, StorageError> {
@@ -739,95 +649,207 @@ async fn change_redemption(
     })
 }
 
-/// Decides on a code for an order under the coupon's lock, and writes the reservation
-/// or redemption it allows.
-async fn apply(
+/// A code found, with its coupon and its campaign: where a decision starts.
+#[derive(Debug, Clone)]
+pub struct FoundCode {
+    /// What the decision reads of them.
+    pub found: Found,
+    /// The code's row (ids and counters, as read with the code).
+    pub row: StoredCode,
+    /// The campaign's row, when the coupon has one.
+    pub campaign: Option<StoredCampaign>,
+}
+
+impl FoundCode {
+    fn new(
+        row: StoredCode,
+        coupon: Coupon,
+        campaign: Option<StoredCampaign>,
+    ) -> Result<Self, StorageError> {
+        let limits = campaign.as_ref().map(StoredCampaign::limits).transpose()?;
+        let found = Found {
+            coupon,
+            code: row.code.clone(),
+            terms: CodeTerms {
+                active: row.active,
+                usage_limit: row.usage_limit,
+            },
+            campaign: limits,
+        };
+        Ok(Self {
+            found,
+            row,
+            campaign,
+        })
+    }
+}
+
+/// Finds a code with its coupon and campaign, without locking anything (validation).
+pub async fn find_code(
     c: &mut Conn<'_>,
-    req: ApplyRequest<'_>,
-    rules: &dyn RuleEvaluator,
-    actor: &Actor,
+    code: &CouponCode,
+) -> Result<Option<FoundCode>, StorageError> {
+    let Some((row, coupon)) = code_and_coupon(c, code).await? else {
+        return Ok(None);
+    };
+    let coupon = coupon.into_domain()?;
+    let campaign = match coupon.campaign_id {
+        Some(id) => Some(campaign_row(c, id).await?),
+        None => None,
+    };
+    FoundCode::new(row, coupon, campaign).map(Some)
+}
+
+/// Locks a code's coupon for the rest of the transaction, expires the coupon's
+/// reservations past their deadline, and locks its campaign (always after the coupon);
+/// returns the code as read under the lock, with the code ids of the reservations that
+/// expired (the counters read with it still count them).
+pub async fn lock_code(
+    c: &mut Conn<'_>,
+    code: &CouponCode,
     now: DateTime<Utc>,
-) -> Result<CheckoutOutcome, StorageError> {
-    let Some(coupon_id) = code_owner(c, req.code).await? else {
-        return Ok(CheckoutOutcome::Rejected(vec![Rejection::NotFound]));
+) -> Result<Option<(FoundCode, Vec<i64>)>, StorageError> {
+    let Some(coupon_id) = code_owner(c, code).await? else {
+        return Ok(None);
     };
     let coupon = lock_coupon(c, coupon_id).await?.into_domain()?;
-    let code = code_row(c, req.code).await?;
+    let row = code_row(c, code).await?;
     // Read under the lock, `reserved_count` says whether there is anything to expire.
     let expired = if coupon.reserved_count > 0 {
-        expire_due(c, code.coupon_id, now).await?
+        expire_due(c, coupon_id, now).await?
     } else {
         Vec::new()
     };
-    let expired_here = expired.iter().filter(|id| **id == code.id).count() as i64;
-    // Locked after the coupon (and after expiry moved its counters).
     let campaign = match coupon.campaign_id {
         Some(id) => Some(lock_campaign(c, id).await?),
         None => None,
     };
-    let limits = campaign.as_ref().map(StoredCampaign::limits).transpose()?;
-    let counts_customer =
-        coupon.spec.per_customer_limit.get().is_some() || !coupon.spec.rules.is_empty();
-    let customer_used = match (counts_customer, req.customer_key) {
-        (true, Some(key)) => customer_uses(c, code.coupon_id, key, None).await?,
+    Ok(Some((FoundCode::new(row, coupon, campaign)?, expired)))
+}
+
+/// The code ids of the reservations of a found code's coupon that are past their
+/// deadline, which its counters still count.
+pub async fn overdue_codes(
+    c: &mut Conn<'_>,
+    code: &FoundCode,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StorageError> {
+    if code.found.coupon.reserved_count == 0 {
+        return Ok(Vec::new());
+    }
+    due_reservation_codes(c, code.row.coupon_id, now).await
+}
+
+/// Reads what a decision on `code` needs: the usage of the coupon, the code and the
+/// customer (less `overdue`, the code ids of reservations past their deadline), the
+/// campaign's usage when it caps it, and the rules' history when the coupon has rules.
+pub async fn load_snapshot(
+    c: &mut Conn<'_>,
+    code: &FoundCode,
+    overdue: &[i64],
+    order: &Order,
+    customer_key: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Snapshot, StorageError> {
+    let found = &code.found;
+    let customer = match (found.counts_customer(), customer_key) {
+        (true, Some(key)) => customer_uses(c, code.row.coupon_id, key, now).await?,
         _ => 0,
     };
     let usage = Usage {
-        coupon: coupon.redemption_count + coupon.reserved_count - expired.len() as i64,
-        code: code.redemption_count + code.reserved_count - expired_here,
-        customer: customer_used,
+        coupon: found.coupon.redemption_count + found.coupon.reserved_count - overdue.len() as i64,
+        code: code.row.redemption_count + code.row.reserved_count
+            - overdue.iter().filter(|id| **id == code.row.id).count() as i64,
+        customer,
     };
-    let terms = CodeTerms {
-        active: code.active,
-        usage_limit: code.usage_limit,
+    let campaign_usage = match (&code.campaign, found.caps_campaign()) {
+        (Some(campaign), true) => campaign_usage(c, campaign, now).await?,
+        _ => CampaignUsage::default(),
     };
-    let mut discount =
-        match evaluate_in_campaign(&coupon, limits.as_ref(), terms, req.order, usage, now) {
-            Ok(d) => d,
-            Err(reasons) => return Ok(CheckoutOutcome::Rejected(reasons)),
-        };
-    if let (Some(campaign), Some(limits)) = (&campaign, &limits)
-        && limits.caps_usage()
-    {
-        let used = campaign_usage(c, campaign, now).await?;
-        discount = match limits.limit(used, discount) {
-            Ok(d) => d,
-            Err(reason) => return Ok(CheckoutOutcome::Rejected(vec![reason])),
-        };
-    }
-    if !coupon.spec.rules.is_empty() {
-        let facts = rule_facts(
-            c,
-            &coupon,
-            &code,
-            req.order,
-            req.customer_key,
-            usage,
-            discount,
-            now,
-        )
-        .await?;
-        discount = match apply_rules(rules.evaluate(&coupon.spec.rules, &facts), discount) {
-            Ok(d) => d,
-            Err(reasons) => return Ok(CheckoutOutcome::Rejected(reasons)),
-        };
-    }
-    let row = insert_redemption(c, &code, coupon.campaign_id, req, discount, now).await?;
+    let history = if found.has_rules() {
+        history(c, code.row.coupon_id, order, customer_key, now).await?
+    } else {
+        History::default()
+    };
+    Ok(Snapshot {
+        found: found.clone(),
+        usage,
+        campaign_usage,
+        history,
+    })
+}
+
+/// A new use of a code: a reservation until `hold_until`, or a redemption.
+#[derive(Debug, Clone, Copy)]
+pub struct NewUse<'a> {
+    /// The order.
+    pub order: &'a Order,
+    /// Keyed hash of the customer identity, if the order names a customer.
+    pub customer_key: Option<&'a str>,
+    /// `Some(deadline)` to reserve, `None` to redeem at once.
+    pub hold_until: Option<DateTime<Utc>>,
+}
+
+/// Writes a decided use of a locked code: the reservation or redemption with its
+/// discount, the coupon's, code's and campaign's counters, the audit entry, the event,
+/// and the usage marks the redemption passes.
+pub async fn record_use(
+    c: &mut Conn<'_>,
+    code: &FoundCode,
+    new: NewUse<'_>,
+    discount: Money,
+    marks: &[UsageMark],
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Redemption, StorageError> {
+    let campaign_id = code.found.coupon.campaign_id;
+    let row = insert_redemption(c, &code.row, campaign_id, new, discount, now).await?;
     bump_campaign(c, row.campaign_id, 1, row.discount_minor).await?;
-    let reserved = req.hold_until.is_some();
+    let reserved = new.hold_until.is_some();
     let (redeemed_delta, reserved_delta) = if reserved { (0, 1) } else { (1, 0) };
-    bump_counters(c, code.coupon_id, code.id, redeemed_delta, reserved_delta).await?;
+    bump_counters(
+        c,
+        code.row.coupon_id,
+        code.row.id,
+        redeemed_delta,
+        reserved_delta,
+    )
+    .await?;
     let kind = if reserved {
         (AuditAction::CouponReserved, EventType::CouponReserved)
     } else {
         (AuditAction::CouponRedeemed, EventType::CouponRedeemed)
     };
     record_change(c, actor, kind, None, &row, now).await?;
-    if !reserved {
-        let cap = coupon.spec.max_redemptions.get();
-        usage_thresholds(c, row.coupon_id, coupon.redemption_count, cap, now).await?;
+    write_marks(c, row.coupon_id, marks, now).await?;
+    row.into_domain()
+}
+
+/// Writes the events of the usage marks a coupon passed.
+async fn write_marks(
+    c: &mut Conn<'_>,
+    coupon_id: i64,
+    marks: &[UsageMark],
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    for mark in marks {
+        let (kind, payload) = match *mark {
+            UsageMark::Share {
+                percent,
+                redeemed,
+                cap,
+            } => (
+                EventType::UsageThresholdReached,
+                serde_json::json!({ "percent": percent, "redeemed": redeemed, "cap": cap }),
+            ),
+            UsageMark::Exhausted { redeemed, cap } => (
+                EventType::CouponExhausted,
+                serde_json::json!({ "redeemed": redeemed, "cap": cap }),
+            ),
+        };
+        write_event(c, kind, Some(coupon_id), coupon_id, payload, now).await?;
     }
-    Ok(CheckoutOutcome::Applied(row.into_domain()?))
+    Ok(())
 }
 
 /// Redeems a reservation under its coupon's lock.
@@ -850,8 +872,8 @@ async fn redeem_reserved(
     bump_counters(c, current.coupon_id, current.code_id, 1, -1).await?;
     let kind = (AuditAction::CouponRedeemed, EventType::CouponRedeemed);
     record_change(c, actor, kind, Some(&current), &row, now).await?;
-    let cap = coupon.spec.max_redemptions.get();
-    usage_thresholds(c, row.coupon_id, coupon.redemption_count, cap, now).await?;
+    let marks = usage_marks(coupon.redemption_count, coupon.spec.max_redemptions.get());
+    write_marks(c, row.coupon_id, &marks, now).await?;
     Ok(CheckoutOutcome::Applied(row.into_domain()?))
 }
 
@@ -911,9 +933,7 @@ async fn refund(
 }
 
 /// A checkout step that an idempotency key guards.
-enum Step<'a> {
-    /// Reserve or redeem a code.
-    Apply(ApplyRequest<'a>, &'a dyn RuleEvaluator),
+enum Step {
     /// Redeem a reservation.
     RedeemReserved(i64),
     /// Refund (part of) a redemption.
@@ -925,7 +945,7 @@ enum Step<'a> {
 async fn idempotently(
     c: &mut Conn<'_>,
     claim: Option<IdempotencyClaim<'_>>,
-    step: Step<'_>,
+    step: Step,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Idempotent<CheckoutOutcome>, StorageError> {
@@ -933,7 +953,6 @@ async fn idempotently(
         return Ok(early);
     }
     let outcome = match step {
-        Step::Apply(req, rules) => apply(c, req, rules, actor, now).await?,
         Step::RedeemReserved(id) => redeem_reserved(c, id, actor, now).await?,
         Step::Refund(id, amount) => refund(c, id, amount, actor, now).await?,
     };
@@ -1012,123 +1031,7 @@ async fn due_reservation_codes(
     })
 }
 
-/// What deciding on a code needs, read without writing (see [`Db::inspect_coupon`]).
-async fn inspect(
-    c: &mut Conn<'_>,
-    code: &CouponCode,
-    order: &Order,
-    customer_key: Option<&str>,
-    (always_facts, live_only): (bool, bool),
-    now: DateTime<Utc>,
-) -> Result<Option<Inspection>, StorageError> {
-    let Some((code, coupon)) = code_and_coupon(c, code).await? else {
-        return Ok(None);
-    };
-    let coupon = coupon.into_domain()?;
-    let terms = CodeTerms {
-        active: code.active,
-        usage_limit: code.usage_limit,
-    };
-    let campaign = match coupon.campaign_id {
-        Some(id) => Some(campaign_row(c, id).await?),
-        None => None,
-    };
-    let limits = campaign.as_ref().map(StoredCampaign::limits).transpose()?;
-    // A code that is switched off, not started or over is decided without reading
-    // usage. With `live_only`, one switched off or not started is not found at all.
-    let gate = evaluate_in_campaign(
-        &coupon,
-        limits.as_ref(),
-        terms,
-        order,
-        Usage::default(),
-        now,
-    );
-    if live_only
-        && let Err(reasons) = &gate
-        && matches!(
-            reasons.as_slice(),
-            [Rejection::NotActive | Rejection::NotStarted]
-        )
-    {
-        return Ok(None);
-    }
-    if !always_facts
-        && let Err(reasons) = &gate
-        && matches!(
-            reasons.as_slice(),
-            [Rejection::NotActive | Rejection::NotStarted | Rejection::Expired]
-        )
-    {
-        return Ok(Some(Inspection {
-            coupon,
-            decided: gate,
-            facts: None,
-        }));
-    }
-    let due = if coupon.reserved_count > 0 {
-        due_reservation_codes(c, code.coupon_id, now).await?
-    } else {
-        Vec::new()
-    };
-    let counts_customer =
-        coupon.spec.per_customer_limit.get().is_some() || !coupon.spec.rules.is_empty();
-    let customer_used = match (counts_customer, customer_key) {
-        (true, Some(key)) => customer_uses(c, code.coupon_id, key, Some(now)).await?,
-        _ => 0,
-    };
-    let usage = Usage {
-        coupon: coupon.redemption_count + coupon.reserved_count - due.len() as i64,
-        code: code.redemption_count + code.reserved_count
-            - due.iter().filter(|id| **id == code.id).count() as i64,
-        customer: customer_used,
-    };
-    let mut decided = evaluate_in_campaign(&coupon, limits.as_ref(), terms, order, usage, now);
-    if let (Ok(discount), Some(campaign), Some(limits)) = (&decided, &campaign, &limits)
-        && limits.caps_usage()
-    {
-        let used = campaign_usage(c, campaign, now).await?;
-        decided = limits.limit(used, *discount).map_err(|reason| vec![reason]);
-    }
-    let facts = if always_facts || (decided.is_ok() && !coupon.spec.rules.is_empty()) {
-        let discount = match &decided {
-            Ok(d) => *d,
-            Err(_) => coupon
-                .spec
-                .discount
-                .amount_for(order.subtotal)
-                .unwrap_or(Money {
-                    minor: 0,
-                    currency: order.currency,
-                }),
-        };
-        let facts = rule_facts(c, &coupon, &code, order, customer_key, usage, discount, now);
-        Some(facts.await?)
-    } else {
-        None
-    };
-    Ok(Some(Inspection {
-        coupon,
-        decided,
-        facts,
-    }))
-}
-
 impl Db {
-    /// Reserves or redeems a code for an order, exactly within every limit.
-    pub async fn apply_coupon(
-        &self,
-        claim: Option<IdempotencyClaim<'_>>,
-        req: ApplyRequest<'_>,
-        rules: &dyn RuleEvaluator,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> Result<Idempotent<CheckoutOutcome>, StorageError> {
-        let step = Step::Apply(req, rules);
-        self.write(async move |mut c| idempotently(&mut c, claim, step, actor, now).await)
-            .await
-    }
-
     /// Redeems a reservation made earlier, on the terms it was made on.
     pub async fn redeem_reservation(
         &self,
@@ -1169,51 +1072,44 @@ impl Db {
             .await
     }
 
-    /// Decides whether a code applies to an order, writing nothing. Reservations past
-    /// their deadline are left out of the usage, as the next write would expire them.
-    ///
-    /// With `live_only`, a code that is switched off or not started is not found at all,
-    /// as outside callers must see it.
-    pub async fn check_coupon(
-        &self,
-        code: &CouponCode,
-        order: &Order,
-        customer_key: Option<&str>,
-        rules: &dyn RuleEvaluator,
-        live_only: bool,
-        now: DateTime<Utc>,
-    ) -> Result<(Option<i64>, Result<Money, Vec<Rejection>>), StorageError> {
-        let Some(found) = self
-            .inspect_coupon(code, order, customer_key, false, live_only, now)
-            .await?
-        else {
-            return Ok((None, Err(vec![Rejection::NotFound])));
-        };
-        let decided = match (found.decided, found.facts) {
-            (Ok(discount), Some(facts)) => {
-                apply_rules(rules.evaluate(&found.coupon.spec.rules, &facts), discount)
-            }
-            (other, _) => other,
-        };
-        Ok((Some(found.coupon.id.0), decided))
-    }
-
-    /// Reads what deciding on a code needs, writing nothing: the coupon, the built-in
-    /// decision, and (when the coupon binds rules, or `always_facts`) the facts its rules
-    /// would see. `None` when there is no such code, or, with `live_only`, when the code
-    /// or its coupon is switched off or not started.
+    /// Reads what deciding on a code needs, writing nothing, for a simulation: the
+    /// coupon, the decision before rules, and the facts its rules would see (with the
+    /// discount the order would get before rules, or the coupon's plain discount when
+    /// it would get none). `None` when there is no such code.
     pub async fn inspect_coupon(
         &self,
         code: &CouponCode,
         order: &Order,
         customer_key: Option<&str>,
-        always_facts: bool,
-        live_only: bool,
         now: DateTime<Utc>,
     ) -> Result<Option<Inspection>, StorageError> {
-        let flags = (always_facts, live_only);
-        self.read(async move |mut c| inspect(&mut c, code, order, customer_key, flags, now).await)
-            .await
+        self.read(async move |mut c| {
+            let Some(found) = find_code(&mut c, code).await? else {
+                return Ok(None);
+            };
+            let overdue = overdue_codes(&mut c, &found, now).await?;
+            let snapshot =
+                load_snapshot(&mut c, &found, &overdue, order, customer_key, now).await?;
+            let decided = decide_terms(&snapshot, order, now);
+            let coupon = &snapshot.found.coupon;
+            let discount = decided.clone().unwrap_or_else(|_| {
+                coupon
+                    .spec
+                    .discount
+                    .amount_for(order.subtotal)
+                    .unwrap_or(Money {
+                        minor: 0,
+                        currency: order.currency,
+                    })
+            });
+            let facts = rule_facts(&snapshot, order, discount, now);
+            Ok(Some(Inspection {
+                coupon: coupon.clone(),
+                decided,
+                facts: Some(facts),
+            }))
+        })
+        .await
     }
 
     /// Expires overdue reservations of up to `max_coupons` coupons; returns how many

@@ -11,7 +11,7 @@
 mod api_keys;
 mod audit;
 mod campaigns;
-mod checkout;
+pub mod checkout;
 mod conn;
 mod coupons;
 mod events;
@@ -40,8 +40,7 @@ pub use api_keys::{KeyChange, NewApiKey, StoredApiKey, last_use_is_stale};
 pub use audit::{Actor, AuditAction, AuditEntry, AuditFilter, EntityType, snapshot};
 pub use campaigns::{CampaignChange, CampaignPatch, MoveOutcome, StoredCampaign};
 pub use checkout::{
-    ApplyRequest, CounterMismatch, ExportedRedemption, IdempotencyClaim, Idempotent, Inspection,
-    RedemptionFilter,
+    CounterMismatch, ExportedRedemption, IdempotencyClaim, Idempotent, Inspection, RedemptionFilter,
 };
 pub(crate) use conn::on_backend;
 pub use conn::{Conn, Work};

@@ -11,6 +11,7 @@ pub mod campaign;
 pub mod checkout;
 pub mod code;
 pub mod coupon;
+pub mod decision;
 pub mod defaults;
 pub mod delivery;
 pub mod discount;
@@ -27,6 +28,9 @@ pub use code::{CodeError, CouponCode};
 pub use coupon::{
     Channels, Coupon, CouponDraft, CouponId, CouponSpec, CouponStatus, Expiry, LifecycleStatus,
     Limit, Metadata, ReversalPolicy, RuleBinding, Window,
+};
+pub use decision::{
+    Found, History, Snapshot, UsageMark, decide, decide_terms, usage_marks, with_rules,
 };
 pub use discount::{Discount, MoneyInput, Percentage};
 pub use error::{Collector, Field, FieldError, Invalid, Problem};

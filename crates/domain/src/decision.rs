@@ -1,0 +1,288 @@
+//! The one decision about one use of a code: whether it applies to an order, and the
+//! discount. Validation, reservation and redemption all make it, over the same
+//! [`Snapshot`] of facts; they differ only in how the snapshot was read (with the
+//! coupon locked, or not) and in whether the outcome is written.
+//!
+//! In order: the code's and coupon's lifecycle and window, the campaign's window
+//! ([`Found::gate`]); the coupon's terms and limits ([`evaluate`](crate::evaluate));
+//! the campaign's use cap and budget; the coupon's rules, whose caps can lower the
+//! discount; and a discount that ends at zero is refused. Announcements of a capped
+//! coupon's usage are decided here too ([`usage_marks`]).
+
+use chrono::{DateTime, Utc};
+
+use crate::{
+    CampaignLimits, CampaignUsage, CodeTerms, Coupon, Money, Order, Rejection, RuleEvaluator,
+    RuleFacts, RulesOutcome, Usage, evaluate_in_campaign,
+};
+
+/// A code as found, with its coupon and its campaign's limits: enough to tell whether
+/// the code is live, before any usage is read.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The coupon the code points at.
+    pub coupon: Coupon,
+    /// The code (canonical).
+    pub code: String,
+    /// The code's own terms.
+    pub terms: CodeTerms,
+    /// The limits of the coupon's campaign, if it has one.
+    pub campaign: Option<CampaignLimits>,
+}
+
+impl Found {
+    /// Whether the code is live at `now`: the one reason when it is switched off, not
+    /// started or over (its own window, or its campaign's).
+    pub fn gate(&self, order: &Order, now: DateTime<Utc>) -> Result<(), Rejection> {
+        let decided = evaluate_in_campaign(
+            &self.coupon,
+            self.campaign.as_ref(),
+            self.terms,
+            order,
+            Usage::default(),
+            now,
+        );
+        match decided {
+            Err(reasons) => match reasons.as_slice() {
+                [r @ (Rejection::NotActive | Rejection::NotStarted | Rejection::Expired)] => {
+                    Err(r.clone())
+                }
+                _ => Ok(()),
+            },
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// Whether deciding needs this customer's uses: the coupon has a per-customer limit,
+    /// or rules (which may read them).
+    pub fn counts_customer(&self) -> bool {
+        self.coupon.spec.per_customer_limit.get().is_some() || self.has_rules()
+    }
+
+    /// Whether deciding needs the campaign's usage.
+    pub fn caps_campaign(&self) -> bool {
+        self.campaign
+            .as_ref()
+            .is_some_and(CampaignLimits::caps_usage)
+    }
+
+    /// Whether the coupon binds rules (which need its [`History`]).
+    pub fn has_rules(&self) -> bool {
+        !self.coupon.spec.rules.is_empty()
+    }
+}
+
+/// What a rule-bound coupon's rules read beyond the order and the usage.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    /// When this customer's uses happened (Unix seconds, most recent first).
+    pub customer_use_times: Vec<i64>,
+    /// Discount the coupon has granted so far in the order's currency, less refunds.
+    pub discount_total: i64,
+}
+
+/// Everything one decision reads.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The code, its coupon and campaign.
+    pub found: Found,
+    /// How much of the coupon's, the code's and the customer's limits is taken
+    /// (reservations past their deadline not counted).
+    pub usage: Usage,
+    /// What the campaign's caps have taken; read when [`Found::caps_campaign`].
+    pub campaign_usage: CampaignUsage,
+    /// What the rules read; loaded when [`Found::has_rules`].
+    pub history: History,
+}
+
+/// Whether the snapshot's code applies to `order` at `now`, and the discount; on
+/// refusal, the reasons.
+pub fn decide(
+    snapshot: &Snapshot,
+    order: &Order,
+    rules: &dyn RuleEvaluator,
+    now: DateTime<Utc>,
+) -> Result<Money, Vec<Rejection>> {
+    let discount = decide_terms(snapshot, order, now)?;
+    if !snapshot.found.has_rules() {
+        return Ok(discount);
+    }
+    let facts = rule_facts(snapshot, order, discount, now);
+    with_rules(
+        rules.evaluate(&snapshot.found.coupon.spec.rules, &facts),
+        discount,
+    )
+}
+
+/// The decision before rules: the coupon's terms and limits, then the campaign's
+/// window, use cap and budget.
+pub fn decide_terms(
+    snapshot: &Snapshot,
+    order: &Order,
+    now: DateTime<Utc>,
+) -> Result<Money, Vec<Rejection>> {
+    let found = &snapshot.found;
+    let discount = evaluate_in_campaign(
+        &found.coupon,
+        found.campaign.as_ref(),
+        found.terms,
+        order,
+        snapshot.usage,
+        now,
+    )?;
+    match found.campaign.as_ref().filter(|l| l.caps_usage()) {
+        Some(limits) => limits
+            .limit(snapshot.campaign_usage, discount)
+            .map_err(|reason| vec![reason]),
+        None => Ok(discount),
+    }
+}
+
+/// What the coupon's rules see for an order that would get `discount` before them.
+pub fn rule_facts(
+    snapshot: &Snapshot,
+    order: &Order,
+    discount: Money,
+    now: DateTime<Utc>,
+) -> RuleFacts {
+    let coupon = &snapshot.found.coupon;
+    RuleFacts {
+        coupon_id: coupon.id.0,
+        coupon_name: coupon.spec.name.clone(),
+        coupon_metadata: coupon.spec.metadata.as_value().clone(),
+        code: snapshot.found.code.clone(),
+        coupon_uses: snapshot.usage.coupon,
+        code_uses: snapshot.usage.code,
+        customer_uses: snapshot.usage.customer,
+        customer_use_times: snapshot.history.customer_use_times.clone(),
+        discount_total: snapshot.history.discount_total,
+        discount: discount.minor,
+        ..RuleFacts::for_order(order, now.timestamp())
+    }
+}
+
+/// Folds the rules' answer into the discount: a rejection or a failure refuses; caps
+/// lower the discount, and a discount capped to zero is refused.
+pub fn with_rules(outcome: RulesOutcome, discount: Money) -> Result<Money, Vec<Rejection>> {
+    match outcome {
+        RulesOutcome::Pass { cap } => {
+            let minor = cap.map_or(discount.minor, |c| c.min(discount.minor));
+            if minor == 0 {
+                Err(vec![Rejection::ZeroDiscount])
+            } else {
+                Ok(Money {
+                    minor,
+                    currency: discount.currency,
+                })
+            }
+        }
+        RulesOutcome::Rejected {
+            rule,
+            code,
+            message,
+        } => Err(vec![Rejection::RuleRejected {
+            rule,
+            code,
+            message,
+        }]),
+        RulesOutcome::Failed { rule } => Err(vec![Rejection::RuleFailed { rule }]),
+    }
+}
+
+/// A point in a capped coupon's usage that is announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageMark {
+    /// Redemptions reached this share of the cap (50 or 90 percent).
+    Share {
+        /// The percentage.
+        percent: i64,
+        /// Redemptions now.
+        redeemed: i64,
+        /// The cap.
+        cap: i64,
+    },
+    /// Redemptions reached the cap.
+    Exhausted {
+        /// Redemptions now.
+        redeemed: i64,
+        /// The cap.
+        cap: i64,
+    },
+}
+
+/// The marks a coupon capped at `cap` passes when its redemptions go from `before` to
+/// `before + 1`.
+pub fn usage_marks(before: i64, cap: Option<u32>) -> Vec<UsageMark> {
+    let Some(cap) = cap.map(i64::from) else {
+        return Vec::new();
+    };
+    let after = before + 1;
+    let mut marks: Vec<UsageMark> = [50_i64, 90]
+        .into_iter()
+        .filter(|p| before * 100 < p * cap && after * 100 >= p * cap)
+        .map(|percent| UsageMark::Share {
+            percent,
+            redeemed: after,
+            cap,
+        })
+        .collect();
+    if before < cap && after >= cap {
+        marks.push(UsageMark::Exhausted {
+            redeemed: after,
+            cap,
+        });
+    }
+    marks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_are_passed_once_each() {
+        assert_eq!(usage_marks(3, None), vec![]);
+        assert_eq!(
+            usage_marks(4, Some(10)),
+            vec![UsageMark::Share {
+                percent: 50,
+                redeemed: 5,
+                cap: 10
+            }]
+        );
+        assert_eq!(usage_marks(5, Some(10)), vec![]);
+        assert_eq!(
+            usage_marks(9, Some(10)),
+            vec![UsageMark::Exhausted {
+                redeemed: 10,
+                cap: 10
+            }]
+        );
+        // A cap of one passes every mark at once.
+        assert_eq!(usage_marks(0, Some(1)).len(), 3);
+        // Past the cap, nothing more.
+        assert_eq!(usage_marks(10, Some(10)), vec![]);
+    }
+
+    #[test]
+    fn rule_caps_lower_the_discount_and_zero_is_refused() {
+        let usd = crate::Currency::parse("USD").unwrap();
+        let ten = Money {
+            minor: 1_000,
+            currency: usd,
+        };
+        assert_eq!(with_rules(RulesOutcome::Pass { cap: None }, ten), Ok(ten));
+        assert_eq!(
+            with_rules(RulesOutcome::Pass { cap: Some(250) }, ten).map(|m| m.minor),
+            Ok(250)
+        );
+        assert_eq!(
+            with_rules(RulesOutcome::Pass { cap: Some(0) }, ten),
+            Err(vec![Rejection::ZeroDiscount])
+        );
+        assert_eq!(
+            with_rules(RulesOutcome::Failed { rule: "r".into() }, ten),
+            Err(vec![Rejection::RuleFailed { rule: "r".into() }])
+        );
+    }
+}
