@@ -15,6 +15,7 @@ mod checkout;
 mod cli;
 mod connections;
 mod coupons;
+mod differential;
 mod events;
 mod fuzz;
 mod jobs;
