@@ -7,12 +7,12 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Result, SimpleObje
 use coupons_domain::{Currency, LimitsError, Money as DomainMoney, Problem};
 
 use super::caller;
-use super::error::{ApiError, CouponErrorCode, CouponUserError, optional_text, query_error};
+use super::error::{CouponErrorCode, CouponUserError, optional_text, query_error};
 use super::ids::{self, Kind};
 use super::inputs::MoneyInput;
 use super::scalars::DateTime;
 use super::types::{Coupon, Money, Page, after_id, money, page_size};
-use crate::service::Services;
+use crate::service::{Services, campaigns};
 use crate::storage::{CampaignChange, CampaignPatch, MoveOutcome, StoredCampaign};
 
 /// Longest campaign name.
@@ -343,11 +343,9 @@ pub async fn create(ctx: &Context<'_>, input: CreateCampaignInput) -> Result<Cam
             });
         }
     };
-    let stored = svc
-        .db
-        .insert_campaign(&checked.patch(), &caller(ctx)?.actor(), chrono::Utc::now())
+    let stored = campaigns::create_campaign(svc, &caller(ctx)?, &checked.patch())
         .await
-        .map_err(|e| ApiError::internal(&e))?;
+        .map_err(query_error)?;
     Ok(changed(stored))
 }
 
@@ -377,16 +375,9 @@ pub async fn update(ctx: &Context<'_>, input: UpdateCampaignInput) -> Result<Cam
             });
         }
     };
-    let stored = svc
-        .db
-        .update_campaign(
-            id,
-            &checked.patch(),
-            &caller(ctx)?.actor(),
-            chrono::Utc::now(),
-        )
+    let stored = campaigns::update_campaign(svc, &caller(ctx)?, id, &checked.patch())
         .await
-        .map_err(|e| ApiError::internal(&e))?;
+        .map_err(query_error)?;
     Ok(changed(stored))
 }
 
@@ -417,16 +408,10 @@ pub async fn set_coupon_campaign(
             None => return Ok(refuse(campaign_not_found(&["input", "campaignId"]))),
         },
     };
-    let outcome = svc
-        .db
-        .set_coupon_campaign(
-            coupon_id,
-            campaign_id,
-            &caller(ctx)?.actor(),
-            chrono::Utc::now(),
-        )
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let (outcome, coupon) =
+        campaigns::set_coupon_campaign(svc, &caller(ctx)?, coupon_id, campaign_id)
+            .await
+            .map_err(query_error)?;
     match outcome {
         MoveOutcome::Moved => {}
         MoveOutcome::CouponNotFound => return Ok(refuse(coupon_gone())),
@@ -434,11 +419,6 @@ pub async fn set_coupon_campaign(
             return Ok(refuse(campaign_not_found(&["input", "campaignId"])));
         }
     }
-    let coupon = svc
-        .db
-        .coupon(coupons_domain::CouponId(coupon_id))
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
     Ok(SetCouponCampaignPayload {
         coupon: coupon.map(Coupon),
         user_errors: Vec::new(),
@@ -451,11 +431,9 @@ pub async fn campaign(ctx: &Context<'_>, id: &ID) -> Result<Option<Campaign>> {
     let Some(id) = ids::decode(Kind::Campaign, id) else {
         return Ok(None);
     };
-    Ok(svc
-        .db
-        .campaign(id)
+    Ok(campaigns::find_campaign(svc, id)
         .await
-        .map_err(|e| query_error(e.into()))?
+        .map_err(query_error)?
         .map(|c| Campaign(Arc::new(c))))
 }
 
@@ -468,11 +446,9 @@ pub async fn campaigns(
     let svc = ctx.data::<Services>()?;
     let limit = page_size(first)?;
     let after = after_id(after.as_deref())?;
-    let rows = svc
-        .db
-        .campaigns(after, limit as i64 + 1)
+    let rows = campaigns::list_campaigns(svc, after, limit as i64 + 1)
         .await
-        .map_err(|e| query_error(e.into()))?;
+        .map_err(query_error)?;
     Ok(Page::from_rows(
         rows,
         limit,

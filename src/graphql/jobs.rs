@@ -15,8 +15,8 @@ use super::ids::{self, Kind};
 use super::scalars::DateTime;
 use super::types::{Coupon, Page, after_id, page_size};
 use crate::service::jobs::{self, PatternParts};
-use crate::service::{ServiceError, Services};
-use crate::storage::{CancelOutcome, Db, StoredJob};
+use crate::service::{ServiceError, Services, coupons};
+use crate::storage::{CancelOutcome, StoredJob};
 
 /// What a bulk job does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -82,11 +82,9 @@ impl BulkJob {
     /// The coupon it works on.
     async fn coupon(&self, ctx: &Context<'_>) -> Result<Option<Coupon>> {
         let svc = ctx.data::<Services>()?;
-        Ok(svc
-            .db
-            .coupon(CouponId(self.0.coupon_id))
+        Ok(coupons::coupon(svc, CouponId(self.0.coupon_id))
             .await
-            .map_err(|e| query_error(e.into()))?
+            .map_err(query_error)?
             .map(Coupon))
     }
 
@@ -303,11 +301,9 @@ pub async fn job(ctx: &Context<'_>, id: &ID) -> Result<Option<BulkJob>> {
     let Some(id) = ids::decode(Kind::BulkJob, id) else {
         return Ok(None);
     };
-    Ok(svc
-        .db
-        .job(id)
+    Ok(jobs::find_job(svc, id)
         .await
-        .map_err(|e| query_error(e.into()))?
+        .map_err(query_error)?
         .map(|j| BulkJob(Arc::new(j))))
 }
 
@@ -328,11 +324,9 @@ pub async fn jobs(
                 .ok_or_else(|| ApiError::BadUserInput(format!("{:?} is not a coupon ID", id.0)))?,
         ),
     };
-    let rows = svc
-        .db
-        .jobs(coupon, after, limit as i64 + 1)
+    let rows = jobs::list_jobs(svc, coupon, after, limit as i64 + 1)
         .await
-        .map_err(|e| query_error(e.into()))?;
+        .map_err(query_error)?;
     Ok(Page::from_rows(
         rows,
         limit,
@@ -348,14 +342,13 @@ const PROGRESS_POLL: Duration = Duration::from_millis(200);
 /// `bulkJobProgress(id)`: the job now, then each time its progress or status changes,
 /// ending after it has ended. It reads the job's row, so it follows a job run by any
 /// instance.
-pub async fn progress(db: Db, id: ID) -> Result<impl Stream<Item = Result<BulkJob>>> {
+pub async fn progress(svc: Services, id: ID) -> Result<impl Stream<Item = Result<BulkJob>>> {
     let Some(id) = ids::decode(Kind::BulkJob, &id) else {
         return Err(ApiError::BadUserInput(format!("{:?} is not a bulk job ID", id.0)).into());
     };
-    if db
-        .job(id)
+    if jobs::find_job(&svc, id)
         .await
-        .map_err(|e| ApiError::internal(&e))?
+        .map_err(query_error)?
         .is_none()
     {
         return Err(ApiError::BadUserInput("no such bulk job".into()).into());
@@ -364,16 +357,16 @@ pub async fn progress(db: Db, id: ID) -> Result<impl Stream<Item = Result<BulkJo
     Ok(futures_util::stream::unfold(
         (None::<(String, i64)>, false),
         move |(last, ended)| {
-            let db = db.clone();
+            let svc = svc.clone();
             async move {
                 if ended {
                     return None;
                 }
                 loop {
-                    let job = match db.job(id).await {
+                    let job = match jobs::find_job(&svc, id).await {
                         Ok(Some(job)) => job,
                         Ok(None) => return None,
-                        Err(e) => return Some((Err(ApiError::internal(&e).into()), (last, true))),
+                        Err(e) => return Some((Err(query_error(e).into()), (last, true))),
                     };
                     let seen = (job.status.clone(), job.done);
                     if last.as_ref() != Some(&seen) {

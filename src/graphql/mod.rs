@@ -89,7 +89,7 @@ pub fn prepare_request(
     services: &Services,
 ) -> Request {
     let request = request.data(ClientIp(ip)).data(DataLoader::new(
-        FirstCodeLoader(services.db.clone()),
+        FirstCodeLoader(services.clone()),
         tokio::spawn,
     ));
     match principal {

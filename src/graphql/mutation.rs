@@ -5,7 +5,8 @@ use async_graphql::{Context, ID, Object, Result};
 use coupons_domain::CouponId;
 
 use super::error::{
-    ApiError, CouponErrorCode, CouponUserError, key_reused, outcome_errors, user_errors,
+    ApiError, CouponErrorCode, CouponUserError, key_reused, outcome_errors, query_error,
+    user_errors,
 };
 use super::guard::{ADMIN, CHECKOUT, RoleGuard};
 use super::ids::{self, Kind};
@@ -22,11 +23,11 @@ use super::security::{
 };
 use super::types::{ApiKey, Coupon, CouponCode, CouponRejection, Redemption, Rule, RuleSimulation};
 use super::webhooks;
-use crate::auth::{self, Principal, Role};
+use crate::auth::{Principal, Role};
 use crate::service::checkout::{self, RedeemTarget};
 use crate::service::coupons;
 use crate::service::rules;
-use crate::service::{ServiceError, Services};
+use crate::service::{ServiceError, Services, api_keys};
 use crate::storage::Idempotent;
 use coupons_domain::CheckoutOutcome;
 
@@ -599,15 +600,10 @@ impl Mutation {
                 });
             }
         };
-        let created = auth::create_scoped_api_key(
-            &svc.db,
-            name,
-            input.role.into(),
-            &channels,
-            &caller(ctx)?.actor(),
-        )
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+        let created =
+            api_keys::create_api_key(svc, &caller(ctx)?, name, input.role.into(), &channels)
+                .await
+                .map_err(query_error)?;
         Ok(CreateApiKeyPayload {
             api_key: Some(ApiKey(created.stored)),
             secret: Some(created.secret),

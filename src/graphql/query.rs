@@ -36,17 +36,13 @@ impl Query {
                 .await
                 .map_err(query_error)?
                 .map(|c| Node::Coupon(Coupon(c)))),
-            Some((Kind::CouponCode, n)) => Ok(svc
-                .db
-                .code(n)
+            Some((Kind::CouponCode, n)) => Ok(coupons::code(svc, n)
                 .await
-                .map_err(|e| query_error(e.into()))?
+                .map_err(query_error)?
                 .map(|c| Node::CouponCode(CouponCode(c)))),
-            Some((Kind::Redemption, n)) => Ok(svc
-                .db
-                .redemption(n)
+            Some((Kind::Redemption, n)) => Ok(checkout::redemption(svc, n)
                 .await
-                .map_err(|e| query_error(e.into()))?
+                .map_err(query_error)?
                 .map(|r| Node::Redemption(Redemption(r)))),
             Some((Kind::Campaign, n)) => Ok(super::campaigns::campaign(
                 ctx,
@@ -196,11 +192,9 @@ impl Query {
             status: filter.status.map(Into::into),
             ..Default::default()
         };
-        let rows = svc
-            .db
-            .list_redemptions(&storage_filter, after, limit as i64 + 1)
+        let rows = checkout::list_redemptions(svc, &storage_filter, after, limit as i64 + 1)
             .await
-            .map_err(|e| query_error(e.into()))?;
+            .map_err(query_error)?;
         Ok(Page::from_rows(rows, limit, after, |r| r.id, Redemption))
     }
 

@@ -4,13 +4,12 @@
 use std::collections::BTreeMap;
 
 use async_graphql::{Context, Enum, ID, Result, SimpleObject};
-use chrono::TimeDelta;
 
 use super::error::{ApiError, query_error};
 use super::ids::{self, Kind};
 use super::scalars::DateTime;
 use super::types::{Money, money};
-use crate::service::Services;
+use crate::service::{Services, reports};
 use crate::storage::{Bucket, RedemptionGroup, ReportScope};
 
 /// The width of a report's time buckets.
@@ -136,51 +135,22 @@ pub async fn report(
     bucket: ReportBucket,
 ) -> Result<Option<Report>> {
     let svc = ctx.data::<Services>()?;
-    if to.0 <= from.0 {
-        return Err(ApiError::BadUserInput("`to` must be later than `from`".into()).into());
-    }
-    let longest = match bucket {
-        ReportBucket::Hour => TimeDelta::days(31),
-        ReportBucket::Day => TimeDelta::days(3660),
-    };
-    if to.0 - from.0 > longest {
-        return Err(ApiError::BadUserInput(format!(
-            "a report in {bucket:?} buckets covers at most {} days",
-            longest.num_days()
-        ))
-        .into());
-    }
+    reports::check_period(from.0, to.0, bucket.into())
+        .map_err(|e| ApiError::BadUserInput(e.to_string()))?;
     let Some(n) = ids::decode(kind, id) else {
         return Ok(None);
     };
     let scope = if kind == Kind::Campaign {
-        if svc
-            .db
-            .campaign(n)
-            .await
-            .map_err(|e| query_error(e.into()))?
-            .is_none()
-        {
-            return Ok(None);
-        }
         ReportScope::Campaign(n)
     } else {
-        if svc
-            .db
-            .coupon(coupons_domain::CouponId(n))
-            .await
-            .map_err(|e| query_error(e.into()))?
-            .is_none()
-        {
-            return Ok(None);
-        }
         ReportScope::Coupon(n)
     };
-    let data = svc
-        .db
-        .report(scope, from.0, to.0, bucket.into())
+    let Some(data) = reports::report(svc, scope, from.0, to.0, bucket.into())
         .await
-        .map_err(|e| query_error(e.into()))?;
+        .map_err(query_error)?
+    else {
+        return Ok(None);
+    };
     let mut series = Vec::new();
     for (key, groups) in by(&data.groups, |g| g.bucket.as_str()) {
         let start = chrono::DateTime::parse_from_rfc3339(key)

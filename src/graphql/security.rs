@@ -8,8 +8,8 @@ use super::error::{ApiError, CouponErrorCode, CouponUserError, query_error};
 use super::ids::{self, Kind};
 use super::scalars::DateTime;
 use super::types::{ApiKey, ApiKeyRole, Page, after_id, page_size};
-use crate::auth::{self, Role};
-use crate::service::Services;
+use crate::auth::Role;
+use crate::service::{Services, api_keys};
 use crate::storage::{self, AuditAction as StoredAction, EntityType, KeyChange};
 
 /// Longest grace period of a rotated key, in minutes (one week).
@@ -80,11 +80,9 @@ pub async fn revoke(ctx: &Context<'_>, input: RevokeApiKeyInput) -> Result<Revok
             user_errors: key_not_found(),
         });
     };
-    let changed = svc
-        .db
-        .revoke_api_key(id, &caller(ctx)?.actor(), chrono::Utc::now())
+    let changed = api_keys::revoke_api_key(svc, &caller(ctx)?, id)
         .await
-        .map_err(|e| ApiError::internal(&e))?;
+        .map_err(query_error)?;
     Ok(match changed {
         KeyChange::Changed(k) => RevokeApiKeyPayload {
             api_key: Some(ApiKey(k)),
@@ -125,9 +123,9 @@ pub async fn rotate(ctx: &Context<'_>, input: RotateApiKeyInput) -> Result<Rotat
         return Ok(refuse(key_not_found()));
     };
     let grace = chrono::Duration::minutes(i64::from(input.grace_minutes));
-    let changed = auth::rotate_api_key(&svc.db, id, grace, &caller(ctx)?.actor())
+    let changed = api_keys::rotate_api_key(svc, &caller(ctx)?, id, grace)
         .await
-        .map_err(|e| ApiError::internal(&e))?;
+        .map_err(query_error)?;
     Ok(match changed {
         KeyChange::Changed((old, new)) => RotateApiKeyPayload {
             api_key: Some(ApiKey(new.stored)),
@@ -158,16 +156,9 @@ pub async fn list_keys(
     let limit = page_size(first)?;
     let after = after_id(after.as_deref())?;
     let filter = filter.unwrap_or_default();
-    let rows = svc
-        .db
-        .list_api_keys(
-            filter.include_inactive,
-            after,
-            limit as i64 + 1,
-            chrono::Utc::now(),
-        )
+    let rows = api_keys::list_api_keys(svc, filter.include_inactive, after, limit as i64 + 1)
         .await
-        .map_err(|e| query_error(e.into()))?;
+        .map_err(query_error)?;
     Ok(Page::from_rows(rows, limit, after, |k| k.id, ApiKey))
 }
 
@@ -376,10 +367,8 @@ pub async fn audit_log(
         since: f.since.map(|t| t.0),
         until: f.until.map(|t| t.0),
     };
-    let rows = svc
-        .db
-        .audit_log(&filter, after, limit as i64 + 1)
+    let rows = api_keys::audit_log(svc, &filter, after, limit as i64 + 1)
         .await
-        .map_err(|e| query_error(e.into()))?;
+        .map_err(query_error)?;
     Ok(Page::from_rows(rows, limit, after, |e| e.id, AuditEntry))
 }

@@ -6,11 +6,11 @@ use async_graphql::{Context, Enum, ID, InputObject, Json, Object, Result, Subscr
 use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::error::ApiError;
+use super::error::{ApiError, query_error};
 use super::guard::{EVENTS, READERS, RoleGuard};
 use super::ids::{self, Kind};
 use super::scalars::DateTime;
-use crate::service::Services;
+use crate::service::{Services, events};
 use crate::storage::{EventType, StoredEvent};
 
 /// What happened.
@@ -113,7 +113,7 @@ impl Subscription {
         #[graphql(desc = "The job's ID.")] id: ID,
     ) -> Result<impl Stream<Item = Result<super::jobs::BulkJob>>> {
         let svc = ctx.data::<Services>()?;
-        super::jobs::progress(svc.db.clone(), id).await
+        super::jobs::progress(svc.clone(), id).await
     }
 
     /// Coupon events as they commit, in commit order. With `after`, the events
@@ -161,11 +161,7 @@ impl Subscription {
             ),
         };
         if let Some(after) = after {
-            let newest = svc
-                .db
-                .last_event_id()
-                .await
-                .map_err(|e| ApiError::internal(&e))?;
+            let newest = events::last_event_id(svc).await.map_err(query_error)?;
             if after > newest {
                 return Err(ApiError::BadUserInput(format!(
                     "there is no event {after} yet (the newest is {newest})"
@@ -187,7 +183,7 @@ impl Subscription {
         // then in the receiver, and those the read returned are skipped there by id.
         let rx = svc.events.subscribe();
         let state = Replay {
-            db: svc.db.clone(),
+            svc: svc.clone(),
             after,
             backlog: std::collections::VecDeque::new(),
             seen: after.unwrap_or(0),
@@ -206,7 +202,7 @@ impl Subscription {
 
 /// Events to send after `after` from the outbox, then live from the bus.
 struct Replay {
-    db: crate::storage::Db,
+    svc: Services,
     /// The next outbox page starts after this id; `None` once caught up (or live only).
     after: Option<i64>,
     backlog: std::collections::VecDeque<StoredEvent>,
@@ -236,7 +232,7 @@ impl Replay {
                 continue;
             }
             if let Some(after) = self.after {
-                match self.db.events_after(after, REPLAY_PAGE).await {
+                match events::events_after(&self.svc, after, REPLAY_PAGE).await {
                     Ok(page) => {
                         self.after = page
                             .last()

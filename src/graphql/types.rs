@@ -13,8 +13,8 @@ use super::guard::{READERS, RoleGuard};
 use super::ids::{self, Kind};
 use super::scalars::{DateTime, Decimal};
 use crate::auth::{Principal, Role};
-use crate::service::Services;
-use crate::storage::{Db, StorageError, StoredApiKey, StoredCode};
+use crate::service::{ServiceError, Services, coupons, rules};
+use crate::storage::{StoredApiKey, StoredCode};
 
 /// Most items one page of a connection may hold.
 pub const MAX_PAGE: usize = 100;
@@ -501,11 +501,9 @@ impl Redemption {
     #[graphql(guard = "RoleGuard::new(READERS)")]
     async fn coupon(&self, ctx: &Context<'_>) -> Result<Option<Coupon>> {
         let svc = ctx.data::<Services>()?;
-        let coupon = svc
-            .db
-            .coupon(domain::CouponId(self.0.coupon_id))
+        let coupon = coupons::coupon(svc, domain::CouponId(self.0.coupon_id))
             .await
-            .map_err(|e| query_error(e.into()))?;
+            .map_err(query_error)?;
         Ok(coupon.map(Coupon))
     }
 }
@@ -630,14 +628,14 @@ pub struct RuleBinding {
 pub struct Coupon(pub domain::Coupon);
 
 /// Loads the first code of many coupons in one query (for `Coupon.code` in lists).
-pub struct FirstCodeLoader(pub Db);
+pub struct FirstCodeLoader(pub Services);
 
 impl Loader<i64> for FirstCodeLoader {
     type Value = String;
-    type Error = Arc<StorageError>;
+    type Error = Arc<ServiceError>;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, String>, Self::Error> {
-        self.0.first_codes(keys).await.map_err(Arc::new)
+        coupons::first_codes(&self.0, keys).await.map_err(Arc::new)
     }
 }
 
@@ -741,11 +739,9 @@ impl Coupon {
     #[graphql(guard = "RoleGuard::new(READERS)")]
     async fn total_discount(&self, ctx: &Context<'_>) -> Result<Vec<Money>> {
         let svc = ctx.data::<Services>()?;
-        let totals = svc
-            .db
-            .total_discounts(self.0.id.0)
+        let totals = coupons::total_discounts(svc, self.0.id)
             .await
-            .map_err(|e| query_error(e.into()))?;
+            .map_err(query_error)?;
         Ok(totals
             .into_iter()
             .filter_map(|(currency, minor)| money(&currency, minor))
@@ -757,11 +753,9 @@ impl Coupon {
     #[graphql(guard = "RoleGuard::new(READERS)")]
     async fn validation_attempts(&self, ctx: &Context<'_>) -> Result<i64> {
         let svc = ctx.data::<Services>()?;
-        Ok(svc
-            .db
-            .validation_attempts(self.0.id.0)
+        coupons::validation_attempts(svc, self.0.id)
             .await
-            .map_err(|e| query_error(e.into()))?)
+            .map_err(|e| query_error(e).into())
     }
 
     /// Smallest order subtotal the coupon applies to; null for none.
@@ -794,11 +788,9 @@ impl Coupon {
         let svc = ctx.data::<Services>()?;
         let limit = page_size(first)?;
         let after = after_id(after.as_deref())?;
-        let rows = svc
-            .db
-            .codes(self.0.id, after, limit as i64 + 1)
+        let rows = coupons::codes(svc, self.0.id, after, limit as i64 + 1)
             .await
-            .map_err(|e| query_error(e.into()))?;
+            .map_err(query_error)?;
         Ok(Page::from_rows(rows, limit, after, |r| r.id, CouponCode))
     }
 
@@ -859,11 +851,9 @@ impl CouponCode {
     #[graphql(guard = "RoleGuard::new(READERS)")]
     async fn coupon(&self, ctx: &Context<'_>) -> Result<Option<Coupon>> {
         let svc = ctx.data::<Services>()?;
-        let coupon = svc
-            .db
-            .coupon(domain::CouponId(self.0.coupon_id))
+        let coupon = coupons::coupon(svc, domain::CouponId(self.0.coupon_id))
             .await
-            .map_err(|e| query_error(e.into()))?;
+            .map_err(query_error)?;
         Ok(coupon.map(Coupon))
     }
 }
@@ -1093,11 +1083,9 @@ impl Rule {
     /// Every published version, newest first (empty for a rule never published).
     async fn versions(&self, ctx: &Context<'_>) -> Result<Vec<RuleVersion>> {
         let svc = ctx.data::<Services>()?;
-        let versions = svc
-            .db
-            .rule_versions(&self.0.name)
+        let versions = rules::rule_versions(svc, &self.0.name)
             .await
-            .map_err(|e| query_error(e.into()))?;
+            .map_err(query_error)?;
         Ok(versions.into_iter().map(RuleVersion).collect())
     }
 }
@@ -1132,8 +1120,8 @@ pub struct RuleSimulationResult {
     pub micros: i64,
 }
 
-impl From<crate::service::rules::RuleRun> for RuleSimulationResult {
-    fn from(run: crate::service::rules::RuleRun) -> Self {
+impl From<rules::RuleRun> for RuleSimulationResult {
+    fn from(run: rules::RuleRun) -> Self {
         let micros = i64::try_from(run.elapsed.as_micros()).unwrap_or(i64::MAX);
         let (verdict, code, message, cap_minor) = match run.verdict {
             Ok(domain::RuleVerdict::Pass) => (RuleVerdictKind::Pass, None, None, None),

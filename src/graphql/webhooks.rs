@@ -11,7 +11,7 @@ use super::ids::{self, Kind};
 use super::scalars::DateTime;
 use super::subscription::{CouponEvent, CouponEventType};
 use super::types::{Page, after_id, page_size};
-use crate::service::Services;
+use crate::service::{Services, coupons, webhooks};
 use crate::storage::{
     DeliveryFilter, DeliveryStatus, EndpointChange, EventType, NewEndpoint, StoredAttempt,
     StoredDelivery, StoredEndpoint, StoredEvent,
@@ -164,11 +164,9 @@ impl WebhookDelivery {
     /// Every attempt, oldest first, redeliveries included.
     async fn attempt_log(&self, ctx: &Context<'_>) -> Result<Vec<WebhookAttempt>> {
         let svc = ctx.data::<Services>()?;
-        Ok(svc
-            .db
-            .webhook_attempts(self.delivery.id)
+        Ok(webhooks::attempts(svc, self.delivery.id)
             .await
-            .map_err(|e| query_error(e.into()))?
+            .map_err(query_error)?
             .into_iter()
             .map(WebhookAttempt::from)
             .collect())
@@ -342,11 +340,9 @@ async fn check_coupon(
             "coupon not found",
         )));
     };
-    let exists = svc
-        .db
-        .coupon(coupons_domain::CouponId(n))
+    let exists = coupons::coupon(svc, coupons_domain::CouponId(n))
         .await
-        .map_err(|e| ApiError::internal(&e))?
+        .map_err(query_error)?
         .is_some();
     Ok(if exists {
         Ok(n)
@@ -411,11 +407,9 @@ pub async fn create(
         coupon_id,
         secret: new_secret(),
     };
-    let stored = svc
-        .db
-        .insert_webhook_endpoint(&new, &caller(ctx)?.actor(), chrono::Utc::now())
+    let stored = webhooks::create_endpoint(svc, &caller(ctx)?, &new)
         .await
-        .map_err(|e| ApiError::internal(&e))?;
+        .map_err(query_error)?;
     Ok(CreateWebhookEndpointPayload {
         webhook_endpoint: Some(WebhookEndpoint(Arc::new(stored))),
         secret: Some(new.secret),
@@ -479,11 +473,9 @@ pub async fn update(
         active: input.active,
         secret: secret.clone(),
     };
-    let changed = svc
-        .db
-        .update_webhook_endpoint(id, &change, &caller(ctx)?.actor(), chrono::Utc::now())
+    let changed = webhooks::update_endpoint(svc, &caller(ctx)?, id, &change)
         .await
-        .map_err(|e| ApiError::internal(&e))?;
+        .map_err(query_error)?;
     Ok(match changed {
         Some(e) => UpdateWebhookEndpointPayload {
             webhook_endpoint: Some(WebhookEndpoint(Arc::new(e))),
@@ -507,11 +499,9 @@ pub async fn delete(
     let Some(id) = ids::decode(Kind::WebhookEndpoint, &input.id) else {
         return Ok(gone);
     };
-    let deleted = svc
-        .db
-        .delete_webhook_endpoint(id, &caller(ctx)?.actor(), chrono::Utc::now())
+    let deleted = webhooks::delete_endpoint(svc, &caller(ctx)?, id)
         .await
-        .map_err(|e| ApiError::internal(&e))?;
+        .map_err(query_error)?;
     Ok(match deleted {
         Some(_) => DeleteWebhookEndpointPayload {
             deleted_id: Some(ids::encode(Kind::WebhookEndpoint, id)),
@@ -534,20 +524,12 @@ pub async fn redeliver(
     let Some(id) = ids::decode(Kind::WebhookDelivery, &input.delivery_id) else {
         return Ok(gone());
     };
-    let Some(delivery) = svc
-        .db
-        .redeliver_webhook(id, &caller(ctx)?.actor(), chrono::Utc::now())
+    let Some((delivery, event)) = webhooks::redeliver(svc, &caller(ctx)?, id)
         .await
-        .map_err(|e| ApiError::internal(&e))?
+        .map_err(query_error)?
     else {
         return Ok(gone());
     };
-    let event = svc
-        .db
-        .event(delivery.event_id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    svc.events.wake();
     Ok(RedeliverWebhookPayload {
         webhook_delivery: event.map(|event| WebhookDelivery {
             delivery: Arc::new(delivery),
@@ -566,11 +548,9 @@ pub async fn endpoints(
     let svc = ctx.data::<Services>()?;
     let limit = page_size(first)?;
     let after = after_id(after.as_deref())?;
-    let rows = svc
-        .db
-        .webhook_endpoints(after, limit as i64 + 1)
+    let rows = webhooks::list_endpoints(svc, after, limit as i64 + 1)
         .await
-        .map_err(|e| query_error(e.into()))?;
+        .map_err(query_error)?;
     Ok(Page::from_rows(
         rows,
         limit,
@@ -614,11 +594,9 @@ pub async fn deliveries(
         status: filter.status.map(Into::into),
         event_id,
     };
-    let rows = svc
-        .db
-        .webhook_deliveries(&storage_filter, after, limit as i64 + 1)
+    let rows = webhooks::list_deliveries(svc, &storage_filter, after, limit as i64 + 1)
         .await
-        .map_err(|e| query_error(e.into()))?;
+        .map_err(query_error)?;
     Ok(Page::from_rows(
         rows,
         limit,

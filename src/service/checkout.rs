@@ -8,7 +8,7 @@
 use chrono::{DateTime, Duration, Utc};
 use coupons_domain::{
     CheckoutOutcome, Collector, CouponCode, Field, FieldError, Invalid, Money, Order, OrderDraft,
-    Problem, Rejection, decide, usage_marks,
+    Problem, Redemption, Rejection, decide, usage_marks,
 };
 use hmac::{Hmac, Mac};
 use rust_decimal::Decimal;
@@ -19,7 +19,7 @@ use super::limiter::Attempt;
 use super::{Caller, ServiceError, Services};
 use crate::auth::Role;
 use crate::storage::checkout::{self as steps, NewUse};
-use crate::storage::{IdempotencyClaim, Idempotent};
+use crate::storage::{IdempotencyClaim, Idempotent, RedemptionFilter};
 
 /// Shortest and longest reservation hold a caller may ask for, in minutes.
 pub const HOLD_MINUTES: std::ops::RangeInclusive<i64> = 1..=1440;
@@ -512,6 +512,22 @@ async fn apply(
         pad_failed_guess(svc, caller, started).await;
     }
     result
+}
+
+/// A reservation or redemption by id.
+pub async fn redemption(svc: &Services, id: i64) -> Result<Option<Redemption>, ServiceError> {
+    Ok(svc.db.redemption(id).await?)
+}
+
+/// Reservations and redemptions matching `filter`, newest first, with ids below
+/// `before`.
+pub async fn list_redemptions(
+    svc: &Services,
+    filter: &RedemptionFilter,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Redemption>, ServiceError> {
+    Ok(svc.db.list_redemptions(filter, before, limit).await?)
 }
 
 #[cfg(test)]

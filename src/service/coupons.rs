@@ -515,3 +515,40 @@ pub async fn list_coupons(
     let now = Utc::now();
     Ok((svc.db.list_coupons(filter, now, before, limit).await?, now))
 }
+
+/// A code by row id.
+pub async fn code(svc: &Services, id: i64) -> Result<Option<StoredCode>, ServiceError> {
+    Ok(svc.db.code(id).await?)
+}
+
+/// A coupon's codes in id order, after `after`.
+pub async fn codes(
+    svc: &Services,
+    coupon: CouponId,
+    after: Option<i64>,
+    limit: i64,
+) -> Result<Vec<StoredCode>, ServiceError> {
+    Ok(svc.db.codes(coupon, after, limit).await?)
+}
+
+/// The first code of each coupon, by coupon id (for the first-code loader).
+pub async fn first_codes(
+    svc: &Services,
+    coupons: &[i64],
+) -> Result<std::collections::HashMap<i64, String>, ServiceError> {
+    Ok(svc.db.first_codes(coupons).await?)
+}
+
+/// The discount a coupon has granted, per currency (currency code, minor units), less
+/// refunds.
+pub async fn total_discounts(
+    svc: &Services,
+    id: CouponId,
+) -> Result<Vec<(String, i64)>, ServiceError> {
+    Ok(svc.db.total_discounts(id.0).await?)
+}
+
+/// How often a coupon's codes were validated.
+pub async fn validation_attempts(svc: &Services, id: CouponId) -> Result<i64, ServiceError> {
+    Ok(svc.db.validation_attempts(id.0).await?)
+}

@@ -100,3 +100,18 @@ pub async fn cancel_job(
 ) -> Result<CancelOutcome, ServiceError> {
     Ok(svc.db.cancel_job(id, &caller.actor(), Utc::now()).await?)
 }
+
+/// A bulk job by id.
+pub async fn find_job(svc: &Services, id: i64) -> Result<Option<StoredJob>, ServiceError> {
+    Ok(svc.db.job(id).await?)
+}
+
+/// Bulk jobs newest first (of one coupon, when given), with ids below `before`.
+pub async fn list_jobs(
+    svc: &Services,
+    coupon_id: Option<i64>,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<StoredJob>, ServiceError> {
+    Ok(svc.db.jobs(coupon_id, before, limit).await?)
+}

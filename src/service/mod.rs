@@ -1,15 +1,20 @@
 //! Use cases: validation through the domain, transactions through storage. Every
 //! function returns [`ServiceError`], which the GraphQL layer maps once.
 
+pub mod api_keys;
 pub mod attempts;
+pub mod campaigns;
 pub mod checkout;
 pub mod coupons;
 mod error;
+pub mod events;
 pub mod jobs;
 pub mod limiter;
 pub mod maintenance;
+pub mod reports;
 pub mod rules;
 pub mod transfer;
+pub mod webhooks;
 
 pub use error::ServiceError;
 

@@ -291,3 +291,11 @@ async fn run_simulation(
     }
     Ok((simulation, entity, id))
 }
+
+/// A rule's published versions, newest first.
+pub async fn rule_versions(
+    svc: &Services,
+    name: &str,
+) -> Result<Vec<crate::storage::StoredRuleVersion>, ServiceError> {
+    Ok(svc.db.rule_versions(name).await?)
+}

@@ -1,0 +1,66 @@
+//! API keys and the audit log: create, rotate, revoke and list keys; read the changes
+//! made with them.
+
+use chrono::Utc;
+
+use super::{Caller, ServiceError, Services};
+use crate::auth::{self, GeneratedKey, Role};
+use crate::storage::{AuditEntry, AuditFilter, KeyChange, StoredApiKey};
+
+/// Creates a key of `role`, limited to `channels` (none: all); the secret is in the
+/// result only.
+pub async fn create_api_key(
+    svc: &Services,
+    caller: &Caller,
+    name: &str,
+    role: Role,
+    channels: &[String],
+) -> Result<GeneratedKey, ServiceError> {
+    Ok(auth::create_scoped_api_key(&svc.db, name, role, channels, &caller.actor()).await?)
+}
+
+/// Revokes a key.
+pub async fn revoke_api_key(
+    svc: &Services,
+    caller: &Caller,
+    id: i64,
+) -> Result<KeyChange<StoredApiKey>, ServiceError> {
+    Ok(svc
+        .db
+        .revoke_api_key(id, &caller.actor(), Utc::now())
+        .await?)
+}
+
+/// Replaces a key by a new one with the same name, role and channels; the old one works
+/// on for `grace`.
+pub async fn rotate_api_key(
+    svc: &Services,
+    caller: &Caller,
+    id: i64,
+    grace: chrono::Duration,
+) -> Result<KeyChange<(StoredApiKey, GeneratedKey)>, ServiceError> {
+    Ok(auth::rotate_api_key(&svc.db, id, grace, &caller.actor()).await?)
+}
+
+/// Keys newest first, with ids below `before`; revoked and expired ones only when asked.
+pub async fn list_api_keys(
+    svc: &Services,
+    include_inactive: bool,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<StoredApiKey>, ServiceError> {
+    Ok(svc
+        .db
+        .list_api_keys(include_inactive, before, limit, Utc::now())
+        .await?)
+}
+
+/// Audit entries matching `filter`, newest first, with ids below `before`.
+pub async fn audit_log(
+    svc: &Services,
+    filter: &AuditFilter,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<AuditEntry>, ServiceError> {
+    Ok(svc.db.audit_log(filter, before, limit).await?)
+}
