@@ -8,7 +8,8 @@
 use chrono::{DateTime, Duration, Utc};
 use coupons_domain::{
     CheckoutOutcome, Collector, CouponCode, Field, FieldError, Invalid, Money, Order, OrderDraft,
-    Problem, Redemption, Rejection, decide, usage_marks,
+    Problem, Redemption, Rejection, check_redeemable, check_releasable, decide, plan_refund,
+    usage_marks,
 };
 use hmac::{Hmac, Mac};
 use rust_decimal::Decimal;
@@ -324,9 +325,32 @@ pub async fn redeem(
             check_redemption_channel(svc, caller, id).await?;
             let hash = request_hash(&json!(["redeem-reservation", id]));
             let claim = claim(svc, &scope, &key, &hash, now);
+            let claim = claim.as_ref();
+            let actor = &caller.actor();
             Ok(svc
                 .db
-                .redeem_reservation(Some(claim.as_ref()), id, &caller.actor(), now)
+                .write(async move |mut c| {
+                    if let Some(early) = steps::claim_key(&mut c, Some(claim), now).await? {
+                        return Ok(early);
+                    }
+                    let outcome = match steps::lock_use(&mut c, id, now).await? {
+                        None => CheckoutOutcome::NotFound,
+                        Some(locked) => match check_redeemable(&locked.current) {
+                            Err(refusal) => refusal.into(),
+                            Ok(()) => {
+                                let coupon = &locked.coupon;
+                                let cap = coupon.spec.max_redemptions.get();
+                                let marks = usage_marks(coupon.redemption_count, cap);
+                                let redeemed =
+                                    steps::redeem_locked(&mut c, &locked, &marks, actor, now)
+                                        .await?;
+                                CheckoutOutcome::Applied(redeemed)
+                            }
+                        },
+                    };
+                    steps::remember(&mut c, Some(claim), &outcome).await?;
+                    Ok(Idempotent::Fresh(outcome))
+                })
                 .await?)
         }
     }
@@ -354,9 +378,23 @@ pub async fn release(
     reservation_id: i64,
 ) -> Result<CheckoutOutcome, ServiceError> {
     check_redemption_channel(svc, caller, reservation_id).await?;
+    let now = Utc::now();
+    let actor = &caller.actor();
     Ok(svc
         .db
-        .release_reservation(reservation_id, &caller.actor(), Utc::now())
+        .write(async move |mut c| {
+            let Some(locked) = steps::lock_use(&mut c, reservation_id, now).await? else {
+                return Ok(CheckoutOutcome::NotFound);
+            };
+            Ok(match check_releasable(&locked.current) {
+                Err(refusal) => refusal.into(),
+                Ok(false) => CheckoutOutcome::Applied(locked.current.clone()),
+                Ok(true) => {
+                    let released = steps::release_locked(&mut c, &locked, actor, now).await?;
+                    CheckoutOutcome::Applied(released)
+                }
+            })
+        })
         .await?)
 }
 
@@ -389,15 +427,31 @@ pub async fn reverse(
     ]));
     let scope = format!("reverse:{}", caller.scope());
     let claim = claim(svc, &scope, &key, &hash, now);
+    let claim = claim.as_ref();
+    let actor = &caller.actor();
     Ok(svc
         .db
-        .reverse_redemption(
-            Some(claim.as_ref()),
-            redemption_id,
-            refund,
-            &caller.actor(),
-            now,
-        )
+        .write(async move |mut c| {
+            if let Some(early) = steps::claim_key(&mut c, Some(claim), now).await? {
+                return Ok(early);
+            }
+            let outcome = match steps::lock_use(&mut c, redemption_id, now).await? {
+                None => CheckoutOutcome::NotFound,
+                Some(locked) => {
+                    let policy = locked.coupon.spec.reversal_policy;
+                    match plan_refund(&locked.current, locked.currency, refund, policy) {
+                        Err(refusal) => refusal.into(),
+                        Ok(plan) => {
+                            let reversed =
+                                steps::refund_locked(&mut c, &locked, plan, actor, now).await?;
+                            CheckoutOutcome::Applied(reversed)
+                        }
+                    }
+                }
+            };
+            steps::remember(&mut c, Some(claim), &outcome).await?;
+            Ok(Idempotent::Fresh(outcome))
+        })
         .await?)
 }
 

@@ -17,13 +17,12 @@ use chrono::{DateTime, Utc};
 use coupons_domain::decision::rule_facts;
 use coupons_domain::{
     CampaignUsage, CheckoutOutcome, CodeTerms, Coupon, CouponCode, Currency, Found, History, Money,
-    Order, Redemption, RedemptionStatus, Rejection, ReversalPolicy, RuleFacts, Snapshot, Usage,
-    UsageMark, decide_terms, usage_marks,
+    Order, Redemption, RedemptionStatus, Refund, Rejection, RuleFacts, Snapshot, Usage, UsageMark,
+    decide_terms,
 };
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
-use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::audit::{Actor, AuditAction, EntityType, snapshot, write_audit};
@@ -852,140 +851,101 @@ async fn write_marks(
     Ok(())
 }
 
-/// Redeems a reservation under its coupon's lock.
-async fn redeem_reserved(
+/// A reservation or redemption read under its coupon's lock, with the coupon.
+#[derive(Debug, Clone)]
+pub struct LockedRedemption {
+    /// The coupon, as read under the lock.
+    pub coupon: Coupon,
+    /// The reservation or redemption as it stands.
+    pub current: Redemption,
+    /// Its currency.
+    pub currency: Currency,
+    row: StoredRedemption,
+}
+
+/// Finds a reservation or redemption, locks its coupon, expires the coupon's overdue
+/// reservations, and reads it again under the lock. `None` when there is no such one.
+pub async fn lock_use(
     c: &mut Conn<'_>,
-    reservation_id: i64,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<LockedRedemption>, StorageError> {
+    let Some((coupon, row)) = lock_redemption(c, id, now).await? else {
+        return Ok(None);
+    };
+    Ok(Some(LockedRedemption {
+        coupon: coupon.into_domain()?,
+        current: row.clone().into_domain()?,
+        currency: Currency::parse(&row.currency)?,
+        row,
+    }))
+}
+
+/// Redeems a locked reservation: the row, the counters, the audit entry and the event,
+/// and the usage marks the redemption passes.
+pub async fn redeem_locked(
+    c: &mut Conn<'_>,
+    locked: &LockedRedemption,
+    marks: &[UsageMark],
     actor: &Actor,
     now: DateTime<Utc>,
-) -> Result<CheckoutOutcome, StorageError> {
-    let Some((coupon, current)) = lock_redemption(c, reservation_id, now).await? else {
-        return Ok(CheckoutOutcome::NotFound);
-    };
-    let coupon = coupon.into_domain()?;
-    match current.status()? {
-        RedemptionStatus::Reserved => {}
-        RedemptionStatus::Expired => return Ok(CheckoutOutcome::ReservationExpired),
-        other => return Ok(CheckoutOutcome::WrongStatus(other)),
-    }
-    let row = change_redemption(c, reservation_id, RowChange::Redeem, now).await?;
+) -> Result<Redemption, StorageError> {
+    let current = &locked.row;
+    let row = change_redemption(c, current.id, RowChange::Redeem, now).await?;
     bump_counters(c, current.coupon_id, current.code_id, 1, -1).await?;
     let kind = (AuditAction::CouponRedeemed, EventType::CouponRedeemed);
-    record_change(c, actor, kind, Some(&current), &row, now).await?;
-    let marks = usage_marks(coupon.redemption_count, coupon.spec.max_redemptions.get());
-    write_marks(c, row.coupon_id, &marks, now).await?;
-    Ok(CheckoutOutcome::Applied(row.into_domain()?))
+    record_change(c, actor, kind, Some(current), &row, now).await?;
+    write_marks(c, row.coupon_id, marks, now).await?;
+    row.into_domain()
 }
 
-/// Refunds `refund` (all that is left when `None`) of a redemption under its coupon's
-/// lock.
-async fn refund(
+/// Releases a locked reservation, giving its use back to the coupon, the code and the
+/// campaign.
+pub async fn release_locked(
     c: &mut Conn<'_>,
-    redemption_id: i64,
-    refund: Option<Decimal>,
+    locked: &LockedRedemption,
     actor: &Actor,
     now: DateTime<Utc>,
-) -> Result<CheckoutOutcome, StorageError> {
-    let Some((coupon, current)) = lock_redemption(c, redemption_id, now).await? else {
-        return Ok(CheckoutOutcome::NotFound);
-    };
-    let coupon = coupon.into_domain()?;
-    match current.status()? {
-        RedemptionStatus::Redeemed | RedemptionStatus::PartiallyReversed => {}
-        other => return Ok(CheckoutOutcome::WrongStatus(other)),
-    }
-    let remaining = current.discount_minor - current.refunded_minor;
-    let amount = match refund {
-        None => remaining,
-        Some(decimal) => {
-            let currency = Currency::parse(&current.currency)?;
-            match Money::from_decimal(decimal, currency) {
-                Ok(m) => m.minor,
-                Err(_) => return Ok(CheckoutOutcome::RefundTooPrecise),
-            }
-        }
-    };
-    if amount > remaining {
-        return Ok(CheckoutOutcome::RefundExceedsDiscount {
-            remaining_minor: remaining,
-        });
-    }
-    let refunded = current.refunded_minor + amount;
-    let full = refunded == current.discount_minor;
-    let gives_use_back = full && coupon.spec.reversal_policy == ReversalPolicy::RestoreUsage;
-    let change = RowChange::Refund {
-        refunded,
-        full,
-        holds_use: !gives_use_back,
-    };
-    let row = change_redemption(c, redemption_id, change, now).await?;
-    if gives_use_back {
-        bump_counters(c, current.coupon_id, current.code_id, -1, 0).await?;
-    }
-    let uses = if gives_use_back { -1 } else { 0 };
-    bump_campaign(c, current.campaign_id, uses, -amount).await?;
-    let kind = (
-        AuditAction::RedemptionReversed,
-        EventType::RedemptionReversed,
-    );
-    record_change(c, actor, kind, Some(&current), &row, now).await?;
-    Ok(CheckoutOutcome::Applied(row.into_domain()?))
-}
-
-/// A checkout step that an idempotency key guards.
-enum Step {
-    /// Redeem a reservation.
-    RedeemReserved(i64),
-    /// Refund (part of) a redemption.
-    Refund(i64, Option<Decimal>),
-}
-
-/// Claims the key, runs the step unless the key has its answer already, and stores the
-/// answer for the key.
-async fn idempotently(
-    c: &mut Conn<'_>,
-    claim: Option<IdempotencyClaim<'_>>,
-    step: Step,
-    actor: &Actor,
-    now: DateTime<Utc>,
-) -> Result<Idempotent<CheckoutOutcome>, StorageError> {
-    if let Some(early) = claim_key(c, claim, now).await? {
-        return Ok(early);
-    }
-    let outcome = match step {
-        Step::RedeemReserved(id) => redeem_reserved(c, id, actor, now).await?,
-        Step::Refund(id, amount) => refund(c, id, amount, actor, now).await?,
-    };
-    remember(c, claim, &outcome).await?;
-    Ok(Idempotent::Fresh(outcome))
-}
-
-/// Gives a reservation's use back under its coupon's lock.
-async fn release(
-    c: &mut Conn<'_>,
-    reservation_id: i64,
-    actor: &Actor,
-    now: DateTime<Utc>,
-) -> Result<CheckoutOutcome, StorageError> {
-    let Some((_, current)) = lock_redemption(c, reservation_id, now).await? else {
-        return Ok(CheckoutOutcome::NotFound);
-    };
-    match current.status()? {
-        RedemptionStatus::Reserved => {}
-        RedemptionStatus::Released | RedemptionStatus::Expired => {
-            return Ok(CheckoutOutcome::Applied(current.into_domain()?));
-        }
-        other => return Ok(CheckoutOutcome::WrongStatus(other)),
-    }
-    let row = change_redemption(c, reservation_id, RowChange::Release, now).await?;
+) -> Result<Redemption, StorageError> {
+    let current = &locked.row;
+    let row = change_redemption(c, current.id, RowChange::Release, now).await?;
     bump_counters(c, current.coupon_id, current.code_id, 0, -1).await?;
     bump_campaign(c, current.campaign_id, -1, -current.discount_minor).await?;
     let kind = (
         AuditAction::ReservationReleased,
         EventType::ReservationReleased,
     );
-    record_change(c, actor, kind, Some(&current), &row, now).await?;
-    Ok(CheckoutOutcome::Applied(row.into_domain()?))
+    record_change(c, actor, kind, Some(current), &row, now).await?;
+    row.into_domain()
+}
+
+/// Records a decided refund of a locked redemption: the row, the use given back when
+/// the refund says so, the campaign's counters, the audit entry and the event.
+pub async fn refund_locked(
+    c: &mut Conn<'_>,
+    locked: &LockedRedemption,
+    refund: Refund,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Redemption, StorageError> {
+    let current = &locked.row;
+    let change = RowChange::Refund {
+        refunded: refund.refunded,
+        full: refund.full,
+        holds_use: !refund.gives_use_back,
+    };
+    let row = change_redemption(c, current.id, change, now).await?;
+    if refund.gives_use_back {
+        bump_counters(c, current.coupon_id, current.code_id, -1, 0).await?;
+    }
+    let uses = if refund.gives_use_back { -1 } else { 0 };
+    bump_campaign(c, current.campaign_id, uses, -refund.amount).await?;
+    let kind = (
+        AuditAction::RedemptionReversed,
+        EventType::RedemptionReversed,
+    );
+    record_change(c, actor, kind, Some(current), &row, now).await?;
+    row.into_domain()
 }
 
 /// A code with its coupon, read without a lock.
@@ -1032,46 +992,6 @@ async fn due_reservation_codes(
 }
 
 impl Db {
-    /// Redeems a reservation made earlier, on the terms it was made on.
-    pub async fn redeem_reservation(
-        &self,
-        claim: Option<IdempotencyClaim<'_>>,
-        reservation_id: i64,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> Result<Idempotent<CheckoutOutcome>, StorageError> {
-        let step = Step::RedeemReserved(reservation_id);
-        self.write(async move |mut c| idempotently(&mut c, claim, step, actor, now).await)
-            .await
-    }
-
-    /// Gives a reservation's use back. Releasing twice, or releasing an expired
-    /// reservation, answers with the reservation as it stands.
-    pub async fn release_reservation(
-        &self,
-        reservation_id: i64,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> Result<CheckoutOutcome, StorageError> {
-        self.write(async move |mut c| release(&mut c, reservation_id, actor, now).await)
-            .await
-    }
-
-    /// Records a refund of (part of) a redemption's discount. A full reversal gives the
-    /// use back when the coupon's policy says so.
-    pub async fn reverse_redemption(
-        &self,
-        claim: Option<IdempotencyClaim<'_>>,
-        redemption_id: i64,
-        amount: Option<Decimal>,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> Result<Idempotent<CheckoutOutcome>, StorageError> {
-        let step = Step::Refund(redemption_id, amount);
-        self.write(async move |mut c| idempotently(&mut c, claim, step, actor, now).await)
-            .await
-    }
-
     /// Reads what deciding on a code needs, writing nothing, for a simulation: the
     /// coupon, the decision before rules, and the facts its rules would see (with the
     /// discount the order would get before rules, or the coupon's plain discount when

@@ -37,5 +37,8 @@ pub use error::{Collector, Field, FieldError, Invalid, Problem};
 pub use money::{Currency, Money, MoneyError};
 pub use order::{Customer, LineItem, LineItemDraft, Order, OrderDraft};
 pub use pattern::{CodePattern, PatternError};
-pub use redemption::{CheckoutOutcome, Redemption, RedemptionStatus};
+pub use redemption::{
+    CheckoutOutcome, Redemption, RedemptionStatus, Refund, Refusal, check_redeemable,
+    check_releasable, plan_refund,
+};
 pub use rules::{ItemFacts, NoRules, RuleEvaluator, RuleFacts, RuleVerdict, RulesOutcome};

@@ -111,3 +111,187 @@ pub enum CheckoutOutcome {
     /// The refund amount has more decimal places than the currency.
     RefundTooPrecise,
 }
+
+/// Why a reservation or redemption cannot be changed as asked; each is also a
+/// [`CheckoutOutcome`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The reservation's deadline passed before it was redeemed.
+    ReservationExpired,
+    /// Not in a state that allows this call.
+    WrongStatus(RedemptionStatus),
+    /// The refund is larger than the discount not yet refunded.
+    RefundExceedsDiscount {
+        /// What may still be refunded, minor units.
+        remaining_minor: i64,
+    },
+    /// The refund amount has more decimal places than the currency.
+    RefundTooPrecise,
+}
+
+impl From<Refusal> for CheckoutOutcome {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::ReservationExpired => Self::ReservationExpired,
+            Refusal::WrongStatus(status) => Self::WrongStatus(status),
+            Refusal::RefundExceedsDiscount { remaining_minor } => {
+                Self::RefundExceedsDiscount { remaining_minor }
+            }
+            Refusal::RefundTooPrecise => Self::RefundTooPrecise,
+        }
+    }
+}
+
+/// Whether a reservation can be redeemed: the outcome to answer instead when not.
+pub fn check_redeemable(current: &Redemption) -> Result<(), Refusal> {
+    match current.status {
+        RedemptionStatus::Reserved => Ok(()),
+        RedemptionStatus::Expired => Err(Refusal::ReservationExpired),
+        other => Err(Refusal::WrongStatus(other)),
+    }
+}
+
+/// Whether a reservation is to be released now: `Ok(false)` when it was released or
+/// expired already (releasing is idempotent: the answer is the reservation as it
+/// stands), the outcome to answer when it cannot be released.
+pub fn check_releasable(current: &Redemption) -> Result<bool, Refusal> {
+    match current.status {
+        RedemptionStatus::Reserved => Ok(true),
+        RedemptionStatus::Released | RedemptionStatus::Expired => Ok(false),
+        other => Err(Refusal::WrongStatus(other)),
+    }
+}
+
+/// What a refund does to a redemption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refund {
+    /// Refunded now, minor units.
+    pub amount: i64,
+    /// Refunded in all, after this one.
+    pub refunded: i64,
+    /// Whether all of the discount is refunded now.
+    pub full: bool,
+    /// Whether the redemption gives its use back (a full refund, when the coupon's
+    /// policy says so).
+    pub gives_use_back: bool,
+}
+
+/// Decides a refund of `requested` (all that is left when `None`, in the redemption's
+/// `currency`) of a redemption, under the coupon's reversal policy: the outcome to
+/// answer instead when it cannot be made.
+pub fn plan_refund(
+    current: &Redemption,
+    currency: crate::Currency,
+    requested: Option<rust_decimal::Decimal>,
+    policy: crate::ReversalPolicy,
+) -> Result<Refund, Refusal> {
+    match current.status {
+        RedemptionStatus::Redeemed | RedemptionStatus::PartiallyReversed => {}
+        other => return Err(Refusal::WrongStatus(other)),
+    }
+    let remaining = current.discount_minor - current.refunded_minor;
+    let amount = match requested {
+        None => remaining,
+        Some(decimal) => {
+            crate::Money::from_decimal(decimal, currency)
+                .map_err(|_| Refusal::RefundTooPrecise)?
+                .minor
+        }
+    };
+    if amount > remaining {
+        return Err(Refusal::RefundExceedsDiscount {
+            remaining_minor: remaining,
+        });
+    }
+    let refunded = current.refunded_minor + amount;
+    let full = refunded == current.discount_minor;
+    Ok(Refund {
+        amount,
+        refunded,
+        full,
+        gives_use_back: full && policy == crate::ReversalPolicy::RestoreUsage,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Currency, ReversalPolicy};
+
+    fn redeemed(discount: i64, refunded: i64) -> Redemption {
+        Redemption {
+            id: 1,
+            coupon_id: 1,
+            code: "C".into(),
+            status: if refunded > 0 {
+                RedemptionStatus::PartiallyReversed
+            } else {
+                RedemptionStatus::Redeemed
+            },
+            order_id: "o".into(),
+            channel: None,
+            email_domain: None,
+            currency: "USD".into(),
+            subtotal_minor: 10_000,
+            discount_minor: discount,
+            refunded_minor: refunded,
+            reserved_until: None,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            redeemed_at: None,
+            closed_at: None,
+        }
+    }
+
+    #[test]
+    fn refunds_are_planned_within_what_is_left() {
+        let usd = Currency::parse("USD").unwrap();
+        let keep = ReversalPolicy::KeepUsage;
+        let restore = ReversalPolicy::RestoreUsage;
+        let full = plan_refund(&redeemed(500, 0), usd, None, restore).unwrap();
+        assert_eq!(
+            (full.amount, full.full, full.gives_use_back),
+            (500, true, true)
+        );
+        assert!(
+            !plan_refund(&redeemed(500, 0), usd, None, keep)
+                .unwrap()
+                .gives_use_back
+        );
+        let part = plan_refund(
+            &redeemed(500, 200),
+            usd,
+            Some("1.50".parse().unwrap()),
+            restore,
+        );
+        assert_eq!(part.map(|p| (p.refunded, p.full)), Ok((350, false)));
+        assert_eq!(
+            plan_refund(
+                &redeemed(500, 200),
+                usd,
+                Some("3.01".parse().unwrap()),
+                keep
+            ),
+            Err(Refusal::RefundExceedsDiscount {
+                remaining_minor: 300
+            })
+        );
+        assert_eq!(
+            plan_refund(&redeemed(500, 0), usd, Some("0.001".parse().unwrap()), keep),
+            Err(Refusal::RefundTooPrecise)
+        );
+        let mut reserved = redeemed(500, 0);
+        reserved.status = RedemptionStatus::Reserved;
+        assert_eq!(
+            plan_refund(&reserved, usd, None, keep),
+            Err(Refusal::WrongStatus(RedemptionStatus::Reserved))
+        );
+        assert_eq!(check_redeemable(&reserved), Ok(()));
+        assert_eq!(check_releasable(&reserved), Ok(true));
+        reserved.status = RedemptionStatus::Expired;
+        assert_eq!(
+            check_redeemable(&reserved),
+            Err(Refusal::ReservationExpired)
+        );
+        assert_eq!(check_releasable(&reserved), Ok(false));
+    }
+}
