@@ -21,6 +21,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -209,6 +210,8 @@ pub struct Limiter {
     entries: Arc<Mutex<HashMap<Subject, Entry>>>,
     /// Told each time a check settles, so checks waiting for an attempt look again.
     settled: Arc<tokio::sync::Notify>,
+    /// How many checks are waiting for an attempt (settles tell them only then).
+    waiting: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Limiter {
@@ -280,6 +283,7 @@ impl Limiter {
             settings: Arc::new(settings),
             entries: Arc::default(),
             settled: Arc::default(),
+            waiting: Arc::default(),
         }
     }
 
@@ -288,14 +292,30 @@ impl Limiter {
     /// left are all held by running checks, waits for one to settle (an honest caller's
     /// concurrent checks mostly succeed and give theirs back), for up to five seconds.
     pub async fn begin(&self, role: Role, subjects: Vec<Subject>) -> Result<Attempt, Throttled> {
+        // The usual case: nothing is busy, and no waiting is set up.
+        match self.try_begin_at(role, &subjects, Instant::now()) {
+            Ok(()) => return Ok(self.attempt(role, subjects)),
+            Err(Blocked::Locked(d)) => return Err(Throttled::after(d)),
+            Err(Blocked::Busy) => {}
+        }
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let waited = self.wait_for_attempt(role, &subjects).await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        waited.map(|()| self.attempt(role, subjects))
+    }
+
+    /// Waits until the subjects have an attempt (and takes it), or one is locked out,
+    /// or [`BUSY_WAIT`] passes. The caller counts itself in `waiting` first, so that a
+    /// settle that comes after this looks knows to tell it.
+    async fn wait_for_attempt(&self, role: Role, subjects: &[Subject]) -> Result<(), Throttled> {
         let deadline = tokio::time::Instant::now() + BUSY_WAIT;
         loop {
             let settled = self.settled.notified();
             let mut settled = std::pin::pin!(settled);
             // Registered before looking, so a settle in between is not missed.
             settled.as_mut().enable();
-            match self.try_begin_at(role, &subjects, Instant::now()) {
-                Ok(()) => return Ok(self.attempt(role, subjects)),
+            match self.try_begin_at(role, subjects, Instant::now()) {
+                Ok(()) => return Ok(()),
                 Err(Blocked::Locked(d)) => return Err(Throttled::after(d)),
                 Err(Blocked::Busy) => {}
             }
@@ -358,7 +378,11 @@ impl Limiter {
 
     fn settle_at(&self, role: Role, subjects: &[Subject], failed: bool, now: Instant) {
         self.settle_entries(role, subjects, failed, now);
-        self.settled.notify_waiters();
+        // Read after the entries changed: a check that counted itself in later looks at
+        // the entries after this change, so it needs no wake-up.
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.settled.notify_waiters();
+        }
     }
 
     fn settle_entries(&self, role: Role, subjects: &[Subject], failed: bool, now: Instant) {
