@@ -11,6 +11,9 @@ use crate::harness::{TestApp, request_to};
 const LAST_ENTRY: &str = r#"{ auditLog(first: 1) { edges { node {
   id at action actorKeyId actorRole actorName clientIp entityType entityId before after } } } }"#;
 
+const TRAIL: &str = r#"{ auditLog(first: 100) { edges { node {
+  at action actorKeyId actorRole actorName clientIp entityType entityId before after } } } }"#;
+
 /// The id part of a global ID.
 fn id_of(global: &Value) -> String {
     use base64::Engine;
@@ -365,6 +368,10 @@ async fn every_change_leaves_exactly_one_audit_entry(app: TestApp) {
         json!("RELEASED")
     );
     assert_eq!(app.count("audit_log").await, n);
+    // The whole trail, newest first: every entry's action, actor and the entity before
+    // and after, as an auditor reads them.
+    let trail = app.admin(TRAIL, json!({})).await["auditLog"]["edges"].clone();
+    insta::assert_json_snapshot!("audit_trail", crate::snapshot::redacted(&trail));
 }
 both_backends!(every_change_leaves_exactly_one_audit_entry);
 

@@ -17,7 +17,7 @@ fn cases() -> usize {
     std::env::var("DIFF_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000)
+        .unwrap_or(2_500)
 }
 
 const CAMPAIGN: &str = "mutation($i: CreateCampaignInput!) { createCampaign(input: $i) { campaign { id } userErrors { code } } }";

@@ -152,6 +152,15 @@ async fn every_change_writes_its_event(app: TestApp) {
     assert_eq!(events[13].entity_id, "ev_rule");
     assert_eq!(events[5].payload["status"], json!("REDEEMED"));
     assert_eq!(events[11].payload["status"], json!("EXPIRED"));
+    // What each event says, as subscribers and webhook receivers get it.
+    let said: Vec<Value> = events
+        .iter()
+        .map(|e| json!({ "type": e.event_type, "payload": e.payload }))
+        .collect();
+    insta::assert_json_snapshot!(
+        "every_change_event",
+        crate::snapshot::redacted(&json!(said))
+    );
     // Creating a coupon is an event too.
     let before = app.db.last_event_id().await.unwrap();
     create(

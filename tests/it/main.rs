@@ -7,6 +7,8 @@
 )]
 
 mod harness;
+mod input_errors;
+mod snapshot;
 
 mod audit;
 mod auth;
