@@ -419,11 +419,17 @@ impl Limiter {
             return;
         };
         for subject in subjects {
-            if let Some(max) = budget.of(subject) {
-                f(
+            let Some(max) = budget.of(subject) else {
+                continue;
+            };
+            // A settling check's entries exist (its begin made them): no key is cloned
+            // on the usual path.
+            match entries.get_mut(subject) {
+                Some(entry) => f(entry, max),
+                None => f(
                     entries.entry(subject.clone()).or_insert(Entry::new(now)),
                     max,
-                );
+                ),
             }
         }
     }
