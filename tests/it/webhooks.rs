@@ -51,7 +51,7 @@ impl Received {
         serde_json::from_slice(&self.body).unwrap()
     }
 
-    /// Checks the signature with `secret` the way the README tells receivers to.
+    /// Checks the signature with `secret` the way `docs/events.md` tells receivers to.
     pub fn signed_with(&self, secret: &str) -> bool {
         let timestamp = self.header("coupons-timestamp");
         let Some(given) = self.header("coupons-signature").strip_prefix("v1=") else {
@@ -824,7 +824,7 @@ both_backends!(
     super::options(super::fast(12, 100))
 );
 
-/// The signature example in the README verifies a real delivery.
+/// The signature example in `docs/events.md` verifies a real delivery.
 async fn the_readme_example_verifies_a_delivery(app: TestApp) {
     let receiver = Receiver::start(|_| Answer::Status(200)).await;
     let (_, secret) = register(&app, json!({ "url": receiver.url })).await;
@@ -834,12 +834,12 @@ async fn the_readme_example_verifies_a_delivery(app: TestApp) {
     )
     .await;
     let got = receiver.wait_for(1, Duration::from_secs(20)).await;
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme
+    let page =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/events.md")).unwrap();
+    let start = page
         .find("```python\n# verify-webhook")
-        .expect("the example in the README");
-    let code = &readme[start + "```python\n".len()..];
+        .expect("the example in docs/events.md");
+    let code = &page[start + "```python\n".len()..];
     let code = &code[..code.find("```").unwrap()];
     let dir = tempfile_dir();
     let script = dir.join("verify.py");
@@ -859,7 +859,7 @@ async fn the_readme_example_verifies_a_delivery(app: TestApp) {
     };
     assert!(
         run(&secret),
-        "the README's verify() accepts a real delivery"
+        "the documented verify() accepts a real delivery"
     );
     assert!(!run("whsec_wrong"), "and refuses it with another secret");
     let _ = std::fs::remove_dir_all(dir);

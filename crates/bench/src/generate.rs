@@ -17,7 +17,9 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use rand::Rng;
 use serde_json::json;
 
-use crate::{ADMIN_KEY, Args, Scratch};
+use crate::Args;
+use crate::scratch::Scratch;
+use crate::server::ADMIN_KEY;
 
 const GENERATE: &str = "mutation($i: GenerateCodesInput!) { generateCodes(input: $i) { job { id } userErrors { code message } } }";
 const JOB: &str =

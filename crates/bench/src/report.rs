@@ -11,7 +11,9 @@ use diesel::{Connection, SqliteConnection};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use serde_json::json;
 
-use crate::{ADMIN_KEY, Args, Scratch};
+use crate::Args;
+use crate::scratch::Scratch;
+use crate::server::ADMIN_KEY;
 
 const REPORT: &str = "query($c: ID!, $from: DateTime!, $to: DateTime!, $b: ReportBucket!) {
   couponReport(couponId: $c, from: $from, to: $to, bucket: $b) {

@@ -1,0 +1,334 @@
+//! The default mode: the service under concurrent `validate`, `redeem-many`,
+//! `redeem-hot` and `reserve-redeem` load, the zero-overshoot check of a capped coupon,
+//! and each scenario's raw-SQL baseline, printed as one table.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use rand::Rng;
+use serde_json::json;
+
+use crate::Args;
+use crate::baseline::{pgbench, sqlite_loop};
+use crate::scratch::PgDatabase;
+use crate::server::{ADMIN_KEY, REDEEM, RESERVE, Server, VALIDATE, order, set_up};
+use crate::stats::Stats;
+
+/// Measures every backend in `args` and prints the result table.
+pub async fn run(args: &Args) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    for backend in &args.backends {
+        run_backend(args, backend, &mut rows).await?;
+    }
+    println!();
+    println!(
+        "| backend | scenario | conns | service ops/s | p50 ms | p99 ms | failed | raw SQL ops/s (conns) | raw p50 ms | raw p99 ms | service / raw |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for mut r in rows {
+        let (s50, s99) = (r.service.percentile_ms(0.50), r.service.percentile_ms(0.99));
+        let (b50, b99) = (
+            r.baseline.percentile_ms(0.50),
+            r.baseline.percentile_ms(0.99),
+        );
+        println!(
+            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {} | {:.0} ({}) | {:.2} | {:.2} | {:.0}% |",
+            r.backend,
+            r.scenario,
+            r.conns,
+            r.service.rate(),
+            s50,
+            s99,
+            r.service.failed,
+            r.baseline.rate(),
+            r.baseline_conns,
+            b50,
+            b99,
+            100.0 * r.service.rate() / r.baseline.rate(),
+        );
+    }
+    Ok(())
+}
+
+/// One row of the result table.
+struct Row {
+    backend: String,
+    scenario: &'static str,
+    conns: usize,
+    service: Stats,
+    baseline: Stats,
+    baseline_conns: usize,
+}
+
+/// What one operation of a load run does.
+#[derive(Clone, Copy)]
+pub enum Scenario {
+    /// `validateCoupon` on a random one of many coupons.
+    Validate,
+    /// `redeemCoupon` on a random one of many coupons.
+    RedeemMany,
+    /// `redeemCoupon`, every request on the same coupon.
+    RedeemHot,
+    /// `reserveCoupon` then `redeemCoupon(reservationId)`.
+    ReserveRedeem,
+    /// `redeemCoupon` on the coupon capped at 500 uses.
+    Capped,
+}
+
+/// One operation of a scenario; `Ok(true)` when it did what it should.
+async fn operation(
+    server: &Server,
+    key: &str,
+    scenario: Scenario,
+    many: usize,
+    n: u64,
+) -> anyhow::Result<bool> {
+    let pick = || rand::rng().random_range(1..=many);
+    match scenario {
+        Scenario::Validate => {
+            let input = json!({ "code": format!("BENCH-{}", pick()), "order": order(n) });
+            let r = server
+                .graphql(key, VALIDATE, json!({ "input": input }))
+                .await?;
+            Ok(r["data"]["validateCoupon"]["valid"] == true)
+        }
+        Scenario::RedeemMany | Scenario::RedeemHot | Scenario::Capped => {
+            let (code, tag) = match scenario {
+                Scenario::RedeemMany => (format!("BENCH-{}", pick()), "many"),
+                Scenario::RedeemHot => (format!("BENCH-{}", many + 1), "hot"),
+                _ => ("BENCH-CAP".to_owned(), "cap"),
+            };
+            // Keys are unique per scenario: a reused key would (rightly) be refused.
+            let key_n = format!("{tag}-{n}");
+            let input = json!({ "code": code, "order": order(n), "idempotencyKey": key_n });
+            let r = server
+                .graphql(key, REDEEM, json!({ "input": input }))
+                .await?;
+            Ok(r["data"]["redeemCoupon"]["redemption"]["status"] == "REDEEMED")
+        }
+        Scenario::ReserveRedeem => {
+            let input = json!({ "code": format!("BENCH-{}", pick()), "order": order(n), "idempotencyKey": format!("r-{n}") });
+            let r = server
+                .graphql(key, RESERVE, json!({ "input": input }))
+                .await?;
+            let Some(id) = r["data"]["reserveCoupon"]["reservation"]["id"].as_str() else {
+                return Ok(false);
+            };
+            let input = json!({ "reservationId": id, "idempotencyKey": format!("p-{n}") });
+            let r = server
+                .graphql(key, REDEEM, json!({ "input": input }))
+                .await?;
+            Ok(r["data"]["redeemCoupon"]["redemption"]["status"] == "REDEEMED")
+        }
+    }
+}
+
+/// Runs `scenario` on `conns` concurrent connections for `duration`, or for `limit`
+/// operations in total when given.
+async fn load(
+    server: Arc<Server>,
+    key: Arc<str>,
+    scenario: Scenario,
+    many: usize,
+    conns: usize,
+    duration: Duration,
+    limit: Option<u64>,
+) -> Stats {
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let tasks: Vec<_> = (0..conns)
+        .map(|_| {
+            let (server, key, counter) = (server.clone(), key.clone(), counter.clone());
+            tokio::spawn(async move {
+                let (mut lat, mut failed) = (Vec::new(), 0);
+                loop {
+                    let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if limit.is_some_and(|l| n >= l)
+                        || (limit.is_none() && Instant::now() >= deadline)
+                    {
+                        break;
+                    }
+                    let t = Instant::now();
+                    match operation(&server, &key, scenario, many, n).await {
+                        Ok(true) => lat.push(t.elapsed().as_micros() as u64),
+                        Ok(false) => failed += 1,
+                        Err(e) => {
+                            if failed == 0 {
+                                eprintln!("first failure: {e:#}");
+                            }
+                            failed += 1;
+                        }
+                    }
+                }
+                (lat, failed)
+            })
+        })
+        .collect();
+    let (mut latencies_us, mut failed) = (Vec::new(), 0);
+    for t in tasks {
+        if let Ok((lat, f)) = t.await {
+            latencies_us.extend(lat);
+            failed += f;
+        }
+    }
+    Stats {
+        ops: latencies_us.len(),
+        failed,
+        elapsed: started.elapsed(),
+        latencies_us,
+    }
+}
+
+/// Measures the scenarios on `backend` and adds their rows to `rows`.
+async fn run_backend(args: &Args, backend: &str, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let seconds = args.seconds;
+    let duration = Duration::from_secs(seconds);
+    let (url, pg, sqlite_path, pool) = match backend {
+        "sqlite" => {
+            let path =
+                std::env::temp_dir().join(format!("coupons-bench-{}.db", std::process::id()));
+            (format!("sqlite://{}", path.display()), None, Some(path), 8)
+        }
+        "postgres" => {
+            let db = PgDatabase::create(&args.pg_url).await?;
+            (db.url.clone(), Some(db), None, args.write_conns)
+        }
+        other => bail!("unknown backend {other:?}"),
+    };
+    eprintln!(
+        "[{backend}] starting the server and creating {} coupons",
+        args.coupons + 2
+    );
+    let server = Arc::new(Server::start(&args.server, &url, pool).await?);
+    let key: Arc<str> = set_up(&server, args.coupons).await?.into();
+    let many = args.coupons;
+    let scenarios = [
+        (
+            "validate",
+            Scenario::Validate,
+            args.read_conns,
+            "validate.sql",
+        ),
+        (
+            "redeem-many",
+            Scenario::RedeemMany,
+            args.write_conns,
+            "redeem.sql",
+        ),
+        (
+            "redeem-hot",
+            Scenario::RedeemHot,
+            args.write_conns,
+            "redeem.sql",
+        ),
+        (
+            "reserve-redeem",
+            Scenario::ReserveRedeem,
+            args.write_conns,
+            "reserve_redeem.sql",
+        ),
+    ];
+    let mut measured = Vec::new();
+    for (name, scenario, conns, _) in scenarios {
+        eprintln!("[{backend}] service: {name} ({conns} connections, {seconds} s)");
+        measured.push(
+            load(
+                server.clone(),
+                key.clone(),
+                scenario,
+                many,
+                conns,
+                duration,
+                None,
+            )
+            .await,
+        );
+    }
+    // Zero overshoot: 1,500 concurrent redeems of a coupon capped at 500.
+    let capped = load(
+        server.clone(),
+        key.clone(),
+        Scenario::Capped,
+        many,
+        args.read_conns,
+        duration,
+        Some(1500),
+    )
+    .await;
+    let count = server
+        .graphql(
+            ADMIN_KEY,
+            "{ coupon(code: \"BENCH-CAP\") { redemptionCount } }",
+            json!({}),
+        )
+        .await?["data"]["coupon"]["redemptionCount"]
+        .as_i64()
+        .unwrap_or(-1);
+    eprintln!(
+        "[{backend}] capped hot coupon: {} of 1500 redeemed, redemptionCount {count} (cap 500)",
+        capped.ops
+    );
+    if capped.ops != 500 || count != 500 {
+        bail!(
+            "[{backend}] the cap of 500 was not held exactly: {} redeemed, count {count}",
+            capped.ops
+        );
+    }
+    Arc::try_unwrap(server)
+        .ok()
+        .context("server still in use")?
+        .stop()
+        .await?;
+
+    for ((name, scenario, conns, script), service) in scenarios.into_iter().zip(measured) {
+        let (first, last) = match scenario {
+            Scenario::RedeemHot => (many + 1, many + 1),
+            _ => (1, many),
+        };
+        eprintln!("[{backend}] raw SQL: {name}");
+        let (baseline, baseline_conns) = match (&pg, &sqlite_path) {
+            (Some(db), _) => (
+                pgbench(
+                    &db.url,
+                    &args.scripts.join(script),
+                    conns,
+                    seconds,
+                    first,
+                    last,
+                )
+                .await?,
+                conns,
+            ),
+            (None, Some(path)) => {
+                let path = path.display().to_string();
+                (
+                    tokio::task::spawn_blocking(move || {
+                        sqlite_loop(&path, scenario, seconds, first, last)
+                    })
+                    .await??,
+                    1,
+                )
+            }
+            (None, None) => bail!("no database"),
+        };
+        rows.push(Row {
+            backend: backend.to_owned(),
+            scenario: name,
+            conns,
+            service,
+            baseline,
+            baseline_conns,
+        });
+    }
+    if let Some(db) = pg {
+        db.drop().await?;
+    }
+    if let Some(path) = sqlite_path {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! The server under test: starting the release binary on a database, calling its
+//! GraphQL API, stopping it, and the coupons and key the load modes share.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// The admin key the server under test is started with.
+pub const ADMIN_KEY: &str = "bench-admin-key-0123456789-0123456789";
+
+/// A running server under test.
+pub struct Server {
+    child: tokio::process::Child,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Server {
+    /// Starts `binary` on `database_url` with a pool of `pool` connections and waits
+    /// until it listens.
+    pub async fn start(binary: &Path, database_url: &str, pool: usize) -> anyhow::Result<Self> {
+        let mut child = tokio::process::Command::new(binary)
+            // Timing, not throttling, is measured: no lockouts.
+            .env("COUPONS_STOREFRONT_ATTEMPT_LIMITS", "key=0,ip=0,customer=0")
+            .env("DATABASE_URL", database_url)
+            .env("COUPONS_BIND", "127.0.0.1:0")
+            .env("COUPONS_ADMIN_KEY", ADMIN_KEY)
+            .env("COUPONS_DB_POOL_SIZE", pool.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let mut base = None;
+        while let Some(line) = lines.next_line().await? {
+            if let Some(url) = line.strip_prefix("Listening on ") {
+                base = Some(url.trim().to_owned());
+            }
+            if line.starts_with("Press Ctrl-C") {
+                break;
+            }
+        }
+        let base = base.context("the server printed no address")?;
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .build()?;
+        Ok(Self {
+            child,
+            base,
+            client,
+        })
+    }
+
+    /// Sends one GraphQL request with `key`; GraphQL errors are errors.
+    pub async fn graphql(&self, key: &str, query: &str, variables: Value) -> anyhow::Result<Value> {
+        let body: Value = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .bearer_auth(key)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        if body.get("errors").is_some() {
+            bail!("GraphQL errors: {body}");
+        }
+        Ok(body)
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(pid) = self.child.id() {
+            tokio::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await?;
+        }
+        self.child.wait().await?;
+        Ok(())
+    }
+}
+
+/// `createCoupon`.
+pub const CREATE: &str = "mutation($input: CreateCouponInput!) { createCoupon(input: $input) { coupon { id } userErrors { code message } } }";
+/// `validateCoupon`.
+pub const VALIDATE: &str = "query($input: ValidateCouponInput!) { validateCoupon(input: $input) { valid discount { amount } } }";
+/// `redeemCoupon`.
+pub const REDEEM: &str = "mutation($input: RedeemCouponInput!) { redeemCoupon(input: $input) { redemption { id status } userErrors { code } } }";
+/// `reserveCoupon`.
+pub const RESERVE: &str = "mutation($input: ReserveCouponInput!) { reserveCoupon(input: $input) { reservation { id } userErrors { code } } }";
+
+/// Creates coupons BENCH-1..BENCH-n (ids 1..n on a fresh database), the hot coupon
+/// BENCH-{n+1}, and a capped coupon BENCH-CAP; returns a storefront key.
+pub async fn set_up(server: &Server, many: usize) -> anyhow::Result<String> {
+    for i in 1..=many + 1 {
+        let input = json!({ "name": format!("Bench {i}"), "code": format!("BENCH-{i}"), "discount": { "percentage": "10" } });
+        let r = server
+            .graphql(ADMIN_KEY, CREATE, json!({ "input": input }))
+            .await?;
+        if r["data"]["createCoupon"]["userErrors"] != json!([]) {
+            bail!("setup failed: {r}");
+        }
+    }
+    let capped = json!({ "name": "Capped", "code": "BENCH-CAP", "discount": { "percentage": "10" }, "maxRedemptions": 500 });
+    server
+        .graphql(ADMIN_KEY, CREATE, json!({ "input": capped }))
+        .await?;
+    let key = server
+        .graphql(
+            ADMIN_KEY,
+            "mutation { createApiKey(input: { name: \"bench\", role: STOREFRONT }) { secret } }",
+            json!({}),
+        )
+        .await?;
+    key["data"]["createApiKey"]["secret"]
+        .as_str()
+        .map(str::to_owned)
+        .context("no key")
+}
+
+/// An order of 100 USD with a customer of its own, numbered `n`.
+pub fn order(n: u64) -> Value {
+    json!({ "id": format!("o-{n}"), "currency": "USD", "subtotal": "100", "customer": { "email": format!("c{n}@bench.test") } })
+}

@@ -1,0 +1,139 @@
+//! The registry of rules in force: [`Rules`], its two layers (files, and published
+//! rules that win over files of the same name), swapped whole on every change, and the
+//! one way into a compiled script, under the sandbox's deadline.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use rhai::{AST, CallFnOptions, Dynamic, Engine, Scope};
+
+use super::engine::{self, RuleLimits};
+use super::{CompiledRule, RuleOrigin};
+
+/// Rules by name, in two layers: files, and published rules, which win over files of
+/// the same name.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Layers {
+    /// Rules from files in the rules directory.
+    pub(super) files: HashMap<String, Arc<CompiledRule>>,
+    /// Rules published through the API.
+    pub(super) published: HashMap<String, Arc<CompiledRule>>,
+}
+
+impl Layers {
+    /// The rule in force under `name`.
+    pub(super) fn get(&self, name: &str) -> Option<&Arc<CompiledRule>> {
+        self.published.get(name).or_else(|| self.files.get(name))
+    }
+}
+
+/// The compiled rules, swapped whole on every change.
+pub struct Rules {
+    /// The hardened engine every rule is compiled and run with.
+    pub(super) engine: Engine,
+    limits: RuleLimits,
+    rules: RwLock<Arc<Layers>>,
+}
+
+/// How rules are called: without running the script's top level again, and with the
+/// scope rewound after each call.
+fn call_options() -> CallFnOptions<'static> {
+    CallFnOptions::new().eval_ast(false).rewind_scope(true)
+}
+
+impl Rules {
+    /// An empty rule set with these sandbox limits.
+    pub fn new(limits: RuleLimits) -> Self {
+        Self {
+            engine: engine::build(&limits),
+            limits,
+            rules: RwLock::new(Arc::default()),
+        }
+    }
+
+    /// Calls the script function `name` of `ast` under the sandbox's deadline.
+    pub(super) fn call(
+        &self,
+        ast: &AST,
+        name: &str,
+        args: impl rhai::FuncArgs,
+    ) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+        engine::with_deadline(self.limits.deadline, || {
+            self.engine.call_fn_with_options::<Dynamic>(
+                call_options(),
+                &mut Scope::new(),
+                ast,
+                name,
+                args,
+            )
+        })
+    }
+
+    /// Puts a compiled rule in force (replacing any rule of that name in its layer).
+    pub fn insert(&self, rule: CompiledRule) -> Arc<CompiledRule> {
+        let rule = Arc::new(rule);
+        self.update(|layers| {
+            let layer = match rule.origin {
+                RuleOrigin::Published { .. } => &mut layers.published,
+                _ => &mut layers.files,
+            };
+            layer.insert(rule.name.clone(), rule.clone());
+        });
+        rule
+    }
+
+    /// Takes a file rule out of force.
+    pub fn remove(&self, name: &str) {
+        self.update(|layers| {
+            layers.files.remove(name);
+        });
+    }
+
+    /// Replaces the published layer.
+    pub fn set_published(&self, rules: Vec<CompiledRule>) {
+        self.update(|layers| {
+            layers.published = rules
+                .into_iter()
+                .map(|r| (r.name.clone(), Arc::new(r)))
+                .collect();
+        });
+    }
+
+    /// Applies `change` to a copy of the layers and puts the copy in force.
+    fn update(&self, change: impl FnOnce(&mut Layers)) {
+        let mut guard = match self.rules.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut map = (**guard).clone();
+        change(&mut map);
+        *guard = Arc::new(map);
+    }
+
+    /// The layers in force now; later changes do not affect it.
+    pub(super) fn snapshot(&self) -> Arc<Layers> {
+        match self.rules.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The rule in force under `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<CompiledRule>> {
+        self.snapshot().get(name).cloned()
+    }
+
+    /// Names of the rules in force, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let layers = self.snapshot();
+        let mut names: Vec<String> = layers
+            .files
+            .keys()
+            .chain(layers.published.keys())
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
