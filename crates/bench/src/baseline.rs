@@ -70,6 +70,7 @@ pub async fn pgbench(
         failed,
         elapsed: Duration::from_secs(seconds),
         latencies_us,
+        server_cpu: None,
     })
 }
 
@@ -111,6 +112,7 @@ pub fn sqlite_loop(
             )
         };
         let sql = match scenario {
+            Scenario::Ceiling => auth.to_string(),
             Scenario::Validate => format!(
                 "{auth} SELECT * FROM coupon_codes cc JOIN coupons c ON c.id = cc.coupon_id WHERE cc.code = 'BENCH-{c}' LIMIT 1;"
             ),
@@ -152,5 +154,6 @@ pub fn sqlite_loop(
         failed: 0,
         elapsed: started.elapsed(),
         latencies_us,
+        server_cpu: None,
     })
 }

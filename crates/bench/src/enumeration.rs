@@ -104,6 +104,7 @@ pub async fn run(args: &Args, backend: &str) -> anyhow::Result<()> {
             failed: 0,
             elapsed: Duration::ZERO,
             latencies_us: std::mem::take(&mut latencies[i]),
+            server_cpu: None,
         };
         let mean = stats.latencies_us.iter().sum::<u64>() as f64 / stats.ops.max(1) as f64 / 1000.0;
         let answer = answers[i]

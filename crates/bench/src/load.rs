@@ -1,6 +1,10 @@
 //! The default mode: the service under concurrent `validate`, `redeem-many`,
 //! `redeem-hot` and `reserve-redeem` load, the zero-overshoot check of a capped coupon,
-//! and each scenario's raw-SQL baseline, printed as one table.
+//! and each scenario beside its two limits measured in the same run: the raw SQL of the
+//! same statements, and the HTTP+GraphQL ceiling (`{ __typename }` with the same key
+//! and connections: the key check, HTTP and GraphQL, and no coupon work). Each row also
+//! gives the server's CPU time per operation, which other work on the machine barely
+//! moves, unlike throughput.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +16,7 @@ use serde_json::json;
 use crate::Args;
 use crate::baseline::{pgbench, sqlite_loop};
 use crate::scratch::PgDatabase;
-use crate::server::{ADMIN_KEY, REDEEM, RESERVE, Server, VALIDATE, order, set_up};
+use crate::server::{ADMIN_KEY, CEILING, REDEEM, RESERVE, Server, VALIDATE, order, set_up};
 use crate::stats::Stats;
 
 /// Measures every backend in `args` and prints the result table.
@@ -23,17 +27,21 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     }
     println!();
     println!(
-        "| backend | scenario | conns | service ops/s | p50 ms | p99 ms | failed | raw SQL ops/s (conns) | raw p50 ms | raw p99 ms | service / raw |"
+        "| backend | scenario | conns | service ops/s | p50 ms | p99 ms | failed | server CPU µs/op | raw SQL ops/s (conns) | raw p50 ms | raw p99 ms | service / raw | ceiling ops/s | service / ceiling |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for mut r in rows {
         let (s50, s99) = (r.service.percentile_ms(0.50), r.service.percentile_ms(0.99));
         let (b50, b99) = (
             r.baseline.percentile_ms(0.50),
             r.baseline.percentile_ms(0.99),
         );
+        let cpu = r
+            .service
+            .cpu_us_per_op()
+            .map_or_else(|| "-".to_owned(), |us| format!("{us:.0}"));
         println!(
-            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {} | {:.0} ({}) | {:.2} | {:.2} | {:.0}% |",
+            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {} | {cpu} | {:.0} ({}) | {:.2} | {:.2} | {:.0}% | {:.0} | {:.0}% |",
             r.backend,
             r.scenario,
             r.conns,
@@ -46,6 +54,8 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
             b50,
             b99,
             100.0 * r.service.rate() / r.baseline.rate(),
+            r.ceiling,
+            100.0 * r.service.rate() / r.ceiling,
         );
     }
     Ok(())
@@ -59,6 +69,8 @@ struct Row {
     service: Stats,
     baseline: Stats,
     baseline_conns: usize,
+    /// The HTTP+GraphQL ceiling at the same connection count, operations per second.
+    ceiling: f64,
 }
 
 /// What one operation of a load run does.
@@ -74,6 +86,8 @@ pub enum Scenario {
     ReserveRedeem,
     /// `redeemCoupon` on the coupon capped at 500 uses.
     Capped,
+    /// `{ __typename }`: the HTTP+GraphQL ceiling.
+    Ceiling,
 }
 
 /// One operation of a scenario; `Ok(true)` when it did what it should.
@@ -86,6 +100,10 @@ async fn operation(
 ) -> anyhow::Result<bool> {
     let pick = || rand::rng().random_range(1..=many);
     match scenario {
+        Scenario::Ceiling => {
+            let r = server.graphql(key, CEILING, json!({})).await?;
+            Ok(r["data"]["__typename"] == "Query")
+        }
         Scenario::Validate => {
             let input = json!({ "code": format!("BENCH-{}", pick()), "order": order(n) });
             let r = server
@@ -136,6 +154,7 @@ async fn load(
     limit: Option<u64>,
 ) -> Stats {
     let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let cpu_before = server.cpu_time();
     let started = Instant::now();
     let deadline = started + duration;
     let tasks: Vec<_> = (0..conns)
@@ -173,11 +192,16 @@ async fn load(
             failed += f;
         }
     }
+    let elapsed = started.elapsed();
+    let server_cpu = cpu_before
+        .zip(server.cpu_time())
+        .map(|(before, after)| after.saturating_sub(before));
     Stats {
         ops: latencies_us.len(),
         failed,
-        elapsed: started.elapsed(),
+        elapsed,
         latencies_us,
+        server_cpu,
     }
 }
 
@@ -230,6 +254,25 @@ async fn run_backend(args: &Args, backend: &str, rows: &mut Vec<Row>) -> anyhow:
             "reserve_redeem.sql",
         ),
     ];
+    // The ceiling at each connection count the scenarios use.
+    let mut ceilings = std::collections::BTreeMap::new();
+    for conns in [args.read_conns, args.write_conns] {
+        if ceilings.contains_key(&conns) {
+            continue;
+        }
+        eprintln!("[{backend}] ceiling: {{ __typename }} ({conns} connections, {seconds} s)");
+        let stats = load(
+            server.clone(),
+            key.clone(),
+            Scenario::Ceiling,
+            many,
+            conns,
+            duration,
+            None,
+        )
+        .await;
+        ceilings.insert(conns, stats.rate());
+    }
     let mut measured = Vec::new();
     for (name, scenario, conns, _) in scenarios {
         eprintln!("[{backend}] service: {name} ({conns} connections, {seconds} s)");
@@ -320,6 +363,7 @@ async fn run_backend(args: &Args, backend: &str, rows: &mut Vec<Row>) -> anyhow:
             service,
             baseline,
             baseline_conns,
+            ceiling: ceilings.get(&conns).copied().unwrap_or(f64::NAN),
         });
     }
     if let Some(db) = pg {

@@ -13,12 +13,20 @@ pub struct Stats {
     pub elapsed: Duration,
     /// Latency of each successful operation, in microseconds.
     pub latencies_us: Vec<u64>,
+    /// CPU time the server spent during the run, where it was measured.
+    pub server_cpu: Option<Duration>,
 }
 
 impl Stats {
     /// Successful operations per second.
     pub fn rate(&self) -> f64 {
         self.ops as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Server CPU time per successful operation, in microseconds.
+    pub fn cpu_us_per_op(&self) -> Option<f64> {
+        let cpu = self.server_cpu?;
+        (self.ops > 0).then(|| cpu.as_secs_f64() * 1e6 / self.ops as f64)
     }
 
     /// The `p` quantile of the latencies, in milliseconds.

@@ -155,12 +155,14 @@ pub async fn run(args: &Args, backend: &str) -> anyhow::Result<()> {
         failed: 0,
         elapsed: raw_start.elapsed(),
         latencies_us: raw_latency,
+        server_cpu: None,
     };
     let mut delivered = Stats {
         ops: arrived.len(),
         failed: 0,
         elapsed: last.saturating_duration_since(started),
         latencies_us: latency,
+        server_cpu: None,
     };
     let mut raw = raw;
     println!();
