@@ -7,6 +7,7 @@ use coupons_domain::{
 };
 
 use super::{Caller, ServiceError, Services};
+use crate::storage::jobs as steps;
 use crate::storage::{CancelOutcome, StoredJob};
 
 /// The pattern of generated codes, as a caller gives it.
@@ -67,7 +68,7 @@ pub async fn generate_codes(
     let spec = GenerateSpec::new(&pattern, limit.get().map(i64::from));
     let earlier: i64 = svc
         .db
-        .generations()
+        .read(async |mut c| steps::generations(&mut c).await)
         .await?
         .iter()
         .filter(|(s, _)| s.same_space(&spec))
@@ -83,9 +84,13 @@ pub async fn generate_codes(
         }
         return Err(FieldError::new(Field::Pattern, Problem::PatternTooSmall(message)).into());
     }
+    let (actor, now, spec) = (&caller.actor(), Utc::now(), &spec);
+    let count = count as i64;
     let job = svc
         .db
-        .insert_generate_job(coupon.0, &spec, count as i64, &caller.actor(), Utc::now())
+        .write(async move |mut c| {
+            steps::insert_generate_job(&mut c, coupon.0, spec, count, actor, now).await
+        })
         .await?
         .ok_or(ServiceError::CouponNotFound)?;
     svc.jobs.wake();
@@ -98,12 +103,19 @@ pub async fn cancel_job(
     caller: &Caller,
     id: i64,
 ) -> Result<CancelOutcome, ServiceError> {
-    Ok(svc.db.cancel_job(id, &caller.actor(), Utc::now()).await?)
+    let (actor, now) = (&caller.actor(), Utc::now());
+    Ok(svc
+        .db
+        .write(async move |mut c| steps::cancel_job(&mut c, id, actor, now).await)
+        .await?)
 }
 
 /// A bulk job by id.
 pub async fn find_job(svc: &Services, id: i64) -> Result<Option<StoredJob>, ServiceError> {
-    Ok(svc.db.job(id).await?)
+    Ok(svc
+        .db
+        .read(async move |mut c| steps::job(&mut c, id).await)
+        .await?)
 }
 
 /// Bulk jobs newest first (of one coupon, when given), with ids below `before`.
@@ -113,5 +125,8 @@ pub async fn list_jobs(
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<StoredJob>, ServiceError> {
-    Ok(svc.db.jobs(coupon_id, before, limit).await?)
+    Ok(svc
+        .db
+        .read(async move |mut c| steps::jobs(&mut c, coupon_id, before, limit).await)
+        .await?)
 }
