@@ -2,10 +2,10 @@
 //!
 //! A job is queued in the database. Any instance's worker takes it under a lease, then
 //! generates its codes chunk by chunk: each chunk's codes and the job's progress commit
-//! together, re-checking the lease (see `storage::jobs`). The worker is woken when this
-//! instance queues a job and looks for work every second otherwise, so jobs queued on
-//! another instance, or left by one that died, are taken over where they stopped. On
-//! shutdown it stops between chunks and gives its lease up.
+//! together, re-checking the lease (see `service::jobs::write_chunk`). The worker is
+//! woken when this instance queues a job and looks for work every second otherwise, so
+//! jobs queued on another instance, or left by one that died, are taken over where they
+//! stopped. On shutdown it stops between chunks and gives its lease up.
 //!
 //! Codes are drawn from the operating system's randomness through a cryptographically
 //! secure generator (`rand::rng()`: ChaCha, seeded and reseeded from the OS).
@@ -18,6 +18,7 @@ use coupons_domain::CodePattern;
 use rand::Rng;
 use tokio::sync::{Notify, watch};
 
+use crate::service;
 use crate::storage::{Chunk, Db, StorageError, StoredJob, jobs};
 
 /// How jobs are run.
@@ -211,11 +212,7 @@ async fn write_chunk(
     let mut tries = 1;
     loop {
         let now = Utc::now();
-        let written = db
-            .write(async move |mut c| {
-                jobs::write_code_chunk(&mut c, job, owner, codes, lease, now).await
-            })
-            .await;
+        let written = service::jobs::write_chunk(db, job, owner, codes, lease, now).await;
         match written {
             Err(e) if tries < CHUNK_TRIES => {
                 tracing::warn!(job, error = %e, tries, "chunk not written; trying again");

@@ -1,14 +1,18 @@
-//! Bulk jobs: queueing a code generation, and asking a job to stop.
+//! Bulk jobs: queueing a code generation, asking a job to stop, and writing a chunk of
+//! generated codes under the lease (for the worker, `crate::jobs`).
 
-use chrono::Utc;
+use chrono::{DateTime, TimeDelta, Utc};
 use coupons_domain::bulk::{GENERATE_MAX, GenerateSpec};
 use coupons_domain::{
     CodePattern, Collector, CouponId, Field, FieldError, Invalid, Limit, Problem,
 };
 
+use serde_json::json;
+
 use super::{Caller, ServiceError, Services};
+use crate::storage::events::write_event;
 use crate::storage::jobs as steps;
-use crate::storage::{CancelOutcome, StoredJob};
+use crate::storage::{CancelOutcome, Chunk, Db, EventType, StorageError, StoredJob};
 
 /// The pattern of generated codes, as a caller gives it.
 #[derive(Debug, Clone, Default)]
@@ -129,4 +133,44 @@ pub async fn list_jobs(
         .db
         .read(async move |mut c| steps::jobs(&mut c, coupon_id, before, limit).await)
         .await?)
+}
+
+/// Writes one chunk of generated codes under `owner`'s lease, in one transaction, and
+/// counts the new ones; taken codes are skipped, never counted. Completes the job (with
+/// its `CODES_ADDED` event) when it has all it asked for, and stops it when an admin
+/// asked. An instance that no longer holds the lease writes nothing.
+pub async fn write_chunk(
+    db: &Db,
+    job_id: i64,
+    owner: &str,
+    codes: &[String],
+    lease: TimeDelta,
+    now: DateTime<Utc>,
+) -> Result<Chunk, StorageError> {
+    db.write(async move |mut c| {
+        if !steps::keep_job_coupon(&mut c, job_id).await? {
+            return Ok(Chunk::LeaseLost);
+        }
+        let Some(job) = steps::renew_lease(&mut c, job_id, owner, lease, now).await? else {
+            return Ok(Chunk::LeaseLost);
+        };
+        if job.cancel_requested {
+            steps::cancel_held(&mut c, job_id, now).await?;
+            return Ok(Chunk::Cancelled);
+        }
+        let spec = job.spec()?;
+        let wanted = usize::try_from(job.total - job.done).unwrap_or(0);
+        let wanted = &codes[..codes.len().min(wanted)];
+        let inserted = steps::insert_generated_codes(&mut c, &job, &spec, wanted, now).await?;
+        let done = job.done + inserted;
+        let complete = done >= job.total;
+        steps::record_progress(&mut c, job_id, done, complete, now).await?;
+        if complete {
+            let payload = json!({ "jobId": job.id, "count": done, "usageLimit": spec.usage_limit });
+            let (coupon, kind) = (Some(job.coupon_id), EventType::CodesAdded);
+            write_event(&mut c, kind, coupon, job.coupon_id, payload, now).await?;
+        }
+        Ok(Chunk::Stored { inserted, complete })
+    })
+    .await
 }

@@ -132,19 +132,18 @@ pub async fn insert_api_key(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<StoredApiKey, StorageError> {
-    let (result, (entity_id, before, after)) = on_backend!(c, |conn| {
+    let stored = on_backend!(c, |conn| {
         use schema::api_keys::dsl as k;
         let stored: StoredApiKey = diesel::insert_into(k::api_keys)
             .values(api_key_values!(k, key, now))
             .get_result(conn)
             .await?;
-        let after = Some(stored.audit_json());
-        let entry = (stored.id, None, after);
-        (stored, entry)
+        stored
     });
     let (action, entity) = (AuditAction::ApiKeyCreated, EntityType::ApiKey);
-    write_audit(c, actor, action, entity, entity_id, before, after, now).await?;
-    Ok(result)
+    let after = Some(stored.audit_json());
+    write_audit(c, actor, action, entity, stored.id, None, after, now).await?;
+    Ok(stored)
 }
 
 /// Revokes a key: it is refused from the next request on, on every instance.
@@ -154,7 +153,7 @@ pub async fn revoke_api_key(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<KeyChange<StoredApiKey>, StorageError> {
-    let (result, (entity_id, before, after)) = on_backend!(c, |conn| {
+    let (current, revoked) = on_backend!(c, |conn| {
         use schema::api_keys::dsl as k;
         let current: Option<StoredApiKey> = k::api_keys.find(id).first(conn).await.optional()?;
         let Some(current) = current else {
@@ -167,13 +166,12 @@ pub async fn revoke_api_key(
             .set(k::revoked_at.eq(now))
             .get_result(conn)
             .await?;
-        let (before, after) = (Some(current.audit_json()), Some(revoked.audit_json()));
-        let entry = (id, before, after);
-        (KeyChange::Changed(revoked), entry)
+        (current, revoked)
     });
     let (action, entity) = (AuditAction::ApiKeyRevoked, EntityType::ApiKey);
-    write_audit(c, actor, action, entity, entity_id, before, after, now).await?;
-    Ok(result)
+    let (before, after) = (Some(current.audit_json()), Some(revoked.audit_json()));
+    write_audit(c, actor, action, entity, id, before, after, now).await?;
+    Ok(KeyChange::Changed(revoked))
 }
 
 /// Replaces a key by `new` (same name, role and channels); the old one keeps working
@@ -187,7 +185,7 @@ pub async fn rotate_api_key(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<KeyChange<(StoredApiKey, StoredApiKey)>, StorageError> {
-    let (result, (entity_id, before, after)) = on_backend!(c, |conn| {
+    let (current, old, created) = on_backend!(c, |conn| {
         use schema::api_keys::dsl as k;
         // Writing first locks the row, so two rotations of one key do not both win.
         let current: Option<StoredApiKey> = diesel::update(k::api_keys.find(id))
@@ -220,14 +218,13 @@ pub async fn rotate_api_key(
             ))
             .get_result(conn)
             .await?;
-        let before = Some(current.audit_json());
-        let after = Some(json!({ "old": old.audit_json(), "new": created.audit_json() }));
-        let entry = (id, before, after);
-        (KeyChange::Changed((old, created)), entry)
+        (current, old, created)
     });
     let (action, entity) = (AuditAction::ApiKeyRotated, EntityType::ApiKey);
-    write_audit(c, actor, action, entity, entity_id, before, after, now).await?;
-    Ok(result)
+    let before = Some(current.audit_json());
+    let after = Some(json!({ "old": old.audit_json(), "new": created.audit_json() }));
+    write_audit(c, actor, action, entity, id, before, after, now).await?;
+    Ok(KeyChange::Changed((old, created)))
 }
 
 /// Keys, newest first, with ids below `before_id`; revoked and expired ones only
@@ -269,7 +266,7 @@ pub async fn insert_first_admin_key(
     key: NewApiKey<'_>,
     now: DateTime<Utc>,
 ) -> Result<Option<StoredApiKey>, StorageError> {
-    let (result, (entity_id, before, after)) = on_backend!(c, |conn| {
+    let stored = on_backend!(c, |conn| {
         use schema::api_keys::dsl as k;
         use schema::service_flags::dsl as f;
         let claimed = diesel::insert_into(f::service_flags)
@@ -285,14 +282,13 @@ pub async fn insert_first_admin_key(
             .values(api_key_values!(k, key, now))
             .get_result(conn)
             .await?;
-        let after = Some(stored.audit_json());
-        let entry = (stored.id, None, after);
-        (Some(stored), entry)
+        stored
     });
     let (action, entity) = (AuditAction::ApiKeyCreated, EntityType::ApiKey);
     let actor = Actor::system("first start");
-    write_audit(c, &actor, action, entity, entity_id, before, after, now).await?;
-    Ok(result)
+    let after = Some(stored.audit_json());
+    write_audit(c, &actor, action, entity, stored.id, None, after, now).await?;
+    Ok(Some(stored))
 }
 
 /// The key with this hash, if it exists, is not revoked and has not expired. Read

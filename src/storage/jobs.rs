@@ -1,9 +1,10 @@
 //! Bulk jobs: rows with their progress, the lease an instance holds while it works on
 //! one, and the chunks of generated codes written under that lease.
 //!
-//! Progress and the codes of a chunk commit in ONE transaction that first re-checks the
-//! lease on the job's row: a chunk is counted exactly when its codes are stored, and an
-//! instance that lost its lease (it stalled, another took over) writes nothing more.
+//! Progress and the codes of a chunk commit in ONE transaction
+//! (`service::jobs::write_chunk`) that first re-checks the lease on the job's row: a
+//! chunk is counted exactly when its codes are stored, and an instance that lost its
+//! lease (it stalled, another took over) writes nothing more.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use coupons_domain::bulk::{GenerateSpec, JobStatus};
@@ -13,7 +14,6 @@ use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 
 use super::audit::{Actor, AuditAction, EntityType, write_audit};
-use super::events::{EventType, write_event};
 use super::{Conn, StorageError, on_backend};
 
 /// The kind of job that generates codes.
@@ -138,7 +138,7 @@ pub async fn insert_generate_job(
         id: 0,
         reason: e.to_string(),
     })?;
-    let (result, (entity_id, before, after)) = on_backend!(c, |conn| {
+    let job = on_backend!(c, |conn| {
         use schema::bulk_jobs::dsl as j;
         use schema::coupons::dsl as c;
         let found: Option<i64> = c::coupons
@@ -162,12 +162,12 @@ pub async fn insert_generate_job(
             ))
             .get_result(conn)
             .await?;
-        let entry = (job.id, None, Some(job.audit_json()));
-        (Some(job), entry)
+        job
     });
     let (action, entity) = (AuditAction::BulkJobCreated, EntityType::BulkJob);
-    write_audit(c, actor, action, entity, entity_id, before, after, now).await?;
-    Ok(result)
+    let after = Some(job.audit_json());
+    write_audit(c, actor, action, entity, job.id, None, after, now).await?;
+    Ok(Some(job))
 }
 
 /// Every code generation so far, of any coupon, with the codes it produced or may
@@ -262,22 +262,13 @@ pub async fn claim_job(
     })
 }
 
-/// Writes one chunk of generated codes under `owner`'s lease and counts the new
-/// ones; taken codes are skipped, never counted. Completes the job (with its
-/// `CODES_ADDED` event) when it has all it asked for, and stops it when an admin
-/// asked.
-pub async fn write_code_chunk(
-    c: &mut Conn<'_>,
-    job_id: i64,
-    owner: &str,
-    codes: &[String],
-    lease: TimeDelta,
-    now: DateTime<Utc>,
-) -> Result<Chunk, StorageError> {
-    let (job, spec, inserted, done, complete) = on_backend!(c, |conn| {
+/// Holds the coupon of a job for the rest of the transaction (see `KEEP_COUPON` in
+/// `schema.rs`): taken before the job's row, as a deletion of the coupon locks the
+/// coupon first and then its jobs, so the other order could deadlock with it. `false`
+/// when the job or its coupon is gone.
+pub async fn keep_job_coupon(c: &mut Conn<'_>, job_id: i64) -> Result<bool, StorageError> {
+    on_backend!(c, |conn| {
         use schema::bulk_jobs::dsl as j;
-        // The coupon first, as a deletion of it locks it first and then its jobs:
-        // taking the job's row first could deadlock with that deletion.
         let coupon: Option<i64> = j::bulk_jobs
             .find(job_id)
             .select(j::coupon_id)
@@ -285,17 +276,29 @@ pub async fn write_code_chunk(
             .await
             .optional()?;
         let Some(coupon) = coupon else {
-            return Ok(Chunk::LeaseLost);
+            return Ok(false);
         };
         let kept: Vec<KeptRow> = diesel::sql_query(schema::KEEP_COUPON)
             .bind::<BigInt, _>(coupon)
             .load(conn)
             .await?;
-        if kept.is_empty() {
-            return Ok(Chunk::LeaseLost);
-        }
-        // Renewing the lease locks the row and proves it is still ours.
-        let held: Option<StoredJob> = diesel::update(
+        Ok(!kept.is_empty())
+    })
+}
+
+/// Renews `owner`'s lease on a running job until `now + lease`, which locks its row
+/// and proves the lease is still `owner`'s; the job as it now is, or `None` when
+/// `owner` no longer holds it.
+pub async fn renew_lease(
+    c: &mut Conn<'_>,
+    job_id: i64,
+    owner: &str,
+    lease: TimeDelta,
+    now: DateTime<Utc>,
+) -> Result<Option<StoredJob>, StorageError> {
+    on_backend!(c, |conn| {
+        use schema::bulk_jobs::dsl as j;
+        Ok(diesel::update(
             j::bulk_jobs
                 .find(job_id)
                 .filter(j::status.eq(JobStatus::Running.as_str()))
@@ -304,26 +307,42 @@ pub async fn write_code_chunk(
         .set((j::lease_until.eq(now + lease), j::updated_at.eq(now)))
         .get_result(conn)
         .await
-        .optional()?;
-        let Some(job) = held else {
-            return Ok(Chunk::LeaseLost);
-        };
-        if job.cancel_requested {
-            diesel::update(j::bulk_jobs.find(job_id))
-                .set((
-                    j::status.eq(JobStatus::Cancelled.as_str()),
-                    j::lease_owner.eq(None::<String>),
-                    j::lease_until.eq(None::<DateTime<Utc>>),
-                    j::finished_at.eq(now),
-                ))
-                .execute(conn)
-                .await?;
-            return Ok(Chunk::Cancelled);
-        }
-        let spec = job.spec()?;
-        let wanted = usize::try_from(job.total - job.done).unwrap_or(0);
-        let wanted = &codes[..codes.len().min(wanted)];
-        let listed = serde_json::to_string(wanted).map_err(|e| job.corrupt(&e.to_string()))?;
+        .optional()?)
+    })
+}
+
+/// Ends a held job an admin asked to stop as `CANCELLED`, giving its lease up.
+pub async fn cancel_held(
+    c: &mut Conn<'_>,
+    job_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    on_backend!(c, |conn| {
+        use schema::bulk_jobs::dsl as j;
+        diesel::update(j::bulk_jobs.find(job_id))
+            .set((
+                j::status.eq(JobStatus::Cancelled.as_str()),
+                j::lease_owner.eq(None::<String>),
+                j::lease_until.eq(None::<DateTime<Utc>>),
+                j::finished_at.eq(now),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(())
+    })
+}
+
+/// Writes generated codes for a held job's coupon, skipping taken ones (never an
+/// error); returns how many were new.
+pub async fn insert_generated_codes(
+    c: &mut Conn<'_>,
+    job: &StoredJob,
+    spec: &GenerateSpec,
+    codes: &[String],
+    now: DateTime<Utc>,
+) -> Result<i64, StorageError> {
+    let listed = serde_json::to_string(codes).map_err(|e| job.corrupt(&e.to_string()))?;
+    on_backend!(c, |conn| {
         let inserted = diesel::sql_query(schema::INSERT_GENERATED_CODES)
             .bind::<BigInt, _>(job.coupon_id)
             .bind::<Nullable<BigInt>, _>(spec.usage_limit)
@@ -331,9 +350,21 @@ pub async fn write_code_chunk(
             .bind::<BigInt, _>(job.id)
             .bind::<Text, _>(listed)
             .execute(conn)
-            .await? as i64;
-        let done = job.done + inserted;
-        let complete = done >= job.total;
+            .await?;
+        Ok(inserted as i64)
+    })
+}
+
+/// Records a held job's progress: `done` items, `SUCCEEDED` when `complete`.
+pub async fn record_progress(
+    c: &mut Conn<'_>,
+    job_id: i64,
+    done: i64,
+    complete: bool,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    on_backend!(c, |conn| {
+        use schema::bulk_jobs::dsl as j;
         diesel::update(j::bulk_jobs.find(job_id))
             .set((
                 j::done.eq(done),
@@ -346,22 +377,8 @@ pub async fn write_code_chunk(
             ))
             .execute(conn)
             .await?;
-        (job, spec, inserted, done, complete)
-    });
-    if complete {
-        let payload = json!({ "jobId": job.id, "count": done, "usageLimit": spec.usage_limit });
-        let coupon = Some(job.coupon_id);
-        write_event(
-            c,
-            EventType::CodesAdded,
-            coupon,
-            job.coupon_id,
-            payload,
-            now,
-        )
-        .await?;
-    }
-    Ok(Chunk::Stored { inserted, complete })
+        Ok(())
+    })
 }
 
 /// Ends a job `owner` holds as `FAILED` with `error`.
@@ -420,7 +437,7 @@ pub async fn cancel_job(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<CancelOutcome, StorageError> {
-    let (result, (entity_id, before, after)) = on_backend!(c, |conn| {
+    let (before, after) = on_backend!(c, |conn| {
         use schema::bulk_jobs::dsl as j;
         let Some(before): Option<StoredJob> = diesel::update(j::bulk_jobs.find(job_id))
             .set(j::updated_at.eq(j::updated_at))
@@ -451,10 +468,10 @@ pub async fn cancel_job(
             ))
             .get_result(conn)
             .await?;
-        let entry = (job_id, Some(before.audit_json()), Some(after.audit_json()));
-        (CancelOutcome::Cancelling(after), entry)
+        (before, after)
     });
     let (action, entity) = (AuditAction::BulkJobCancelled, EntityType::BulkJob);
-    write_audit(c, actor, action, entity, entity_id, before, after, now).await?;
-    Ok(result)
+    let (old, new) = (Some(before.audit_json()), Some(after.audit_json()));
+    write_audit(c, actor, action, entity, job_id, old, new, now).await?;
+    Ok(CancelOutcome::Cancelling(after))
 }

@@ -273,7 +273,7 @@ pub async fn insert_webhook_endpoint(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<StoredEndpoint, StorageError> {
-    let (result, (entity_id, before, after)) = on_backend!(c, |conn| {
+    let stored = on_backend!(c, |conn| {
         use schema::outbox_events::dsl as ev;
         use schema::webhook_endpoints::dsl as we;
         // Inside the transaction: on PostgreSQL, the lock makes every event
@@ -300,16 +300,15 @@ pub async fn insert_webhook_endpoint(
             ))
             .get_result(conn)
             .await?;
-        let after = Some(stored.audit_json());
-        let entry = (stored.id, None, after);
-        (stored, entry)
+        stored
     });
     let (action, entity) = (
         AuditAction::WebhookEndpointCreated,
         EntityType::WebhookEndpoint,
     );
-    write_audit(c, actor, action, entity, entity_id, before, after, now).await?;
-    Ok(result)
+    let after = Some(stored.audit_json());
+    write_audit(c, actor, action, entity, stored.id, None, after, now).await?;
+    Ok(stored)
 }
 
 /// Changes an endpoint; `None` if there is none with that id. Resuming an endpoint
@@ -321,7 +320,7 @@ pub async fn update_webhook_endpoint(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Option<StoredEndpoint>, StorageError> {
-    let (result, (entity_id, before, after)) = on_backend!(c, |conn| {
+    let (before, after) = on_backend!(c, |conn| {
         use schema::webhook_endpoints::dsl as we;
         let Some(before): Option<StoredEndpoint> = we::webhook_endpoints
             .find(id)
@@ -352,15 +351,15 @@ pub async fn update_webhook_endpoint(
             ))
             .get_result(conn)
             .await?;
-        let entry = (id, Some(before.audit_json()), Some(after.audit_json()));
-        (Some(after), entry)
+        (before, after)
     });
     let (action, entity) = (
         AuditAction::WebhookEndpointUpdated,
         EntityType::WebhookEndpoint,
     );
-    write_audit(c, actor, action, entity, entity_id, before, after, now).await?;
-    Ok(result)
+    let (old, new) = (Some(before.audit_json()), Some(after.audit_json()));
+    write_audit(c, actor, action, entity, id, old, new, now).await?;
+    Ok(Some(after))
 }
 
 /// Deletes an endpoint with its deliveries and their log; `None` if there is none
@@ -371,7 +370,7 @@ pub async fn delete_webhook_endpoint(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Option<StoredEndpoint>, StorageError> {
-    let (result, (entity_id, before, after)) = on_backend!(c, |conn| {
+    let before = on_backend!(c, |conn| {
         use schema::webhook_attempts::dsl as wa;
         use schema::webhook_deliveries::dsl as wd;
         use schema::webhook_endpoints::dsl as we;
@@ -395,15 +394,15 @@ pub async fn delete_webhook_endpoint(
         diesel::delete(we::webhook_endpoints.find(id))
             .execute(conn)
             .await?;
-        let entry = (id, Some(before.audit_json()), None);
-        (Some(before), entry)
+        before
     });
     let (action, entity) = (
         AuditAction::WebhookEndpointDeleted,
         EntityType::WebhookEndpoint,
     );
-    write_audit(c, actor, action, entity, entity_id, before, after, now).await?;
-    Ok(result)
+    let old = Some(before.audit_json());
+    write_audit(c, actor, action, entity, id, old, None, now).await?;
+    Ok(Some(before))
 }
 
 /// One endpoint.
@@ -704,7 +703,7 @@ pub async fn redeliver_webhook(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Option<StoredDelivery>, StorageError> {
-    let (result, (entity_id, before, after)) = on_backend!(c, |conn| {
+    let (before, after) = on_backend!(c, |conn| {
         use schema::webhook_deliveries::dsl as wd;
         let Some(before): Option<StoredDelivery> = wd::webhook_deliveries
             .find(id)
@@ -723,12 +722,12 @@ pub async fn redeliver_webhook(
             ))
             .get_result(conn)
             .await?;
-        let entry = (id, Some(before.audit_json()), Some(after.audit_json()));
-        (Some(after), entry)
+        (before, after)
     });
     let (action, entity) = (AuditAction::WebhookRedelivered, EntityType::WebhookDelivery);
-    write_audit(c, actor, action, entity, entity_id, before, after, now).await?;
-    Ok(result)
+    let (old, new) = (Some(before.audit_json()), Some(after.audit_json()));
+    write_audit(c, actor, action, entity, id, old, new, now).await?;
+    Ok(Some(after))
 }
 
 /// Deliveries, newest first, with their events.

@@ -371,11 +371,7 @@ async fn jobs_are_taken_over_and_failures_are_told(app: TestApp) {
     };
     let write_chunk = async |job_id: i64, chunk: &[String]| {
         let (lease, now) = (TimeDelta::seconds(1), Utc::now());
-        app.db
-            .write(async move |mut c| {
-                jobs::write_code_chunk(&mut c, job_id, "dead", chunk, lease, now).await
-            })
-            .await
+        coupons::service::jobs::write_chunk(&app.db, job_id, "dead", chunk, lease, now).await
     };
     let job = queue(&spec, 2500).await.unwrap().unwrap();
     let claimed = app
