@@ -18,7 +18,7 @@ use crate::service::attempts::AttemptCounter;
 use crate::service::checkout::CheckoutSettings;
 use crate::service::limiter::Limiter;
 use crate::service::{Services, maintenance};
-use crate::storage::Db;
+use crate::storage::{Db, StorageError, secrets};
 use crate::webhooks::WebhookWorker;
 
 /// A server ready to accept connections.
@@ -66,8 +66,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
     };
     let secret = match &config.secret {
         Some(s) => s.clone().into_bytes(),
-        None => db
-            .service_secret(CUSTOMER_KEY_SECRET, random_secret)
+        None => load_secret(&db, CUSTOMER_KEY_SECRET)
             .await
             .context("loading the customer-key secret")?
             .into_bytes(),
@@ -154,6 +153,15 @@ fn random_secret() -> String {
     use rand::Rng;
     let bytes: [u8; 32] = rand::rng().random();
     hex::encode(bytes)
+}
+
+/// The secret called `name`, kept in the database: made up at the first start, so
+/// every instance on one database agrees on it.
+async fn load_secret(db: &Db, name: &str) -> Result<String, StorageError> {
+    let candidate = &random_secret();
+    let now = chrono::Utc::now();
+    db.read(async move |mut c| secrets::service_secret(&mut c, name, candidate, now).await)
+        .await
 }
 
 impl Server {

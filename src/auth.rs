@@ -12,7 +12,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use sha2::{Digest, Sha256};
 
-use crate::storage::{Actor, Db, KeyChange, NewApiKey, StorageError, StoredApiKey};
+use crate::storage::{Actor, Db, KeyChange, NewApiKey, StorageError, StoredApiKey, api_keys};
 
 /// What every key starts with, so a leaked key is recognisable (e.g. by secret scanners).
 pub const KEY_PREFIX: &str = "cpn_";
@@ -141,18 +141,17 @@ pub async fn create_scoped_api_key(
     actor: &Actor,
 ) -> Result<GeneratedKey, StorageError> {
     let secret = generate_secret();
+    let secret_hash = &hash(&secret);
+    let key = NewApiKey {
+        name,
+        role: role.as_str(),
+        prefix: display_prefix(&secret),
+        secret_hash,
+        channels,
+    };
+    let now = Utc::now();
     let stored = db
-        .insert_api_key(
-            NewApiKey {
-                name,
-                role: role.as_str(),
-                prefix: display_prefix(&secret),
-                secret_hash: &hash(&secret),
-                channels,
-            },
-            actor,
-            Utc::now(),
-        )
+        .write(async move |mut c| api_keys::insert_api_key(&mut c, key, actor, now).await)
         .await?;
     Ok(GeneratedKey { secret, stored })
 }
@@ -167,15 +166,11 @@ pub async fn rotate_api_key(
 ) -> Result<KeyChange<(StoredApiKey, GeneratedKey)>, StorageError> {
     let secret = generate_secret();
     let now = Utc::now();
+    let (prefix, secret_hash) = (display_prefix(&secret), &hash(&secret));
     let changed = db
-        .rotate_api_key(
-            id,
-            display_prefix(&secret),
-            &hash(&secret),
-            now + grace,
-            actor,
-            now,
-        )
+        .write(async move |mut c| {
+            api_keys::rotate_api_key(&mut c, id, prefix, secret_hash, now + grace, actor, now).await
+        })
         .await?;
     Ok(match changed {
         KeyChange::Changed((old, stored)) => {
@@ -190,17 +185,17 @@ pub async fn rotate_api_key(
 /// when several instances start together). `None` when keys exist already.
 pub async fn create_first_admin_key(db: &Db) -> Result<Option<GeneratedKey>, StorageError> {
     let secret = generate_secret();
+    let secret_hash = &hash(&secret);
+    let key = NewApiKey {
+        name: "first admin key",
+        role: Role::Admin.as_str(),
+        prefix: display_prefix(&secret),
+        secret_hash,
+        channels: &[],
+    };
+    let now = Utc::now();
     let stored = db
-        .insert_first_admin_key(
-            NewApiKey {
-                name: "first admin key",
-                role: Role::Admin.as_str(),
-                prefix: display_prefix(&secret),
-                secret_hash: &hash(&secret),
-                channels: &[],
-            },
-            Utc::now(),
-        )
+        .write(async move |mut c| api_keys::insert_first_admin_key(&mut c, key, now).await)
         .await?;
     Ok(stored.map(|stored| GeneratedKey { secret, stored }))
 }
@@ -244,14 +239,15 @@ impl Authenticator {
             }));
         }
         let now = Utc::now();
+        let presented = presented.as_str();
         let stored = self
             .db
-            .active_api_key(&presented, now)
+            .read(async move |mut c| api_keys::active_api_key(&mut c, presented, now).await)
             .await?
             .ok_or(AuthError::InvalidKey)?;
         let role = Role::parse(&stored.role).ok_or(AuthError::InvalidKey)?;
         if crate::storage::last_use_is_stale(stored.last_used_at, now)
-            && let Err(e) = self.db.touch_api_key(stored.id, now).await
+            && let Err(e) = self.touch(stored.id, now).await
         {
             tracing::warn!(error = %e, key = %stored.prefix, "could not record API key use");
         }
@@ -262,6 +258,15 @@ impl Authenticator {
             key_prefix: stored.prefix,
             name: stored.name,
         }))
+    }
+}
+
+impl Authenticator {
+    /// Records a use of a key, on its own (outside any transaction, as the lookup).
+    async fn touch(&self, id: i64, now: chrono::DateTime<Utc>) -> Result<(), StorageError> {
+        self.db
+            .read(async move |mut c| api_keys::touch_api_key(&mut c, id, now).await)
+            .await
     }
 }
 

@@ -14,7 +14,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::StreamExt;
 use tokio::sync::{Notify, broadcast, watch};
 
-use crate::storage::{Db, StoredEvent};
+use crate::storage::{self, Db, StoredEvent};
 
 /// The PostgreSQL channel events are announced on.
 pub const CHANNEL: &str = "coupon_events";
@@ -87,7 +87,10 @@ fn poll_interval(db: &Db) -> Duration {
 /// the task is aborted. `listen_url` is the PostgreSQL URL to `LISTEN` on.
 pub async fn relay(db: Db, bus: EventBus, listen_url: Option<String>) {
     let mut last = loop {
-        match db.last_event_id().await {
+        match db
+            .read(async |mut c| storage::events::last_event_id(&mut c).await)
+            .await
+        {
             Ok(id) => break id,
             Err(e) => {
                 tracing::warn!(error = %e, "event relay cannot read the outbox; retrying");
@@ -105,7 +108,11 @@ pub async fn relay(db: Db, bus: EventBus, listen_url: Option<String>) {
             () = tokio::time::sleep(interval) => {}
         }
         loop {
-            match db.events_after(last, 500).await {
+            let after = last;
+            let read = db
+                .read(async move |mut c| storage::events::events_after(&mut c, after, 500).await)
+                .await;
+            match read {
                 Ok(events) if events.is_empty() => break,
                 Ok(events) => {
                     for event in events {

@@ -165,10 +165,7 @@ pub async fn export_codes(
 ) -> Result<Response, Refusal> {
     authorize(&state.auth, &headers, READERS).await?;
     let coupon = coupon_param(&query)?;
-    let found = state
-        .services
-        .db
-        .coupon(coupon)
+    let found = crate::service::coupons::coupon(&state.services, coupon)
         .await
         .map_err(|e| Refusal(StatusCode::SERVICE_UNAVAILABLE, ApiError::internal(&e)))?;
     if found.is_none() {

@@ -2,10 +2,10 @@
 //!
 //! A job is queued in the database. Any instance's worker takes it under a lease, then
 //! generates its codes chunk by chunk: each chunk's codes and the job's progress commit
-//! together, re-checking the lease (see `storage::jobs`). The worker is woken when this
-//! instance queues a job and looks for work every second otherwise, so jobs queued on
-//! another instance, or left by one that died, are taken over where they stopped. On
-//! shutdown it stops between chunks and gives its lease up.
+//! together, re-checking the lease (see `service::jobs::write_chunk`). The worker is
+//! woken when this instance queues a job and looks for work every second otherwise, so
+//! jobs queued on another instance, or left by one that died, are taken over where they
+//! stopped. On shutdown it stops between chunks and gives its lease up.
 //!
 //! Codes are drawn from the operating system's randomness through a cryptographically
 //! secure generator (`rand::rng()`: ChaCha, seeded and reseeded from the OS).
@@ -18,7 +18,8 @@ use coupons_domain::CodePattern;
 use rand::Rng;
 use tokio::sync::{Notify, watch};
 
-use crate::storage::{Chunk, Db, StorageError, StoredJob};
+use crate::service;
+use crate::storage::{Chunk, Db, StorageError, StoredJob, jobs};
 
 /// How jobs are run.
 #[derive(Debug, Clone, Copy)]
@@ -89,7 +90,11 @@ async fn run(
 ) {
     let lease = TimeDelta::from_std(settings.lease).unwrap_or(TimeDelta::seconds(30));
     while !stopping(&stop) {
-        match db.claim_job(&owner, lease, Utc::now()).await {
+        let (owner, now) = (owner.as_str(), Utc::now());
+        let claimed = db
+            .write(async move |mut c| jobs::claim_job(&mut c, owner, lease, now).await)
+            .await;
+        match claimed {
             Ok(Some(job)) => {
                 tracing::info!(
                     job = job.id,
@@ -97,7 +102,7 @@ async fn run(
                     total = job.total,
                     "job taken"
                 );
-                run_job(&db, &owner, &job, settings, lease, &stop).await;
+                run_job(&db, owner, &job, settings, lease, &stop).await;
                 continue;
             }
             Ok(None) => {}
@@ -145,7 +150,11 @@ async fn run_job(
     let mut stalls = 0;
     while remaining > 0 {
         if stopping(stop) {
-            if let Err(e) = db.release_job(job.id, owner).await {
+            let job_id = job.id;
+            let released = db
+                .write(async move |mut c| jobs::release_job(&mut c, job_id, owner).await)
+                .await;
+            if let Err(e) = released {
                 tracing::warn!(job = job.id, error = %e, "could not give the lease up");
             }
             return;
@@ -202,10 +211,9 @@ async fn write_chunk(
     let mut pause = Duration::from_millis(100);
     let mut tries = 1;
     loop {
-        match db
-            .write_code_chunk(job, owner, codes, lease, Utc::now())
-            .await
-        {
+        let now = Utc::now();
+        let written = service::jobs::write_chunk(db, job, owner, codes, lease, now).await;
+        match written {
             Err(e) if tries < CHUNK_TRIES => {
                 tracing::warn!(job, error = %e, tries, "chunk not written; trying again");
                 tokio::time::sleep(pause).await;
@@ -218,7 +226,11 @@ async fn write_chunk(
 }
 
 async fn fail(db: &Db, owner: &str, job: i64, message: &str) {
-    if let Err(e) = db.fail_job(job, owner, message, Utc::now()).await {
+    let now = Utc::now();
+    let failed = db
+        .write(async move |mut c| jobs::fail_job(&mut c, job, owner, message, now).await)
+        .await;
+    if let Err(e) = failed {
         tracing::error!(job, error = %e, "could not record the job's failure");
     }
 }

@@ -10,6 +10,7 @@ use coupons::auth::{self, Role};
 use coupons::config::{DatabaseConfig, LogFormat, RulesConfig, ServeConfig};
 use coupons::graphql::ids::{self, Kind};
 use coupons::rules::Rules;
+use coupons::service::maintenance;
 use coupons::service::transfer::{self, ImportError};
 use coupons::storage::{Db, RedemptionFilter};
 use coupons_domain::CouponId;
@@ -306,7 +307,10 @@ async fn export(command: ExportCommand) -> anyhow::Result<()> {
         } => {
             let coupon = CouponId(global_id(&coupon, Kind::Coupon, "coupon")?);
             let db = connect(&database).await?;
-            anyhow::ensure!(db.coupon(coupon).await?.is_some(), "coupon not found");
+            let found = db
+                .read(async move |mut c| coupons::storage::coupons::coupon(&mut c, coupon).await)
+                .await?;
+            anyhow::ensure!(found.is_some(), "coupon not found");
             (transfer::export_codes(db, coupon).boxed(), out)
         }
         ExportCommand::Redemptions {
@@ -394,8 +398,7 @@ async fn import_codes(
 async fn reconcile(database: DatabaseConfig) -> anyhow::Result<bool> {
     init_logging(LogFormat::Text);
     let db = connect(&database).await?;
-    let mismatches = db
-        .counter_mismatches()
+    let mismatches = maintenance::reconcile(&db)
         .await
         .context("recomputing counters")?;
     if mismatches.is_empty() {

@@ -2,8 +2,9 @@
 //! signed, retried with backoff, held back by a breaker per endpoint.
 //!
 //! Every instance runs one worker. A pass writes the deliveries of newly committed
-//! events (see `fan_out_webhooks`), then drains each endpoint that has something due,
-//! one delivery at a time: lease it, POST it, record the attempt. A pass runs when the
+//! events (see `service::webhooks::fan_out`), then drains each endpoint that has
+//! something due, one delivery at a time: lease it, POST it, record the attempt. Each
+//! storage step runs in its own `Db::read` or `Db::write`. A pass runs when the
 //! event relay publishes, when the next retry falls due, and every few seconds. On
 //! shutdown the worker takes no new deliveries and finishes the ones in flight.
 //!
@@ -26,6 +27,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::events::{EventBus, event_json};
+use crate::service;
+use crate::storage::webhooks as steps;
 use crate::storage::{
     AfterAttempt, AttemptRecord, Db, StorageError, StoredDelivery, StoredEndpoint, StoredEvent,
     lease_for,
@@ -190,11 +193,14 @@ async fn pass(
     busy: &mut HashSet<i64>,
 ) -> Result<Option<DateTime<Utc>>, StorageError> {
     let now = Utc::now();
-    if db.fan_out_webhooks(now).await?.endpoints == 0 {
+    if service::webhooks::fan_out(db, now).await?.endpoints == 0 {
         return Ok(None);
     }
     let mut next = None;
-    for (endpoint_id, due) in db.webhook_due(now).await? {
+    let due_endpoints = db
+        .read(async move |mut c| steps::webhook_due(&mut c, now).await)
+        .await?;
+    for (endpoint_id, due) in due_endpoints {
         if busy.contains(&endpoint_id) {
             continue;
         }
@@ -202,7 +208,10 @@ async fn pass(
             next = Some(next.map_or(due, |n: DateTime<Utc>| n.min(due)));
             continue;
         }
-        let Some(endpoint) = db.webhook_endpoint(endpoint_id).await? else {
+        let found = db
+            .read(async move |mut c| steps::webhook_endpoint(&mut c, endpoint_id).await)
+            .await?;
+        let Some(endpoint) = found else {
             continue;
         };
         busy.insert(endpoint_id);
@@ -254,8 +263,12 @@ async fn drain_batches(
         let now = Utc::now();
         let token = hex::encode(rand::rng().random::<[u8; 16]>());
         let mut lease_end = now + lease;
+        let (endpoint_id, held) = (endpoint.id, token.as_str());
         let batch = db
-            .claim_webhook_deliveries(endpoint.id, &token, lease_end, now, BATCH)
+            .write(async move |mut c| {
+                steps::claim_webhook_deliveries(&mut c, endpoint_id, held, lease_end, now, BATCH)
+                    .await
+            })
             .await?;
         if batch.is_empty() {
             return Ok(());
@@ -263,8 +276,23 @@ async fn drain_batches(
         let mut untried: Vec<i64> = batch.iter().map(|(d, _)| d.id).collect();
         let mut done = Vec::new();
         let record_done = async |done: &mut Vec<(StoredDelivery, AttemptRecord)>| {
+            if done.is_empty() {
+                return Ok(());
+            }
+            let (attempts, now) = (done.as_slice(), Utc::now());
             let recorded = db
-                .record_webhook_attempts(endpoint.id, done, &token, settings.breaker, Utc::now())
+                .write(async move |mut c| {
+                    let breaker = settings.breaker;
+                    steps::record_webhook_attempts(
+                        &mut c,
+                        endpoint_id,
+                        attempts,
+                        held,
+                        breaker,
+                        now,
+                    )
+                    .await
+                })
                 .await;
             done.clear();
             recorded
@@ -278,8 +306,11 @@ async fn drain_batches(
             if Utc::now() + margin > lease_end {
                 record_done(&mut done).await?;
                 lease_end = Utc::now() + lease;
-                db.extend_webhook_leases(&untried, &token, lease_end)
-                    .await?;
+                let ids = untried.as_slice();
+                db.write(async move |mut c| {
+                    steps::extend_webhook_leases(&mut c, ids, held, lease_end).await
+                })
+                .await?;
             }
             let record = attempt(client, settings, endpoint, &delivery, &event).await;
             untried.retain(|id| *id != delivery.id);
@@ -305,7 +336,11 @@ async fn drain_batches(
             }
         }
         record_done(&mut done).await?;
-        db.release_webhook_leases(&untried, &token).await?;
+        if !untried.is_empty() {
+            let ids = untried.as_slice();
+            db.write(async move |mut c| steps::release_webhook_leases(&mut c, ids, held).await)
+                .await?;
+        }
         if failed {
             return Ok(());
         }

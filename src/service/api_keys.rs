@@ -5,7 +5,7 @@ use chrono::Utc;
 
 use super::{Caller, ServiceError, Services};
 use crate::auth::{self, GeneratedKey, Role};
-use crate::storage::{AuditEntry, AuditFilter, KeyChange, StoredApiKey};
+use crate::storage::{AuditEntry, AuditFilter, KeyChange, StoredApiKey, api_keys, audit};
 
 /// Creates a key of `role`, limited to `channels` (none: all); the secret is in the
 /// result only.
@@ -25,9 +25,10 @@ pub async fn revoke_api_key(
     caller: &Caller,
     id: i64,
 ) -> Result<KeyChange<StoredApiKey>, ServiceError> {
+    let (actor, now) = (&caller.actor(), Utc::now());
     Ok(svc
         .db
-        .revoke_api_key(id, &caller.actor(), Utc::now())
+        .write(async move |mut c| api_keys::revoke_api_key(&mut c, id, actor, now).await)
         .await?)
 }
 
@@ -49,9 +50,12 @@ pub async fn list_api_keys(
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<StoredApiKey>, ServiceError> {
+    let now = Utc::now();
     Ok(svc
         .db
-        .list_api_keys(include_inactive, before, limit, Utc::now())
+        .read(async move |mut c| {
+            api_keys::list_api_keys(&mut c, include_inactive, before, limit, now).await
+        })
         .await?)
 }
 
@@ -62,5 +66,8 @@ pub async fn audit_log(
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<AuditEntry>, ServiceError> {
-    Ok(svc.db.audit_log(filter, before, limit).await?)
+    Ok(svc
+        .db
+        .read(async move |mut c| audit::audit_log(&mut c, filter, before, limit).await)
+        .await?)
 }

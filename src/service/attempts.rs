@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
-use crate::storage::{Db, StorageError};
+use crate::storage::{Db, StorageError, attempts};
 
 /// (coupon id or 0, hour, outcome) → attempts.
 type Tally = HashMap<(i64, DateTime<Utc>, &'static str), i64>;
@@ -44,7 +44,11 @@ impl AttemptCounter {
             .iter()
             .map(|((c, h, o), n)| (*c, *h, *o, *n))
             .collect();
-        match db.add_validation_attempts(&rows).await {
+        let written = rows.as_slice();
+        let added = db
+            .write(async move |mut c| attempts::add_validation_attempts(&mut c, written).await)
+            .await;
+        match added {
             Ok(()) => Ok(rows.len()),
             Err(e) => {
                 if let Ok(mut tally) = self.0.lock() {

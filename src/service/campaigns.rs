@@ -1,33 +1,60 @@
 //! Campaigns: create and change them, move coupons in and out, read them.
 
 use chrono::Utc;
-use coupons_domain::{Coupon, CouponId};
+use coupons_domain::{CampaignLimits, Coupon, CouponId};
 
 use super::{Caller, ServiceError, Services};
 use crate::storage::{CampaignChange, CampaignPatch, MoveOutcome, StoredCampaign};
+use crate::storage::{campaigns as steps, coupons};
 
-/// Creates a campaign from a checked patch.
+/// Creates a campaign from a checked patch: its name (required), description and
+/// limits. The limits are checked before anything is written.
 pub async fn create_campaign(
     svc: &Services,
     caller: &Caller,
     patch: &CampaignPatch<'_>,
 ) -> Result<CampaignChange, ServiceError> {
-    Ok(svc
+    let limits = &patch.apply(CampaignLimits::default());
+    if let Err(e) = limits.validate() {
+        return Ok(CampaignChange::Invalid(e));
+    }
+    let (actor, now) = (&caller.actor(), Utc::now());
+    let stored = svc
         .db
-        .insert_campaign(patch, &caller.actor(), Utc::now())
-        .await?)
+        .write(async move |mut c| steps::insert_campaign(&mut c, patch, limits, actor, now).await)
+        .await?;
+    Ok(CampaignChange::Done(stored))
 }
 
-/// Changes a campaign with a checked patch.
+/// Changes a campaign with a checked patch. Its row is locked first, so the change and
+/// the checkouts that read its limits are serialised; the limits with the change
+/// applied must hold together, and a budget must be in the currency of every
+/// redemption the campaign counts.
 pub async fn update_campaign(
     svc: &Services,
     caller: &Caller,
     id: i64,
     patch: &CampaignPatch<'_>,
 ) -> Result<CampaignChange, ServiceError> {
+    let (actor, now) = (&caller.actor(), Utc::now());
     Ok(svc
         .db
-        .update_campaign(id, patch, &caller.actor(), Utc::now())
+        .write(async move |mut c| {
+            let Some(before) = steps::lock_campaign(&mut c, id).await? else {
+                return Ok(CampaignChange::NotFound);
+            };
+            let limits = patch.apply(before.limits()?);
+            if let Err(e) = limits.validate() {
+                return Ok(CampaignChange::Invalid(e));
+            }
+            if let Some(budget) = limits.budget
+                && steps::other_currency_spend(&mut c, id, budget.currency.code()).await?
+            {
+                return Ok(CampaignChange::BudgetCurrencyConflict);
+            }
+            let after = steps::update_campaign(&mut c, &before, patch, &limits, actor, now).await?;
+            Ok(CampaignChange::Done(after))
+        })
         .await?)
 }
 
@@ -39,12 +66,19 @@ pub async fn set_coupon_campaign(
     coupon_id: i64,
     campaign_id: Option<i64>,
 ) -> Result<(MoveOutcome, Option<Coupon>), ServiceError> {
+    let (actor, now) = (&caller.actor(), Utc::now());
     let outcome = svc
         .db
-        .set_coupon_campaign(coupon_id, campaign_id, &caller.actor(), Utc::now())
+        .write(async move |mut c| {
+            steps::set_coupon_campaign(&mut c, coupon_id, campaign_id, actor, now).await
+        })
         .await?;
     let coupon = match outcome {
-        MoveOutcome::Moved => svc.db.coupon(CouponId(coupon_id)).await?,
+        MoveOutcome::Moved => {
+            svc.db
+                .read(async move |mut c| coupons::coupon(&mut c, CouponId(coupon_id)).await)
+                .await?
+        }
         MoveOutcome::CouponNotFound | MoveOutcome::CampaignNotFound => None,
     };
     Ok((outcome, coupon))
@@ -55,7 +89,10 @@ pub async fn find_campaign(
     svc: &Services,
     id: i64,
 ) -> Result<Option<StoredCampaign>, ServiceError> {
-    Ok(svc.db.campaign(id).await?)
+    Ok(svc
+        .db
+        .read(async move |mut c| steps::campaign(&mut c, id).await)
+        .await?)
 }
 
 /// Campaigns newest first, with ids below `before`, at most `limit`.
@@ -64,5 +101,8 @@ pub async fn list_campaigns(
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<StoredCampaign>, ServiceError> {
-    Ok(svc.db.campaigns(before, limit).await?)
+    Ok(svc
+        .db
+        .read(async move |mut c| steps::campaigns(&mut c, before, limit).await)
+        .await?)
 }

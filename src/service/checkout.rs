@@ -1,7 +1,8 @@
 //! Checkout: validate, reserve, redeem, release, reverse.
 //!
-//! Inputs are validated here; the decision and the write happen in one storage
-//! transaction (see `storage::checkout`). Customers are identified by a keyed hash
+//! Inputs are validated here; each use case opens one transaction and runs the storage
+//! steps (see `storage::checkout` and `storage::idempotency`) and the domain's decision
+//! inside it. Customers are identified by a keyed hash
 //! (HMAC-SHA256 with the service secret) of their id, else of their normalised e-mail;
 //! the raw identity is never stored.
 
@@ -20,6 +21,8 @@ use super::limiter::Attempt;
 use super::{Caller, ServiceError, Services};
 use crate::auth::Role;
 use crate::storage::checkout::{self as steps, NewUse};
+use crate::storage::idempotency::{claim_key, remember};
+use crate::storage::redemptions;
 use crate::storage::{IdempotencyClaim, Idempotent, RedemptionFilter};
 
 /// Shortest and longest reservation hold a caller may ask for, in minutes.
@@ -330,7 +333,7 @@ pub async fn redeem(
             Ok(svc
                 .db
                 .write(async move |mut c| {
-                    if let Some(early) = steps::claim_key(&mut c, Some(claim), now).await? {
+                    if let Some(early) = claim_key(&mut c, Some(claim), now).await? {
                         return Ok(early);
                     }
                     let outcome = match steps::lock_use(&mut c, id, now).await? {
@@ -348,7 +351,7 @@ pub async fn redeem(
                             }
                         },
                     };
-                    steps::remember(&mut c, Some(claim), &outcome).await?;
+                    remember(&mut c, Some(claim), &outcome).await?;
                     Ok(Idempotent::Fresh(outcome))
                 })
                 .await?)
@@ -365,7 +368,7 @@ async fn check_redemption_channel(
     if caller.channels.is_empty() {
         return Ok(());
     }
-    match svc.db.redemption(id).await? {
+    match redemption(svc, id).await? {
         Some(r) => caller.check_channel(r.channel.as_deref()),
         None => Ok(()),
     }
@@ -432,7 +435,7 @@ pub async fn reverse(
     Ok(svc
         .db
         .write(async move |mut c| {
-            if let Some(early) = steps::claim_key(&mut c, Some(claim), now).await? {
+            if let Some(early) = claim_key(&mut c, Some(claim), now).await? {
                 return Ok(early);
             }
             let outcome = match steps::lock_use(&mut c, redemption_id, now).await? {
@@ -449,7 +452,7 @@ pub async fn reverse(
                     }
                 }
             };
-            steps::remember(&mut c, Some(claim), &outcome).await?;
+            remember(&mut c, Some(claim), &outcome).await?;
             Ok(Idempotent::Fresh(outcome))
         })
         .await?)
@@ -517,7 +520,7 @@ async fn apply(
     let result = svc
         .db
         .write(async move |mut c| {
-            if let Some(early) = steps::claim_key(&mut c, Some(claim), now).await? {
+            if let Some(early) = claim_key(&mut c, Some(claim), now).await? {
                 return Ok(early);
             }
             let outcome = match steps::lock_code(&mut c, code, now).await? {
@@ -552,7 +555,7 @@ async fn apply(
                     }
                 }
             };
-            steps::remember(&mut c, Some(claim), &outcome).await?;
+            remember(&mut c, Some(claim), &outcome).await?;
             Ok(Idempotent::Fresh(outcome))
         })
         .await
@@ -570,7 +573,10 @@ async fn apply(
 
 /// A reservation or redemption by id.
 pub async fn redemption(svc: &Services, id: i64) -> Result<Option<Redemption>, ServiceError> {
-    Ok(svc.db.redemption(id).await?)
+    Ok(svc
+        .db
+        .read(async move |mut c| redemptions::redemption(&mut c, id).await)
+        .await?)
 }
 
 /// Reservations and redemptions matching `filter`, newest first, with ids below
@@ -581,7 +587,10 @@ pub async fn list_redemptions(
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<Redemption>, ServiceError> {
-    Ok(svc.db.list_redemptions(filter, before, limit).await?)
+    Ok(svc
+        .db
+        .read(async move |mut c| redemptions::list_redemptions(&mut c, filter, before, limit).await)
+        .await?)
 }
 
 #[cfg(test)]

@@ -15,9 +15,9 @@ use serde_json::Value;
 
 use super::{Caller, ServiceError, Services};
 use crate::rules::Rules;
-use crate::storage::{
-    AuditAction, CouponFilter, DeleteOutcome, StorageError, StoredCode, UpdateError,
-};
+use crate::storage::coupons as steps;
+use crate::storage::{AuditAction, CouponFilter, DeleteOutcome, StorageError, StoredCode};
+use crate::storage::{attempts, redemptions};
 
 /// Most codes accepted by one `add_codes` call.
 pub const ADD_CODES_MAX: usize = 1000;
@@ -167,18 +167,15 @@ pub async fn create_coupon(
     check_bindings(svc, &spec.rules)?;
     let codes: Vec<CouponCode> = code.into_iter().collect();
     ensure_codes_free(svc, &codes, |_| Field::Code).await?;
-    match svc
+    let (actor, status) = (&caller.actor(), input.status);
+    let (spec, new_codes) = (&spec, codes.as_slice());
+    let created = svc
         .db
-        .insert_coupon(
-            &spec,
-            input.status,
-            &codes,
-            Limit::NONE,
-            &caller.actor(),
-            now,
-        )
-        .await
-    {
+        .write(async move |mut c| {
+            steps::insert_coupon(&mut c, spec, status, new_codes, Limit::NONE, actor, now).await
+        })
+        .await;
+    match created {
         Err(e @ StorageError::UniqueViolation(_)) => {
             Err(taken_after_conflict(svc, &codes, |_| Field::Code, e).await)
         }
@@ -198,12 +195,12 @@ async fn made_up_code(svc: &Services) -> Result<Option<String>, ServiceError> {
             return Ok(None);
         };
         let parsed = CouponCode::parse(&code).map_err(|e| FieldError::new(Field::Code, e))?;
-        if svc
+        let wanted = std::slice::from_ref(&parsed);
+        let taken = svc
             .db
-            .taken_codes(std::slice::from_ref(&parsed))
-            .await?
-            .is_empty()
-        {
+            .read(async move |mut c| steps::taken_codes(&mut c, wanted).await)
+            .await?;
+        if taken.is_empty() {
             return Ok(Some(code));
         }
     }
@@ -244,25 +241,47 @@ pub async fn update_coupon(
     patch: CouponPatch,
 ) -> Result<Coupon, ServiceError> {
     let rebinds = patch.rules.is_some();
-    let result = svc
-        .db
-        .update_coupon(
-            id,
-            AuditAction::CouponUpdated,
-            &caller.actor(),
-            Utc::now(),
-            |current: &Coupon| {
-                let spec = apply_patch(&current.spec, patch)?;
-                // Existing bindings stay valid even if a rule was since removed; new ones
-                // must name loaded rules.
-                if rebinds {
-                    check_bindings(svc, &spec.rules)?;
-                }
-                Ok((spec, current.lifecycle))
-            },
-        )
-        .await;
-    result.map_err(from_update_error)
+    change_coupon(
+        svc,
+        caller,
+        id,
+        AuditAction::CouponUpdated,
+        |current: &Coupon| {
+            let spec = apply_patch(&current.spec, patch)?;
+            // Existing bindings stay valid even if a rule was since removed; new ones
+            // must name loaded rules.
+            if rebinds {
+                check_bindings(svc, &spec.rules)?;
+            }
+            Ok((spec, current.lifecycle))
+        },
+    )
+    .await
+}
+
+/// Reads, changes and writes a coupon in one transaction, with the row locked from
+/// the start. `change` sees the current coupon and returns the new definition and
+/// status, or refuses: then the transaction rolls back (the lock's own write too).
+async fn change_coupon(
+    svc: &Services,
+    caller: &Caller,
+    id: CouponId,
+    action: AuditAction,
+    change: impl FnOnce(&Coupon) -> Result<(CouponSpec, LifecycleStatus), Invalid> + Send,
+) -> Result<Coupon, ServiceError> {
+    let now = Utc::now();
+    let actor = &caller.actor();
+    svc.db
+        .try_write(async move |mut c| {
+            let locked = steps::lock_for_change(&mut c, id, now)
+                .await?
+                .ok_or(ServiceError::CouponNotFound)?;
+            let (spec, status) = change(&locked.coupon)?;
+            let changed =
+                steps::change_coupon(&mut c, &locked, &spec, status, action, actor, now).await?;
+            Ok::<_, ServiceError>(changed)
+        })
+        .await
 }
 
 fn apply_patch(current: &CouponSpec, patch: CouponPatch) -> Result<CouponSpec, Invalid> {
@@ -338,23 +357,20 @@ pub async fn set_coupon_status(
     id: CouponId,
     status: LifecycleStatus,
 ) -> Result<Coupon, ServiceError> {
-    let result = svc
-        .db
-        .update_coupon(
-            id,
-            AuditAction::CouponStatusChanged,
-            &caller.actor(),
-            Utc::now(),
-            |current: &Coupon| {
-                current
-                    .lifecycle
-                    .transition(status)
-                    .map(|s| (current.spec.clone(), s))
-                    .map_err(|p| Invalid::from(FieldError::new(Field::Status, p)))
-            },
-        )
-        .await;
-    result.map_err(from_update_error)
+    change_coupon(
+        svc,
+        caller,
+        id,
+        AuditAction::CouponStatusChanged,
+        |current: &Coupon| {
+            current
+                .lifecycle
+                .transition(status)
+                .map(|s| (current.spec.clone(), s))
+                .map_err(|p| Invalid::from(FieldError::new(Field::Status, p)))
+        },
+    )
+    .await
 }
 
 /// Deletes a coupon that has never been used.
@@ -363,11 +379,12 @@ pub async fn delete_coupon(
     caller: &Caller,
     id: CouponId,
 ) -> Result<(), ServiceError> {
-    match svc
+    let (actor, now) = (&caller.actor(), Utc::now());
+    let deleted = svc
         .db
-        .delete_coupon(id, &caller.actor(), Utc::now())
-        .await?
-    {
+        .write(async move |mut c| steps::delete_coupon(&mut c, id, actor, now).await)
+        .await?;
+    match deleted {
         DeleteOutcome::Deleted => Ok(()),
         DeleteOutcome::NotFound => Err(ServiceError::CouponNotFound),
         DeleteOutcome::HasRedemptions => Err(ServiceError::CouponHasRedemptions),
@@ -413,11 +430,12 @@ pub async fn add_codes(
     let limit = limit.unwrap_or(Limit::NONE);
     let field_of = |code: &CouponCode| Field::CodeAt(index_of(raw_codes, code));
     ensure_codes_free(svc, &codes, field_of).await?;
-    let added = match svc
+    let (actor, now, new_codes) = (&caller.actor(), Utc::now(), codes.as_slice());
+    let added = svc
         .db
-        .add_codes(id, &codes, limit, &caller.actor(), Utc::now())
-        .await
-    {
+        .write(async move |mut c| steps::add_codes(&mut c, id, new_codes, limit, actor, now).await)
+        .await;
+    let added = match added {
         Err(e @ StorageError::UniqueViolation(_)) => {
             return Err(taken_after_conflict(svc, &codes, field_of, e).await);
         }
@@ -425,7 +443,7 @@ pub async fn add_codes(
     };
     let coupon = svc
         .db
-        .coupon(id)
+        .read(async move |mut c| steps::coupon(&mut c, id).await)
         .await?
         .ok_or(ServiceError::CouponNotFound)?;
     Ok((coupon, added))
@@ -475,7 +493,10 @@ async fn taken_field_errors(
     if codes.is_empty() {
         return Ok(Vec::new());
     }
-    let taken = svc.db.taken_codes(codes).await?;
+    let taken = svc
+        .db
+        .read(async move |mut c| steps::taken_codes(&mut c, codes).await)
+        .await?;
     Ok(codes
         .iter()
         .filter(|c| taken.iter().any(|t| t == c.as_str()))
@@ -483,24 +504,25 @@ async fn taken_field_errors(
         .collect())
 }
 
-fn from_update_error(e: UpdateError<Invalid>) -> ServiceError {
-    match e {
-        UpdateError::NotFound => ServiceError::CouponNotFound,
-        UpdateError::Rejected(invalid) => ServiceError::Invalid(invalid),
-        UpdateError::Storage(s) => ServiceError::Storage(s),
-    }
-}
-
 /// A coupon by id.
 pub async fn coupon(svc: &Services, id: CouponId) -> Result<Option<Coupon>, ServiceError> {
-    Ok(svc.db.coupon(id).await?)
+    Ok(svc
+        .db
+        .read(async move |mut c| steps::coupon(&mut c, id).await)
+        .await?)
 }
 
 /// The coupon a code points at, matched case-insensitively. A string that cannot be a
 /// code finds nothing.
 pub async fn coupon_by_code(svc: &Services, raw: &str) -> Result<Option<Coupon>, ServiceError> {
     match CouponCode::parse(raw) {
-        Ok(code) => Ok(svc.db.coupon_by_code(&code).await?),
+        Ok(code) => {
+            let code = &code;
+            Ok(svc
+                .db
+                .read(async move |mut c| steps::coupon_by_code(&mut c, code).await)
+                .await?)
+        }
         Err(_) => Ok(None),
     }
 }
@@ -513,12 +535,19 @@ pub async fn list_coupons(
     limit: i64,
 ) -> Result<(Vec<Coupon>, DateTime<Utc>), ServiceError> {
     let now = Utc::now();
-    Ok((svc.db.list_coupons(filter, now, before, limit).await?, now))
+    let coupons = svc
+        .db
+        .read(async move |mut c| steps::list_coupons(&mut c, filter, now, before, limit).await)
+        .await?;
+    Ok((coupons, now))
 }
 
 /// A code by row id.
 pub async fn code(svc: &Services, id: i64) -> Result<Option<StoredCode>, ServiceError> {
-    Ok(svc.db.code(id).await?)
+    Ok(svc
+        .db
+        .read(async move |mut c| steps::code(&mut c, id).await)
+        .await?)
 }
 
 /// A coupon's codes in id order, after `after`.
@@ -528,7 +557,10 @@ pub async fn codes(
     after: Option<i64>,
     limit: i64,
 ) -> Result<Vec<StoredCode>, ServiceError> {
-    Ok(svc.db.codes(coupon, after, limit).await?)
+    Ok(svc
+        .db
+        .read(async move |mut c| steps::codes(&mut c, coupon, after, limit).await)
+        .await?)
 }
 
 /// The first code of each coupon, by coupon id (for the first-code loader).
@@ -536,7 +568,10 @@ pub async fn first_codes(
     svc: &Services,
     coupons: &[i64],
 ) -> Result<std::collections::HashMap<i64, String>, ServiceError> {
-    Ok(svc.db.first_codes(coupons).await?)
+    Ok(svc
+        .db
+        .read(async move |mut c| steps::first_codes(&mut c, coupons).await)
+        .await?)
 }
 
 /// The discount a coupon has granted, per currency (currency code, minor units), less
@@ -545,10 +580,16 @@ pub async fn total_discounts(
     svc: &Services,
     id: CouponId,
 ) -> Result<Vec<(String, i64)>, ServiceError> {
-    Ok(svc.db.total_discounts(id.0).await?)
+    Ok(svc
+        .db
+        .read(async move |mut c| redemptions::total_discounts(&mut c, id.0).await)
+        .await?)
 }
 
 /// How often a coupon's codes were validated.
 pub async fn validation_attempts(svc: &Services, id: CouponId) -> Result<i64, ServiceError> {
-    Ok(svc.db.validation_attempts(id.0).await?)
+    Ok(svc
+        .db
+        .read(async move |mut c| attempts::validation_attempts(&mut c, id.0).await)
+        .await?)
 }

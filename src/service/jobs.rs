@@ -1,13 +1,18 @@
-//! Bulk jobs: queueing a code generation, and asking a job to stop.
+//! Bulk jobs: queueing a code generation, asking a job to stop, and writing a chunk of
+//! generated codes under the lease (for the worker, `crate::jobs`).
 
-use chrono::Utc;
+use chrono::{DateTime, TimeDelta, Utc};
 use coupons_domain::bulk::{GENERATE_MAX, GenerateSpec};
 use coupons_domain::{
     CodePattern, Collector, CouponId, Field, FieldError, Invalid, Limit, Problem,
 };
 
+use serde_json::json;
+
 use super::{Caller, ServiceError, Services};
-use crate::storage::{CancelOutcome, StoredJob};
+use crate::storage::events::write_event;
+use crate::storage::jobs as steps;
+use crate::storage::{CancelOutcome, Chunk, Db, EventType, StorageError, StoredJob};
 
 /// The pattern of generated codes, as a caller gives it.
 #[derive(Debug, Clone, Default)]
@@ -67,7 +72,7 @@ pub async fn generate_codes(
     let spec = GenerateSpec::new(&pattern, limit.get().map(i64::from));
     let earlier: i64 = svc
         .db
-        .generations()
+        .read(async |mut c| steps::generations(&mut c).await)
         .await?
         .iter()
         .filter(|(s, _)| s.same_space(&spec))
@@ -83,9 +88,13 @@ pub async fn generate_codes(
         }
         return Err(FieldError::new(Field::Pattern, Problem::PatternTooSmall(message)).into());
     }
+    let (actor, now, spec) = (&caller.actor(), Utc::now(), &spec);
+    let count = count as i64;
     let job = svc
         .db
-        .insert_generate_job(coupon.0, &spec, count as i64, &caller.actor(), Utc::now())
+        .write(async move |mut c| {
+            steps::insert_generate_job(&mut c, coupon.0, spec, count, actor, now).await
+        })
         .await?
         .ok_or(ServiceError::CouponNotFound)?;
     svc.jobs.wake();
@@ -98,12 +107,19 @@ pub async fn cancel_job(
     caller: &Caller,
     id: i64,
 ) -> Result<CancelOutcome, ServiceError> {
-    Ok(svc.db.cancel_job(id, &caller.actor(), Utc::now()).await?)
+    let (actor, now) = (&caller.actor(), Utc::now());
+    Ok(svc
+        .db
+        .write(async move |mut c| steps::cancel_job(&mut c, id, actor, now).await)
+        .await?)
 }
 
 /// A bulk job by id.
 pub async fn find_job(svc: &Services, id: i64) -> Result<Option<StoredJob>, ServiceError> {
-    Ok(svc.db.job(id).await?)
+    Ok(svc
+        .db
+        .read(async move |mut c| steps::job(&mut c, id).await)
+        .await?)
 }
 
 /// Bulk jobs newest first (of one coupon, when given), with ids below `before`.
@@ -113,5 +129,48 @@ pub async fn list_jobs(
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<StoredJob>, ServiceError> {
-    Ok(svc.db.jobs(coupon_id, before, limit).await?)
+    Ok(svc
+        .db
+        .read(async move |mut c| steps::jobs(&mut c, coupon_id, before, limit).await)
+        .await?)
+}
+
+/// Writes one chunk of generated codes under `owner`'s lease, in one transaction, and
+/// counts the new ones; taken codes are skipped, never counted. Completes the job (with
+/// its `CODES_ADDED` event) when it has all it asked for, and stops it when an admin
+/// asked. An instance that no longer holds the lease writes nothing.
+pub async fn write_chunk(
+    db: &Db,
+    job_id: i64,
+    owner: &str,
+    codes: &[String],
+    lease: TimeDelta,
+    now: DateTime<Utc>,
+) -> Result<Chunk, StorageError> {
+    db.write(async move |mut c| {
+        if !steps::keep_job_coupon(&mut c, job_id).await? {
+            return Ok(Chunk::LeaseLost);
+        }
+        let Some(job) = steps::renew_lease(&mut c, job_id, owner, lease, now).await? else {
+            return Ok(Chunk::LeaseLost);
+        };
+        if job.cancel_requested {
+            steps::cancel_held(&mut c, job_id, now).await?;
+            return Ok(Chunk::Cancelled);
+        }
+        let spec = job.spec()?;
+        let wanted = usize::try_from(job.total - job.done).unwrap_or(0);
+        let wanted = &codes[..codes.len().min(wanted)];
+        let inserted = steps::insert_generated_codes(&mut c, &job, &spec, wanted, now).await?;
+        let done = job.done + inserted;
+        let complete = done >= job.total;
+        steps::record_progress(&mut c, job_id, done, complete, now).await?;
+        if complete {
+            let payload = json!({ "jobId": job.id, "count": done, "usageLimit": spec.usage_limit });
+            let (coupon, kind) = (Some(job.coupon_id), EventType::CodesAdded);
+            write_event(&mut c, kind, coupon, job.coupon_id, payload, now).await?;
+        }
+        Ok(Chunk::Stored { inserted, complete })
+    })
+    .await
 }

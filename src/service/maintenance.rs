@@ -9,7 +9,9 @@ use chrono::Utc;
 
 use super::attempts::AttemptCounter;
 use super::limiter::Limiter;
-use crate::storage::{Db, StorageError};
+use crate::storage::checkout::{coupons_with_overdue_reservations, expire_overdue};
+use crate::storage::idempotency::purge_expired_keys;
+use crate::storage::{CounterMismatch, Db, StorageError, redemptions};
 
 /// Coupons handled per expiry batch.
 const BATCH: i64 = 100;
@@ -18,14 +20,43 @@ const BATCH: i64 = 100;
 pub async fn sweep(db: &Db) -> Result<(usize, usize), StorageError> {
     let mut expired = 0;
     loop {
-        let n = db.expire_due_reservations(Utc::now(), BATCH).await?;
+        let n = expire_due_reservations(db, Utc::now(), BATCH).await?;
         expired += n;
         if n == 0 {
             break;
         }
     }
-    let purged = db.purge_idempotency_keys(Utc::now()).await?;
+    let now = Utc::now();
+    let purged = db
+        .read(async move |mut c| purge_expired_keys(&mut c, now).await)
+        .await?;
     Ok((expired, purged))
+}
+
+/// Expires the overdue reservations of up to `max_coupons` coupons, one transaction
+/// per coupon under its lock; returns how many reservations expired.
+async fn expire_due_reservations(
+    db: &Db,
+    now: chrono::DateTime<Utc>,
+    max_coupons: i64,
+) -> Result<usize, StorageError> {
+    let coupons = db
+        .read(async move |mut c| coupons_with_overdue_reservations(&mut c, now, max_coupons).await)
+        .await?;
+    let mut expired = 0;
+    for coupon_id in coupons {
+        expired += db
+            .write(async move |mut c| expire_overdue(&mut c, coupon_id, now).await)
+            .await?;
+    }
+    Ok(expired)
+}
+
+/// Every coupon, code and campaign counter that does not equal its redemption rows
+/// (`coupons reconcile`; empty when all agree).
+pub async fn reconcile(db: &Db) -> Result<Vec<CounterMismatch>, StorageError> {
+    db.read(async |mut c| redemptions::counter_mismatches(&mut c).await)
+        .await
 }
 
 /// Runs [`sweep`], flushes validation attempts and forgets finished attempt windows

@@ -1,5 +1,6 @@
-//! Use cases: validation through the domain, transactions through storage. Every
-//! function returns [`ServiceError`], which the GraphQL layer maps once.
+//! Use cases: validation through the domain; each use case opens its transaction
+//! (`Db::write`, or `Db::read` for reads) and runs the storage steps it needs inside
+//! it. Every function returns [`ServiceError`], which the GraphQL layer maps once.
 
 pub mod api_keys;
 pub mod attempts;

@@ -4,7 +4,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use coupons_domain::CouponId;
 
 use super::{ServiceError, Services};
-use crate::storage::{Bucket, ReportData, ReportScope};
+use crate::storage::{Bucket, ReportData, ReportScope, campaigns, coupons, reports};
 
 /// Why a report's period cannot be reported on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,12 +57,21 @@ pub async fn report(
     to: DateTime<Utc>,
     bucket: Bucket,
 ) -> Result<Option<ReportData>, ServiceError> {
-    let exists = match scope {
-        ReportScope::Campaign(id) => svc.db.campaign(id).await?.is_some(),
-        ReportScope::Coupon(id) => svc.db.coupon(CouponId(id)).await?.is_some(),
-    };
+    let exists = svc
+        .db
+        .read(async move |mut c| {
+            Ok(match scope {
+                ReportScope::Campaign(id) => campaigns::campaign(&mut c, id).await?.is_some(),
+                ReportScope::Coupon(id) => coupons::coupon(&mut c, CouponId(id)).await?.is_some(),
+            })
+        })
+        .await?;
     if !exists {
         return Ok(None);
     }
-    Ok(Some(svc.db.report(scope, from, to, bucket).await?))
+    Ok(Some(
+        svc.db
+            .read(async move |mut c| reports::report(&mut c, scope, from, to, bucket).await)
+            .await?,
+    ))
 }

@@ -4,17 +4,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use coupons_domain::decision::rule_facts;
 use coupons_domain::{
-    CouponCode, CouponId, Field, FieldError, Invalid, Money, Order, OrderDraft, Problem, Rejection,
-    RuleBinding, RuleFacts, RuleVerdict,
+    Coupon, CouponCode, CouponId, Field, FieldError, Invalid, Money, Order, OrderDraft, Problem,
+    Rejection, RuleBinding, RuleFacts, RuleVerdict, decide_terms,
 };
 
 use serde_json::json;
 
 use super::{Caller, ServiceError, Services};
 use crate::rules::{CompiledRule, RuleOrigin, Rules};
-use crate::storage::{AuditAction, Db, EntityType, StorageError};
+use crate::storage::checkout as checkout_steps;
+use crate::storage::rules as steps;
+use crate::storage::{AuditAction, Db, EntityType, StorageError, audit, coupons};
 
 /// How often instances look for rule changes made elsewhere.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -61,9 +64,10 @@ pub async fn publish_rule(
 ) -> Result<Arc<CompiledRule>, ServiceError> {
     let name = name.trim();
     let rule = vet(&svc.rules, name, source)?;
+    let (actor, now) = (&caller.actor(), Utc::now());
     let version = svc
         .db
-        .publish_rule(name, source, &caller.actor(), Utc::now())
+        .write(async move |mut c| steps::publish_rule(&mut c, name, source, actor, now).await)
         .await?;
     Ok(svc
         .rules
@@ -78,9 +82,10 @@ pub async fn rollback_rule(
     version: i64,
 ) -> Result<Arc<CompiledRule>, ServiceError> {
     let name = name.trim();
+    let (actor, now) = (&caller.actor(), Utc::now());
     let stored = svc
         .db
-        .rollback_rule(name, version, &caller.actor(), Utc::now())
+        .write(async move |mut c| steps::rollback_rule(&mut c, name, version, actor, now).await)
         .await?
         .ok_or_else(|| invalid(Field::RuleVersion, Problem::RuleVersionNotFound(version)))?;
     let rule = svc
@@ -93,7 +98,10 @@ pub async fn rollback_rule(
 /// Loads the published versions in force into `rules`.
 pub async fn sync_published(db: &Db, rules: &Rules) -> Result<(), StorageError> {
     let mut compiled = Vec::new();
-    for stored in db.published_rules().await? {
+    let published = db
+        .read(async |mut c| steps::published_rules(&mut c).await)
+        .await?;
+    for stored in published {
         match rules.compile(
             &stored.name,
             &stored.source,
@@ -118,7 +126,10 @@ pub async fn follow_published(db: Db, rules: Arc<Rules>) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        match db.rules_change_seq().await {
+        match db
+            .read(async |mut c| steps::rules_change_seq(&mut c).await)
+            .await
+        {
             Ok(seq) if seen == Some(seq) => {}
             Ok(seq) => match sync_published(&db, &rules).await {
                 Ok(()) => seen = Some(seq),
@@ -168,7 +179,7 @@ pub struct Simulation {
 }
 
 /// Facts for a draft rule with no coupon: the order as given, no usage.
-fn draft_facts(order: &Order, now: chrono::DateTime<Utc>) -> RuleFacts {
+fn draft_facts(order: &Order, now: DateTime<Utc>) -> RuleFacts {
     RuleFacts {
         coupon_name: "draft".into(),
         ..RuleFacts::for_order(order, now.timestamp())
@@ -205,15 +216,12 @@ pub async fn simulate(
         "refused": simulation.refused.iter().map(Rejection::code).collect::<Vec<_>>(),
         "rules": simulation.runs.iter().map(|r| &r.rule).collect::<Vec<_>>(),
     });
+    let (actor, now, id) = (&caller.actor(), Utc::now(), &id);
+    let action = AuditAction::RulesSimulated;
     svc.db
-        .record_audit(
-            &caller.actor(),
-            AuditAction::RulesSimulated,
-            entity,
-            &id,
-            Some(after),
-            Utc::now(),
-        )
+        .write(async move |mut c| {
+            audit::write_audit(&mut c, actor, action, entity, id, None, Some(after), now).await
+        })
         .await?;
     Ok(simulation)
 }
@@ -244,7 +252,7 @@ async fn run_simulation(
         SimulationTarget::Code(raw) => CouponCode::parse(&raw).ok(),
         SimulationTarget::Coupon(id) => svc
             .db
-            .first_codes(&[id.0])
+            .read(async move |mut c| coupons::first_codes(&mut c, &[id.0]).await)
             .await?
             .remove(&id.0)
             .map(CouponCode::from_stored),
@@ -261,11 +269,7 @@ async fn run_simulation(
         .customer
         .identity()
         .map(|i| super::checkout::customer_key(&svc.checkout.customer_key_secret, &i));
-    let Some(found) = svc
-        .db
-        .inspect_coupon(&code, &order, customer_key.as_deref(), now)
-        .await?
-    else {
+    let Some(found) = inspect(svc, &code, &order, customer_key.as_deref(), now).await? else {
         let (entity, id) = draft();
         return Ok((not_found, entity, id));
     };
@@ -275,9 +279,7 @@ async fn run_simulation(
         Ok(d) => simulation.discount = Some(d),
         Err(reasons) => simulation.refused = reasons,
     }
-    let Some(facts) = found.facts else {
-        return Ok((simulation, entity, id));
-    };
+    let facts = found.facts;
     for binding in &found.coupon.spec.rules {
         let run = match svc.rules.get(&binding.name) {
             Some(rule) => timed(&svc.rules, &rule, &binding.params, &facts),
@@ -292,10 +294,65 @@ async fn run_simulation(
     Ok((simulation, entity, id))
 }
 
+/// What deciding on a code read, without writing.
+struct Inspection {
+    /// The coupon the code points at.
+    coupon: Coupon,
+    /// The built-in decision (before rules): the discount, or why not.
+    decided: Result<Money, Vec<Rejection>>,
+    /// What the coupon's rules see.
+    facts: RuleFacts,
+}
+
+/// Reads what deciding on a code needs, writing nothing, for a simulation: the coupon,
+/// the decision before rules, and the facts its rules would see (with the discount the
+/// order would get before rules, or the coupon's plain discount when it would get
+/// none). `None` when there is no such code.
+async fn inspect(
+    svc: &Services,
+    code: &CouponCode,
+    order: &Order,
+    customer_key: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<Inspection>, StorageError> {
+    svc.db
+        .read(async move |mut c| {
+            let Some(found) = checkout_steps::find_code(&mut c, code).await? else {
+                return Ok(None);
+            };
+            let overdue = checkout_steps::overdue_codes(&mut c, &found, now).await?;
+            let snapshot =
+                checkout_steps::load_snapshot(&mut c, &found, &overdue, order, customer_key, now)
+                    .await?;
+            let decided = decide_terms(&snapshot, order, now);
+            let coupon = &snapshot.found.coupon;
+            let discount = decided.clone().unwrap_or_else(|_| {
+                coupon
+                    .spec
+                    .discount
+                    .amount_for(order.subtotal)
+                    .unwrap_or(Money {
+                        minor: 0,
+                        currency: order.currency,
+                    })
+            });
+            let facts = rule_facts(&snapshot, order, discount, now);
+            Ok(Some(Inspection {
+                coupon: coupon.clone(),
+                decided,
+                facts,
+            }))
+        })
+        .await
+}
+
 /// A rule's published versions, newest first.
 pub async fn rule_versions(
     svc: &Services,
     name: &str,
 ) -> Result<Vec<crate::storage::StoredRuleVersion>, ServiceError> {
-    Ok(svc.db.rule_versions(name).await?)
+    Ok(svc
+        .db
+        .read(async move |mut c| steps::rule_versions(&mut c, name).await)
+        .await?)
 }

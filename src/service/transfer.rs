@@ -10,7 +10,8 @@ use coupons_domain::{CouponCode, CouponId, Currency, Money};
 use futures_util::Stream;
 
 use crate::storage::{
-    Actor, Db, ExportedRedemption, ImportRow, RedemptionFilter, StorageError, StoredCode,
+    Actor, Db, ExportedRedemption, ImportRow, RedemptionFilter, StorageError, StoredCode, coupons,
+    redemptions,
 };
 
 /// Rows read per page of an export.
@@ -168,7 +169,10 @@ pub fn export_codes(db: Db, coupon: CouponId) -> impl Stream<Item = Result<Vec<u
         CODE_COLUMNS,
         move |after| {
             let db = db.clone();
-            async move { db.codes(coupon, after, EXPORT_PAGE).await }
+            async move {
+                db.read(async move |mut c| coupons::codes(&mut c, coupon, after, EXPORT_PAGE).await)
+                    .await
+            }
         },
         |c: &StoredCode| c.id,
         code_record,
@@ -185,7 +189,13 @@ pub fn export_redemptions(
         REDEMPTION_COLUMNS,
         move |after| {
             let (db, filter) = (db.clone(), filter.clone());
-            async move { db.export_redemptions(&filter, after, EXPORT_PAGE).await }
+            async move {
+                let filter = &filter;
+                db.read(async move |mut c| {
+                    redemptions::export_redemptions(&mut c, filter, after, EXPORT_PAGE).await
+                })
+                .await
+            }
         },
         |r: &ExportedRedemption| r.redemption.id,
         redemption_record,
@@ -387,7 +397,11 @@ pub async fn import_codes(
     }
     if errors.len() < MAX_REPORTED {
         let codes: Vec<CouponCode> = rows.iter().map(|r| r.code.clone()).collect();
-        errors.extend(taken(&rows, &db.taken_codes(&codes).await?));
+        let codes = codes.as_slice();
+        let already = db
+            .read(async move |mut c| coupons::taken_codes(&mut c, codes).await)
+            .await?;
+        errors.extend(taken(&rows, &already));
     }
     if !errors.is_empty() {
         errors.sort_by_key(|e| e.line);
@@ -395,7 +409,13 @@ pub async fn import_codes(
         return Err(ImportError::Rows(errors));
     }
     // The transaction checks again: a code taken since is reported the same way.
-    match db.import_codes(coupon.0, &rows, actor, Utc::now()).await? {
+    let (now, new_rows) = (Utc::now(), rows.as_slice());
+    let imported = db
+        .write(async move |mut c| {
+            coupons::import_codes(&mut c, coupon.0, new_rows, actor, now).await
+        })
+        .await?;
+    match imported {
         None => Err(ImportError::CouponNotFound),
         Some(now_taken) if !now_taken.is_empty() => {
             let mut errors = taken(&rows, &now_taken);

@@ -1,12 +1,14 @@
 //! Webhook endpoints and their deliveries: create, change, delete and list endpoints;
-//! read deliveries and attempts; put a delivery back in line.
+//! read deliveries and attempts; put a delivery back in line; fan newly committed
+//! events out to the endpoints' deliveries (for the delivery worker).
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::{Caller, ServiceError, Services};
+use crate::storage::webhooks as steps;
 use crate::storage::{
-    DeliveryFilter, EndpointChange, NewEndpoint, StoredAttempt, StoredDelivery, StoredEndpoint,
-    StoredEvent,
+    Db, DeliveryFilter, EndpointChange, FanOut, NewEndpoint, StorageError, StoredAttempt,
+    StoredDelivery, StoredEndpoint, StoredEvent, events,
 };
 
 /// Creates an endpoint.
@@ -15,9 +17,10 @@ pub async fn create_endpoint(
     caller: &Caller,
     new: &NewEndpoint,
 ) -> Result<StoredEndpoint, ServiceError> {
+    let (actor, now) = (&caller.actor(), Utc::now());
     Ok(svc
         .db
-        .insert_webhook_endpoint(new, &caller.actor(), Utc::now())
+        .write(async move |mut c| steps::insert_webhook_endpoint(&mut c, new, actor, now).await)
         .await?)
 }
 
@@ -28,9 +31,12 @@ pub async fn update_endpoint(
     id: i64,
     change: &EndpointChange,
 ) -> Result<Option<StoredEndpoint>, ServiceError> {
+    let (actor, now) = (&caller.actor(), Utc::now());
     Ok(svc
         .db
-        .update_webhook_endpoint(id, change, &caller.actor(), Utc::now())
+        .write(async move |mut c| {
+            steps::update_webhook_endpoint(&mut c, id, change, actor, now).await
+        })
         .await?)
 }
 
@@ -40,9 +46,10 @@ pub async fn delete_endpoint(
     caller: &Caller,
     id: i64,
 ) -> Result<Option<StoredEndpoint>, ServiceError> {
+    let (actor, now) = (&caller.actor(), Utc::now());
     Ok(svc
         .db
-        .delete_webhook_endpoint(id, &caller.actor(), Utc::now())
+        .write(async move |mut c| steps::delete_webhook_endpoint(&mut c, id, actor, now).await)
         .await?)
 }
 
@@ -53,14 +60,19 @@ pub async fn redeliver(
     caller: &Caller,
     id: i64,
 ) -> Result<Option<(StoredDelivery, Option<StoredEvent>)>, ServiceError> {
+    let (actor, now) = (&caller.actor(), Utc::now());
     let Some(delivery) = svc
         .db
-        .redeliver_webhook(id, &caller.actor(), Utc::now())
+        .write(async move |mut c| steps::redeliver_webhook(&mut c, id, actor, now).await)
         .await?
     else {
         return Ok(None);
     };
-    let event = svc.db.event(delivery.event_id).await?;
+    let event_id = delivery.event_id;
+    let event = svc
+        .db
+        .read(async move |mut c| events::event(&mut c, event_id).await)
+        .await?;
     svc.events.wake();
     Ok(Some((delivery, event)))
 }
@@ -71,7 +83,10 @@ pub async fn list_endpoints(
     after: Option<i64>,
     limit: i64,
 ) -> Result<Vec<StoredEndpoint>, ServiceError> {
-    Ok(svc.db.webhook_endpoints(after, limit).await?)
+    Ok(svc
+        .db
+        .read(async move |mut c| steps::webhook_endpoints(&mut c, after, limit).await)
+        .await?)
 }
 
 /// Deliveries matching `filter`, newest first, with ids below `before`.
@@ -81,7 +96,10 @@ pub async fn list_deliveries(
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<(StoredDelivery, StoredEvent)>, ServiceError> {
-    Ok(svc.db.webhook_deliveries(filter, before, limit).await?)
+    Ok(svc
+        .db
+        .read(async move |mut c| steps::webhook_deliveries(&mut c, filter, before, limit).await)
+        .await?)
 }
 
 /// A delivery's attempts, oldest first.
@@ -89,5 +107,35 @@ pub async fn attempts(
     svc: &Services,
     delivery_id: i64,
 ) -> Result<Vec<StoredAttempt>, ServiceError> {
-    Ok(svc.db.webhook_attempts(delivery_id).await?)
+    Ok(svc
+        .db
+        .read(async move |mut c| steps::webhook_attempts(&mut c, delivery_id).await)
+        .await?)
+}
+
+/// Writes the deliveries of every event committed after each endpoint's cursor and
+/// moves the cursors, one transaction per endpoint that is behind. Paused endpoints get
+/// theirs too, delivered when resumed.
+pub async fn fan_out(db: &Db, now: DateTime<Utc>) -> Result<FanOut, StorageError> {
+    let endpoints = db
+        .read(async |mut c| steps::endpoint_cursors(&mut c).await)
+        .await?;
+    let mut done = FanOut {
+        endpoints: endpoints.len(),
+        deliveries: 0,
+    };
+    if endpoints.is_empty() {
+        return Ok(done);
+    }
+    let newest = db
+        .read(async |mut c| events::last_event_id(&mut c).await)
+        .await?;
+    for (id, cursor) in endpoints {
+        if cursor < newest {
+            done.deliveries += db
+                .write(async move |mut c| steps::fan_out_endpoint(&mut c, id, now).await)
+                .await?;
+        }
+    }
+    Ok(done)
 }

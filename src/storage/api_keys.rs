@@ -1,4 +1,6 @@
-//! API key queries. Only a hash of each secret is stored.
+//! API keys: creating, revoking and rotating them (each with its audit entry), the
+//! first admin key of a new database, and the lookup every request makes. Only a hash
+//! of each secret is stored.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
@@ -6,8 +8,8 @@ use diesel_async::RunQueryDsl;
 
 use serde_json::{Value, json};
 
-use super::audit::{Actor, AuditAction, EntityType, audit};
-use super::{Db, StorageError, with_conn, with_tx};
+use super::audit::{Actor, AuditAction, EntityType, write_audit};
+use super::{Conn, StorageError, on_backend};
 
 /// The flag recorded when the first admin key has been created.
 const FIRST_ADMIN_KEY: &str = "first_admin_key";
@@ -123,235 +125,208 @@ macro_rules! api_key_values {
     };
 }
 
-impl Db {
-    /// Stores a new key.
-    pub async fn insert_api_key(
-        &self,
-        key: NewApiKey<'_>,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> Result<StoredApiKey, StorageError> {
-        with_tx!(self, |conn| {
-            use schema::api_keys::dsl as k;
-            let stored: StoredApiKey = diesel::insert_into(k::api_keys)
-                .values(api_key_values!(k, key, now))
-                .get_result(conn)
-                .await?;
-            let after = Some(stored.audit_json());
-            audit!(
-                conn,
-                actor,
-                AuditAction::ApiKeyCreated,
-                EntityType::ApiKey,
-                stored.id,
-                None,
-                after,
-                now
-            );
-            Ok(stored)
-        })
-    }
+/// Stores a new key.
+pub async fn insert_api_key(
+    c: &mut Conn<'_>,
+    key: NewApiKey<'_>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<StoredApiKey, StorageError> {
+    let stored = on_backend!(c, |conn| {
+        use schema::api_keys::dsl as k;
+        let stored: StoredApiKey = diesel::insert_into(k::api_keys)
+            .values(api_key_values!(k, key, now))
+            .get_result(conn)
+            .await?;
+        stored
+    });
+    let (action, entity) = (AuditAction::ApiKeyCreated, EntityType::ApiKey);
+    let after = Some(stored.audit_json());
+    write_audit(c, actor, action, entity, stored.id, None, after, now).await?;
+    Ok(stored)
+}
 
-    /// Revokes a key: it is refused from the next request on, on every instance.
-    pub async fn revoke_api_key(
-        &self,
-        id: i64,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> Result<KeyChange<StoredApiKey>, StorageError> {
-        with_tx!(self, |conn| {
-            use schema::api_keys::dsl as k;
-            let current: Option<StoredApiKey> =
-                k::api_keys.find(id).first(conn).await.optional()?;
-            let Some(current) = current else {
-                return Ok(KeyChange::NotFound);
-            };
-            if current.revoked_at.is_some() {
-                return Ok(KeyChange::Inactive(current));
-            }
-            let revoked: StoredApiKey = diesel::update(k::api_keys.find(id))
-                .set(k::revoked_at.eq(now))
-                .get_result(conn)
-                .await?;
-            let (before, after) = (Some(current.audit_json()), Some(revoked.audit_json()));
-            audit!(
-                conn,
-                actor,
-                AuditAction::ApiKeyRevoked,
-                EntityType::ApiKey,
-                id,
-                before,
-                after,
-                now
-            );
-            Ok(KeyChange::Changed(revoked))
-        })
-    }
+/// Revokes a key: it is refused from the next request on, on every instance.
+pub async fn revoke_api_key(
+    c: &mut Conn<'_>,
+    id: i64,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<KeyChange<StoredApiKey>, StorageError> {
+    let (current, revoked) = on_backend!(c, |conn| {
+        use schema::api_keys::dsl as k;
+        let current: Option<StoredApiKey> = k::api_keys.find(id).first(conn).await.optional()?;
+        let Some(current) = current else {
+            return Ok(KeyChange::NotFound);
+        };
+        if current.revoked_at.is_some() {
+            return Ok(KeyChange::Inactive(current));
+        }
+        let revoked: StoredApiKey = diesel::update(k::api_keys.find(id))
+            .set(k::revoked_at.eq(now))
+            .get_result(conn)
+            .await?;
+        (current, revoked)
+    });
+    let (action, entity) = (AuditAction::ApiKeyRevoked, EntityType::ApiKey);
+    let (before, after) = (Some(current.audit_json()), Some(revoked.audit_json()));
+    write_audit(c, actor, action, entity, id, before, after, now).await?;
+    Ok(KeyChange::Changed(revoked))
+}
 
-    /// Replaces a key by `new` (same name, role and channels); the old one keeps working
-    /// until `old_until`. Returns (old, new).
-    pub async fn rotate_api_key(
-        &self,
-        id: i64,
-        new_prefix: &str,
-        new_hash: &str,
-        old_until: DateTime<Utc>,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> Result<KeyChange<(StoredApiKey, StoredApiKey)>, StorageError> {
-        with_tx!(self, |conn| {
-            use schema::api_keys::dsl as k;
-            // Writing first locks the row, so two rotations of one key do not both win.
-            let current: Option<StoredApiKey> = diesel::update(k::api_keys.find(id))
-                .set(k::name.eq(k::name))
-                .get_result(conn)
-                .await
-                .optional()?;
-            let Some(current) = current else {
-                return Ok(KeyChange::NotFound);
-            };
-            if !current.is_active(now) || current.replaced_by.is_some() {
-                return Ok(KeyChange::Inactive(current));
-            }
-            let channels = current.channel_list();
-            let new = NewApiKey {
-                name: &current.name,
-                role: &current.role,
-                prefix: new_prefix,
-                secret_hash: new_hash,
-                channels: &channels,
-            };
-            let created: StoredApiKey = diesel::insert_into(k::api_keys)
-                .values(api_key_values!(k, new, now))
-                .get_result(conn)
-                .await?;
-            let old: StoredApiKey = diesel::update(k::api_keys.find(id))
-                .set((
-                    k::expires_at.eq(Some(old_until)),
-                    k::replaced_by.eq(Some(created.id)),
-                ))
-                .get_result(conn)
-                .await?;
-            let before = Some(current.audit_json());
-            let after = Some(json!({ "old": old.audit_json(), "new": created.audit_json() }));
-            audit!(
-                conn,
-                actor,
-                AuditAction::ApiKeyRotated,
-                EntityType::ApiKey,
-                id,
-                before,
-                after,
-                now
-            );
-            Ok(KeyChange::Changed((old, created)))
-        })
-    }
+/// Replaces a key by `new` (same name, role and channels); the old one keeps working
+/// until `old_until`. Returns (old, new).
+pub async fn rotate_api_key(
+    c: &mut Conn<'_>,
+    id: i64,
+    new_prefix: &str,
+    new_hash: &str,
+    old_until: DateTime<Utc>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<KeyChange<(StoredApiKey, StoredApiKey)>, StorageError> {
+    let (current, old, created) = on_backend!(c, |conn| {
+        use schema::api_keys::dsl as k;
+        // Writing first locks the row, so two rotations of one key do not both win.
+        let current: Option<StoredApiKey> = diesel::update(k::api_keys.find(id))
+            .set(k::name.eq(k::name))
+            .get_result(conn)
+            .await
+            .optional()?;
+        let Some(current) = current else {
+            return Ok(KeyChange::NotFound);
+        };
+        if !current.is_active(now) || current.replaced_by.is_some() {
+            return Ok(KeyChange::Inactive(current));
+        }
+        let channels = current.channel_list();
+        let new = NewApiKey {
+            name: &current.name,
+            role: &current.role,
+            prefix: new_prefix,
+            secret_hash: new_hash,
+            channels: &channels,
+        };
+        let created: StoredApiKey = diesel::insert_into(k::api_keys)
+            .values(api_key_values!(k, new, now))
+            .get_result(conn)
+            .await?;
+        let old: StoredApiKey = diesel::update(k::api_keys.find(id))
+            .set((
+                k::expires_at.eq(Some(old_until)),
+                k::replaced_by.eq(Some(created.id)),
+            ))
+            .get_result(conn)
+            .await?;
+        (current, old, created)
+    });
+    let (action, entity) = (AuditAction::ApiKeyRotated, EntityType::ApiKey);
+    let before = Some(current.audit_json());
+    let after = Some(json!({ "old": old.audit_json(), "new": created.audit_json() }));
+    write_audit(c, actor, action, entity, id, before, after, now).await?;
+    Ok(KeyChange::Changed((old, created)))
+}
 
-    /// Keys, newest first, with ids below `before_id`; revoked and expired ones only
-    /// when asked.
-    pub async fn list_api_keys(
-        &self,
-        include_inactive: bool,
-        before_id: Option<i64>,
-        limit: i64,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<StoredApiKey>, StorageError> {
-        Ok(with_conn!(self, |conn| {
-            use schema::api_keys::dsl as k;
-            let mut q = k::api_keys.into_boxed();
-            if !include_inactive {
-                q = q
-                    .filter(k::revoked_at.is_null())
-                    .filter(k::expires_at.is_null().or(k::expires_at.gt(now)));
-            }
-            if let Some(id) = before_id {
-                q = q.filter(k::id.lt(id));
-            }
-            q.order(k::id.desc()).limit(limit).load(conn).await?
-        }))
-    }
-
-    /// A key by id.
-    pub async fn api_key(&self, id: i64) -> Result<Option<StoredApiKey>, StorageError> {
-        Ok(with_conn!(self, |conn| {
-            use schema::api_keys::dsl as k;
-            k::api_keys.find(id).first(conn).await.optional()?
-        }))
-    }
-
-    /// Stores `key` as the first admin key, only if the database has no key at all and
-    /// no first key was ever made. Concurrent first starts create exactly one.
-    pub async fn insert_first_admin_key(
-        &self,
-        key: NewApiKey<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<Option<StoredApiKey>, StorageError> {
-        with_tx!(self, |conn| {
-            use schema::api_keys::dsl as k;
-            use schema::service_flags::dsl as f;
-            let claimed = diesel::insert_into(f::service_flags)
-                .values((f::name.eq(FIRST_ADMIN_KEY), f::created_at.eq(now)))
-                .on_conflict_do_nothing()
-                .execute(conn)
-                .await?;
-            let existing: i64 = k::api_keys.count().get_result(conn).await?;
-            if claimed == 0 || existing > 0 {
-                return Ok(None);
-            }
-            let stored: StoredApiKey = diesel::insert_into(k::api_keys)
-                .values(api_key_values!(k, key, now))
-                .get_result(conn)
-                .await?;
-            let actor = Actor::system("first start");
-            let after = Some(stored.audit_json());
-            audit!(
-                conn,
-                &actor,
-                AuditAction::ApiKeyCreated,
-                EntityType::ApiKey,
-                stored.id,
-                None,
-                after,
-                now
-            );
-            Ok(Some(stored))
-        })
-    }
-
-    /// The key with this hash, if it exists, is not revoked and has not expired. Read
-    /// on every request, so a revocation holds from the next request on every instance.
-    pub async fn active_api_key(
-        &self,
-        hash: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<StoredApiKey>, StorageError> {
-        Ok(with_conn!(self, |conn| {
-            use schema::api_keys::dsl as k;
-            k::api_keys
-                .filter(k::secret_hash.eq(hash))
+/// Keys, newest first, with ids below `before_id`; revoked and expired ones only
+/// when asked.
+pub async fn list_api_keys(
+    c: &mut Conn<'_>,
+    include_inactive: bool,
+    before_id: Option<i64>,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<StoredApiKey>, StorageError> {
+    Ok(on_backend!(c, |conn| {
+        use schema::api_keys::dsl as k;
+        let mut q = k::api_keys.into_boxed();
+        if !include_inactive {
+            q = q
                 .filter(k::revoked_at.is_null())
-                .filter(k::expires_at.is_null().or(k::expires_at.gt(now)))
-                .first(conn)
-                .await
-                .optional()?
-        }))
-    }
+                .filter(k::expires_at.is_null().or(k::expires_at.gt(now)));
+        }
+        if let Some(id) = before_id {
+            q = q.filter(k::id.lt(id));
+        }
+        q.order(k::id.desc()).limit(limit).load(conn).await?
+    }))
+}
 
-    /// Records a use of the key, at most once per minute.
-    pub async fn touch_api_key(&self, id: i64, now: DateTime<Utc>) -> Result<(), StorageError> {
-        let stale = now - LAST_USED_GRANULARITY;
-        with_conn!(self, |conn| {
-            use schema::api_keys::dsl as k;
-            diesel::update(
-                k::api_keys
-                    .find(id)
-                    .filter(k::last_used_at.is_null().or(k::last_used_at.lt(stale))),
-            )
-            .set(k::last_used_at.eq(now))
+/// A key by id.
+pub async fn api_key(c: &mut Conn<'_>, id: i64) -> Result<Option<StoredApiKey>, StorageError> {
+    Ok(on_backend!(c, |conn| {
+        use schema::api_keys::dsl as k;
+        k::api_keys.find(id).first(conn).await.optional()?
+    }))
+}
+
+/// Stores `key` as the first admin key, only if the database has no key at all and
+/// no first key was ever made. Concurrent first starts create exactly one.
+pub async fn insert_first_admin_key(
+    c: &mut Conn<'_>,
+    key: NewApiKey<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<StoredApiKey>, StorageError> {
+    let stored = on_backend!(c, |conn| {
+        use schema::api_keys::dsl as k;
+        use schema::service_flags::dsl as f;
+        let claimed = diesel::insert_into(f::service_flags)
+            .values((f::name.eq(FIRST_ADMIN_KEY), f::created_at.eq(now)))
+            .on_conflict_do_nothing()
             .execute(conn)
             .await?;
-        });
-        Ok(())
-    }
+        let existing: i64 = k::api_keys.count().get_result(conn).await?;
+        if claimed == 0 || existing > 0 {
+            return Ok(None);
+        }
+        let stored: StoredApiKey = diesel::insert_into(k::api_keys)
+            .values(api_key_values!(k, key, now))
+            .get_result(conn)
+            .await?;
+        stored
+    });
+    let (action, entity) = (AuditAction::ApiKeyCreated, EntityType::ApiKey);
+    let actor = Actor::system("first start");
+    let after = Some(stored.audit_json());
+    write_audit(c, &actor, action, entity, stored.id, None, after, now).await?;
+    Ok(Some(stored))
+}
+
+/// The key with this hash, if it exists, is not revoked and has not expired. Read
+/// on every request, so a revocation holds from the next request on every instance.
+pub async fn active_api_key(
+    c: &mut Conn<'_>,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<StoredApiKey>, StorageError> {
+    Ok(on_backend!(c, |conn| {
+        use schema::api_keys::dsl as k;
+        k::api_keys
+            .filter(k::secret_hash.eq(hash))
+            .filter(k::revoked_at.is_null())
+            .filter(k::expires_at.is_null().or(k::expires_at.gt(now)))
+            .first(conn)
+            .await
+            .optional()?
+    }))
+}
+
+/// Records a use of the key, at most once per minute.
+pub async fn touch_api_key(
+    c: &mut Conn<'_>,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    let stale = now - LAST_USED_GRANULARITY;
+    on_backend!(c, |conn| {
+        use schema::api_keys::dsl as k;
+        diesel::update(
+            k::api_keys
+                .find(id)
+                .filter(k::last_used_at.is_null().or(k::last_used_at.lt(stale))),
+        )
+        .set(k::last_used_at.eq(now))
+        .execute(conn)
+        .await?;
+    });
+    Ok(())
 }

@@ -1,13 +1,14 @@
-//! The audit log: who changed what, when, from where. Every entry is written by the
-//! storage function that makes the change, inside its transaction, so a change and its
-//! entry commit or roll back together.
+//! The audit log: who changed what, when, from where. [`write_audit`] is the one way an
+//! entry is written: by the storage step that makes the change, or by the use case,
+//! inside the change's transaction, so a change and its entry commit or roll back
+//! together. [`audit_log`] reads the entries back.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::Value;
 
-use super::{Conn, Db, StorageError, on_backend, with_conn, with_tx};
+use super::{Conn, StorageError, on_backend};
 
 /// Who made a change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,36 +194,8 @@ pub struct AuditFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
-/// Writes one audit entry with `$conn`, inside the caller's transaction. `$before` and
-/// `$after` are `Option<serde_json::Value>`.
-macro_rules! audit {
-    ($conn:ident, $actor:expr, $action:expr, $entity:expr, $id:expr, $before:expr, $after:expr, $now:expr) => {{
-        use schema::audit_log::dsl as al;
-        let actor: &$crate::storage::Actor = $actor;
-        let action: $crate::storage::AuditAction = $action;
-        let entity: $crate::storage::EntityType = $entity;
-        let before: Option<serde_json::Value> = $before;
-        let after: Option<serde_json::Value> = $after;
-        diesel::insert_into(al::audit_log)
-            .values((
-                al::at.eq($now),
-                al::actor_key_id.eq(actor.key_id),
-                al::actor_role.eq(&actor.role),
-                al::actor_name.eq(&actor.name),
-                al::client_ip.eq(actor.ip.as_deref()),
-                al::action.eq(action.as_str()),
-                al::entity_type.eq(entity.as_str()),
-                al::entity_id.eq($id.to_string()),
-                al::before.eq(before),
-                al::after.eq(after),
-            ))
-            .execute($conn)
-            .await?;
-    }};
-}
-pub(crate) use audit;
-
-/// Writes one audit entry inside the caller's transaction.
+/// Writes one audit entry inside the caller's transaction, so that the change and its
+/// entry commit or roll back together.
 #[expect(
     clippy::too_many_arguments,
     reason = "the entry's columns, each its own value"
@@ -237,8 +210,24 @@ pub async fn write_audit(
     after: Option<Value>,
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
+    let entity_id = entity_id.to_string();
     on_backend!(c, |conn| {
-        audit!(conn, actor, action, entity, entity_id, before, after, now);
+        use schema::audit_log::dsl as al;
+        diesel::insert_into(al::audit_log)
+            .values((
+                al::at.eq(now),
+                al::actor_key_id.eq(actor.key_id),
+                al::actor_role.eq(&actor.role),
+                al::actor_name.eq(&actor.name),
+                al::client_ip.eq(actor.ip.as_deref()),
+                al::action.eq(action.as_str()),
+                al::entity_type.eq(entity.as_str()),
+                al::entity_id.eq(entity_id),
+                al::before.eq(before),
+                al::after.eq(after),
+            ))
+            .execute(conn)
+            .await?;
         Ok(())
     })
 }
@@ -248,56 +237,37 @@ pub fn snapshot<T: serde::Serialize>(value: &T) -> Option<Value> {
     serde_json::to_value(value).ok()
 }
 
-impl Db {
-    /// Records a change that wrote nothing else (e.g. a simulation), in its own
-    /// transaction.
-    pub async fn record_audit(
-        &self,
-        actor: &Actor,
-        action: AuditAction,
-        entity: EntityType,
-        entity_id: &str,
-        after: Option<Value>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StorageError> {
-        with_tx!(self, |conn| {
-            audit!(conn, actor, action, entity, entity_id, None, after, now);
-            Ok::<_, StorageError>(())
-        })
-    }
-
-    /// Entries matching `filter`, newest first, with ids below `before_id`.
-    pub async fn audit_log(
-        &self,
-        filter: &AuditFilter,
-        before_id: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<AuditEntry>, StorageError> {
-        Ok(with_conn!(self, |conn| {
-            use schema::audit_log::dsl as al;
-            let mut q = al::audit_log.into_boxed();
-            if let Some(a) = filter.action {
-                q = q.filter(al::action.eq(a.as_str()));
-            }
-            if let Some(e) = filter.entity_type {
-                q = q.filter(al::entity_type.eq(e.as_str()));
-            }
-            if let Some(id) = &filter.entity_id {
-                q = q.filter(al::entity_id.eq(id.clone()));
-            }
-            if let Some(k) = filter.actor_key_id {
-                q = q.filter(al::actor_key_id.eq(k));
-            }
-            if let Some(t) = filter.since {
-                q = q.filter(al::at.ge(t));
-            }
-            if let Some(t) = filter.until {
-                q = q.filter(al::at.lt(t));
-            }
-            if let Some(id) = before_id {
-                q = q.filter(al::id.lt(id));
-            }
-            q.order(al::id.desc()).limit(limit).load(conn).await?
-        }))
-    }
+/// Entries matching `filter`, newest first, with ids below `before_id`.
+pub async fn audit_log(
+    c: &mut Conn<'_>,
+    filter: &AuditFilter,
+    before_id: Option<i64>,
+    limit: i64,
+) -> Result<Vec<AuditEntry>, StorageError> {
+    on_backend!(c, |conn| {
+        use schema::audit_log::dsl as al;
+        let mut q = al::audit_log.into_boxed();
+        if let Some(a) = filter.action {
+            q = q.filter(al::action.eq(a.as_str()));
+        }
+        if let Some(e) = filter.entity_type {
+            q = q.filter(al::entity_type.eq(e.as_str()));
+        }
+        if let Some(id) = &filter.entity_id {
+            q = q.filter(al::entity_id.eq(id.clone()));
+        }
+        if let Some(k) = filter.actor_key_id {
+            q = q.filter(al::actor_key_id.eq(k));
+        }
+        if let Some(t) = filter.since {
+            q = q.filter(al::at.ge(t));
+        }
+        if let Some(t) = filter.until {
+            q = q.filter(al::at.lt(t));
+        }
+        if let Some(id) = before_id {
+            q = q.filter(al::id.lt(id));
+        }
+        Ok(q.order(al::id.desc()).limit(limit).load(conn).await?)
+    })
 }

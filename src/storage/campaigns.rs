@@ -1,4 +1,6 @@
-//! Campaigns: named groups of coupons. A coupon belongs to at most one.
+//! Campaigns: named groups of coupons (a coupon belongs to at most one) with a window,
+//! a cap on uses and a discount budget. Creating and changing them (under the row's
+//! lock, with their audit entries), moving coupons in and out, and reading them.
 
 use chrono::{DateTime, Utc};
 use coupons_domain::{CampaignLimits, Currency, LimitsError, Money, RedemptionStatus};
@@ -6,10 +8,10 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 
-use super::audit::{Actor, AuditAction, EntityType, audit, snapshot};
-use super::events::{EventType, event};
+use super::audit::{Actor, AuditAction, EntityType, snapshot, write_audit};
+use super::events::{EventType, write_event};
 use super::models::StoredCoupon;
-use super::{Db, StorageError, with_conn, with_tx};
+use super::{Conn, StorageError, on_backend};
 
 /// A `campaigns` row.
 #[derive(Debug, Clone, Queryable)]
@@ -122,7 +124,7 @@ pub struct CampaignPatch<'a> {
 
 impl CampaignPatch<'_> {
     /// `limits` with this change applied.
-    fn apply(&self, limits: CampaignLimits) -> CampaignLimits {
+    pub fn apply(&self, limits: CampaignLimits) -> CampaignLimits {
         CampaignLimits {
             starts_at: self.starts_at.unwrap_or(limits.starts_at),
             ends_at: self.ends_at.unwrap_or(limits.ends_at),
@@ -132,208 +134,193 @@ impl CampaignPatch<'_> {
     }
 }
 
+/// Stores a campaign: `patch` holds its name (required) and description, `limits` its
+/// window, cap and budget (checked by the caller); with its audit entry.
+pub async fn insert_campaign(
+    c: &mut Conn<'_>,
+    patch: &CampaignPatch<'_>,
+    limits: &CampaignLimits,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<StoredCampaign, StorageError> {
+    let stored: StoredCampaign = on_backend!(c, |conn| {
+        use schema::campaigns::dsl as ca;
+        diesel::insert_into(ca::campaigns)
+            .values((
+                ca::name.eq(patch.name.unwrap_or_default()),
+                ca::description.eq(patch.description.flatten()),
+                ca::created_at.eq(now),
+                ca::updated_at.eq(now),
+                ca::starts_at.eq(limits.starts_at),
+                ca::ends_at.eq(limits.ends_at),
+                ca::max_uses.eq(limits.max_uses),
+                ca::budget_minor.eq(limits.budget.map(|b| b.minor)),
+                ca::budget_currency.eq(limits.budget.map(|b| b.currency.code())),
+            ))
+            .get_result(conn)
+            .await?
+    });
+    let (action, entity) = (AuditAction::CampaignCreated, EntityType::Campaign);
+    let after = Some(stored.audit_json());
+    write_audit(c, actor, action, entity, stored.id, None, after, now).await?;
+    Ok(stored)
+}
+
+/// Locks a campaign row for the rest of the transaction (with a no-op write) and reads
+/// it; `None` when there is no such campaign. A change and the checkouts that read its
+/// limits are serialised by this lock; checkouts take it after the coupon's.
+pub async fn lock_campaign(
+    c: &mut Conn<'_>,
+    id: i64,
+) -> Result<Option<StoredCampaign>, StorageError> {
+    on_backend!(c, |conn| {
+        use schema::campaigns::dsl as ca;
+        Ok(diesel::update(ca::campaigns.find(id))
+            .set(ca::updated_at.eq(ca::updated_at))
+            .get_result(conn)
+            .await
+            .optional()?)
+    })
+}
+
 /// Whether the campaign counts a redemption (one that holds or held discount) in a
-/// currency other than `currency`.
-macro_rules! other_currency_spend {
-    ($conn:ident, $campaign_id:expr, $currency:expr) => {{
+/// currency other than `currency`: then its spend could not be told in a budget of
+/// `currency`.
+pub async fn other_currency_spend(
+    c: &mut Conn<'_>,
+    campaign_id: i64,
+    currency: &str,
+) -> Result<bool, StorageError> {
+    let found: Option<i64> = on_backend!(c, |conn| {
         use schema::redemptions::dsl as ocs;
-        let found: Option<i64> = ocs::redemptions
-            .filter(ocs::campaign_id.eq($campaign_id))
-            .filter(ocs::currency.ne($currency))
+        ocs::redemptions
+            .filter(ocs::campaign_id.eq(campaign_id))
+            .filter(ocs::currency.ne(currency))
             .filter(ocs::status.ne_all([
                 RedemptionStatus::Released.as_str(),
                 RedemptionStatus::Expired.as_str(),
             ]))
             .select(ocs::id)
-            .first($conn)
+            .first(conn)
             .await
-            .optional()?;
-        found.is_some()
-    }};
+            .optional()?
+    });
+    Ok(found.is_some())
 }
 
-impl Db {
-    /// Stores a campaign: `patch` holds its name (required), description and limits.
-    /// The limits are checked first.
-    pub async fn insert_campaign(
-        &self,
-        patch: &CampaignPatch<'_>,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> Result<CampaignChange, StorageError> {
-        let limits = patch.apply(CampaignLimits::default());
-        if let Err(e) = limits.validate() {
-            return Ok(CampaignChange::Invalid(e));
+/// Writes a locked campaign's change: `patch` for its name and description, `limits`
+/// (checked by the caller) for the rest; with its audit entry.
+pub async fn update_campaign(
+    c: &mut Conn<'_>,
+    before: &StoredCampaign,
+    patch: &CampaignPatch<'_>,
+    limits: &CampaignLimits,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<StoredCampaign, StorageError> {
+    let id = before.id;
+    let after: StoredCampaign = on_backend!(c, |conn| {
+        use schema::campaigns::dsl as ca;
+        diesel::update(ca::campaigns.find(id))
+            .set((
+                ca::name.eq(patch.name.unwrap_or(&before.name)),
+                ca::description.eq(patch.description.unwrap_or(before.description.as_deref())),
+                ca::updated_at.eq(now),
+                ca::starts_at.eq(limits.starts_at),
+                ca::ends_at.eq(limits.ends_at),
+                ca::max_uses.eq(limits.max_uses),
+                ca::budget_minor.eq(limits.budget.map(|b| b.minor)),
+                ca::budget_currency.eq(limits.budget.map(|b| b.currency.code())),
+            ))
+            .get_result(conn)
+            .await?
+    });
+    let (action, entity) = (AuditAction::CampaignUpdated, EntityType::Campaign);
+    let (old, new) = (Some(before.audit_json()), Some(after.audit_json()));
+    write_audit(c, actor, action, entity, id, old, new, now).await?;
+    Ok(after)
+}
+
+/// One campaign.
+pub async fn campaign(c: &mut Conn<'_>, id: i64) -> Result<Option<StoredCampaign>, StorageError> {
+    on_backend!(c, |conn| {
+        use schema::campaigns::dsl as ca;
+        Ok(ca::campaigns.find(id).first(conn).await.optional()?)
+    })
+}
+
+/// Campaigns by id, newest first, with ids below `before` when given.
+pub async fn campaigns(
+    c: &mut Conn<'_>,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<StoredCampaign>, StorageError> {
+    on_backend!(c, |conn| {
+        use schema::campaigns::dsl as ca;
+        let mut q = ca::campaigns.into_boxed();
+        if let Some(b) = before {
+            q = q.filter(ca::id.lt(b));
         }
-        with_tx!(self, |conn| {
-            use schema::campaigns::dsl as ca;
-            let stored: StoredCampaign = diesel::insert_into(ca::campaigns)
-                .values((
-                    ca::name.eq(patch.name.unwrap_or_default()),
-                    ca::description.eq(patch.description.flatten()),
-                    ca::created_at.eq(now),
-                    ca::updated_at.eq(now),
-                    ca::starts_at.eq(limits.starts_at),
-                    ca::ends_at.eq(limits.ends_at),
-                    ca::max_uses.eq(limits.max_uses),
-                    ca::budget_minor.eq(limits.budget.map(|b| b.minor)),
-                    ca::budget_currency.eq(limits.budget.map(|b| b.currency.code())),
-                ))
-                .get_result(conn)
-                .await?;
-            audit!(
-                conn,
-                actor,
-                AuditAction::CampaignCreated,
-                EntityType::Campaign,
-                stored.id,
-                None,
-                Some(stored.audit_json()),
-                now
-            );
-            Ok::<_, StorageError>(CampaignChange::Done(stored))
-        })
-    }
+        Ok(q.order(ca::id.desc()).limit(limit).load(conn).await?)
+    })
+}
 
-    /// Changes a campaign. Its row is locked first, so the change and the checkouts
-    /// that read its limits are serialised.
-    pub async fn update_campaign(
-        &self,
-        id: i64,
-        patch: &CampaignPatch<'_>,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> Result<CampaignChange, StorageError> {
-        with_tx!(self, |conn| {
-            use schema::campaigns::dsl as ca;
-            let Some(before): Option<StoredCampaign> = diesel::update(ca::campaigns.find(id))
-                .set(ca::updated_at.eq(ca::updated_at))
-                .get_result(conn)
-                .await
-                .optional()?
-            else {
-                return Ok(CampaignChange::NotFound);
-            };
-            let limits = patch.apply(before.limits()?);
-            if let Err(e) = limits.validate() {
-                return Ok(CampaignChange::Invalid(e));
-            }
-            if let Some(budget) = limits.budget
-                && other_currency_spend!(conn, id, budget.currency.code())
-            {
-                return Ok(CampaignChange::BudgetCurrencyConflict);
-            }
-            let after: StoredCampaign = diesel::update(ca::campaigns.find(id))
-                .set((
-                    ca::name.eq(patch.name.unwrap_or(&before.name)),
-                    ca::description.eq(patch.description.unwrap_or(before.description.as_deref())),
-                    ca::updated_at.eq(now),
-                    ca::starts_at.eq(limits.starts_at),
-                    ca::ends_at.eq(limits.ends_at),
-                    ca::max_uses.eq(limits.max_uses),
-                    ca::budget_minor.eq(limits.budget.map(|b| b.minor)),
-                    ca::budget_currency.eq(limits.budget.map(|b| b.currency.code())),
-                ))
-                .get_result(conn)
-                .await?;
-            audit!(
-                conn,
-                actor,
-                AuditAction::CampaignUpdated,
-                EntityType::Campaign,
-                id,
-                Some(before.audit_json()),
-                Some(after.audit_json()),
-                now
-            );
-            Ok::<_, StorageError>(CampaignChange::Done(after))
-        })
-    }
-
-    /// One campaign.
-    pub async fn campaign(&self, id: i64) -> Result<Option<StoredCampaign>, StorageError> {
-        Ok(with_conn!(self, |conn| {
-            use schema::campaigns::dsl as ca;
-            ca::campaigns.find(id).first(conn).await.optional()?
-        }))
-    }
-
-    /// Campaigns by id, newest first, with ids below `before` when given.
-    pub async fn campaigns(
-        &self,
-        before: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<StoredCampaign>, StorageError> {
-        Ok(with_conn!(self, |conn| {
-            use schema::campaigns::dsl as ca;
-            let mut q = ca::campaigns.into_boxed();
-            if let Some(b) = before {
-                q = q.filter(ca::id.lt(b));
-            }
-            q.order(ca::id.desc()).limit(limit).load(conn).await?
-        }))
-    }
-
-    /// Puts a coupon in a campaign, or takes it out (`None`). A change is a coupon
-    /// update: audited and announced as `COUPON_UPDATED`.
-    pub async fn set_coupon_campaign(
-        &self,
-        coupon_id: i64,
-        campaign_id: Option<i64>,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> Result<MoveOutcome, StorageError> {
-        with_tx!(self, |conn| {
-            use schema::campaigns::dsl as ca;
-            use schema::coupons::dsl as c;
-            if let Some(campaign) = campaign_id {
-                let found: Option<i64> = ca::campaigns
-                    .find(campaign)
-                    .select(ca::id)
-                    .first(conn)
-                    .await
-                    .optional()?;
-                if found.is_none() {
-                    return Ok(MoveOutcome::CampaignNotFound);
-                }
-            }
-            // Writing first takes the row lock (PostgreSQL) before anything is read.
-            let current: Option<StoredCoupon> = diesel::update(c::coupons.find(coupon_id))
-                .set(c::updated_at.eq(c::updated_at))
-                .get_result(conn)
+/// Puts a coupon in a campaign, or takes it out (`None`). A change is a coupon update:
+/// audited and announced as `COUPON_UPDATED`.
+pub async fn set_coupon_campaign(
+    c: &mut Conn<'_>,
+    coupon_id: i64,
+    campaign_id: Option<i64>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<MoveOutcome, StorageError> {
+    let (current, row): (StoredCoupon, StoredCoupon) = on_backend!(c, |conn| {
+        use schema::campaigns::dsl as ca;
+        use schema::coupons::dsl as c;
+        if let Some(campaign) = campaign_id {
+            let found: Option<i64> = ca::campaigns
+                .find(campaign)
+                .select(ca::id)
+                .first(conn)
                 .await
                 .optional()?;
-            let Some(current) = current else {
-                return Ok(MoveOutcome::CouponNotFound);
-            };
-            if current.campaign_id == campaign_id {
-                return Ok(MoveOutcome::Moved);
+            if found.is_none() {
+                return Ok(MoveOutcome::CampaignNotFound);
             }
-            let row: StoredCoupon = diesel::update(c::coupons.find(coupon_id))
-                .set((c::campaign_id.eq(campaign_id), c::updated_at.eq(now)))
-                .get_result(conn)
-                .await?;
-            let (before, after) = (snapshot(&current), snapshot(&row));
-            audit!(
-                conn,
-                actor,
-                AuditAction::CouponUpdated,
-                EntityType::Coupon,
-                coupon_id,
-                before,
-                after.clone(),
-                now
-            );
-            let payload = after.unwrap_or_default();
-            event!(
-                conn,
-                EventType::CouponUpdated,
-                Some(coupon_id),
-                coupon_id,
-                payload,
-                now
-            );
-            Ok::<_, StorageError>(MoveOutcome::Moved)
-        })
-    }
+        }
+        // Writing first takes the row lock (PostgreSQL) before anything is read.
+        let current: Option<StoredCoupon> = diesel::update(c::coupons.find(coupon_id))
+            .set(c::updated_at.eq(c::updated_at))
+            .get_result(conn)
+            .await
+            .optional()?;
+        let Some(current) = current else {
+            return Ok(MoveOutcome::CouponNotFound);
+        };
+        if current.campaign_id == campaign_id {
+            return Ok(MoveOutcome::Moved);
+        }
+        let row: StoredCoupon = diesel::update(c::coupons.find(coupon_id))
+            .set((c::campaign_id.eq(campaign_id), c::updated_at.eq(now)))
+            .get_result(conn)
+            .await?;
+        (current, row)
+    });
+    let (before, after) = (snapshot(&current), snapshot(&row));
+    let (action, entity) = (AuditAction::CouponUpdated, EntityType::Coupon);
+    write_audit(
+        c,
+        actor,
+        action,
+        entity,
+        coupon_id,
+        before,
+        after.clone(),
+        now,
+    )
+    .await?;
+    let payload = after.unwrap_or_default();
+    let happened = EventType::CouponUpdated;
+    write_event(c, happened, Some(coupon_id), coupon_id, payload, now).await?;
+    Ok(MoveOutcome::Moved)
 }

@@ -1,214 +1,34 @@
-//! Checkout transactions: reserve, redeem, release, reverse, validate; reservation
-//! expiry; idempotency records; counters and their reconciliation.
+//! Checkout steps: finding and locking a code or a reservation, expiring overdue
+//! reservations, reading what a decision needs (the snapshot), and recording a
+//! reservation, redemption, release or refund with its counters, audit entry and event.
 //!
-//! Every call that changes usage is ONE transaction that:
-//! 1. claims the idempotency key (a concurrent duplicate waits on the key's unique index,
-//!    then replays the stored response instead of executing);
-//! 2. locks the coupon row with its first write (PostgreSQL; SQLite holds the write lock
+//! The use cases in `service::checkout` compose these steps inside one transaction:
+//! 1. claim the idempotency key (`storage::idempotency`);
+//! 2. lock the coupon row with its first write (PostgreSQL; SQLite holds the write lock
 //!    from `BEGIN IMMEDIATE`), so all usage decisions for one coupon are serialised;
-//! 3. expires the coupon's reservations whose deadline has passed, giving their
-//!    capacity back;
-//! 4. counts usage (coupon, code, customer) and lets the pure domain decide;
-//! 5. writes the redemption and the counters, and stores the response for the key.
+//! 3. expire the coupon's reservations whose deadline has passed, giving their capacity
+//!    back;
+//! 4. read the usage (coupon, code, customer) and let the pure domain decide;
+//! 5. write the redemption and the counters, and remember the response for the key.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use coupons_domain::decision::rule_facts;
 use coupons_domain::{
-    CampaignUsage, CheckoutOutcome, CodeTerms, Coupon, CouponCode, Currency, Found, History, Money,
-    Order, Redemption, RedemptionStatus, Refund, Rejection, RuleFacts, Snapshot, Usage, UsageMark,
-    decide_terms,
+    CampaignUsage, CodeTerms, Coupon, CouponCode, Currency, Found, History, Money, Order,
+    Redemption, RedemptionStatus, Refund, Snapshot, Usage, UsageMark,
 };
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
-use serde_json::Value;
 
 use super::audit::{Actor, AuditAction, EntityType, snapshot, write_audit};
-use super::campaigns::StoredCampaign;
+use super::campaigns::{self, StoredCampaign};
 use super::coupons::StoredCode;
 use super::events::{EventType, write_event};
 use super::models::{StoredCoupon, StoredRedemption};
-use super::{Conn, Db, StorageError, on_backend, with_conn, with_tx};
-
-/// An idempotency key, scoped to a caller and an operation.
-#[derive(Debug, Clone, Copy)]
-pub struct IdempotencyClaim<'a> {
-    /// Operation and caller, e.g. `redeem:key:42`.
-    pub scope: &'a str,
-    /// The caller's key.
-    pub key: &'a str,
-    /// Hash of the canonical request; the same key with another hash is refused.
-    pub request_hash: &'a str,
-    /// Until when the record is kept.
-    pub expires_at: DateTime<Utc>,
-}
-
-/// The result of an idempotent call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Idempotent<T> {
-    /// Executed now.
-    Fresh(T),
-    /// An earlier response to the same key and request.
-    Replayed(T),
-    /// The key was used before for a different request.
-    KeyReused,
-}
-
-/// Which redemptions a listing returns.
-#[derive(Debug, Clone, Default)]
-pub struct RedemptionFilter {
-    /// Of this coupon.
-    pub coupon_id: Option<i64>,
-    /// Of this customer (keyed hash).
-    pub customer_key: Option<String>,
-    /// For this order.
-    pub order_id: Option<String>,
-    /// In this status.
-    pub status: Option<RedemptionStatus>,
-    /// Made under this campaign.
-    pub campaign_id: Option<i64>,
-    /// Made at or after this instant.
-    pub since: Option<DateTime<Utc>>,
-    /// Made before this instant.
-    pub until: Option<DateTime<Utc>>,
-}
-
-/// A redemption as exported: the row with its customer's keyed hash and campaign.
-#[derive(Debug, Clone)]
-pub struct ExportedRedemption {
-    /// The redemption.
-    pub redemption: Redemption,
-    /// Keyed hash of the customer identity, if the order named one.
-    pub customer_key: Option<String>,
-    /// The campaign it was made under.
-    pub campaign_id: Option<i64>,
-    /// When it was reserved, if it began as a reservation.
-    pub reserved_at: Option<DateTime<Utc>>,
-}
-
-/// What deciding on a code read, without writing.
-#[derive(Debug, Clone)]
-pub struct Inspection {
-    /// The coupon the code points at.
-    pub coupon: Coupon,
-    /// The built-in decision (before rules): the discount, or why not.
-    pub decided: Result<Money, Vec<Rejection>>,
-    /// What the coupon's rules see, when loaded.
-    pub facts: Option<RuleFacts>,
-}
-
-/// A counter that does not equal its rows.
-#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
-pub struct CounterMismatch {
-    /// `coupon`, `code` or `campaign`.
-    #[diesel(sql_type = Text)]
-    pub entity: String,
-    /// Row id of the coupon or code.
-    #[diesel(sql_type = BigInt)]
-    pub id: i64,
-    /// `redemption_count`, `reserved_count`, `used_count` or `discount_used_minor`.
-    #[diesel(sql_type = Text)]
-    pub counter: String,
-    /// The stored value.
-    #[diesel(sql_type = BigInt)]
-    pub stored: i64,
-    /// The value computed from the rows.
-    #[diesel(sql_type = BigInt)]
-    pub actual: i64,
-}
-
-#[derive(QueryableByName)]
-struct CurrencyTotal {
-    #[diesel(sql_type = Text)]
-    currency: String,
-    #[diesel(sql_type = BigInt)]
-    total: i64,
-}
-
-fn corrupt_response(e: &serde_json::Error) -> StorageError {
-    StorageError::Corrupt {
-        table: "idempotency_keys",
-        id: 0,
-        reason: e.to_string(),
-    }
-}
-
-/// Claims an idempotency key inside the current transaction: `Some(early answer)` when
-/// the key was used already (a replay, or a key reused for another request), `None` to
-/// go on. A concurrent duplicate waits on the key's unique index.
-pub async fn claim_key(
-    c: &mut Conn<'_>,
-    claim: Option<IdempotencyClaim<'_>>,
-    now: DateTime<Utc>,
-) -> Result<Option<Idempotent<CheckoutOutcome>>, StorageError> {
-    let Some(claim) = claim else {
-        return Ok(None);
-    };
-    on_backend!(c, |conn| {
-        use schema::idempotency_keys::dsl as ik;
-        let inserted = diesel::insert_into(ik::idempotency_keys)
-            .values((
-                ik::scope.eq(claim.scope),
-                ik::key.eq(claim.key),
-                ik::request_hash.eq(claim.request_hash),
-                ik::response.eq(Value::Null),
-                ik::created_at.eq(now),
-                ik::expires_at.eq(claim.expires_at),
-            ))
-            .on_conflict_do_nothing()
-            .execute(conn)
-            .await?;
-        if inserted == 1 {
-            return Ok(None);
-        }
-        let (hash, response, expires_at): (String, Value, DateTime<Utc>) = ik::idempotency_keys
-            .find((claim.scope, claim.key))
-            .select((ik::request_hash, ik::response, ik::expires_at))
-            .first(conn)
-            .await?;
-        if expires_at <= now {
-            // Past retention: the key starts afresh.
-            diesel::update(ik::idempotency_keys.find((claim.scope, claim.key)))
-                .set((
-                    ik::request_hash.eq(claim.request_hash),
-                    ik::response.eq(Value::Null),
-                    ik::created_at.eq(now),
-                    ik::expires_at.eq(claim.expires_at),
-                ))
-                .execute(conn)
-                .await?;
-            Ok(None)
-        } else if hash != claim.request_hash {
-            Ok(Some(Idempotent::KeyReused))
-        } else {
-            let outcome: CheckoutOutcome =
-                serde_json::from_value(response).map_err(|e| corrupt_response(&e))?;
-            Ok(Some(Idempotent::Replayed(outcome)))
-        }
-    })
-}
-
-/// Stores the response for a claimed key.
-pub async fn remember(
-    c: &mut Conn<'_>,
-    claim: Option<IdempotencyClaim<'_>>,
-    outcome: &CheckoutOutcome,
-) -> Result<(), StorageError> {
-    let Some(claim) = claim else {
-        return Ok(());
-    };
-    let response = serde_json::to_value(outcome).map_err(|e| corrupt_response(&e))?;
-    on_backend!(c, |conn| {
-        use schema::idempotency_keys::dsl as ik;
-        diesel::update(ik::idempotency_keys.find((claim.scope, claim.key)))
-            .set(ik::response.eq(response))
-            .execute(conn)
-            .await?;
-        Ok(())
-    })
-}
+use super::redemptions::CurrencyTotal;
+use super::{Conn, StorageError, on_backend};
 
 /// The coupon a code points at, read without a lock.
 async fn code_owner(c: &mut Conn<'_>, code: &CouponCode) -> Result<Option<i64>, StorageError> {
@@ -249,13 +69,9 @@ async fn lock_coupon(c: &mut Conn<'_>, coupon_id: i64) -> Result<StoredCoupon, S
 /// Locks a campaign row for the rest of the transaction and reads it. Always taken
 /// after the coupon's lock.
 async fn lock_campaign(c: &mut Conn<'_>, campaign_id: i64) -> Result<StoredCampaign, StorageError> {
-    on_backend!(c, |conn| {
-        use schema::campaigns::dsl as lca;
-        Ok(diesel::update(lca::campaigns.find(campaign_id))
-            .set(lca::updated_at.eq(lca::updated_at))
-            .get_result(conn)
-            .await?)
-    })
+    campaigns::lock_campaign(c, campaign_id)
+        .await?
+        .ok_or_else(|| diesel::result::Error::NotFound.into())
 }
 
 /// Adds `uses` and `discount` (minor units) to a campaign's counters, if there is one.
@@ -374,6 +190,36 @@ async fn expire_due(
         });
     }
     Ok(expired)
+}
+
+/// Coupons with reservations past their deadline, up to `max_coupons` of them.
+pub async fn coupons_with_overdue_reservations(
+    c: &mut Conn<'_>,
+    now: DateTime<Utc>,
+    max_coupons: i64,
+) -> Result<Vec<i64>, StorageError> {
+    on_backend!(c, |conn| {
+        use schema::redemptions::dsl as r;
+        Ok(r::redemptions
+            .filter(r::status.eq(RedemptionStatus::Reserved.as_str()))
+            .filter(r::reserved_until.le(now))
+            .select(r::coupon_id)
+            .distinct()
+            .limit(max_coupons)
+            .load(conn)
+            .await?)
+    })
+}
+
+/// Locks a coupon and expires its reservations past their deadline (the sweep's step,
+/// for coupons no checkout touches); returns how many expired.
+pub async fn expire_overdue(
+    c: &mut Conn<'_>,
+    coupon_id: i64,
+    now: DateTime<Utc>,
+) -> Result<usize, StorageError> {
+    lock_coupon(c, coupon_id).await?;
+    Ok(expire_due(c, coupon_id, now).await?.len())
 }
 
 /// A redemption's row.
@@ -989,315 +835,4 @@ async fn due_reservation_codes(
             .load(conn)
             .await?)
     })
-}
-
-impl Db {
-    /// Reads what deciding on a code needs, writing nothing, for a simulation: the
-    /// coupon, the decision before rules, and the facts its rules would see (with the
-    /// discount the order would get before rules, or the coupon's plain discount when
-    /// it would get none). `None` when there is no such code.
-    pub async fn inspect_coupon(
-        &self,
-        code: &CouponCode,
-        order: &Order,
-        customer_key: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Inspection>, StorageError> {
-        self.read(async move |mut c| {
-            let Some(found) = find_code(&mut c, code).await? else {
-                return Ok(None);
-            };
-            let overdue = overdue_codes(&mut c, &found, now).await?;
-            let snapshot =
-                load_snapshot(&mut c, &found, &overdue, order, customer_key, now).await?;
-            let decided = decide_terms(&snapshot, order, now);
-            let coupon = &snapshot.found.coupon;
-            let discount = decided.clone().unwrap_or_else(|_| {
-                coupon
-                    .spec
-                    .discount
-                    .amount_for(order.subtotal)
-                    .unwrap_or(Money {
-                        minor: 0,
-                        currency: order.currency,
-                    })
-            });
-            let facts = rule_facts(&snapshot, order, discount, now);
-            Ok(Some(Inspection {
-                coupon: coupon.clone(),
-                decided,
-                facts: Some(facts),
-            }))
-        })
-        .await
-    }
-
-    /// Expires overdue reservations of up to `max_coupons` coupons; returns how many
-    /// reservations expired. Safe to run on every instance at once.
-    pub async fn expire_due_reservations(
-        &self,
-        now: DateTime<Utc>,
-        max_coupons: i64,
-    ) -> Result<usize, StorageError> {
-        let coupons: Vec<i64> = with_conn!(self, |conn| {
-            use schema::redemptions::dsl as r;
-            r::redemptions
-                .filter(r::status.eq(RedemptionStatus::Reserved.as_str()))
-                .filter(r::reserved_until.le(now))
-                .select(r::coupon_id)
-                .distinct()
-                .limit(max_coupons)
-                .load(conn)
-                .await?
-        });
-        let mut expired = 0;
-        for coupon_id in coupons {
-            expired += self
-                .write(async move |mut c| {
-                    lock_coupon(&mut c, coupon_id).await?;
-                    Ok(expire_due(&mut c, coupon_id, now).await?.len())
-                })
-                .await?;
-        }
-        Ok(expired)
-    }
-
-    /// Deletes idempotency records past their retention; returns how many.
-    pub async fn purge_idempotency_keys(&self, now: DateTime<Utc>) -> Result<usize, StorageError> {
-        Ok(with_conn!(self, |conn| {
-            use schema::idempotency_keys::dsl as ik;
-            diesel::delete(ik::idempotency_keys.filter(ik::expires_at.le(now)))
-                .execute(conn)
-                .await?
-        }))
-    }
-
-    /// A redemption by id.
-    pub async fn redemption(&self, id: i64) -> Result<Option<Redemption>, StorageError> {
-        let row: Option<StoredRedemption> = with_conn!(self, |conn| {
-            use schema::redemptions::dsl as r;
-            r::redemptions.find(id).first(conn).await.optional()?
-        });
-        row.map(StoredRedemption::into_domain).transpose()
-    }
-
-    /// Redemptions matching `filter`, newest first, with ids below `before`.
-    pub async fn list_redemptions(
-        &self,
-        filter: &RedemptionFilter,
-        before: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<Redemption>, StorageError> {
-        let rows: Vec<StoredRedemption> = with_conn!(self, |conn| {
-            use schema::redemptions::dsl as r;
-            let mut q = r::redemptions.into_boxed();
-            if let Some(before) = before {
-                q = q.filter(r::id.lt(before));
-            }
-            if let Some(id) = filter.coupon_id {
-                q = q.filter(r::coupon_id.eq(id));
-            }
-            if let Some(key) = &filter.customer_key {
-                q = q.filter(r::customer_key.eq(key));
-            }
-            if let Some(order) = &filter.order_id {
-                q = q.filter(r::order_id.eq(order));
-            }
-            if let Some(status) = filter.status {
-                q = q.filter(r::status.eq(status.as_str()));
-            }
-            if let Some(id) = filter.campaign_id {
-                q = q.filter(r::campaign_id.eq(id));
-            }
-            if let Some(since) = filter.since {
-                q = q.filter(r::created_at.ge(since));
-            }
-            if let Some(until) = filter.until {
-                q = q.filter(r::created_at.lt(until));
-            }
-            q.order(r::id.desc()).limit(limit).load(conn).await?
-        });
-        rows.into_iter()
-            .map(StoredRedemption::into_domain)
-            .collect()
-    }
-
-    /// Redemptions matching `filter` in id order, after `after` when given: a page of
-    /// an export.
-    pub async fn export_redemptions(
-        &self,
-        filter: &RedemptionFilter,
-        after: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<ExportedRedemption>, StorageError> {
-        let rows: Vec<StoredRedemption> = with_conn!(self, |conn| {
-            use schema::redemptions::dsl as r;
-            let mut q = r::redemptions.into_boxed();
-            if let Some(after) = after {
-                q = q.filter(r::id.gt(after));
-            }
-            if let Some(id) = filter.coupon_id {
-                q = q.filter(r::coupon_id.eq(id));
-            }
-            if let Some(id) = filter.campaign_id {
-                q = q.filter(r::campaign_id.eq(id));
-            }
-            if let Some(since) = filter.since {
-                q = q.filter(r::created_at.ge(since));
-            }
-            if let Some(until) = filter.until {
-                q = q.filter(r::created_at.lt(until));
-            }
-            q.order(r::id.asc()).limit(limit).load(conn).await?
-        });
-        rows.into_iter()
-            .map(|row| {
-                let (customer_key, campaign_id, reserved_at) =
-                    (row.customer_key.clone(), row.campaign_id, row.reserved_at);
-                Ok(ExportedRedemption {
-                    redemption: row.into_domain()?,
-                    customer_key,
-                    campaign_id,
-                    reserved_at,
-                })
-            })
-            .collect()
-    }
-
-    /// Net discount granted by a coupon (less refunds), per currency.
-    pub async fn total_discounts(
-        &self,
-        coupon_id: i64,
-    ) -> Result<Vec<(String, i64)>, StorageError> {
-        let query = diesel::sql_query(
-            "SELECT currency, CAST(SUM(discount_minor - refunded_minor) AS BIGINT) AS total \
-             FROM redemptions WHERE coupon_id = $1 \
-             AND status IN ('REDEEMED', 'PARTIALLY_REVERSED', 'REVERSED') \
-             GROUP BY currency ORDER BY currency",
-        )
-        .bind::<BigInt, _>(coupon_id);
-        let rows: Vec<CurrencyTotal> = match self {
-            Db::Postgres(pool) => query.load(&mut *pool.get().await?).await?,
-            Db::Sqlite(pool) => query.load(&mut *pool.get().await?).await?,
-        };
-        Ok(rows.into_iter().map(|r| (r.currency, r.total)).collect())
-    }
-
-    /// Every coupon and code counter that does not equal its redemption rows.
-    pub async fn counter_mismatches(&self) -> Result<Vec<CounterMismatch>, StorageError> {
-        let sql = |entity: &str, table: &str, fk: &str| {
-            format!(
-                "SELECT '{entity}' AS entity, t.id AS id, x.counter AS counter, x.stored AS stored, x.actual AS actual FROM {table} t \
-                 CROSS JOIN (SELECT 1 AS k) one \
-                 JOIN (\
-                   SELECT t2.id AS id, 'redemption_count' AS counter, t2.redemption_count AS stored, \
-                     CAST(COALESCE(SUM(CASE WHEN r.holds_use AND r.status <> 'RESERVED' THEN 1 ELSE 0 END), 0) AS BIGINT) AS actual \
-                   FROM {table} t2 LEFT JOIN redemptions r ON r.{fk} = t2.id GROUP BY t2.id, t2.redemption_count \
-                   UNION ALL \
-                   SELECT t3.id AS id, 'reserved_count' AS counter, t3.reserved_count AS stored, \
-                     CAST(COALESCE(SUM(CASE WHEN r.status = 'RESERVED' THEN 1 ELSE 0 END), 0) AS BIGINT) AS actual \
-                   FROM {table} t3 LEFT JOIN redemptions r ON r.{fk} = t3.id GROUP BY t3.id, t3.reserved_count \
-                 ) x ON x.id = t.id \
-                 WHERE x.stored <> x.actual ORDER BY t.id, x.counter"
-            )
-        };
-        let mut out = Vec::new();
-        for (entity, table, fk) in [
-            ("coupon", "coupons", "coupon_id"),
-            ("code", "coupon_codes", "code_id"),
-        ] {
-            let query = diesel::sql_query(sql(entity, table, fk));
-            let rows: Vec<CounterMismatch> = match self {
-                Db::Postgres(pool) => query.load(&mut *pool.get().await?).await?,
-                Db::Sqlite(pool) => query.load(&mut *pool.get().await?).await?,
-            };
-            out.extend(rows);
-        }
-        // A campaign counts the uses its redemptions hold and the discount they keep.
-        let campaigns = diesel::sql_query(
-            "SELECT 'campaign' AS entity, x.id AS id, x.counter AS counter, x.stored AS stored, x.actual AS actual FROM (\
-               SELECT c.id AS id, 'used_count' AS counter, c.used_count AS stored, \
-                 CAST(COALESCE(SUM(CASE WHEN r.holds_use THEN 1 ELSE 0 END), 0) AS BIGINT) AS actual \
-               FROM campaigns c LEFT JOIN redemptions r ON r.campaign_id = c.id GROUP BY c.id, c.used_count \
-               UNION ALL \
-               SELECT c.id AS id, 'discount_used_minor' AS counter, c.discount_used_minor AS stored, \
-                 CAST(COALESCE(SUM(CASE WHEN r.status IN ('RELEASED', 'EXPIRED') THEN 0 \
-                   ELSE r.discount_minor - r.refunded_minor END), 0) AS BIGINT) AS actual \
-               FROM campaigns c LEFT JOIN redemptions r ON r.campaign_id = c.id GROUP BY c.id, c.discount_used_minor \
-             ) x WHERE x.stored <> x.actual ORDER BY x.id, x.counter",
-        );
-        let rows: Vec<CounterMismatch> = match self {
-            Db::Postgres(pool) => campaigns.load(&mut *pool.get().await?).await?,
-            Db::Sqlite(pool) => campaigns.load(&mut *pool.get().await?).await?,
-        };
-        out.extend(rows);
-        Ok(out)
-    }
-
-    /// Adds (coupon id, hour, outcome, attempts) rows to the validation tally.
-    pub async fn add_validation_attempts(
-        &self,
-        rows: &[(i64, DateTime<Utc>, &str, i64)],
-    ) -> Result<(), StorageError> {
-        with_tx!(self, |conn| {
-            use diesel::upsert::excluded;
-            use schema::validation_attempts::dsl as va;
-            for (coupon_id, hour, outcome, n) in rows {
-                diesel::insert_into(va::validation_attempts)
-                    .values((
-                        va::coupon_id.eq(coupon_id),
-                        va::hour.eq(hour),
-                        va::outcome.eq(outcome),
-                        va::attempts.eq(n),
-                    ))
-                    .on_conflict((va::coupon_id, va::hour, va::outcome))
-                    .do_update()
-                    .set(va::attempts.eq(va::attempts + excluded(va::attempts)))
-                    .execute(conn)
-                    .await?;
-            }
-            Ok::<_, StorageError>(())
-        })
-    }
-
-    /// Validation attempts recorded for a coupon (flushed ones).
-    pub async fn validation_attempts(&self, coupon_id: i64) -> Result<i64, StorageError> {
-        let counts: Vec<i64> = with_conn!(self, |conn| {
-            use schema::validation_attempts::dsl as va;
-            va::validation_attempts
-                .filter(va::coupon_id.eq(coupon_id))
-                .select(va::attempts)
-                .load(conn)
-                .await?
-        });
-        Ok(counts.into_iter().sum())
-    }
-
-    /// A secret the service keeps for itself, generated by `generate` the first time.
-    /// Concurrent first calls agree on one value.
-    pub async fn service_secret(
-        &self,
-        name: &str,
-        generate: impl FnOnce() -> String,
-    ) -> Result<String, StorageError> {
-        let candidate = generate();
-        let now = Utc::now();
-        Ok(with_conn!(self, |conn| {
-            use schema::service_secrets::dsl as s;
-            diesel::insert_into(s::service_secrets)
-                .values((
-                    s::name.eq(name),
-                    s::value.eq(&candidate),
-                    s::created_at.eq(now),
-                ))
-                .on_conflict_do_nothing()
-                .execute(conn)
-                .await?;
-            s::service_secrets
-                .find(name)
-                .select(s::value)
-                .first::<String>(conn)
-                .await?
-        }))
-    }
 }

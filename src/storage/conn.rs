@@ -105,22 +105,61 @@ impl Db {
             + 'a,
         T: Send + 'a,
     {
+        self.try_write(work).await
+    }
+
+    /// Like [`Db::write`], for work with an error type of its own: a refusal the work
+    /// decides on under its locks (a change a use case turns down after reading the
+    /// row) rolls the transaction back just as a fault does, and reaches the caller as
+    /// it was returned.
+    pub async fn try_write<'a, T, E, F>(&'a self, work: F) -> Result<T, E>
+    where
+        for<'c> F: AsyncFnOnce(Conn<'c>) -> Result<T, E>
+            + Work<Conn<'c>, Result<T, E>, Fut: Send>
+            + Send
+            + 'a,
+        T: Send + 'a,
+        E: From<StorageError> + Send + 'a,
+    {
+        let unwrap = |e: Abort<E>| match e {
+            Abort::Work(e) => e,
+            Abort::Database(e) => E::from(StorageError::from(e)),
+        };
         match self {
             Db::Postgres(pool) => {
-                let mut pooled = pool.get().await?;
+                let mut pooled = pool.get().await.map_err(|e| E::from(e.into()))?;
                 pooled
-                    .transaction(async move |tx| work(Conn::Postgres(tx)).await)
+                    .transaction(async move |tx| {
+                        work(Conn::Postgres(tx)).await.map_err(Abort::Work)
+                    })
                     .await
+                    .map_err(unwrap)
             }
             Db::Sqlite(pool) => {
                 // SQLite allows one writer anyway; waiting here is cheaper and fairer
                 // than its busy-retry backoff.
                 let _writer = pool.write_gate.lock().await;
-                let mut pooled = pool.get().await?;
+                let mut pooled = pool.get().await.map_err(|e| E::from(e.into()))?;
                 pooled
-                    .immediate_transaction(async move |tx| work(Conn::Sqlite(tx)).await)
+                    .immediate_transaction(async move |tx| {
+                        work(Conn::Sqlite(tx)).await.map_err(Abort::Work)
+                    })
                     .await
+                    .map_err(unwrap)
             }
         }
+    }
+}
+
+/// Why a transaction of [`Db::try_write`] did not commit: the work's own error, or the
+/// database's (beginning, committing or rolling back).
+enum Abort<E> {
+    Work(E),
+    Database(diesel::result::Error),
+}
+
+impl<E> From<diesel::result::Error> for Abort<E> {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Database(e)
     }
 }

@@ -1,13 +1,14 @@
-//! The outbox: domain events written by the storage function that makes the change,
-//! inside its transaction. An event exists exactly when its change committed, and ids
-//! increase in commit order (see `EVENT_ORDER_LOCK` in `schema.rs`).
+//! The outbox: domain events, written with [`write_event`] (the one way an event is
+//! written) inside the transaction of the change they announce, and read back in order.
+//! An event exists exactly when its change committed, and ids increase in commit order
+//! (see `EVENT_ORDER_LOCK` in `schema.rs`).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::Value;
 
-use super::{Conn, Db, StorageError, on_backend, with_conn};
+use super::{Conn, StorageError, on_backend};
 
 macro_rules! event_types {
     ($($variant:ident => $text:literal, $doc:literal;)*) => {
@@ -74,98 +75,115 @@ pub struct StoredEvent {
     pub campaign_id: Option<i64>,
 }
 
-/// Writes one event with `$conn`, inside the caller's transaction, after taking the
-/// commit-order lock (PostgreSQL). The event records its coupon's campaign as the
-/// coupon row has it now; a deleted coupon's is passed as `campaign = …`.
-macro_rules! event {
-    ($conn:ident, $type:expr, $coupon_id:expr, $entity_id:expr, $payload:expr, $now:expr) => {{
-        use schema::coupons::dsl as cp;
-        let coupon_id: Option<i64> = $coupon_id;
-        // A sub-select, not a separate read: no extra round trip on the checkout path.
-        let campaign = cp::coupons
-            .filter(cp::id.nullable().eq(coupon_id))
-            .select(cp::campaign_id)
-            .single_value();
-        event!(@insert $conn, $type, coupon_id, $entity_id, $payload, $now, campaign)
-    }};
-    ($conn:ident, $type:expr, $coupon_id:expr, $entity_id:expr, $payload:expr, $now:expr, campaign = $campaign:expr) => {{
-        let campaign: Option<i64> = $campaign;
-        event!(@insert $conn, $type, $coupon_id, $entity_id, $payload, $now, campaign)
-    }};
-    (@insert $conn:ident, $type:expr, $coupon_id:expr, $entity_id:expr, $payload:expr, $now:expr, $campaign:expr) => {{
-        use schema::outbox_events::dsl as ev;
-        if let Some(lock) = schema::EVENT_ORDER_LOCK {
-            diesel::sql_query(lock).execute($conn).await?;
-        }
-        let event_type: $crate::storage::EventType = $type;
-        let coupon_id: Option<i64> = $coupon_id;
-        let payload: serde_json::Value = $payload;
-        diesel::insert_into(ev::outbox_events)
-            .values((
-                ev::event_type.eq(event_type.as_str()),
-                ev::coupon_id.eq(coupon_id),
-                ev::entity_id.eq($entity_id.to_string()),
-                ev::payload.eq(payload),
-                ev::created_at.eq($now),
-                ev::campaign_id.eq($campaign),
-            ))
-            .execute($conn)
-            .await?;
-    }};
+/// The coupon an event is about, which also says where the campaign it records comes
+/// from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventCoupon {
+    /// None (a rule's event).
+    None,
+    /// This coupon; the insert reads its campaign from the coupon row as it is now,
+    /// with a sub-select (no extra round trip on the checkout path).
+    Live(i64),
+    /// A coupon deleted in this transaction, with the campaign its row had.
+    Deleted {
+        /// The coupon's id.
+        id: i64,
+        /// Its campaign.
+        campaign_id: Option<i64>,
+    },
 }
-pub(crate) use event;
 
-/// Writes one event to the outbox inside the caller's transaction; its campaign is the
-/// coupon's at that moment.
+impl From<Option<i64>> for EventCoupon {
+    fn from(coupon_id: Option<i64>) -> Self {
+        coupon_id.map_or(Self::None, Self::Live)
+    }
+}
+
+/// Writes one event to the outbox inside the caller's transaction, after taking the
+/// commit-order lock (PostgreSQL), so that the event exists exactly when its change
+/// commits.
 pub async fn write_event(
     c: &mut Conn<'_>,
     event_type: EventType,
-    coupon_id: Option<i64>,
+    coupon: impl Into<EventCoupon> + Send,
     entity_id: impl std::fmt::Display + Sync,
     payload: Value,
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
+    let (coupon_id, deleted_campaign) = match coupon.into() {
+        EventCoupon::None => (None, None),
+        EventCoupon::Live(id) => (Some(id), None),
+        EventCoupon::Deleted { id, campaign_id } => (Some(id), Some(campaign_id)),
+    };
+    let entity_id = entity_id.to_string();
     on_backend!(c, |conn| {
-        event!(conn, event_type, coupon_id, entity_id, payload, now);
+        use schema::coupons::dsl as cp;
+        use schema::outbox_events::dsl as ev;
+        if let Some(lock) = schema::EVENT_ORDER_LOCK {
+            diesel::sql_query(lock).execute(conn).await?;
+        }
+        let values = (
+            ev::event_type.eq(event_type.as_str()),
+            ev::coupon_id.eq(coupon_id),
+            ev::entity_id.eq(entity_id),
+            ev::payload.eq(payload),
+            ev::created_at.eq(now),
+        );
+        match deleted_campaign {
+            None => {
+                let campaign = cp::coupons
+                    .filter(cp::id.nullable().eq(coupon_id))
+                    .select(cp::campaign_id)
+                    .single_value();
+                diesel::insert_into(ev::outbox_events)
+                    .values((values, ev::campaign_id.eq(campaign)))
+                    .execute(conn)
+                    .await?;
+            }
+            Some(campaign) => {
+                diesel::insert_into(ev::outbox_events)
+                    .values((values, ev::campaign_id.eq(campaign)))
+                    .execute(conn)
+                    .await?;
+            }
+        }
         Ok(())
     })
 }
 
-impl Db {
-    /// Events after `after_id`, oldest first, at most `limit`.
-    pub async fn events_after(
-        &self,
-        after_id: i64,
-        limit: i64,
-    ) -> Result<Vec<StoredEvent>, StorageError> {
-        Ok(with_conn!(self, |conn| {
-            use schema::outbox_events::dsl as ev;
-            ev::outbox_events
-                .filter(ev::id.gt(after_id))
-                .order(ev::id.asc())
-                .limit(limit)
-                .load(conn)
-                .await?
-        }))
-    }
+/// Events after `after_id`, oldest first, at most `limit`.
+pub async fn events_after(
+    c: &mut Conn<'_>,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StorageError> {
+    on_backend!(c, |conn| {
+        use schema::outbox_events::dsl as ev;
+        Ok(ev::outbox_events
+            .filter(ev::id.gt(after_id))
+            .order(ev::id.asc())
+            .limit(limit)
+            .load(conn)
+            .await?)
+    })
+}
 
-    /// One event.
-    pub async fn event(&self, id: i64) -> Result<Option<StoredEvent>, StorageError> {
-        Ok(with_conn!(self, |conn| {
-            use schema::outbox_events::dsl as ev;
-            ev::outbox_events.find(id).first(conn).await.optional()?
-        }))
-    }
+/// One event.
+pub async fn event(c: &mut Conn<'_>, id: i64) -> Result<Option<StoredEvent>, StorageError> {
+    on_backend!(c, |conn| {
+        use schema::outbox_events::dsl as ev;
+        Ok(ev::outbox_events.find(id).first(conn).await.optional()?)
+    })
+}
 
-    /// The id of the newest event, 0 when there is none.
-    pub async fn last_event_id(&self) -> Result<i64, StorageError> {
-        let last: Option<i64> = with_conn!(self, |conn| {
-            use schema::outbox_events::dsl as ev;
-            ev::outbox_events
-                .select(diesel::dsl::max(ev::id))
-                .first(conn)
-                .await?
-        });
-        Ok(last.unwrap_or(0))
-    }
+/// The id of the newest event, 0 when there is none.
+pub async fn last_event_id(c: &mut Conn<'_>) -> Result<i64, StorageError> {
+    let last: Option<i64> = on_backend!(c, |conn| {
+        use schema::outbox_events::dsl as ev;
+        ev::outbox_events
+            .select(diesel::dsl::max(ev::id))
+            .first(conn)
+            .await?
+    });
+    Ok(last.unwrap_or(0))
 }

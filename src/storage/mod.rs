@@ -1,27 +1,36 @@
 //! Storage: PostgreSQL or SQLite behind one type, chosen by the database URL.
 //!
-//! Every query is written once, inside [`with_conn!`] or [`with_tx!`], and compiled once
-//! per backend against that backend's table module (see `schema.rs`). An operation one
-//! backend cannot express therefore fails at `cargo build`, not in production.
+//! [`Db`] is the pool. A unit of work borrows one connection of it as a [`Conn`]:
+//! [`Db::read`] runs it on a plain connection, [`Db::write`] inside one write
+//! transaction. The storage steps are ordinary `async fn`s whose first argument is
+//! `&mut Conn`, one module per area (coupons, campaigns, checkout, webhooks, …), so the
+//! use cases in `service` compose several of them inside one transaction. Each step's
+//! body is written once, inside [`on_backend!`], and compiled once per backend against
+//! that backend's table module (see `schema.rs`): an operation one backend cannot
+//! express fails at `cargo build`, not in production.
 //!
 //! Write transactions on SQLite start with `BEGIN IMMEDIATE`, so a transaction that
 //! reads before it writes never fails to upgrade its lock; on PostgreSQL the first
 //! statement of a read-modify-write locks the row it changes.
 
-mod api_keys;
-mod audit;
-mod campaigns;
+pub mod api_keys;
+pub mod attempts;
+pub mod audit;
+pub mod campaigns;
 pub mod checkout;
 mod conn;
-mod coupons;
-mod events;
-mod jobs;
+pub mod coupons;
+pub mod events;
+pub mod idempotency;
+pub mod jobs;
 pub mod migrations;
 mod models;
-mod reports;
-mod rules;
+pub mod redemptions;
+pub mod reports;
+pub mod rules;
 pub(crate) mod schema;
-mod webhooks;
+pub mod secrets;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -39,66 +48,19 @@ use futures_util::FutureExt;
 pub use api_keys::{KeyChange, NewApiKey, StoredApiKey, last_use_is_stale};
 pub use audit::{Actor, AuditAction, AuditEntry, AuditFilter, EntityType, snapshot};
 pub use campaigns::{CampaignChange, CampaignPatch, MoveOutcome, StoredCampaign};
-pub use checkout::{
-    CounterMismatch, ExportedRedemption, IdempotencyClaim, Idempotent, Inspection, RedemptionFilter,
-};
 pub(crate) use conn::on_backend;
 pub use conn::{Conn, Work};
-pub use coupons::{CouponFilter, DeleteOutcome, ImportRow, StoredCode, UpdateError};
-pub use events::{EventType, StoredEvent};
+pub use coupons::{CouponFilter, DeleteOutcome, ImportRow, StoredCode};
+pub use events::{EventCoupon, EventType, StoredEvent};
+pub use idempotency::{IdempotencyClaim, Idempotent};
 pub use jobs::{CancelOutcome, Chunk, GENERATE_CODES, StoredJob};
+pub use redemptions::{CounterMismatch, ExportedRedemption, RedemptionFilter};
 pub use reports::{Bucket, OutcomeCount, RedemptionGroup, ReportData, ReportScope};
 pub use rules::StoredRuleVersion;
 pub use webhooks::{
     AfterAttempt, AttemptRecord, DeliveryFilter, DeliveryStatus, EndpointChange, FanOut,
     NewEndpoint, StoredAttempt, StoredDelivery, StoredEndpoint, lease_for,
 };
-
-/// Runs `$body` with `$conn` bound to a pooled connection and `schema` to the matching
-/// table module. The body is compiled once per backend.
-macro_rules! with_conn {
-    ($db:expr, |$conn:ident| $body:expr) => {
-        match $db {
-            $crate::storage::Db::Postgres(pool) => {
-                use $crate::storage::schema::pg as schema;
-                let mut pooled = pool.get().await?;
-                let $conn = &mut *pooled;
-                $body
-            }
-            $crate::storage::Db::Sqlite(pool) => {
-                use $crate::storage::schema::sqlite as schema;
-                let mut pooled = pool.get().await?;
-                let $conn = &mut *pooled;
-                $body
-            }
-        }
-    };
-}
-
-/// Like [`with_conn!`], inside a write transaction (`BEGIN IMMEDIATE` on SQLite). The
-/// body is an expression of type `Result<T, E>` with `E: From<diesel::result::Error>`;
-/// an `Err` rolls back.
-macro_rules! with_tx {
-    ($db:expr, |$conn:ident| $body:expr) => {
-        match $db {
-            $crate::storage::Db::Postgres(pool) => {
-                use diesel_async::AsyncConnection as _;
-                use $crate::storage::schema::pg as schema;
-                let mut pooled = pool.get().await?;
-                pooled.transaction(async |$conn| $body).await
-            }
-            $crate::storage::Db::Sqlite(pool) => {
-                use $crate::storage::schema::sqlite as schema;
-                // One writer at a time in this process: SQLite allows one anyway, and
-                // waiting here is cheaper and fairer than its busy-retry backoff.
-                let _writer = pool.write_gate.lock().await;
-                let mut pooled = pool.get().await?;
-                pooled.immediate_transaction(async |$conn| $body).await
-            }
-        }
-    };
-}
-pub(crate) use {with_conn, with_tx};
 
 /// A SQLite connection as diesel-async drives it.
 pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::StorageError;
 
 /// A `coupons` row, all columns in table order. Serialised as it is for the audit log.
-#[derive(Debug, Queryable, serde::Serialize)]
+#[derive(Debug, Clone, Queryable, serde::Serialize)]
 pub(super) struct StoredCoupon {
     pub(super) id: i64,
     name: String,

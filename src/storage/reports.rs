@@ -13,7 +13,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel_async::RunQueryDsl;
 
-use super::{Db, StorageError, with_conn};
+use super::{Conn, StorageError, on_backend};
 
 /// What a report is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,90 +128,95 @@ const GROUP: &str = "currency, CAST(COUNT(*) AS BIGINT) AS redemptions, \
     CAST(COALESCE(SUM(discount_minor - refunded_minor), 0) AS BIGINT) AS discount_minor, \
     CAST(COALESCE(SUM(subtotal_minor), 0) AS BIGINT) AS subtotal_minor";
 
-impl Db {
-    /// Reads what a report of `scope` over `[from, to)` shows.
-    pub async fn report(
-        &self,
-        scope: ReportScope,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        bucket: Bucket,
-    ) -> Result<ReportData, StorageError> {
-        let redeemed = format!(
-            "FROM redemptions WHERE {} AND redeemed_at IS NOT NULL AND redeemed_at >= $2 AND redeemed_at < $3",
-            scope.redemptions()
-        );
-        let bucket_sql = match (self, bucket) {
-            (Db::Postgres(_), Bucket::Hour) => {
-                "to_char(date_trunc('hour', redeemed_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD\"T\"HH24:00:00\"Z\"')"
-            }
-            (Db::Postgres(_), Bucket::Day) => {
-                "to_char(date_trunc('day', redeemed_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD\"T\"00:00:00\"Z\"')"
-            }
-            (Db::Sqlite(_), Bucket::Hour) => "strftime('%Y-%m-%dT%H:00:00Z', redeemed_at)",
-            (Db::Sqlite(_), Bucket::Day) => "strftime('%Y-%m-%dT00:00:00Z', redeemed_at)",
-        };
-        // One pass over the range's redemptions for every sum.
-        let groups_sql = format!(
-            "SELECT {bucket_sql} AS bucket, COALESCE(channel, '') AS channel, {GROUP} {redeemed} \
-             GROUP BY {bucket_sql}, channel, currency"
-        );
-        let distinct_sql = format!(
-            "SELECT CAST(COUNT(DISTINCT customer_key) AS BIGINT) AS a, CAST(COUNT(DISTINCT code_id) AS BIGINT) AS b {redeemed}"
-        );
-        let reservations_sql = format!(
-            "SELECT CAST(COUNT(*) AS BIGINT) AS a, CAST(NULL AS BIGINT) AS b FROM redemptions \
-             WHERE {} AND reserved_at IS NOT NULL AND reserved_at >= $2 AND reserved_at < $3",
-            scope.redemptions()
-        );
-        let issued_sql = format!(
-            "SELECT CAST(COUNT(*) AS BIGINT) AS a, CAST(NULL AS BIGINT) AS b FROM coupon_codes \
-             WHERE {} AND created_at >= $2 AND created_at < $3",
-            scope.coupons()
-        );
-        // `$2 IS NOT NULL` only keeps the parameters in order (see `load!`).
-        let at_end_sql = format!(
-            "SELECT CAST(COUNT(*) AS BIGINT) AS a, CAST(NULL AS BIGINT) AS b FROM coupon_codes \
-             WHERE {} AND $2 IS NOT NULL AND created_at < $3",
-            scope.coupons()
-        );
-        let attempts_sql = format!(
-            "SELECT outcome, CAST(SUM(attempts) AS BIGINT) AS attempts FROM validation_attempts \
-             WHERE {} AND hour >= $2 AND hour < $3 GROUP BY outcome ORDER BY outcome",
-            scope.coupons()
-        );
-        let id = scope.id();
-        with_conn!(self, |conn| {
-            // Every query names `$1` (the id), `$2` (from) and `$3` (to), first in that
-            // order: SQLite numbers `$N` parameters by their first appearance.
-            macro_rules! load {
-                ($sql:expr, $row:ty) => {
-                    diesel::sql_query($sql)
-                        .bind::<BigInt, _>(id)
-                        .bind::<schema::Instant, _>(from)
-                        .bind::<schema::Instant, _>(to)
-                        .load::<$row>(conn)
-                        .await?
-                };
-            }
-            let groups = load!(&groups_sql, RedemptionGroup);
-            let distinct = load!(&distinct_sql, Counts);
-            let reservations = load!(&reservations_sql, Counts);
-            let issued = load!(&issued_sql, Counts);
-            let at_end = load!(&at_end_sql, Counts);
-            let attempts = load!(&attempts_sql, OutcomeCount);
-            let first = |rows: &[Counts]| rows.first().map_or((0, 0), |c| (c.a, c.b.unwrap_or(0)));
-            let (unique_customers, codes_redeemed) = first(&distinct);
-            let (codes_issued, codes_at_end) = (first(&issued).0, first(&at_end).0);
-            Ok(ReportData {
-                codes_issued,
-                codes_at_end,
-                attempts,
-                reservations: first(&reservations).0,
-                groups,
-                unique_customers,
-                codes_redeemed,
-            })
-        })
-    }
+/// Reads what a report of `scope` over `[from, to)` shows.
+pub async fn report(
+    c: &mut Conn<'_>,
+    scope: ReportScope,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    bucket: Bucket,
+) -> Result<ReportData, StorageError> {
+    let redeemed = format!(
+        "FROM redemptions WHERE {} AND redeemed_at IS NOT NULL AND redeemed_at >= $2 AND redeemed_at < $3",
+        scope.redemptions()
+    );
+    let bucket_sql = match (&*c, bucket) {
+        (Conn::Postgres(_), Bucket::Hour) => {
+            "to_char(date_trunc('hour', redeemed_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD\"T\"HH24:00:00\"Z\"')"
+        }
+        (Conn::Postgres(_), Bucket::Day) => {
+            "to_char(date_trunc('day', redeemed_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD\"T\"00:00:00\"Z\"')"
+        }
+        (Conn::Sqlite(_), Bucket::Hour) => "strftime('%Y-%m-%dT%H:00:00Z', redeemed_at)",
+        (Conn::Sqlite(_), Bucket::Day) => "strftime('%Y-%m-%dT00:00:00Z', redeemed_at)",
+    };
+    // One pass over the range's redemptions for every sum.
+    let groups_sql = format!(
+        "SELECT {bucket_sql} AS bucket, COALESCE(channel, '') AS channel, {GROUP} {redeemed} \
+         GROUP BY {bucket_sql}, channel, currency"
+    );
+    let distinct_sql = format!(
+        "SELECT CAST(COUNT(DISTINCT customer_key) AS BIGINT) AS a, CAST(COUNT(DISTINCT code_id) AS BIGINT) AS b {redeemed}"
+    );
+    let reservations_sql = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS a, CAST(NULL AS BIGINT) AS b FROM redemptions \
+         WHERE {} AND reserved_at IS NOT NULL AND reserved_at >= $2 AND reserved_at < $3",
+        scope.redemptions()
+    );
+    let issued_sql = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS a, CAST(NULL AS BIGINT) AS b FROM coupon_codes \
+         WHERE {} AND created_at >= $2 AND created_at < $3",
+        scope.coupons()
+    );
+    // `$2 IS NOT NULL` only keeps the parameters in order (see `load`).
+    let at_end_sql = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS a, CAST(NULL AS BIGINT) AS b FROM coupon_codes \
+         WHERE {} AND $2 IS NOT NULL AND created_at < $3",
+        scope.coupons()
+    );
+    let attempts_sql = format!(
+        "SELECT outcome, CAST(SUM(attempts) AS BIGINT) AS attempts FROM validation_attempts \
+         WHERE {} AND hour >= $2 AND hour < $3 GROUP BY outcome ORDER BY outcome",
+        scope.coupons()
+    );
+    let range = (scope.id(), from, to);
+    let groups: Vec<RedemptionGroup> = load(c, &groups_sql, range).await?;
+    let distinct: Vec<Counts> = load(c, &distinct_sql, range).await?;
+    let reservations: Vec<Counts> = load(c, &reservations_sql, range).await?;
+    let issued: Vec<Counts> = load(c, &issued_sql, range).await?;
+    let at_end: Vec<Counts> = load(c, &at_end_sql, range).await?;
+    let attempts: Vec<OutcomeCount> = load(c, &attempts_sql, range).await?;
+    let first = |rows: &[Counts]| rows.first().map_or((0, 0), |c| (c.a, c.b.unwrap_or(0)));
+    let (unique_customers, codes_redeemed) = first(&distinct);
+    let (codes_issued, codes_at_end) = (first(&issued).0, first(&at_end).0);
+    Ok(ReportData {
+        codes_issued,
+        codes_at_end,
+        attempts,
+        reservations: first(&reservations).0,
+        groups,
+        unique_customers,
+        codes_redeemed,
+    })
+}
+
+/// Runs one report query with its parameters: `$1` the id, `$2` and `$3` the range.
+/// Every query names them first in that order: SQLite numbers `$N` parameters by their
+/// first appearance.
+async fn load<R>(
+    c: &mut Conn<'_>,
+    sql: &str,
+    (id, from, to): (i64, DateTime<Utc>, DateTime<Utc>),
+) -> Result<Vec<R>, StorageError>
+where
+    R: QueryableByName<diesel::pg::Pg> + QueryableByName<diesel::sqlite::Sqlite> + Send + 'static,
+{
+    on_backend!(c, |conn| {
+        Ok(diesel::sql_query(sql)
+            .bind::<BigInt, _>(id)
+            .bind::<schema::Instant, _>(from)
+            .bind::<schema::Instant, _>(to)
+            .load::<R>(conn)
+            .await?)
+    })
 }

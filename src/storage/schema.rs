@@ -3,7 +3,7 @@
 //! Both modules declare the same tables with the same columns in the same order; only
 //! the SQL types of instants (`Timestamptz` / `TimestamptzSqlite`) and JSON (`Jsonb` /
 //! `Json` text) differ. The Rust types are identical, so one row struct loads from both
-//! and one query body, compiled once per module, serves both (see `with_conn!`).
+//! and one query body, compiled once per module, serves both (see `on_backend!`).
 //! Keep them in step with `migrations/`.
 
 macro_rules! tables {

@@ -289,7 +289,9 @@ async fn every_change_leaves_exactly_one_audit_entry(app: TestApp) {
         "COUPON_CREATED",
     )
     .await;
-    app.db.fan_out_webhooks(chrono::Utc::now()).await.unwrap();
+    coupons::service::webhooks::fan_out(&app.db, chrono::Utc::now())
+        .await
+        .unwrap();
     let delivery = app
         .admin(
             "{ webhookDeliveries(first: 1) { nodes { id } } }",
@@ -390,10 +392,16 @@ async fn a_rolled_back_change_leaves_no_entry(app: TestApp) {
         CouponCode::parse("TAKEN1").unwrap(),
     ];
     let actor = Actor::system("test");
-    let result = app
-        .db
-        .add_codes(id, &codes, Limit::NONE, &actor, chrono::Utc::now())
-        .await;
+    let add = async |codes: &[CouponCode]| {
+        let (actor, now) = (&actor, chrono::Utc::now());
+        app.db
+            .write(async move |mut c| {
+                coupons::storage::coupons::add_codes(&mut c, id, codes, Limit::NONE, actor, now)
+                    .await
+            })
+            .await
+    };
+    let result = add(&codes).await;
     assert!(
         matches!(
             result,
@@ -404,10 +412,7 @@ async fn a_rolled_back_change_leaves_no_entry(app: TestApp) {
     assert_eq!(app.count("audit_log").await, before);
     assert_eq!(app.count("coupon_codes").await, 1);
     // The same call without the taken code commits both.
-    app.db
-        .add_codes(id, &codes[..1], Limit::NONE, &actor, chrono::Utc::now())
-        .await
-        .unwrap();
+    add(&codes[..1]).await.unwrap();
     assert_eq!(app.count("audit_log").await, before + 1);
 }
 both_backends!(a_rolled_back_change_leaves_no_entry);

@@ -380,7 +380,9 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
         json!({ "name": "spare", "discount": { "percentage": "5" } }),
     )
     .await;
-    app.db.fan_out_webhooks(chrono::Utc::now()).await.unwrap();
+    coupons::service::webhooks::fan_out(&app.db, chrono::Utc::now())
+        .await
+        .unwrap();
     let endpoint_id = coupons::graphql::ids::decode(
         coupons::graphql::ids::Kind::WebhookEndpoint,
         endpoint.as_str().unwrap(),
@@ -390,7 +392,7 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
         endpoint_id: Some(endpoint_id),
         ..Default::default()
     };
-    let deliveries = app.db.webhook_deliveries(&filter, None, 1).await.unwrap();
+    let deliveries = app.webhook_deliveries(&filter, None, 1).await.unwrap();
     let delivery = json!(
         coupons::graphql::ids::encode(
             coupons::graphql::ids::Kind::WebhookDelivery,

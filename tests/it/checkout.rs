@@ -54,7 +54,9 @@ pub fn redeem_input(code: &str, order: Value, key: &str) -> Value {
 
 /// Counters equal rows: what `coupons reconcile` checks.
 pub async fn assert_reconciled(app: &TestApp) {
-    let mismatches = app.db.counter_mismatches().await.unwrap();
+    let mismatches = coupons::service::maintenance::reconcile(&app.db)
+        .await
+        .unwrap();
     assert!(
         mismatches.is_empty(),
         "counters differ from rows: {mismatches:#?}"

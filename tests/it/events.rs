@@ -14,8 +14,7 @@ use crate::coupons::create;
 use crate::harness::TestApp;
 
 async fn types_after(app: &TestApp, after: i64) -> Vec<String> {
-    app.db
-        .events_after(after, 10_000)
+    app.events_after(after, 10_000)
         .await
         .unwrap()
         .into_iter()
@@ -41,7 +40,7 @@ async fn every_change_writes_its_event(app: TestApp) {
         json!({ "name": "Spare", "discount": { "percentage": "5" } }),
     )
     .await;
-    let start = app.db.last_event_id().await.unwrap();
+    let start = app.last_event_id().await.unwrap();
     let store = app.key(Role::Storefront).await;
     let admin = |q: &'static str, v: Value| {
         let app = &app;
@@ -120,7 +119,7 @@ async fn every_change_writes_its_event(app: TestApp) {
     admin("mutation { publishRule(input: { name: \"ev_rule\", source: \"fn check(ctx, params) { pass() }\" }) { userErrors { code } } }", json!({})).await;
     admin("mutation { rollbackRule(input: { name: \"ev_rule\", version: 1 }) { userErrors { code } } }", json!({})).await;
 
-    let events = app.db.events_after(start, 1_000).await.unwrap();
+    let events = app.events_after(start, 1_000).await.unwrap();
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(
         types,
@@ -162,7 +161,7 @@ async fn every_change_writes_its_event(app: TestApp) {
         crate::snapshot::redacted(&json!(said))
     );
     // Creating a coupon is an event too.
-    let before = app.db.last_event_id().await.unwrap();
+    let before = app.last_event_id().await.unwrap();
     create(
         &app,
         json!({ "name": "Ev3", "code": "EV4", "discount": { "percentage": "10" } }),
@@ -186,7 +185,7 @@ async fn nothing_is_emitted_without_a_committed_change(app: TestApp) {
         )
         .await;
     let redemption = first.data()["redeemCoupon"]["redemption"]["id"].clone();
-    let start = app.db.last_event_id().await.unwrap();
+    let start = app.last_event_id().await.unwrap();
     // A replay, a refusal (cap reached), an unknown code, a second reversal of nothing.
     app.request(
         Some(&store),
@@ -215,15 +214,12 @@ async fn nothing_is_emitted_without_a_committed_change(app: TestApp) {
         CouponCode::parse("QUIET1").unwrap(),
     ];
     let id = CouponId(id_of(&coupon["id"]));
+    let (actor, now, codes) = (&Actor::system("test"), chrono::Utc::now(), &codes);
     let failed = app
         .db
-        .add_codes(
-            id,
-            &codes,
-            Limit::NONE,
-            &Actor::system("test"),
-            chrono::Utc::now(),
-        )
+        .write(async move |mut c| {
+            coupons::storage::coupons::add_codes(&mut c, id, codes, Limit::NONE, actor, now).await
+        })
         .await;
     assert!(failed.is_err());
     assert_eq!(types_after(&app, start).await, Vec::<String>::new());
@@ -237,7 +233,7 @@ async fn a_polling_reader_never_skips_an_event(app: TestApp) {
         create(&app, json!({ "name": format!("P{i}"), "code": format!("POLL{i}"), "discount": { "percentage": "10" } })).await;
     }
     let app = Arc::new(app);
-    let start = app.db.last_event_id().await.unwrap();
+    let start = app.last_event_id().await.unwrap();
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let reader = {
         let (app, done) = (app.clone(), done.clone());
@@ -246,7 +242,7 @@ async fn a_polling_reader_never_skips_an_event(app: TestApp) {
             let mut last = start;
             loop {
                 let finished = done.load(std::sync::atomic::Ordering::SeqCst);
-                for e in app.db.events_after(last, 1_000).await.unwrap() {
+                for e in app.events_after(last, 1_000).await.unwrap() {
                     last = e.id;
                     seen.push(e.id);
                 }
@@ -279,7 +275,6 @@ async fn a_polling_reader_never_skips_an_event(app: TestApp) {
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     let seen = reader.await.unwrap();
     let all: Vec<i64> = app
-        .db
         .events_after(start, 10_000)
         .await
         .unwrap()
@@ -299,7 +294,7 @@ both_backends!(a_polling_reader_never_skips_an_event);
 async fn usage_thresholds_are_announced_once(app: TestApp) {
     let coupon = create(&app, json!({ "name": "Cap", "code": "CAP10", "discount": { "percentage": "10" }, "maxRedemptions": 10 })).await;
     let store = app.key(Role::Storefront).await;
-    let start = app.db.last_event_id().await.unwrap();
+    let start = app.last_event_id().await.unwrap();
     let order = |n: usize| json!({ "id": format!("c{n}"), "currency": "USD", "subtotal": "20" });
     for n in 0..10 {
         if n == 4 {
@@ -315,7 +310,7 @@ async fn usage_thresholds_are_announced_once(app: TestApp) {
         app.request(Some(&store), "mutation($i: RedeemCouponInput!) { redeemCoupon(input: $i) { redemption { id } } }", json!({ "i": { "code": "CAP10", "order": order(n), "idempotencyKey": format!("k{n}") } }))
             .await;
     }
-    let events = app.db.events_after(start, 1_000).await.unwrap();
+    let events = app.events_after(start, 1_000).await.unwrap();
     let usage: Vec<(String, Value)> = events
         .iter()
         .filter(|e| e.event_type != "COUPON_REDEEMED" && e.event_type != "COUPON_RESERVED")

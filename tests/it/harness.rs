@@ -19,7 +19,7 @@ use coupons::auth::{self, Authenticator, Role};
 use coupons::router::router;
 use coupons::service::Services;
 use coupons::service::checkout::CheckoutSettings;
-use coupons::storage::{Db, PoolOptions};
+use coupons::storage::{self, Db, PoolOptions, StorageError, StoredEvent};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use http_body_util::BodyExt;
 use rand::Rng;
@@ -463,6 +463,51 @@ impl TestApp {
             Db::Sqlite(pool) => q.get_result(&mut *pool.get().await.unwrap()).await.unwrap(),
         };
         row.n
+    }
+
+    /// Events after `after`, oldest first, at most `limit`: the outbox as the relay
+    /// reads it.
+    pub async fn events_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StorageError> {
+        self.db
+            .read(async move |mut c| storage::events::events_after(&mut c, after, limit).await)
+            .await
+    }
+
+    /// The id of the newest event (0 when there is none).
+    pub async fn last_event_id(&self) -> Result<i64, StorageError> {
+        self.db
+            .read(async |mut c| storage::events::last_event_id(&mut c).await)
+            .await
+    }
+
+    /// A coupon's codes in id order, after `after`.
+    pub async fn codes(
+        &self,
+        coupon: coupons_domain::CouponId,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<storage::StoredCode>, StorageError> {
+        self.db
+            .read(async move |mut c| storage::coupons::codes(&mut c, coupon, after, limit).await)
+            .await
+    }
+
+    /// Webhook deliveries matching `filter`, newest first, with their events.
+    pub async fn webhook_deliveries(
+        &self,
+        filter: &storage::DeliveryFilter,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<(storage::StoredDelivery, StoredEvent)>, StorageError> {
+        self.db
+            .read(async move |mut c| {
+                storage::webhooks::webhook_deliveries(&mut c, filter, before, limit).await
+            })
+            .await
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use coupons::auth::Role;
-use coupons::storage::Actor;
+use coupons::storage::{Actor, jobs};
 use coupons_domain::CodePattern;
 use coupons_domain::bulk::GenerateSpec;
 use futures_util::SinkExt;
@@ -56,8 +56,7 @@ async fn stored_codes(app: &TestApp, coupon: &Value) -> Vec<String> {
     let id = coupons::graphql::ids::decode_any(coupon["id"].as_str().unwrap())
         .unwrap()
         .1;
-    app.db
-        .codes(coupons_domain::CouponId(id), None, i64::MAX)
+    app.codes(coupons_domain::CouponId(id), None, i64::MAX)
         .await
         .unwrap()
         .into_iter()
@@ -362,25 +361,28 @@ async fn jobs_are_taken_over_and_failures_are_told(app: TestApp) {
     let now = Utc::now();
     // A "dead" instance takes the job (this app has no worker yet), writes one chunk,
     // then stops renewing its 1 s lease.
-    let job = app
-        .db
-        .insert_generate_job(coupon_id, &spec, 2500, &actor, now)
-        .await
-        .unwrap()
-        .unwrap();
+    let queue = async |spec: &GenerateSpec, count: i64| {
+        let (actor, now) = (&actor, Utc::now());
+        app.db
+            .write(async move |mut c| {
+                jobs::insert_generate_job(&mut c, coupon_id, spec, count, actor, now).await
+            })
+            .await
+    };
+    let write_chunk = async |job_id: i64, chunk: &[String]| {
+        let (lease, now) = (TimeDelta::seconds(1), Utc::now());
+        coupons::service::jobs::write_chunk(&app.db, job_id, "dead", chunk, lease, now).await
+    };
+    let job = queue(&spec, 2500).await.unwrap().unwrap();
     let claimed = app
         .db
-        .claim_job("dead", TimeDelta::seconds(1), now)
+        .write(async |mut c| jobs::claim_job(&mut c, "dead", TimeDelta::seconds(1), now).await)
         .await
         .unwrap()
         .expect("the job is free");
     assert_eq!(claimed.id, job.id);
     let chunk = coupons::jobs::generate(&pattern, 1000);
-    let wrote = app
-        .db
-        .write_code_chunk(job.id, "dead", &chunk, TimeDelta::seconds(1), Utc::now())
-        .await
-        .unwrap();
+    let wrote = write_chunk(job.id, &chunk).await.unwrap();
     assert_eq!(
         wrote,
         coupons::storage::Chunk::Stored {
@@ -403,21 +405,12 @@ async fn jobs_are_taken_over_and_failures_are_told(app: TestApp) {
         2500
     );
     // The dead instance comes back: its lease is gone, it writes nothing.
-    let late = app
-        .db
-        .write_code_chunk(job.id, "dead", &chunk, TimeDelta::seconds(1), Utc::now())
-        .await
-        .unwrap();
+    let late = write_chunk(job.id, &chunk).await.unwrap();
     assert_eq!(late, coupons::storage::Chunk::LeaseLost);
 
     // A stored pattern that cannot be used: the job fails and says why.
     let broken = GenerateSpec { length: 2, ..spec };
-    let job = app
-        .db
-        .insert_generate_job(coupon_id, &broken, 10, &actor, Utc::now())
-        .await
-        .unwrap()
-        .unwrap();
+    let job = queue(&broken, 10).await.unwrap().unwrap();
     let id = coupons::graphql::ids::encode(coupons::graphql::ids::Kind::BulkJob, job.id);
     let end = finished(&app, &json!(id)).await;
     assert_eq!(end["status"], "FAILED");

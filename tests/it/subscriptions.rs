@@ -346,7 +346,6 @@ async fn a_subscriber_resumes_after_an_event_id(app: TestApp) {
     }
     // The event ids of those redemptions, from the outbox.
     let events: Vec<(i64, String)> = app
-        .db
         .events_after(0, 1_000)
         .await
         .unwrap()
@@ -383,7 +382,7 @@ async fn a_subscriber_resumes_after_an_event_id(app: TestApp) {
         );
     }
 
-    let newest = app.db.last_event_id().await.unwrap();
+    let newest = app.last_event_id().await.unwrap();
     let ahead = json!({ "id": "2", "type": "subscribe", "payload": { "query": query,
         "variables": { "after": (newest + 100).to_string() } } });
     socket.send(Message::text(ahead.to_string())).await.unwrap();
@@ -425,7 +424,7 @@ async fn a_campaign_subscriber_sees_its_campaigns_events(app: TestApp) {
         campaign
     );
     let store = app.key(Role::Storefront).await;
-    let start = app.db.last_event_id().await.unwrap();
+    let start = app.last_event_id().await.unwrap();
     let mut expected = Vec::new();
     redeem(&app, &store, "CAMPOUT", "c-1").await;
     expected.push(redeem(&app, &store, "CAMPIN", "c-2").await);

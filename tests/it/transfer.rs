@@ -91,7 +91,6 @@ async fn exports_stream_every_row(app: TestApp) {
     assert_eq!(exported.len(), 12_001, "each code once");
     assert!(exported.contains("EXPORT-1"));
     let stored: HashSet<String> = app
-        .db
         .codes(
             coupons_domain::CouponId(coupons::graphql::ids::decode_any(&id).unwrap().1),
             None,

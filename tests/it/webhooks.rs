@@ -372,7 +372,7 @@ async fn endpoints_get_exactly_their_events(app: TestApp) {
     )
     .await;
     redeem(&app, "HOOKA", "before").await;
-    let before = app.db.last_event_id().await.unwrap();
+    let before = app.last_event_id().await.unwrap();
     let (all_id, _) = register(&app, json!({ "url": everything.url })).await;
     let (some_id, _) = register(
         &app,
@@ -403,7 +403,7 @@ async fn endpoints_get_exactly_their_events(app: TestApp) {
         json!({ "name": "Marker", "code": "HOOKM", "discount": { "percentage": "10" } }),
     )
     .await;
-    let last = app.db.last_event_id().await.unwrap();
+    let last = app.last_event_id().await.unwrap();
     let all = receiver_until(&everything, |r| {
         r.header("coupons-event-id").parse::<i64>().unwrap() == last
     })
@@ -478,8 +478,7 @@ async fn receiver_until(receiver: &Receiver, done: impl Fn(&Received) -> bool) -
 
 /// The ids of every outbox event after `after`, read from the table.
 async fn event_ids_after(app: &TestApp, after: i64) -> Vec<i64> {
-    app.db
-        .events_after(after, 10_000)
+    app.events_after(after, 10_000)
         .await
         .unwrap()
         .into_iter()
@@ -931,8 +930,11 @@ async fn only_delivery(url: &str) -> coupons::storage::StoredDelivery {
         },
     )
     .unwrap();
+    let filter = &Default::default();
     let list = db
-        .webhook_deliveries(&Default::default(), None, 10)
+        .read(async move |mut c| {
+            coupons::storage::webhooks::webhook_deliveries(&mut c, filter, None, 10).await
+        })
         .await
         .unwrap();
     assert_eq!(list.len(), 1, "{list:#?}");
