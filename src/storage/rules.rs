@@ -113,12 +113,18 @@ pub async fn rollback_rule(
             .await
             .optional()?;
         let Some(found) = found else { return Ok(None) };
+        // `RETURNING` gives the row as changed: the version in force before the rollback
+        // is read first, under the row's lock (a write to it, as everywhere else).
         let previous: Option<i64> = diesel::update(h::rule_heads.find(name))
-            .set((h::version.eq(version), h::changed_at.eq(now)))
+            .set(h::changed_at.eq(h::changed_at))
             .returning(h::version)
             .get_result(conn)
             .await
             .optional()?;
+        diesel::update(h::rule_heads.find(name))
+            .set((h::version.eq(version), h::changed_at.eq(now)))
+            .execute(conn)
+            .await?;
         (found, previous)
     });
     let before = previous.map(|v| json!({ "version": v }));

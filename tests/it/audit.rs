@@ -158,12 +158,15 @@ async fn every_change_leaves_exactly_one_audit_entry(app: TestApp) {
     assert_eq!(e["entityType"], json!("RULE"));
     assert_eq!(e["entityId"], json!("audited_rule"));
     assert_eq!(e["before"], json!({ "version": 1 }));
-    a(
+    let (_, e) = a(
         "mutation { rollbackRule(input: { name: \"audited_rule\", version: 1 }) { rule { name } userErrors { code } } }",
         json!({}),
         "RULE_ROLLED_BACK",
     )
     .await;
+    // The version in force before the rollback, and the one after.
+    assert_eq!(e["before"], json!({ "version": 2 }));
+    assert_eq!(e["after"], json!({ "version": 1 }));
     a(
         "mutation($o: OrderInput!) { simulateRules(input: { code: \"AUDIT1\", order: $o }) { reasons { code } userErrors { code } } }",
         json!({ "o": { "id": "sim", "currency": "USD", "subtotal": "10" } }),
