@@ -1,30 +1,47 @@
 //! Campaigns: create and change them, move coupons in and out, read them.
 
 use chrono::Utc;
+use coupons_domain::campaign::{CampaignChanges, CampaignInput};
 use coupons_domain::{Coupon, CouponId};
 
 use super::{Caller, ServiceError, Services};
 use crate::storage::{CampaignChange, CampaignPatch, MoveOutcome, StoredCampaign};
 
-/// Creates a campaign from a checked patch.
+/// The storage patch of checked changes.
+fn patch(changes: &CampaignChanges) -> CampaignPatch<'_> {
+    CampaignPatch {
+        name: changes.name.as_deref(),
+        description: changes.description.as_ref().map(Option::as_deref),
+        starts_at: changes.starts_at,
+        ends_at: changes.ends_at,
+        max_uses: changes.max_uses,
+        budget: changes.budget,
+    }
+}
+
+/// Creates a campaign; its fields are checked first (every problem is reported).
 pub async fn create_campaign(
     svc: &Services,
     caller: &Caller,
-    patch: &CampaignPatch<'_>,
+    input: CampaignInput,
 ) -> Result<CampaignChange, ServiceError> {
+    let changes = input.check()?;
+    let patch = &patch(&changes);
     Ok(svc
         .db
         .insert_campaign(patch, &caller.actor(), Utc::now())
         .await?)
 }
 
-/// Changes a campaign with a checked patch.
+/// Changes a campaign; the fields given are checked first (every problem is reported).
 pub async fn update_campaign(
     svc: &Services,
     caller: &Caller,
     id: i64,
-    patch: &CampaignPatch<'_>,
+    input: CampaignInput,
 ) -> Result<CampaignChange, ServiceError> {
+    let changes = input.check()?;
+    let patch = &patch(&changes);
     Ok(svc
         .db
         .update_campaign(id, patch, &caller.actor(), Utc::now())
@@ -65,4 +82,16 @@ pub async fn list_campaigns(
     limit: i64,
 ) -> Result<Vec<StoredCampaign>, ServiceError> {
     Ok(svc.db.campaigns(before, limit).await?)
+}
+
+/// The campaigns with these ids, in one read (for the campaign loader); ids with no
+/// campaign are left out.
+pub async fn campaigns_by_ids(
+    svc: &Services,
+    ids: &[i64],
+) -> Result<Vec<StoredCampaign>, ServiceError> {
+    Ok(svc
+        .db
+        .read(async |mut c| crate::storage::lookups::campaigns_by_ids(&mut c, ids).await)
+        .await?)
 }

@@ -552,3 +552,12 @@ pub async fn total_discounts(
 pub async fn validation_attempts(svc: &Services, id: CouponId) -> Result<i64, ServiceError> {
     Ok(svc.db.validation_attempts(id.0).await?)
 }
+
+/// The coupons with these ids, in one read (for the coupon loader); ids with no coupon
+/// are left out.
+pub async fn coupons_by_ids(svc: &Services, ids: &[CouponId]) -> Result<Vec<Coupon>, ServiceError> {
+    Ok(svc
+        .db
+        .read(async |mut c| crate::storage::lookups::coupons_by_ids(&mut c, ids).await)
+        .await?)
+}

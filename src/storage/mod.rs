@@ -16,6 +16,7 @@ mod conn;
 mod coupons;
 mod events;
 mod jobs;
+pub mod lookups;
 pub mod migrations;
 mod models;
 mod reports;
