@@ -157,11 +157,11 @@ async fn listen(url: String, wake: Arc<Notify>) {
 
 /// An event as webhooks carry it: the fields of the `CouponEvent` GraphQL type.
 pub fn event_json(event: &StoredEvent) -> serde_json::Value {
-    use crate::graphql::ids::{Kind, encode};
+    use crate::ids::{Kind, encode};
     serde_json::json!({
         "id": event.id.to_string(),
         "type": event.event_type,
-        "couponId": event.coupon_id.map(|id| encode(Kind::Coupon, id).0),
+        "couponId": event.coupon_id.map(|id| encode(Kind::Coupon, id)),
         "entityId": event.entity_id,
         "payload": event.payload,
         "occurredAt": event

@@ -28,7 +28,7 @@ use serde_json::json;
 
 use crate::auth::{AuthError, Authenticator, Principal, Role};
 use crate::graphql::error::ApiError;
-use crate::graphql::ids::{self, Kind};
+use crate::ids::{self, Kind};
 use crate::service::Services;
 use crate::service::transfer::{self, ImportError};
 use crate::storage::{Actor, RedemptionFilter};

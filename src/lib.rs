@@ -9,6 +9,7 @@
 //! - [`service`]: use cases; validation through the pure `coupons-domain` crate,
 //!   transactions through storage. Returns one error enum.
 //! - [`storage`]: PostgreSQL or SQLite behind one type; each query written once.
+//! - [`ids`]: the global-ID codec every layer shows objects by.
 //! - [`config`]: flags and environment, read once. [`app`]: start-up and shutdown.
 //! - Background work every instance runs: the event relay ([`events`]), webhook
 //!   delivery ([`webhooks`]) and bulk jobs ([`jobs`]).
@@ -21,6 +22,7 @@ pub mod files;
 pub mod gate;
 pub mod graphiql;
 pub mod graphql;
+pub mod ids;
 pub mod jobs;
 pub mod router;
 pub mod rules;

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use coupons::app::{self, redact_url};
 use coupons::auth::{self, Role};
 use coupons::config::{DatabaseConfig, LogFormat, RulesConfig, ServeConfig};
-use coupons::graphql::ids::{self, Kind};
+use coupons::ids::{self, Kind};
 use coupons::rules::Rules;
 use coupons::service::maintenance;
 use coupons::service::transfer::{self, ImportError};

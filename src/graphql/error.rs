@@ -2,20 +2,28 @@
 //!
 //! Two channels, as the API conventions say:
 //! - **`userErrors`** in mutation payloads, for input a person can fix: a field path, a
-//!   stable [`CouponErrorCode`] and a message. Built by [`user_errors`] from
+//!   stable [`UserErrorCode`] and a message. Built by [`user_errors`] from
 //!   [`ServiceError`].
 //! - **top-level `errors`** with `extensions.code`, for requests that are malformed, not
 //!   authenticated or not allowed, and for server faults: [`ApiError`]. A fault is logged
 //!   with its whole chain and reported to the client only as `INTERNAL_SERVER_ERROR`.
+//!
+//! Resolvers return `Result<_, ApiError>` and use `?` on service and storage results:
+//! the `From` impls below are the only conversions. They never return
+//! `async_graphql::Result` with `?` on a service error, because async-graphql converts
+//! any `Display` type into an error without a code, with its text shown to the client.
 
 use async_graphql::{Enum, ErrorExtensions, SimpleObject};
 use coupons_domain::{
-    CheckoutOutcome, CodeError, Field, FieldError, MoneyError, Problem, Rejection,
+    CheckoutOutcome, CodeError, Field, FieldError, LimitsError, MoneyError, Problem, Rejection,
 };
 
-use crate::auth::Role;
+use std::sync::Arc;
 
+use crate::auth::Role;
 use crate::service::ServiceError;
+use crate::service::reports::PeriodError;
+use crate::storage::StorageError;
 
 /// Top-level errors, each with a stable `extensions.code`.
 ///
@@ -181,9 +189,13 @@ impl From<ApiError> for async_graphql::Error {
     }
 }
 
+// The input problems of every mutation (coupons, codes, checkout, rules, campaigns,
+// webhooks, API keys, bulk jobs and CSV imports): the SDL name `CouponErrorCode` is
+// older than most of these areas, and stays for clients.
 /// Stable codes of `userErrors`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum CouponErrorCode {
+#[graphql(name = "CouponErrorCode")]
+pub enum UserErrorCode {
     /// Text that must not be empty is empty.
     Blank,
     /// Text longer than allowed.
@@ -309,7 +321,7 @@ pub enum CouponErrorCode {
     InvalidCsvRow,
 }
 
-impl From<&Rejection> for CouponErrorCode {
+impl From<&Rejection> for UserErrorCode {
     fn from(r: &Rejection) -> Self {
         match r {
             Rejection::NotFound => Self::NotFound,
@@ -368,66 +380,67 @@ pub fn outcome_errors(
     outcome: &CheckoutOutcome,
     role: Role,
     id_field: &str,
-    not_found: CouponErrorCode,
-) -> Vec<CouponUserError> {
+    not_found: UserErrorCode,
+) -> Vec<UserError> {
     match outcome {
         CheckoutOutcome::Applied(_) => Vec::new(),
         CheckoutOutcome::Rejected(reasons) => visible_rejections(reasons, role)
             .into_iter()
-            .map(|r| CouponUserError::new(&["input", "code"], (&r).into(), r.message()))
+            .map(|r| UserError::new(&["input", "code"], (&r).into(), r.message()))
             .collect(),
-        CheckoutOutcome::NotFound => vec![CouponUserError::new(
+        CheckoutOutcome::NotFound => {
+            vec![UserError::new(&["input", id_field], not_found, "not found")]
+        }
+        CheckoutOutcome::ReservationExpired => vec![UserError::new(
             &["input", id_field],
-            not_found,
-            "not found",
-        )],
-        CheckoutOutcome::ReservationExpired => vec![CouponUserError::new(
-            &["input", id_field],
-            CouponErrorCode::ReservationExpired,
+            UserErrorCode::ReservationExpired,
             "the reservation expired before it was redeemed; reserve again",
         )],
-        CheckoutOutcome::WrongStatus(status) => vec![CouponUserError::new(
+        CheckoutOutcome::WrongStatus(status) => vec![UserError::new(
             &["input", id_field],
-            CouponErrorCode::InvalidRedemptionStatus,
+            UserErrorCode::InvalidRedemptionStatus,
             format!("not possible for a {} redemption", status.as_str()),
         )],
-        CheckoutOutcome::RefundExceedsDiscount { .. } => vec![CouponUserError::new(
+        CheckoutOutcome::RefundExceedsDiscount { .. } => vec![UserError::new(
             &["input", "refundedDiscount"],
-            CouponErrorCode::RefundExceedsDiscount,
+            UserErrorCode::RefundExceedsDiscount,
             "the refund is larger than the discount not yet refunded",
         )],
-        CheckoutOutcome::RefundTooPrecise => vec![CouponUserError::new(
+        CheckoutOutcome::RefundTooPrecise => vec![UserError::new(
             &["input", "refundedDiscount"],
-            CouponErrorCode::AmountTooPrecise,
+            UserErrorCode::AmountTooPrecise,
             "the refund has more decimal places than the currency",
         )],
     }
 }
 
 /// The `userError` for an idempotency key used before for another request.
-pub fn key_reused() -> CouponUserError {
-    CouponUserError::new(
+pub fn key_reused() -> UserError {
+    UserError::new(
         &["input", "idempotencyKey"],
-        CouponErrorCode::IdempotencyKeyReused,
+        UserErrorCode::IdempotencyKeyReused,
         "this idempotency key was used for a different request",
     )
 }
 
+// Any mutation's, not only the coupon ones: `CouponUserError` is the SDL name clients
+// know.
 /// A problem with the input of a mutation, which the caller can fix.
 #[derive(Debug, Clone, SimpleObject)]
-pub struct CouponUserError {
+#[graphql(name = "CouponUserError")]
+pub struct UserError {
     /// Path to the input field, e.g. `["input", "discount", "percentage"]`; list
     /// positions are given as numbers in text (`["input", "codes", "2"]`).
     pub field: Option<Vec<String>>,
     /// Stable, machine-readable code.
-    pub code: CouponErrorCode,
+    pub code: UserErrorCode,
     /// Explanation for a person.
     pub message: String,
 }
 
-impl CouponUserError {
+impl UserError {
     /// A user error on one field path.
-    pub fn new(path: &[&str], code: CouponErrorCode, message: impl Into<String>) -> Self {
+    pub fn new(path: &[&str], code: UserErrorCode, message: impl Into<String>) -> Self {
         Self {
             field: Some(path.iter().map(|s| (*s).to_owned()).collect()),
             code,
@@ -489,14 +502,22 @@ fn path(field: Field) -> Vec<String> {
         Field::PatternSuffix => p(&["pattern", "suffix"]),
         Field::PatternLength => p(&["pattern", "length"]),
         Field::PatternCharset => p(&["pattern", "charset"]),
+        Field::EndsAt => p(&["endsAt"]),
+        Field::MaxUses => p(&["maxUses"]),
+        Field::BudgetAmount => p(&["budget", "amount"]),
+        Field::BudgetCurrency => p(&["budget", "currency"]),
+        Field::Url => p(&["url"]),
+        Field::CouponId => p(&["couponId"]),
+        Field::AllCoupons => p(&["allCoupons"]),
+        Field::GraceMinutes => p(&["graceMinutes"]),
     };
     let mut out = vec!["input".to_owned()];
     out.extend(rest);
     out
 }
 
-fn code(problem: &Problem) -> CouponErrorCode {
-    use CouponErrorCode as C;
+fn code(problem: &Problem) -> UserErrorCode {
+    use UserErrorCode as C;
     match problem {
         Problem::Blank | Problem::Code(CodeError::Empty) => C::Blank,
         Problem::TooLong { .. } => C::TooLong,
@@ -532,10 +553,18 @@ fn code(problem: &Problem) -> CouponErrorCode {
         Problem::OutOfRange { .. } => C::OutOfRange,
         Problem::InvalidPattern(_) => C::InvalidPattern,
         Problem::PatternTooSmall(_) => C::PatternTooSmall,
+        Problem::EmptyText { .. } | Problem::LengthOutside { empty: true, .. } => C::Blank,
+        Problem::TextTooLong { .. } | Problem::LengthOutside { empty: false, .. } => C::TooLong,
+        Problem::LimitOutside { .. } | Problem::Exclusive(_) => C::InvalidLimit,
+        Problem::Limits(LimitsError::WindowReversed) => C::InvalidDateRange,
+        Problem::Limits(LimitsError::NonPositiveUses) => C::InvalidLimit,
+        Problem::Limits(LimitsError::NonPositiveBudget) => C::AmountNotPositive,
+        Problem::InvalidUrl(_) => C::InvalidUrl,
+        Problem::NotFound(_) => C::NotFound,
     }
 }
 
-impl From<FieldError> for CouponUserError {
+impl From<FieldError> for UserError {
     fn from(e: FieldError) -> Self {
         Self {
             field: Some(path(e.field)),
@@ -545,26 +574,19 @@ impl From<FieldError> for CouponUserError {
     }
 }
 
-impl CouponUserError {
-    /// A domain problem at an input path that has no [`Field`] of its own.
-    pub fn problem(path: &[&str], problem: &Problem) -> Self {
-        Self::new(path, code(problem), problem.to_string())
-    }
-}
-
 /// Maps a service error to the `userErrors` of a payload, or to a top-level error for
 /// faults. `id_field` names the input field that identified the coupon.
-pub fn user_errors(e: ServiceError, id_field: &str) -> Result<Vec<CouponUserError>, ApiError> {
+pub fn user_errors(e: ServiceError, id_field: &str) -> Result<Vec<UserError>, ApiError> {
     match e {
         ServiceError::Invalid(invalid) => Ok(invalid.0.into_iter().map(Into::into).collect()),
-        ServiceError::CouponNotFound => Ok(vec![CouponUserError::new(
+        ServiceError::CouponNotFound => Ok(vec![UserError::new(
             &["input", id_field],
-            CouponErrorCode::NotFound,
+            UserErrorCode::NotFound,
             "coupon not found",
         )]),
-        ServiceError::CouponHasRedemptions => Ok(vec![CouponUserError::new(
+        ServiceError::CouponHasRedemptions => Ok(vec![UserError::new(
             &["input", id_field],
-            CouponErrorCode::HasRedemptions,
+            UserErrorCode::HasRedemptions,
             "this coupon has been redeemed and cannot be deleted; archive it with setCouponStatus instead",
         )]),
         ServiceError::Storage(fault) => Err(ApiError::internal(&fault)),
@@ -575,50 +597,71 @@ pub fn user_errors(e: ServiceError, id_field: &str) -> Result<Vec<CouponUserErro
     }
 }
 
-/// Maps a service error of a query (no payload): faults only are expected.
-pub fn query_error(e: ServiceError) -> ApiError {
-    match e {
-        ServiceError::Storage(fault) => ApiError::internal(&fault),
-        ServiceError::Throttled(t) => ApiError::Throttled {
-            retry_after_secs: t.retry_after_secs,
-        },
-        ServiceError::ChannelNotAllowed => ApiError::ChannelForbidden,
-        other => ApiError::BadUserInput(other.to_string()),
+impl From<&ServiceError> for ApiError {
+    /// A service error outside a payload (queries, and mutations for the errors their
+    /// payload has no place for): faults only are expected.
+    fn from(e: &ServiceError) -> Self {
+        match e {
+            ServiceError::Storage(fault) => ApiError::internal(fault),
+            ServiceError::Throttled(t) => ApiError::Throttled {
+                retry_after_secs: t.retry_after_secs,
+            },
+            ServiceError::ChannelNotAllowed => ApiError::ChannelForbidden,
+            other @ (ServiceError::Invalid(_)
+            | ServiceError::CouponNotFound
+            | ServiceError::CouponHasRedemptions) => ApiError::BadUserInput(other.to_string()),
+        }
     }
 }
 
-/// Trimmed free text of at most `max` characters (`TOO_LONG` at `path` otherwise);
-/// `None` when empty. For descriptions and similar optional text.
-pub fn optional_text(
-    text: &str,
-    max: usize,
-    path: &[&str],
-) -> Result<Option<String>, CouponUserError> {
-    let text = text.trim();
-    if text.chars().count() > max {
-        return Err(CouponUserError::new(
-            path,
-            CouponErrorCode::TooLong,
-            format!("the description is longer than {max} characters"),
-        ));
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        Self::from(&e)
     }
-    Ok((!text.is_empty()).then(|| text.to_owned()))
+}
+
+impl From<Arc<ServiceError>> for ApiError {
+    /// A DataLoader's error (shared by every key of the batch).
+    fn from(e: Arc<ServiceError>) -> Self {
+        Self::from(&*e)
+    }
+}
+
+impl From<Problem> for ApiError {
+    /// A malformed argument outside any payload (a list filter, say).
+    fn from(e: Problem) -> Self {
+        Self::BadUserInput(e.to_string())
+    }
+}
+
+impl From<PeriodError> for ApiError {
+    /// A report period that is reversed or too long.
+    fn from(e: PeriodError) -> Self {
+        Self::BadUserInput(e.to_string())
+    }
+}
+
+impl From<StorageError> for ApiError {
+    /// A stored row that cannot be read back: a fault.
+    fn from(e: StorageError) -> Self {
+        Self::internal(&e)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use coupons_domain::Invalid;
 
     #[test]
     fn every_field_maps_under_input() {
-        let e: CouponUserError =
-            FieldError::new(Field::CodeAt(2), CodeError::TooShort { min: 3 }).into();
+        let e: UserError = FieldError::new(Field::CodeAt(2), CodeError::TooShort { min: 3 }).into();
         assert_eq!(
             e.field,
             Some(vec!["input".into(), "codes".into(), "2".into()])
         );
-        assert_eq!(e.code, CouponErrorCode::CodeTooShort);
-        let e: CouponUserError = FieldError::new(
+        assert_eq!(e.code, UserErrorCode::CodeTooShort);
+        let e: UserError = FieldError::new(
             Field::MaxDiscountCurrency,
             MoneyError::UnknownCurrency("QQQ".into()),
         )
@@ -632,12 +675,100 @@ mod tests {
                 "currency".into()
             ])
         );
-        assert_eq!(e.code, CouponErrorCode::UnknownCurrency);
+        assert_eq!(e.code, UserErrorCode::UnknownCurrency);
+    }
+
+    fn throttled() -> ServiceError {
+        ServiceError::Throttled(crate::service::limiter::Throttled {
+            retry_after_secs: 7,
+        })
+    }
+
+    #[test]
+    fn service_errors_outside_payloads_map_to_codes() {
+        let fault = || ServiceError::Storage(StorageError::Pool("pool".into()));
+        let cases = [
+            (ServiceError::Invalid(Invalid(Vec::new())), "BAD_USER_INPUT"),
+            (ServiceError::CouponNotFound, "BAD_USER_INPUT"),
+            (ServiceError::CouponHasRedemptions, "BAD_USER_INPUT"),
+            (throttled(), "THROTTLED"),
+            (ServiceError::ChannelNotAllowed, "FORBIDDEN"),
+            (fault(), "INTERNAL_SERVER_ERROR"),
+        ];
+        for (e, code) in cases {
+            assert_eq!(ApiError::from(e).code(), code);
+        }
+        assert_eq!(ApiError::from(throttled()).retry_after(), Some(7));
+        let shared = ApiError::from(Arc::new(fault()));
+        assert_eq!(shared.code(), "INTERNAL_SERVER_ERROR");
+        assert_eq!(shared.message(), "internal server error");
+        let stored = ApiError::from(StorageError::Pool("secret".into()));
+        assert_eq!(stored.code(), "INTERNAL_SERVER_ERROR");
+        assert!(!stored.message().contains("secret"));
+    }
+
+    #[test]
+    fn service_errors_in_payloads_are_user_errors_or_top_level() {
+        let invalid =
+            ServiceError::Invalid(Invalid(vec![FieldError::new(Field::Name, Problem::Blank)]));
+        let e = user_errors(invalid, "id").unwrap();
+        assert_eq!(e[0].code, UserErrorCode::Blank);
+        assert_eq!(e[0].field, Some(vec!["input".into(), "name".into()]));
+        let e = user_errors(ServiceError::CouponNotFound, "couponId").unwrap();
+        assert_eq!(e[0].code, UserErrorCode::NotFound);
+        assert_eq!(e[0].field, Some(vec!["input".into(), "couponId".into()]));
+        let e = user_errors(ServiceError::CouponHasRedemptions, "id").unwrap();
+        assert_eq!(e[0].code, UserErrorCode::HasRedemptions);
+        assert_eq!(
+            user_errors(throttled(), "id").unwrap_err().code(),
+            "THROTTLED"
+        );
+        let e = user_errors(ServiceError::ChannelNotAllowed, "id").unwrap_err();
+        assert_eq!(e.code(), "FORBIDDEN");
+    }
+
+    #[test]
+    fn every_api_error_has_its_code() {
+        let cases = [
+            (ApiError::Unauthenticated, "UNAUTHENTICATED"),
+            (ApiError::Forbidden, "FORBIDDEN"),
+            (ApiError::ChannelForbidden, "FORBIDDEN"),
+            (ApiError::IntrospectionDisabled, "FORBIDDEN"),
+            (ApiError::BadUserInput("x".into()), "BAD_USER_INPUT"),
+            (
+                ApiError::Throttled {
+                    retry_after_secs: 1,
+                },
+                "THROTTLED",
+            ),
+            (ApiError::BadRequest("x".into()), "BAD_REQUEST"),
+            (ApiError::BodyTooLarge { max: 1 }, "BODY_TOO_LARGE"),
+            (ApiError::BatchTooLarge { max: 1 }, "BATCH_TOO_LARGE"),
+            (ApiError::TooManyAliases { max: 1 }, "TOO_MANY_ALIASES"),
+            (ApiError::ParseFailed("x".into()), "GRAPHQL_PARSE_FAILED"),
+            (ApiError::Timeout { millis: 1 }, "TIMEOUT"),
+            (ApiError::BodyTimeout { millis: 1 }, "BODY_TIMEOUT"),
+            (
+                ApiError::TooManyConnections { max: 1 },
+                "TOO_MANY_CONNECTIONS",
+            ),
+            (
+                ApiError::SubscriberLagged { missed: 1 },
+                "SUBSCRIBER_LAGGED",
+            ),
+            (ApiError::Internal, "INTERNAL_SERVER_ERROR"),
+        ];
+        for (e, code) in cases {
+            assert_eq!(e.code(), code);
+            let gql = async_graphql::Error::from(e);
+            let ext = gql.extensions.as_ref().and_then(|x| x.get("code")).cloned();
+            assert_eq!(ext, Some(async_graphql::Value::from(code)));
+        }
     }
 
     #[test]
     fn faults_are_redacted() {
-        let fault = crate::storage::StorageError::Pool("secret detail".into());
+        let fault = StorageError::Pool("secret detail".into());
         let err = user_errors(ServiceError::Storage(fault), "id").unwrap_err();
         assert_eq!(err.code(), "INTERNAL_SERVER_ERROR");
         assert!(!err.message().contains("secret"));

@@ -1,34 +1,39 @@
-//! The GraphQL API: schema shape, argument parsing, role guards, and the single mapping
-//! of errors (`error.rs`). Resolvers are thin: they parse, call one service function,
-//! and format.
+//! The GraphQL API: schema shape, argument parsing, role guards, loaders, and the single
+//! mapping of errors (`error.rs`).
+//!
+//! - `api/`: the root fields, one file per area (`CouponQuery`, `CouponMutation`, …),
+//!   merged into [`Query`], [`Mutation`] and [`Subscription`]. A resolver parses its
+//!   arguments, calls one service function, and formats the result.
+//! - `types/`: output objects, one per file; `inputs/`: input objects and payloads.
+//! - `pagination.rs`: connections and cursors; `loaders.rs`: DataLoaders.
+//! - `error.rs`: [`error::ApiError`] (top-level errors with `extensions.code`) and
+//!   `userErrors`; resolvers return `Result<_, ApiError>` and use `?`.
 
-pub mod campaigns;
+pub mod api;
 pub mod error;
 pub mod guard;
-pub mod ids;
 pub mod inputs;
-pub mod jobs;
+pub mod loaders;
 pub mod mutation;
+pub mod pagination;
 pub mod query;
-pub mod reports;
 pub mod scalars;
-pub mod security;
 pub mod shape;
 pub mod subscription;
 pub mod types;
-pub mod webhooks;
 
+use std::any::Any;
 use std::net::IpAddr;
 
-use async_graphql::dataloader::DataLoader;
-use async_graphql::{Request, Schema, SchemaBuilder};
+use async_graphql::{Context, ID, Request, Schema, SchemaBuilder};
 
 use crate::auth::Principal;
+use crate::ids::{self, Kind};
 use crate::service::{Caller, Services};
+use error::ApiError;
+use loaders::ServiceLoader;
 pub use mutation::Mutation;
 pub use query::Query;
-use types::FirstCodeLoader;
-
 pub use subscription::Subscription;
 
 /// The service's schema.
@@ -36,12 +41,16 @@ pub type CouponSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema's shape and limits, without runtime data.
 pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
-    Schema::build(Query, Mutation, Subscription)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .limit_recursive_depth(MAX_RECURSION)
-        .limit_directives(MAX_DIRECTIVES)
-        .disable_suggestions()
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .limit_recursive_depth(MAX_RECURSION)
+    .limit_directives(MAX_DIRECTIVES)
+    .disable_suggestions()
 }
 
 /// Deepest selection nesting of a document.
@@ -68,9 +77,30 @@ pub fn sdl() -> String {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 
+/// Request data the router or the schema always adds; missing, it is a server fault.
+fn data<'a, T: Any + Send + Sync>(ctx: &Context<'a>) -> Result<&'a T, ApiError> {
+    ctx.data_opt::<T>().ok_or_else(|| {
+        tracing::error!(
+            data = std::any::type_name::<T>(),
+            "request data missing; request failed"
+        );
+        ApiError::Internal
+    })
+}
+
+/// The use cases, as the schema holds them.
+pub fn services<'a>(ctx: &Context<'a>) -> Result<&'a Services, ApiError> {
+    data::<Services>(ctx)
+}
+
+/// The caller's key; present whenever a role guard let the field run.
+pub fn principal<'a>(ctx: &Context<'a>) -> Result<&'a Principal, ApiError> {
+    data::<Principal>(ctx)
+}
+
 /// The service-level caller of this request: its key and address.
-pub fn caller(ctx: &async_graphql::Context<'_>) -> async_graphql::Result<Caller> {
-    let p = ctx.data::<Principal>()?;
+pub fn caller(ctx: &Context<'_>) -> Result<Caller, ApiError> {
+    let p = principal(ctx)?;
     Ok(Caller {
         role: p.role,
         key_id: p.key_id,
@@ -80,27 +110,23 @@ pub fn caller(ctx: &async_graphql::Context<'_>) -> async_graphql::Result<Caller>
     })
 }
 
-/// Adds what one request needs: the caller, its address, and fresh per-request
-/// loaders.
+/// The global ID of the object of `kind` with row id `id`.
+pub fn global_id(kind: Kind, id: i64) -> ID {
+    ID(ids::encode(kind, id))
+}
+
+/// Adds what one request needs: the caller, its address, and a fresh loader.
 pub fn prepare_request(
     request: Request,
     principal: Option<Principal>,
     ip: Option<IpAddr>,
     services: &Services,
 ) -> Request {
-    let request = request.data(ClientIp(ip)).data(DataLoader::new(
-        FirstCodeLoader(services.clone()),
-        tokio::spawn,
-    ));
+    let request = request
+        .data(ClientIp(ip))
+        .data(ServiceLoader::for_request(services));
     match principal {
         Some(p) => request.data(p),
         None => request,
     }
-}
-
-/// The complexity of a connection field: the page size (default 20, at most 100) times
-/// the complexity of one item.
-pub fn page_complexity(first: Option<i32>, child_complexity: usize) -> usize {
-    let page = first.map_or(20, |n| usize::try_from(n.clamp(1, 100)).unwrap_or(100));
-    page.saturating_mul(child_complexity).saturating_add(1)
 }

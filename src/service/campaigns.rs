@@ -1,19 +1,34 @@
 //! Campaigns: create and change them, move coupons in and out, read them.
 
 use chrono::Utc;
+use coupons_domain::campaign::{CampaignChanges, CampaignInput};
 use coupons_domain::{CampaignLimits, Coupon, CouponId};
 
 use super::{Caller, ServiceError, Services};
 use crate::storage::{CampaignChange, CampaignPatch, MoveOutcome, StoredCampaign};
 use crate::storage::{campaigns as steps, coupons};
 
-/// Creates a campaign from a checked patch: its name (required), description and
-/// limits. The limits are checked before anything is written.
+/// The storage patch of checked changes.
+fn patch(changes: &CampaignChanges) -> CampaignPatch<'_> {
+    CampaignPatch {
+        name: changes.name.as_deref(),
+        description: changes.description.as_ref().map(Option::as_deref),
+        starts_at: changes.starts_at,
+        ends_at: changes.ends_at,
+        max_uses: changes.max_uses,
+        budget: changes.budget,
+    }
+}
+
+/// Creates a campaign; its fields are checked first (every problem is reported), and
+/// the limits they make before anything is written.
 pub async fn create_campaign(
     svc: &Services,
     caller: &Caller,
-    patch: &CampaignPatch<'_>,
+    input: CampaignInput,
 ) -> Result<CampaignChange, ServiceError> {
+    let changes = input.check()?;
+    let patch = &patch(&changes);
     let limits = &patch.apply(CampaignLimits::default());
     if let Err(e) = limits.validate() {
         return Ok(CampaignChange::Invalid(e));
@@ -26,16 +41,18 @@ pub async fn create_campaign(
     Ok(CampaignChange::Done(stored))
 }
 
-/// Changes a campaign with a checked patch. Its row is locked first, so the change and
-/// the checkouts that read its limits are serialised; the limits with the change
-/// applied must hold together, and a budget must be in the currency of every
-/// redemption the campaign counts.
+/// Changes a campaign; the fields given are checked first (every problem is
+/// reported). Its row is locked first, so the change and the checkouts that read its
+/// limits are serialised; the limits with the change applied must hold together, and a
+/// budget must be in the currency of every redemption the campaign counts.
 pub async fn update_campaign(
     svc: &Services,
     caller: &Caller,
     id: i64,
-    patch: &CampaignPatch<'_>,
+    input: CampaignInput,
 ) -> Result<CampaignChange, ServiceError> {
+    let changes = input.check()?;
+    let patch = &patch(&changes);
     let (actor, now) = (&caller.actor(), Utc::now());
     Ok(svc
         .db
@@ -104,5 +121,17 @@ pub async fn list_campaigns(
     Ok(svc
         .db
         .read(async move |mut c| steps::campaigns(&mut c, before, limit).await)
+        .await?)
+}
+
+/// The campaigns with these ids, in one read (for the campaign loader); ids with no
+/// campaign are left out.
+pub async fn campaigns_by_ids(
+    svc: &Services,
+    ids: &[i64],
+) -> Result<Vec<StoredCampaign>, ServiceError> {
+    Ok(svc
+        .db
+        .read(async |mut c| crate::storage::lookups::campaigns_by_ids(&mut c, ids).await)
         .await?)
 }

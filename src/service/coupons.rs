@@ -593,3 +593,12 @@ pub async fn validation_attempts(svc: &Services, id: CouponId) -> Result<i64, Se
         .read(async move |mut c| attempts::validation_attempts(&mut c, id.0).await)
         .await?)
 }
+
+/// The coupons with these ids, in one read (for the coupon loader); ids with no coupon
+/// are left out.
+pub async fn coupons_by_ids(svc: &Services, ids: &[CouponId]) -> Result<Vec<Coupon>, ServiceError> {
+    Ok(svc
+        .db
+        .read(async |mut c| crate::storage::lookups::coupons_by_ids(&mut c, ids).await)
+        .await?)
+}

@@ -4,11 +4,14 @@
 
 use chrono::{DateTime, Utc};
 
+use coupons_domain::campaign::description;
+use coupons_domain::{Collector, CouponId, Field, FieldError, Problem};
+
 use super::{Caller, ServiceError, Services};
 use crate::storage::webhooks as steps;
 use crate::storage::{
-    Db, DeliveryFilter, EndpointChange, FanOut, NewEndpoint, StorageError, StoredAttempt,
-    StoredDelivery, StoredEndpoint, StoredEvent, events,
+    Db, DeliveryFilter, EndpointChange, EventType, FanOut, NewEndpoint, StorageError,
+    StoredAttempt, StoredDelivery, StoredEndpoint, StoredEvent, events,
 };
 
 /// Creates an endpoint.
@@ -138,4 +141,152 @@ pub async fn fan_out(db: &Db, now: DateTime<Utc>) -> Result<FanOut, StorageError
         }
     }
     Ok(done)
+}
+
+/// Longest endpoint URL.
+const URL_MAX: usize = 2_048;
+/// Longest endpoint description.
+const DESCRIPTION_MAX: usize = 500;
+
+/// An endpoint as an admin describes it: on creation the URL at least, on update what
+/// to change (`None` leaves a field as it is).
+#[derive(Debug, Clone, Default)]
+pub struct EndpointInput {
+    /// Where to POST events.
+    pub url: Option<String>,
+    /// What it is for (empty text clears it).
+    pub description: Option<String>,
+    /// The event types it receives (empty for every type).
+    pub event_types: Option<Vec<EventType>>,
+    /// Only this coupon's events: its row id, or `None` when the ID given names no
+    /// coupon.
+    pub coupon: Option<Option<i64>>,
+    /// Every coupon's events again (excludes `coupon`).
+    pub all_coupons: bool,
+    /// Pause (false) or resume (true).
+    pub active: Option<bool>,
+    /// Replace the signing secret.
+    pub rotate_secret: bool,
+}
+
+/// Checks an URL: absolute, `http` or `https`, with a host.
+fn check_url(url: &str) -> Result<String, FieldError> {
+    let url = url.trim();
+    let bad = |message: String| FieldError::new(Field::Url, Problem::InvalidUrl(message));
+    if url.len() > URL_MAX {
+        return Err(bad(format!("the URL is longer than {URL_MAX} characters")));
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|e| bad(format!("not an absolute URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad("the URL must start with http:// or https://".into()));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad("the URL has no host".into()));
+    }
+    Ok(url.to_owned())
+}
+
+/// Checks every field given, collecting every problem, into the change to store (with
+/// a fresh secret when one is asked for).
+async fn check_endpoint(
+    svc: &Services,
+    input: EndpointInput,
+) -> Result<EndpointChange, ServiceError> {
+    let mut e = Collector::default();
+    let url = input.url.as_deref().and_then(|u| e.take(check_url(u)));
+    let description = input
+        .description
+        .as_deref()
+        .and_then(|d| e.take(description(d, DESCRIPTION_MAX, Field::Description)));
+    let coupon_id = match (input.coupon, input.all_coupons) {
+        (Some(_), true) => {
+            e.push(FieldError::new(
+                Field::AllCoupons,
+                Problem::Exclusive("give couponId or allCoupons, not both"),
+            ));
+            None
+        }
+        (Some(id), false) => {
+            let found = match id {
+                Some(id) => super::coupons::coupon(svc, CouponId(id))
+                    .await?
+                    .map(|c| c.id.0),
+                None => None,
+            };
+            let missing = FieldError::new(Field::CouponId, Problem::NotFound("coupon"));
+            e.take(found.ok_or(missing)).map(Some)
+        }
+        (None, true) => Some(None),
+        (None, false) => None,
+    };
+    e.finish()?;
+    let event_types = input.event_types.map(|types| {
+        let mut unique: Vec<EventType> = Vec::new();
+        for t in types {
+            if !unique.contains(&t) {
+                unique.push(t);
+            }
+        }
+        unique
+    });
+    Ok(EndpointChange {
+        url,
+        description,
+        event_types,
+        coupon_id,
+        active: input.active,
+        secret: input.rotate_secret.then(new_secret),
+    })
+}
+
+/// Registers an endpoint from an admin's input, checked first; returns it with its
+/// signing secret.
+pub async fn register_endpoint(
+    svc: &Services,
+    caller: &Caller,
+    input: EndpointInput,
+) -> Result<(StoredEndpoint, String), ServiceError> {
+    let change = check_endpoint(svc, input).await?;
+    let new = NewEndpoint {
+        url: change.url.unwrap_or_default(),
+        description: change.description.flatten(),
+        event_types: change.event_types.unwrap_or_default(),
+        coupon_id: change.coupon_id.flatten(),
+        secret: new_secret(),
+    };
+    let stored = create_endpoint(svc, caller, &new).await?;
+    Ok((stored, new.secret))
+}
+
+/// Changes an endpoint from an admin's input, checked first; returns it with its new
+/// secret when one was asked for, `None` when there is no such endpoint.
+pub async fn change_endpoint(
+    svc: &Services,
+    caller: &Caller,
+    id: i64,
+    input: EndpointInput,
+) -> Result<Option<(StoredEndpoint, Option<String>)>, ServiceError> {
+    let change = check_endpoint(svc, input).await?;
+    let changed = update_endpoint(svc, caller, id, &change).await?;
+    Ok(changed.map(|e| (e, change.secret)))
+}
+
+/// A new signing secret: `whsec_` and 32 random bytes, hex. Endpoints get one when they
+/// are created and each time their secret is rotated.
+pub fn new_secret() -> String {
+    use rand::Rng as _;
+    let bytes: [u8; 32] = rand::rng().random();
+    format!("whsec_{}", hex::encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_fresh_and_long() {
+        let (a, b) = (new_secret(), new_secret());
+        assert_ne!(a, b);
+        assert!(a.starts_with("whsec_") && a.len() == 6 + 64);
+    }
 }

@@ -23,6 +23,7 @@ pub mod coupons;
 pub mod events;
 pub mod idempotency;
 pub mod jobs;
+pub mod lookups;
 pub mod migrations;
 mod models;
 pub mod redemptions;

@@ -383,8 +383,8 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
     coupons::service::webhooks::fan_out(&app.db, chrono::Utc::now())
         .await
         .unwrap();
-    let endpoint_id = coupons::graphql::ids::decode(
-        coupons::graphql::ids::Kind::WebhookEndpoint,
+    let endpoint_id = coupons::ids::decode(
+        coupons::ids::Kind::WebhookEndpoint,
         endpoint.as_str().unwrap(),
     )
     .unwrap();
@@ -393,13 +393,10 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
         ..Default::default()
     };
     let deliveries = app.webhook_deliveries(&filter, None, 1).await.unwrap();
-    let delivery = json!(
-        coupons::graphql::ids::encode(
-            coupons::graphql::ids::Kind::WebhookDelivery,
-            deliveries[0].0.id
-        )
-        .0
-    );
+    let delivery = json!(coupons::ids::encode(
+        coupons::ids::Kind::WebhookDelivery,
+        deliveries[0].0.id
+    ));
     let campaign = app
         .admin(
             "mutation { createCampaign(input: { name: \"matrix\" }) { campaign { id } } }",

@@ -393,11 +393,8 @@ async fn filters_by_derived_status_and_text(app: TestApp) {
     create(&app, json!({ "name": "Later", "code": "LATER", "discount": { "percentage": "5" }, "startsAt": "2099-01-01T00:00:00Z" })).await;
     create(&app, json!({ "name": "Past", "code": "PAST", "discount": { "percentage": "5" }, "startsAt": "2001-01-01T00:00:00Z", "expiresAt": "2002-01-01T00:00:00Z" })).await;
     let used = create(&app, json!({ "name": "Used up", "code": "USEDUP", "discount": { "percentage": "5" }, "maxRedemptions": 1 })).await;
-    let id = coupons::graphql::ids::decode(
-        coupons::graphql::ids::Kind::Coupon,
-        used["id"].as_str().unwrap(),
-    )
-    .unwrap();
+    let id =
+        coupons::ids::decode(coupons::ids::Kind::Coupon, used["id"].as_str().unwrap()).unwrap();
     app.sql(&format!(
         "UPDATE coupons SET redemption_count = 1 WHERE id = {id}"
     ))
@@ -606,11 +603,8 @@ async fn delete_is_refused_once_redeemed(app: TestApp) {
     create(&app, percent("DEL1")).await;
 
     let used = create(&app, percent("DEL2")).await;
-    let id = coupons::graphql::ids::decode(
-        coupons::graphql::ids::Kind::Coupon,
-        used["id"].as_str().unwrap(),
-    )
-    .unwrap();
+    let id =
+        coupons::ids::decode(coupons::ids::Kind::Coupon, used["id"].as_str().unwrap()).unwrap();
     app.sql(&format!(
         "UPDATE coupons SET redemption_count = 1 WHERE id = {id}"
     ))

@@ -23,7 +23,7 @@ async fn types_after(app: &TestApp, after: i64) -> Vec<String> {
 }
 
 fn id_of(global: &Value) -> i64 {
-    coupons::graphql::ids::decode_any(global.as_str().unwrap())
+    coupons::ids::decode_any(global.as_str().unwrap())
         .unwrap()
         .1
 }

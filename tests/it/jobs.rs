@@ -53,7 +53,7 @@ async fn finished(app: &TestApp, id: &Value) -> Value {
 
 /// The codes of a coupon, read from the database.
 async fn stored_codes(app: &TestApp, coupon: &Value) -> Vec<String> {
-    let id = coupons::graphql::ids::decode_any(coupon["id"].as_str().unwrap())
+    let id = coupons::ids::decode_any(coupon["id"].as_str().unwrap())
         .unwrap()
         .1;
     app.codes(coupons_domain::CouponId(id), None, i64::MAX)
@@ -102,7 +102,7 @@ async fn generated_codes_are_unique_and_match_their_pattern(app: TestApp) {
     assert_eq!(
         app.scalar(&format!(
             "SELECT COUNT(*) FROM coupon_codes WHERE batch_id = {} AND usage_limit = 1",
-            coupons::graphql::ids::decode_any(job["id"].as_str().unwrap())
+            coupons::ids::decode_any(job["id"].as_str().unwrap())
                 .unwrap()
                 .1
         ))
@@ -329,7 +329,7 @@ async fn progress_is_followed_and_jobs_are_cancelled(app: TestApp) {
     assert_eq!(end["status"], "CANCELLED", "{end:#}");
     let done = end["done"].as_i64().unwrap();
     assert!(done > 0 && done < 1_000_000, "{end:#}");
-    let n = coupons::graphql::ids::decode_any(long_id.as_str().unwrap())
+    let n = coupons::ids::decode_any(long_id.as_str().unwrap())
         .unwrap()
         .1;
     assert_eq!(
@@ -352,7 +352,7 @@ both_backends!(progress_is_followed_and_jobs_are_cancelled);
 /// completed exactly; a job whose pattern cannot be used fails with a clear error.
 async fn jobs_are_taken_over_and_failures_are_told(app: TestApp) {
     let c = coupon(&app, "GENTAKE").await;
-    let coupon_id = coupons::graphql::ids::decode_any(c["id"].as_str().unwrap())
+    let coupon_id = coupons::ids::decode_any(c["id"].as_str().unwrap())
         .unwrap()
         .1;
     let pattern = CodePattern::new("T-", "", 10, None, false).unwrap();
@@ -392,7 +392,7 @@ async fn jobs_are_taken_over_and_failures_are_told(app: TestApp) {
     );
     // This instance's worker starts; after the lease runs out it takes the job over.
     let _worker = start_job_worker(&app.db, &Default::default());
-    let id = coupons::graphql::ids::encode(coupons::graphql::ids::Kind::BulkJob, job.id);
+    let id = coupons::ids::encode(coupons::ids::Kind::BulkJob, job.id);
     let end = finished(&app, &json!(id)).await;
     assert_eq!(end["status"], "SUCCEEDED", "{end:#}");
     assert_eq!(end["done"], 2500);
@@ -411,7 +411,7 @@ async fn jobs_are_taken_over_and_failures_are_told(app: TestApp) {
     // A stored pattern that cannot be used: the job fails and says why.
     let broken = GenerateSpec { length: 2, ..spec };
     let job = queue(&broken, 10).await.unwrap().unwrap();
-    let id = coupons::graphql::ids::encode(coupons::graphql::ids::Kind::BulkJob, job.id);
+    let id = coupons::ids::encode(coupons::ids::Kind::BulkJob, job.id);
     let end = finished(&app, &json!(id)).await;
     assert_eq!(end["status"], "FAILED");
     assert_eq!(end["done"], 0);

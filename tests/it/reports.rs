@@ -302,7 +302,7 @@ async fn reports_equal_the_rows(app: TestApp, backend: Backend) {
         .unwrap();
     let to = now + Duration::hours(1);
     let id_of = |v: &Value| {
-        coupons::graphql::ids::decode_any(v.as_str().unwrap())
+        coupons::ids::decode_any(v.as_str().unwrap())
             .unwrap()
             .1
             .to_string()

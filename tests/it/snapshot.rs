@@ -21,7 +21,7 @@ pub fn id(kind: &'static str) -> insta::internals::Redaction {
         let text = value
             .as_str()
             .unwrap_or_else(|| panic!("{path}: not an ID: {value:?}"));
-        let decoded = coupons::graphql::ids::decode_any(text)
+        let decoded = coupons::ids::decode_any(text)
             .unwrap_or_else(|| panic!("{path}: not a global ID: {text:?}"));
         assert_eq!(format!("{:?}", decoded.0), kind, "{path}: {text:?}");
         format!("[{kind} id]")
@@ -44,7 +44,7 @@ pub fn redacted(value: &serde_json::Value) -> serde_json::Value {
         Value::String(text) => {
             if chrono::DateTime::parse_from_rfc3339(text).is_ok() {
                 Value::from("[instant]")
-            } else if let Some((kind, _)) = coupons::graphql::ids::decode_any(text) {
+            } else if let Some((kind, _)) = coupons::ids::decode_any(text) {
                 Value::from(format!("[{kind:?} id]"))
             } else {
                 value.clone()

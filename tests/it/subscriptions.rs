@@ -72,7 +72,7 @@ async fn redeem(app: &TestApp, key: &str, code: &str, n: &str) -> String {
         .as_str()
         .unwrap()
         .to_owned();
-    let n = coupons::graphql::ids::decode_any(&id).unwrap().1;
+    let n = coupons::ids::decode_any(&id).unwrap().1;
     n.to_string()
 }
 
@@ -517,10 +517,7 @@ async fn two_processes_share_events(backend: Backend) {
             .as_str()
             .unwrap()
             .to_owned();
-        coupons::graphql::ids::decode_any(&id)
-            .unwrap()
-            .1
-            .to_string()
+        coupons::ids::decode_any(&id).unwrap().1.to_string()
     };
     let mut made = Vec::new();
     let mut first = None;

@@ -92,7 +92,7 @@ async fn exports_stream_every_row(app: TestApp) {
     assert!(exported.contains("EXPORT-1"));
     let stored: HashSet<String> = app
         .codes(
-            coupons_domain::CouponId(coupons::graphql::ids::decode_any(&id).unwrap().1),
+            coupons_domain::CouponId(coupons::ids::decode_any(&id).unwrap().1),
             None,
             i64::MAX,
         )

@@ -234,7 +234,7 @@ pub async fn redeem(app: &TestApp, code: &str, order: &str) -> String {
     let id = data["redeemCoupon"]["redemption"]["id"]
         .as_str()
         .unwrap_or_else(|| panic!("not redeemed: {data:#}"));
-    coupons::graphql::ids::decode_any(id).unwrap().1.to_string()
+    coupons::ids::decode_any(id).unwrap().1.to_string()
 }
 
 async fn deliveries(app: &TestApp, filter: Value) -> Vec<Value> {

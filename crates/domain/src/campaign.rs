@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::checkout::Rejection;
-use crate::money::Money;
+use crate::discount::MoneyInput;
+use crate::error::{Collector, Field, FieldError, Invalid, Problem};
+use crate::money::{Currency, Money};
 
 /// What a campaign allows its coupons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -29,14 +31,29 @@ pub struct CampaignUsage {
 }
 
 /// Why a set of limits is not a campaign's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LimitsError {
     /// The window ends before (or when) it starts.
+    #[error("the window must end after it starts")]
     WindowReversed,
     /// A cap of zero or less.
+    #[error("the cap on uses must be at least 1")]
     NonPositiveUses,
     /// A budget of zero or less.
+    #[error("the budget must be above zero")]
     NonPositiveBudget,
+}
+
+impl From<LimitsError> for FieldError {
+    /// The limit at fault: the window's end, the cap, or the budget's amount.
+    fn from(e: LimitsError) -> Self {
+        let field = match e {
+            LimitsError::WindowReversed => Field::EndsAt,
+            LimitsError::NonPositiveUses => Field::MaxUses,
+            LimitsError::NonPositiveBudget => Field::BudgetAmount,
+        };
+        FieldError::new(field, e)
+    }
 }
 
 impl CampaignLimits {
@@ -94,6 +111,127 @@ impl CampaignLimits {
             currency: discount.currency,
         })
     }
+}
+
+/// Longest campaign name.
+pub const NAME_MAX: usize = 200;
+/// Longest campaign description.
+pub const DESCRIPTION_MAX: usize = 2_000;
+
+/// A campaign's fields as an admin gives them: on creation all of them, on update those
+/// to change (`None` leaves a field as it is, `Some(None)` clears it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CampaignInput {
+    /// Display name.
+    pub name: Option<String>,
+    /// Longer description; empty text clears it.
+    pub description: Option<String>,
+    /// Start of the window.
+    pub starts_at: Option<Option<DateTime<Utc>>>,
+    /// End of the window.
+    pub ends_at: Option<Option<DateTime<Utc>>>,
+    /// Cap on uses.
+    pub max_uses: Option<Option<i64>>,
+    /// Discount budget.
+    pub budget: Option<Option<MoneyInput>>,
+}
+
+/// [`CampaignInput`] checked field by field: text trimmed, the budget in minor units.
+/// Whether the window and limits hold together is checked against the stored campaign
+/// when they are written ([`CampaignLimits::validate`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CampaignChanges {
+    /// New name.
+    pub name: Option<String>,
+    /// New description; `Some(None)` clears it.
+    pub description: Option<Option<String>>,
+    /// New start of the window.
+    pub starts_at: Option<Option<DateTime<Utc>>>,
+    /// New end of the window.
+    pub ends_at: Option<Option<DateTime<Utc>>>,
+    /// New cap on uses.
+    pub max_uses: Option<Option<i64>>,
+    /// New budget.
+    pub budget: Option<Option<Money>>,
+}
+
+impl CampaignInput {
+    /// Checks every field given, collecting every problem: the name (not blank, at most
+    /// [`NAME_MAX`] characters), the description (at most [`DESCRIPTION_MAX`]), the cap
+    /// (at least 1) and the budget (a known currency, an amount it can hold, above
+    /// zero).
+    pub fn check(self) -> Result<CampaignChanges, Invalid> {
+        let mut e = Collector::default();
+        let name = self.name.and_then(|n| e.take(name(&n)));
+        let description = self
+            .description
+            .and_then(|d| e.take(description(&d, DESCRIPTION_MAX, Field::Description)));
+        if self.max_uses.flatten().is_some_and(|n| n < 1) {
+            e.push(LimitsError::NonPositiveUses.into());
+        }
+        let budget = match self.budget {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(m)) => e.take(budget(&m)).map(Some),
+        };
+        e.finish()?;
+        Ok(CampaignChanges {
+            name,
+            description,
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            max_uses: self.max_uses,
+            budget,
+        })
+    }
+}
+
+/// A campaign name: trimmed, not blank, at most [`NAME_MAX`] characters.
+fn name(raw: &str) -> Result<String, FieldError> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(FieldError::new(
+            Field::Name,
+            Problem::EmptyText { what: "name" },
+        ));
+    }
+    if name.chars().count() > NAME_MAX {
+        let problem = Problem::TextTooLong {
+            what: "name",
+            max: NAME_MAX,
+        };
+        return Err(FieldError::new(Field::Name, problem));
+    }
+    Ok(name.to_owned())
+}
+
+/// Optional free text of at most `max` characters, trimmed; `None` when empty. For the
+/// descriptions of campaigns and webhook endpoints.
+pub fn description(raw: &str, max: usize, field: Field) -> Result<Option<String>, FieldError> {
+    let text = raw.trim();
+    if text.chars().count() > max {
+        let problem = Problem::TextTooLong {
+            what: "description",
+            max,
+        };
+        return Err(FieldError::new(field, problem));
+    }
+    Ok((!text.is_empty()).then(|| text.to_owned()))
+}
+
+/// A budget: a known currency, an amount it can hold, above zero.
+fn budget(input: &MoneyInput) -> Result<Money, FieldError> {
+    let currency =
+        Currency::parse(&input.currency).map_err(|e| FieldError::new(Field::BudgetCurrency, e))?;
+    let money = Money::from_decimal(input.amount, currency)
+        .map_err(|e| FieldError::new(Field::BudgetAmount, e))?;
+    if money.minor < 1 {
+        return Err(FieldError::new(
+            Field::BudgetAmount,
+            Problem::AmountNotPositive,
+        ));
+    }
+    Ok(money)
 }
 
 #[cfg(test)]
@@ -190,5 +328,71 @@ mod tests {
         };
         assert_eq!(broke.validate(), Err(LimitsError::NonPositiveBudget));
         assert_eq!(CampaignLimits::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn campaign_input_collects_every_problem() {
+        let input = CampaignInput {
+            name: Some("  ".into()),
+            description: Some("d".repeat(DESCRIPTION_MAX + 1)),
+            max_uses: Some(Some(0)),
+            budget: Some(Some(MoneyInput {
+                amount: rust_decimal::Decimal::ONE,
+                currency: "QQQ".into(),
+            })),
+            ..CampaignInput::default()
+        };
+        let Err(Invalid(errors)) = input.check() else {
+            panic!("the input must be refused");
+        };
+        let found: Vec<(Field, String)> = errors
+            .into_iter()
+            .map(|e| (e.field, e.problem.to_string()))
+            .collect();
+        assert_eq!(found[0], (Field::Name, "the name is empty".into()));
+        assert_eq!(
+            found[1],
+            (
+                Field::Description,
+                "the description is longer than 2000 characters".into()
+            )
+        );
+        assert_eq!(
+            found[2],
+            (Field::MaxUses, "the cap on uses must be at least 1".into())
+        );
+        assert_eq!(found[3].0, Field::BudgetCurrency);
+        assert_eq!(found.len(), 4);
+    }
+
+    #[test]
+    fn campaign_input_is_trimmed_and_converted() {
+        let input = CampaignInput {
+            name: Some(" Spring ".into()),
+            description: Some("   ".into()),
+            max_uses: Some(None),
+            budget: Some(Some(MoneyInput {
+                amount: rust_decimal::Decimal::new(1250, 2),
+                currency: "EUR".into(),
+            })),
+            ..CampaignInput::default()
+        };
+        let checked = input.check().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(checked.name.as_deref(), Some("Spring"));
+        assert_eq!(checked.description, Some(None));
+        assert_eq!(checked.max_uses, Some(None));
+        assert_eq!(checked.budget.flatten().map(|b| b.minor), Some(1250));
+        let zero = CampaignInput {
+            budget: Some(Some(MoneyInput {
+                amount: rust_decimal::Decimal::ZERO,
+                currency: "EUR".into(),
+            })),
+            ..CampaignInput::default()
+        };
+        let Err(Invalid(errors)) = zero.check() else {
+            panic!("a zero budget must be refused");
+        };
+        assert_eq!(errors[0].field, Field::BudgetAmount);
+        assert_eq!(errors[0].problem, Problem::AmountNotPositive);
     }
 }

@@ -106,6 +106,22 @@ pub enum Field {
     PatternLength,
     /// The characters of a generated code's body.
     PatternCharset,
+    /// The end of a campaign's window.
+    EndsAt,
+    /// A campaign's cap on uses.
+    MaxUses,
+    /// The amount of a campaign's budget.
+    BudgetAmount,
+    /// The currency of a campaign's budget.
+    BudgetCurrency,
+    /// A webhook endpoint's URL.
+    Url,
+    /// The coupon a webhook endpoint is limited to.
+    CouponId,
+    /// The choice to send a webhook endpoint every coupon's events again.
+    AllCoupons,
+    /// The grace period of a rotated API key, in minutes.
+    GraceMinutes,
 }
 
 /// What is wrong with a field.
@@ -224,6 +240,55 @@ pub enum Problem {
     /// A pattern with too little room for the count: its codes would be easy to guess.
     #[error("{0}")]
     PatternTooSmall(String),
+    /// Empty or only white space where text is required (admin forms that name the
+    /// field in the message).
+    #[error("the {what} is empty")]
+    EmptyText {
+        /// What the text is, as the message names it.
+        what: &'static str,
+    },
+    /// Text longer than allowed (admin forms that name the field in the message).
+    #[error("the {what} is longer than {max} characters")]
+    TextTooLong {
+        /// What the text is, as the message names it.
+        what: &'static str,
+        /// The maximum number of characters.
+        max: usize,
+    },
+    /// Text that is empty or longer than allowed, in one message.
+    #[error("{what} must be {min} to {max} characters")]
+    LengthOutside {
+        /// What the text is, as the message names it.
+        what: &'static str,
+        /// The least number of characters.
+        min: usize,
+        /// The greatest number of characters.
+        max: usize,
+        /// Whether the text was empty (rather than too long).
+        empty: bool,
+    },
+    /// A limit outside its range, named in the message.
+    #[error("{what} must be {min} to {max}")]
+    LimitOutside {
+        /// What the limit is, as the message names it.
+        what: &'static str,
+        /// The least accepted value.
+        min: i64,
+        /// The greatest accepted value.
+        max: i64,
+    },
+    /// Campaign limits that do not hold together.
+    #[error(transparent)]
+    Limits(#[from] crate::campaign::LimitsError),
+    /// Two inputs given that exclude each other (the message names them).
+    #[error("{0}")]
+    Exclusive(&'static str),
+    /// A URL that cannot be used (the message says why).
+    #[error("{0}")]
+    InvalidUrl(String),
+    /// The object the input names does not exist (the message names its kind).
+    #[error("{0} not found")]
+    NotFound(&'static str),
     /// A status change the lifecycle does not allow.
     #[error("a {from} coupon cannot become {to}")]
     InvalidTransition {

@@ -6,6 +6,7 @@
 //! validation vocabulary ([`Invalid`], [`FieldError`], [`Problem`]) that the edges map to
 //! their own error formats.
 
+pub mod api_key;
 pub mod bulk;
 pub mod campaign;
 pub mod checkout;

@@ -1,35 +1,15 @@
-//! Input objects and mutation payloads.
+//! Inputs and payloads of the coupon mutations, and the coupon list's filter.
 
 use async_graphql::{Enum, ID, InputObject, Json, MaybeUndefined, SimpleObject};
-use coupons_domain::{
-    CouponDraft, Expiry, LifecycleStatus, LineItemDraft, MoneyInput as DomainMoney, OrderDraft,
-};
+use coupons_domain::{CouponDraft, Expiry, LifecycleStatus};
 
-use super::error::CouponUserError;
-use super::scalars::{DateTime, Decimal};
-use super::types::{
-    ApiKey, ApiKeyRole, Coupon, CouponCode, CouponStatus, Redemption, RedemptionStatus,
-    ReversalPolicy,
+use super::MoneyInput;
+use crate::graphql::error::UserError;
+use crate::graphql::scalars::{DateTime, Decimal};
+use crate::graphql::types::{
+    Coupon, CouponCode, CouponLifecycleStatus, CouponStatus, ReversalPolicy,
 };
 use crate::service::coupons::{CouponPatch, DiscountParts, NewCoupon};
-
-/// An amount of money.
-#[derive(Debug, Clone, InputObject)]
-pub struct MoneyInput {
-    /// Decimal amount as a string, with at most the currency's decimal places ("19.99").
-    pub amount: Decimal,
-    /// ISO 4217 currency code ("USD").
-    pub currency: String,
-}
-
-impl From<MoneyInput> for DomainMoney {
-    fn from(m: MoneyInput) -> Self {
-        Self {
-            amount: m.amount.0,
-            currency: m.currency,
-        }
-    }
-}
 
 /// A discount: give exactly one of `percentage` and `amount`.
 #[derive(Debug, Clone, InputObject)]
@@ -242,7 +222,7 @@ pub struct SetCouponStatusInput {
     /// The coupon's ID.
     pub id: ID,
     /// The new status.
-    pub status: super::types::CouponLifecycleStatus,
+    pub status: CouponLifecycleStatus,
 }
 
 /// A coupon to delete.
@@ -263,19 +243,6 @@ pub struct AddCodesInput {
     pub usage_limit: Option<i32>,
 }
 
-/// A new API key.
-#[derive(Debug, Clone, InputObject)]
-pub struct CreateApiKeyInput {
-    /// Who or what the key is for.
-    pub name: String,
-    /// What it may do.
-    pub role: ApiKeyRole,
-    /// Channels it may be used for (validation and checkout must name one of them);
-    /// empty or omitted for every channel.
-    #[graphql(default)]
-    pub channels: Vec<String>,
-}
-
 /// Which coupons to list.
 #[derive(Debug, Clone, Default, InputObject)]
 pub struct CouponFilter {
@@ -293,7 +260,7 @@ pub struct CreateCouponPayload {
     /// The new coupon; null when there are user errors.
     pub coupon: Option<Coupon>,
     /// What was wrong with the input; empty on success.
-    pub user_errors: Vec<CouponUserError>,
+    pub user_errors: Vec<UserError>,
 }
 
 /// Result of `updateCoupon`.
@@ -302,7 +269,7 @@ pub struct UpdateCouponPayload {
     /// The changed coupon; null when there are user errors.
     pub coupon: Option<Coupon>,
     /// What was wrong with the input; empty on success.
-    pub user_errors: Vec<CouponUserError>,
+    pub user_errors: Vec<UserError>,
 }
 
 /// Result of `setCouponStatus`.
@@ -311,7 +278,7 @@ pub struct SetCouponStatusPayload {
     /// The coupon with its new status; null when there are user errors.
     pub coupon: Option<Coupon>,
     /// What was wrong with the input; empty on success.
-    pub user_errors: Vec<CouponUserError>,
+    pub user_errors: Vec<UserError>,
 }
 
 /// Result of `deleteCoupon`.
@@ -320,7 +287,7 @@ pub struct DeleteCouponPayload {
     /// The ID of the deleted coupon; null when there are user errors.
     pub deleted_coupon_id: Option<ID>,
     /// What was wrong with the input; empty on success.
-    pub user_errors: Vec<CouponUserError>,
+    pub user_errors: Vec<UserError>,
 }
 
 /// Result of `addCodes`.
@@ -331,245 +298,5 @@ pub struct AddCodesPayload {
     /// The codes added, in the order given.
     pub codes: Vec<CouponCode>,
     /// What was wrong with the input; empty on success.
-    pub user_errors: Vec<CouponUserError>,
-}
-
-/// Result of `createApiKey`.
-#[derive(SimpleObject)]
-pub struct CreateApiKeyPayload {
-    /// The new key's record.
-    pub api_key: Option<ApiKey>,
-    /// The key itself. Shown only in this response: store it now.
-    pub secret: Option<String>,
-    /// What was wrong with the input; empty on success.
-    pub user_errors: Vec<CouponUserError>,
-}
-
-/// One line of an order.
-#[derive(Debug, Clone, InputObject)]
-pub struct LineItemInput {
-    /// Product identifier.
-    pub sku: String,
-    /// Categories the product belongs to.
-    #[graphql(default)]
-    pub categories: Vec<String>,
-    /// How many (at least 1).
-    pub quantity: i32,
-    /// Price of one, in the order's currency.
-    pub unit_price: Decimal,
-}
-
-/// The buyer. Per-customer limits use the id when given, else the e-mail (trimmed,
-/// lower case); only a keyed hash of either is stored.
-#[derive(Debug, Clone, InputObject)]
-pub struct CustomerInput {
-    /// The storefront's customer id.
-    pub id: Option<String>,
-    /// E-mail address.
-    pub email: Option<String>,
-    /// Tags the storefront gives the customer (rules may read them).
-    #[graphql(default)]
-    pub tags: Vec<String>,
-    /// Whether this is the customer's first order (rules may read it).
-    #[graphql(default)]
-    pub first_order: bool,
-}
-
-/// The order a coupon is applied to.
-#[derive(Debug, Clone, InputObject)]
-pub struct OrderInput {
-    /// The storefront's order id.
-    pub id: String,
-    /// ISO 4217 currency of every amount in the order.
-    pub currency: String,
-    /// The subtotal the discount applies to.
-    pub subtotal: Decimal,
-    /// The order's lines.
-    #[graphql(default)]
-    pub items: Vec<LineItemInput>,
-    /// The buyer.
-    pub customer: Option<CustomerInput>,
-    /// Sales channel (e.g. `web`, `pos`).
-    pub channel: Option<String>,
-}
-
-impl From<OrderInput> for OrderDraft {
-    fn from(o: OrderInput) -> Self {
-        let (customer_id, customer_email, customer_tags, first_order) = match o.customer {
-            Some(c) => (c.id, c.email, c.tags, c.first_order),
-            None => (None, None, Vec::new(), false),
-        };
-        Self {
-            id: o.id,
-            currency: o.currency,
-            subtotal: o.subtotal.0,
-            items: o
-                .items
-                .into_iter()
-                .map(|i| LineItemDraft {
-                    sku: i.sku,
-                    categories: i.categories,
-                    quantity: i64::from(i.quantity),
-                    unit_price: i.unit_price.0,
-                })
-                .collect(),
-            customer_id,
-            customer_email,
-            customer_tags,
-            first_order,
-            channel: o.channel,
-        }
-    }
-}
-
-/// A code and an order to check it against.
-#[derive(Debug, Clone, InputObject)]
-pub struct ValidateCouponInput {
-    /// The code as the customer typed it (case and surrounding spaces are ignored).
-    pub code: String,
-    /// The order.
-    pub order: OrderInput,
-}
-
-/// Hold one use of a code for an order until a deadline.
-#[derive(Debug, Clone, InputObject)]
-pub struct ReserveCouponInput {
-    /// The code as the customer typed it.
-    pub code: String,
-    /// The order.
-    pub order: OrderInput,
-    /// Minutes to hold the use (1 to 1440; default from the server's configuration).
-    pub hold_minutes: Option<i32>,
-    /// A unique key per logical request (1 to 255 characters). Retries with the same key
-    /// and request get the first response; the same key with another request is refused.
-    pub idempotency_key: String,
-}
-
-/// Redeem a code for an order, or a reservation. Give `reservationId`, or `code` and
-/// `order`.
-#[derive(Debug, Clone, InputObject)]
-pub struct RedeemCouponInput {
-    /// The code as the customer typed it (with `order`).
-    pub code: Option<String>,
-    /// The order (with `code`).
-    pub order: Option<OrderInput>,
-    /// A reservation to redeem, on the terms it was made on.
-    pub reservation_id: Option<ID>,
-    /// A unique key per logical request (1 to 255 characters). Retries with the same key
-    /// and request get the first response; the same key with another request is refused.
-    pub idempotency_key: String,
-}
-
-/// Give a reservation's use back.
-#[derive(Debug, Clone, InputObject)]
-pub struct ReleaseReservationInput {
-    /// The reservation.
-    pub reservation_id: ID,
-}
-
-/// Record a refund of a redemption's discount.
-#[derive(Debug, Clone, InputObject)]
-pub struct ReverseRedemptionInput {
-    /// The redemption.
-    pub redemption_id: ID,
-    /// The part of the discount refunded, in the redemption's currency; omit for all
-    /// that is left.
-    pub refunded_discount: Option<Decimal>,
-    /// A unique key per logical request (1 to 255 characters).
-    pub idempotency_key: String,
-}
-
-/// Which redemptions to list.
-#[derive(Debug, Clone, Default, InputObject)]
-pub struct RedemptionFilter {
-    /// Of this coupon.
-    pub coupon_id: Option<ID>,
-    /// Of the customer with this id.
-    pub customer_id: Option<String>,
-    /// Of the customer with this e-mail (used when no customer id is given).
-    pub customer_email: Option<String>,
-    /// For this order.
-    pub order_id: Option<String>,
-    /// In this status.
-    pub status: Option<RedemptionStatus>,
-}
-
-/// Result of `reserveCoupon`.
-#[derive(SimpleObject)]
-pub struct ReserveCouponPayload {
-    /// The reservation; null when there are user errors.
-    pub reservation: Option<Redemption>,
-    /// Why nothing was reserved; empty on success.
-    pub user_errors: Vec<CouponUserError>,
-}
-
-/// Result of `redeemCoupon`.
-#[derive(SimpleObject)]
-pub struct RedeemCouponPayload {
-    /// The redemption; null when there are user errors.
-    pub redemption: Option<Redemption>,
-    /// Why nothing was redeemed; empty on success.
-    pub user_errors: Vec<CouponUserError>,
-}
-
-/// Result of `releaseReservation`.
-#[derive(SimpleObject)]
-pub struct ReleaseReservationPayload {
-    /// The reservation as it stands; null when there are user errors.
-    pub reservation: Option<Redemption>,
-    /// What went wrong; empty on success.
-    pub user_errors: Vec<CouponUserError>,
-}
-
-/// Result of `reverseRedemption`.
-#[derive(SimpleObject)]
-pub struct ReverseRedemptionPayload {
-    /// The redemption after the reversal; null when there are user errors.
-    pub redemption: Option<Redemption>,
-    /// What went wrong; empty on success.
-    pub user_errors: Vec<CouponUserError>,
-}
-
-/// A new version of a rule.
-#[derive(Debug, Clone, InputObject)]
-pub struct PublishRuleInput {
-    /// The rule's name (lower-case snake_case). A published rule takes precedence over a
-    /// file of the same name.
-    pub name: String,
-    /// The Rhai source; see rules/README.md for the contract.
-    pub source: String,
-}
-
-/// An earlier version to put back in force.
-#[derive(Debug, Clone, InputObject)]
-pub struct RollbackRuleInput {
-    /// The rule's name.
-    pub name: String,
-    /// The version to restore.
-    pub version: i32,
-}
-
-/// Result of `publishRule` and `rollbackRule`.
-#[derive(SimpleObject)]
-pub struct RulePayload {
-    /// The rule now in force; null when there are user errors.
-    pub rule: Option<super::types::Rule>,
-    /// What was wrong (e.g. RULE_COMPILE_ERROR with line and column); empty on success.
-    pub user_errors: Vec<CouponUserError>,
-}
-
-/// What to simulate, against which order. Give exactly one of `code`, `couponId` and
-/// `source`.
-#[derive(Debug, Clone, InputObject)]
-pub struct SimulateRulesInput {
-    /// Run the rules of the coupon this code points at, with usage as it stands.
-    pub code: Option<String>,
-    /// Run the rules this coupon binds.
-    pub coupon_id: Option<ID>,
-    /// Run a draft rule (not yet published) with `params`; usage counts are zero.
-    pub source: Option<String>,
-    /// Parameters for the draft rule (default `{}`).
-    pub params: Option<Json<serde_json::Value>>,
-    /// The order.
-    pub order: OrderInput,
+    pub user_errors: Vec<UserError>,
 }

@@ -1,6 +1,8 @@
 //! Opaque global IDs: `base64url("Kind:id")`. Clients must treat them as opaque.
+//!
+//! The one codec of the IDs the API, the CLI, CSV files and webhook payloads show; it
+//! knows nothing of GraphQL, so every layer that names an object can use it.
 
-use async_graphql::ID;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -44,8 +46,8 @@ impl Kind {
 }
 
 /// Encodes a global ID.
-pub fn encode(kind: Kind, id: i64) -> ID {
-    ID(URL_SAFE_NO_PAD.encode(format!("{}:{id}", kind.as_str())))
+pub fn encode(kind: Kind, id: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}:{id}", kind.as_str()))
 }
 
 /// Decodes a global ID of any kind; `None` if it is not one of ours.

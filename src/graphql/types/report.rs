@@ -1,16 +1,13 @@
-//! Reports: what a coupon or a campaign did over a time range. The root fields in
-//! `query.rs` call into here; the figures come from `storage::reports`.
+//! `Report`: what a coupon or a campaign did over a time range.
 
 use std::collections::BTreeMap;
 
-use async_graphql::{Context, Enum, ID, Result, SimpleObject};
+use async_graphql::{Enum, SimpleObject};
 
-use super::error::{ApiError, query_error};
-use super::ids::{self, Kind};
-use super::scalars::DateTime;
-use super::types::{Money, money};
-use crate::service::{Services, reports};
-use crate::storage::{Bucket, RedemptionGroup, ReportScope};
+use super::{Money, money};
+use crate::graphql::error::ApiError;
+use crate::graphql::scalars::DateTime;
+use crate::storage::{Bucket, RedemptionGroup, ReportData};
 
 /// The width of a report's time buckets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -125,69 +122,47 @@ fn by<'a>(
     keyed
 }
 
-/// A report of the coupon or campaign `id` names.
-pub async fn report(
-    ctx: &Context<'_>,
-    kind: Kind,
-    id: &ID,
-    from: DateTime,
-    to: DateTime,
-    bucket: ReportBucket,
-) -> Result<Option<Report>> {
-    let svc = ctx.data::<Services>()?;
-    reports::check_period(from.0, to.0, bucket.into())
-        .map_err(|e| ApiError::BadUserInput(e.to_string()))?;
-    let Some(n) = ids::decode(kind, id) else {
-        return Ok(None);
-    };
-    let scope = if kind == Kind::Campaign {
-        ReportScope::Campaign(n)
-    } else {
-        ReportScope::Coupon(n)
-    };
-    let Some(data) = reports::report(svc, scope, from.0, to.0, bucket.into())
-        .await
-        .map_err(query_error)?
-    else {
-        return Ok(None);
-    };
-    let mut series = Vec::new();
-    for (key, groups) in by(&data.groups, |g| g.bucket.as_str()) {
-        let start = chrono::DateTime::parse_from_rfc3339(key)
-            .map_err(|e| ApiError::internal(&e))?
-            .with_timezone(&chrono::Utc);
-        series.push(ReportPoint {
-            start: DateTime(start),
-            figures: figures(groups.into_iter()),
-        });
-    }
-    let channels = by(&data.groups, |g| g.channel.as_str())
-        .into_iter()
-        .map(|(key, groups)| ChannelFigures {
-            channel: (!key.is_empty()).then(|| key.to_owned()),
-            figures: figures(groups.into_iter()),
-        })
-        .collect();
-    Ok(Some(Report {
-        from,
-        to,
-        codes_issued: data.codes_issued,
-        validation_attempts: data.attempts.iter().map(|a| a.attempts).sum(),
-        validation_outcomes: data
-            .attempts
+impl Report {
+    /// The report over `[from, to)` of the figures storage read.
+    pub fn new(from: DateTime, to: DateTime, data: ReportData) -> Result<Self, ApiError> {
+        let mut series = Vec::new();
+        for (key, groups) in by(&data.groups, |g| g.bucket.as_str()) {
+            let start = chrono::DateTime::parse_from_rfc3339(key)
+                .map_err(|e| ApiError::internal(&e))?
+                .with_timezone(&chrono::Utc);
+            series.push(ReportPoint {
+                start: DateTime(start),
+                figures: figures(groups.into_iter()),
+            });
+        }
+        let channels = by(&data.groups, |g| g.channel.as_str())
             .into_iter()
-            .map(|a| OutcomeCount {
-                outcome: a.outcome,
-                attempts: a.attempts,
+            .map(|(key, groups)| ChannelFigures {
+                channel: (!key.is_empty()).then(|| key.to_owned()),
+                figures: figures(groups.into_iter()),
             })
-            .collect(),
-        reservations: data.reservations,
-        unique_customers: data.unique_customers,
-        codes_redeemed: data.codes_redeemed,
-        redemption_rate: (data.codes_at_end > 0)
-            .then(|| data.codes_redeemed as f64 / data.codes_at_end as f64),
-        totals: figures(data.groups.iter()),
-        series,
-        channels,
-    }))
+            .collect();
+        Ok(Self {
+            from,
+            to,
+            codes_issued: data.codes_issued,
+            validation_attempts: data.attempts.iter().map(|a| a.attempts).sum(),
+            validation_outcomes: data
+                .attempts
+                .into_iter()
+                .map(|a| OutcomeCount {
+                    outcome: a.outcome,
+                    attempts: a.attempts,
+                })
+                .collect(),
+            reservations: data.reservations,
+            unique_customers: data.unique_customers,
+            codes_redeemed: data.codes_redeemed,
+            redemption_rate: (data.codes_at_end > 0)
+                .then(|| data.codes_redeemed as f64 / data.codes_at_end as f64),
+            totals: figures(data.groups.iter()),
+            series,
+            channels,
+        })
+    }
 }

@@ -1,0 +1,83 @@
+//! `OrderInput`: the order a code is checked against, with its lines and buyer.
+
+use async_graphql::InputObject;
+use coupons_domain::{LineItemDraft, OrderDraft};
+
+use crate::graphql::scalars::Decimal;
+
+/// One line of an order.
+#[derive(Debug, Clone, InputObject)]
+pub struct LineItemInput {
+    /// Product identifier.
+    pub sku: String,
+    /// Categories the product belongs to.
+    #[graphql(default)]
+    pub categories: Vec<String>,
+    /// How many (at least 1).
+    pub quantity: i32,
+    /// Price of one, in the order's currency.
+    pub unit_price: Decimal,
+}
+
+/// The buyer. Per-customer limits use the id when given, else the e-mail (trimmed,
+/// lower case); only a keyed hash of either is stored.
+#[derive(Debug, Clone, InputObject)]
+pub struct CustomerInput {
+    /// The storefront's customer id.
+    pub id: Option<String>,
+    /// E-mail address.
+    pub email: Option<String>,
+    /// Tags the storefront gives the customer (rules may read them).
+    #[graphql(default)]
+    pub tags: Vec<String>,
+    /// Whether this is the customer's first order (rules may read it).
+    #[graphql(default)]
+    pub first_order: bool,
+}
+
+/// The order a coupon is applied to.
+#[derive(Debug, Clone, InputObject)]
+pub struct OrderInput {
+    /// The storefront's order id.
+    pub id: String,
+    /// ISO 4217 currency of every amount in the order.
+    pub currency: String,
+    /// The subtotal the discount applies to.
+    pub subtotal: Decimal,
+    /// The order's lines.
+    #[graphql(default)]
+    pub items: Vec<LineItemInput>,
+    /// The buyer.
+    pub customer: Option<CustomerInput>,
+    /// Sales channel (e.g. `web`, `pos`).
+    pub channel: Option<String>,
+}
+
+impl From<OrderInput> for OrderDraft {
+    fn from(o: OrderInput) -> Self {
+        let (customer_id, customer_email, customer_tags, first_order) = match o.customer {
+            Some(c) => (c.id, c.email, c.tags, c.first_order),
+            None => (None, None, Vec::new(), false),
+        };
+        Self {
+            id: o.id,
+            currency: o.currency,
+            subtotal: o.subtotal.0,
+            items: o
+                .items
+                .into_iter()
+                .map(|i| LineItemDraft {
+                    sku: i.sku,
+                    categories: i.categories,
+                    quantity: i64::from(i.quantity),
+                    unit_price: i.unit_price.0,
+                })
+                .collect(),
+            customer_id,
+            customer_email,
+            customer_tags,
+            first_order,
+            channel: o.channel,
+        }
+    }
+}

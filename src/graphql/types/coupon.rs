@@ -1,0 +1,227 @@
+//! `Coupon`: a discount definition, with its statuses and reversal policy.
+
+use async_graphql::{Context, Enum, ID, Json, Object, SimpleObject};
+use chrono::Utc;
+use coupons_domain as domain;
+
+use super::{Campaign, CouponCode, Discount, Money, money};
+use crate::graphql::error::ApiError;
+use crate::graphql::guard::{READERS, RoleGuard};
+use crate::graphql::loaders::{self, CampaignKey, FirstCodeKey};
+use crate::graphql::pagination::{Page, after_id, page_size};
+use crate::graphql::scalars::DateTime;
+use crate::graphql::{global_id, services};
+use crate::ids::Kind;
+use crate::service::coupons;
+
+/// Status as the caller sees it now: the status an admin set, refined for active
+/// coupons by their window and usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "domain::CouponStatus")]
+pub enum CouponStatus {
+    /// Being prepared; cannot be used.
+    Draft,
+    /// Usable: active, within its window, with uses left.
+    Active,
+    /// Temporarily switched off.
+    Paused,
+    /// Retired for good; kept for history.
+    Archived,
+    /// Active, but its window has not started yet.
+    Scheduled,
+    /// Active, but its window has ended.
+    Expired,
+    /// Active, but every allowed redemption is used.
+    Exhausted,
+}
+
+/// The status an admin sets. DRAFT → ACTIVE | ARCHIVED; ACTIVE ⇄ PAUSED;
+/// ACTIVE | PAUSED → ARCHIVED; ARCHIVED is final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "domain::LifecycleStatus")]
+pub enum CouponLifecycleStatus {
+    /// Being prepared; cannot be used.
+    Draft,
+    /// Usable within its window and limits.
+    Active,
+    /// Temporarily switched off.
+    Paused,
+    /// Retired for good.
+    Archived,
+}
+
+/// What a full reversal does to the use a redemption took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "domain::ReversalPolicy")]
+pub enum ReversalPolicy {
+    /// The use comes back: caps and per-customer limits no longer count it.
+    RestoreUsage,
+    /// The use stays counted.
+    KeepUsage,
+}
+
+/// A rule the coupon applies, with its parameters.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct RuleBinding {
+    /// The rule's name, e.g. `allowed_email_domains`.
+    pub name: String,
+    /// The parameters passed to the rule (a JSON object).
+    pub params: Json<serde_json::Value>,
+}
+
+/// A discount definition, reachable through any of its codes.
+#[derive(Debug, Clone)]
+pub struct Coupon(pub domain::Coupon);
+
+/// A discount definition, reachable through any of its codes.
+#[Object]
+impl Coupon {
+    /// Opaque global ID.
+    pub async fn id(&self) -> ID {
+        global_id(Kind::Coupon, self.0.id.0)
+    }
+
+    /// The campaign it belongs to, if any.
+    #[graphql(guard = "RoleGuard::new(READERS)")]
+    async fn campaign(&self, ctx: &Context<'_>) -> Result<Option<Campaign>, ApiError> {
+        match self.0.campaign_id {
+            None => Ok(None),
+            Some(id) => loaders::load(ctx, CampaignKey(id)).await,
+        }
+    }
+
+    /// Display name.
+    async fn name(&self) -> &str {
+        &self.0.spec.name
+    }
+
+    /// Longer description.
+    async fn description(&self) -> Option<&str> {
+        self.0.spec.description.as_deref()
+    }
+
+    /// Status now, derived from the lifecycle status, the window and usage.
+    async fn status(&self) -> CouponStatus {
+        self.0.status(Utc::now()).into()
+    }
+
+    /// Status as set by an admin.
+    async fn lifecycle_status(&self) -> CouponLifecycleStatus {
+        self.0.lifecycle.into()
+    }
+
+    /// What it takes off.
+    async fn discount(&self) -> Discount {
+        self.0.spec.discount.into()
+    }
+
+    /// First instant it can be used.
+    async fn starts_at(&self) -> DateTime {
+        DateTime(self.0.spec.window.starts_at)
+    }
+
+    /// First instant it can no longer be used; null for never.
+    async fn expires_at(&self) -> Option<DateTime> {
+        self.0.spec.window.expires_at.map(DateTime)
+    }
+
+    /// Most redemptions over all its codes; null for no cap.
+    async fn max_redemptions(&self) -> Option<u32> {
+        self.0.spec.max_redemptions.get()
+    }
+
+    /// Most redemptions by one customer; null for no cap.
+    async fn per_customer_limit(&self) -> Option<u32> {
+        self.0.spec.per_customer_limit.get()
+    }
+
+    /// Sales channels it is limited to; empty for every channel.
+    async fn channels(&self) -> &[String] {
+        self.0.spec.channels.as_slice()
+    }
+
+    /// Rules it applies, in order.
+    async fn rules(&self) -> Vec<RuleBinding> {
+        self.0
+            .spec
+            .rules
+            .iter()
+            .map(|r| RuleBinding {
+                name: r.name.clone(),
+                params: Json(r.params.clone()),
+            })
+            .collect()
+    }
+
+    /// Free-form JSON object.
+    async fn metadata(&self) -> Json<serde_json::Value> {
+        Json(self.0.spec.metadata.as_value().clone())
+    }
+
+    /// Redemptions that hold a use: redeemed ones, and reversed ones whose use the
+    /// reversal policy keeps.
+    async fn redemption_count(&self) -> i64 {
+        self.0.redemption_count
+    }
+
+    /// Reservations that hold a use now (until they are redeemed, released or expire).
+    async fn reserved_count(&self) -> i64 {
+        self.0.reserved_count
+    }
+
+    /// Discount granted, less refunds, per currency.
+    #[graphql(guard = "RoleGuard::new(READERS)")]
+    async fn total_discount(&self, ctx: &Context<'_>) -> Result<Vec<Money>, ApiError> {
+        let totals = coupons::total_discounts(services(ctx)?, self.0.id).await?;
+        Ok(totals
+            .into_iter()
+            .filter_map(|(currency, minor)| money(&currency, minor))
+            .collect())
+    }
+
+    /// `validateCoupon` calls that found this coupon, valid or not (written every
+    /// sweep interval, so the latest few seconds may be missing).
+    #[graphql(guard = "RoleGuard::new(READERS)")]
+    async fn validation_attempts(&self, ctx: &Context<'_>) -> Result<i64, ApiError> {
+        Ok(coupons::validation_attempts(services(ctx)?, self.0.id).await?)
+    }
+
+    /// Smallest order subtotal the coupon applies to; null for none.
+    async fn min_subtotal(&self) -> Option<Money> {
+        self.0.spec.min_subtotal.map(Into::into)
+    }
+
+    /// What a full reversal does to the use it took.
+    async fn reversal_policy(&self) -> ReversalPolicy {
+        self.0.spec.reversal_policy.into()
+    }
+
+    /// Its first code (the one given at creation, else the oldest); null if it has none.
+    async fn code(&self, ctx: &Context<'_>) -> Result<Option<String>, ApiError> {
+        loaders::load(ctx, FirstCodeKey(self.0.id)).await
+    }
+
+    /// Its codes, oldest first.
+    #[graphql(complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)")]
+    async fn codes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
+    ) -> Result<Page<CouponCode>, ApiError> {
+        let limit = page_size(first)?;
+        let after = after_id(after.as_deref())?;
+        let rows = coupons::codes(services(ctx)?, self.0.id, after, limit as i64 + 1).await?;
+        Ok(Page::from_rows(rows, limit, after, |r| r.id, CouponCode))
+    }
+
+    /// When it was created.
+    async fn created_at(&self) -> DateTime {
+        DateTime(self.0.created_at)
+    }
+
+    /// When it was last changed.
+    async fn updated_at(&self) -> DateTime {
+        DateTime(self.0.updated_at)
+    }
+}

@@ -1,0 +1,44 @@
+//! Output types, one object per file. Each wraps a domain or storage value; resolvers
+//! only format, and read what a list repeats through the loaders.
+
+mod api_key;
+mod audit_entry;
+mod bulk_job;
+mod campaign;
+mod code;
+mod coupon;
+mod coupon_event;
+mod discount;
+mod money;
+mod node;
+mod redemption;
+mod report;
+mod rule;
+mod rule_version;
+mod simulation;
+mod validation;
+mod viewer;
+mod webhook_delivery;
+mod webhook_endpoint;
+
+pub use api_key::{ApiKey, ApiKeyRole};
+pub use audit_entry::{AuditAction, AuditEntityType, AuditEntry};
+pub use bulk_job::{BulkJob, BulkJobKind, BulkJobStatus, CodePattern};
+pub use campaign::Campaign;
+pub use code::CouponCode;
+pub use coupon::{Coupon, CouponLifecycleStatus, CouponStatus, ReversalPolicy, RuleBinding};
+pub use coupon_event::{CouponEvent, CouponEventType};
+pub use discount::{Discount, DiscountType};
+pub use money::{Money, money};
+pub use node::Node;
+pub use redemption::{Redemption, RedemptionStatus};
+pub use report::{
+    ChannelFigures, OutcomeCount, RedemptionFigures, Report, ReportBucket, ReportPoint,
+};
+pub use rule::{Rule, RuleParameter, RuleSource};
+pub use rule_version::RuleVersion;
+pub use simulation::{RuleSimulation, RuleSimulationResult, RuleVerdictKind};
+pub use validation::{CouponRejection, CouponValidation, RejectionCode};
+pub use viewer::Viewer;
+pub use webhook_delivery::{WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus};
+pub use webhook_endpoint::WebhookEndpoint;

@@ -1,0 +1,113 @@
+//! `CouponValidation`: the answer to `validateCoupon`, and why a coupon does not apply.
+
+use async_graphql::{Enum, SimpleObject};
+use coupons_domain as domain;
+
+use super::Money;
+use crate::graphql::error::UserError;
+
+/// Why a coupon does not apply to an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum RejectionCode {
+    /// No such code (also answered to storefront and public callers for codes that are
+    /// switched off).
+    NotFound,
+    /// The coupon or the code is switched off (draft, paused, archived, deactivated).
+    NotActive,
+    /// The coupon's window has not started.
+    NotStarted,
+    /// The coupon's window has ended.
+    Expired,
+    /// The order is in another currency than the coupon's.
+    CurrencyMismatch,
+    /// The order's channel is not one the coupon is limited to.
+    ChannelNotEligible,
+    /// The order subtotal is below the coupon's minimum.
+    MinSubtotalNotMet,
+    /// The discount on this order would be zero.
+    ZeroDiscount,
+    /// Every use of the coupon is taken (redeemed or reserved).
+    UsageLimitReached,
+    /// Every use of this code is taken (a used single-use code).
+    CodeUsageLimitReached,
+    /// The coupon has a per-customer limit and the order names no customer.
+    CustomerRequired,
+    /// This customer has used the coupon as often as allowed.
+    CustomerLimitReached,
+    /// Every use the coupon's campaign allows is taken.
+    CampaignUsageLimitReached,
+    /// The coupon's campaign has spent its discount budget.
+    CampaignBudgetExhausted,
+    /// One of the coupon's rules rejected the order; see `rule` and `ruleCode`.
+    RuleRejected,
+    /// One of the coupon's rules could not be evaluated; the coupon does not apply.
+    RuleFailed,
+}
+
+impl From<&domain::Rejection> for RejectionCode {
+    fn from(r: &domain::Rejection) -> Self {
+        use domain::Rejection as R;
+        match r {
+            R::NotFound => Self::NotFound,
+            R::NotActive => Self::NotActive,
+            R::NotStarted => Self::NotStarted,
+            R::Expired => Self::Expired,
+            R::CurrencyMismatch => Self::CurrencyMismatch,
+            R::ChannelNotEligible => Self::ChannelNotEligible,
+            R::MinSubtotalNotMet => Self::MinSubtotalNotMet,
+            R::ZeroDiscount => Self::ZeroDiscount,
+            R::UsageLimitReached => Self::UsageLimitReached,
+            R::CodeUsageLimitReached => Self::CodeUsageLimitReached,
+            R::CustomerRequired => Self::CustomerRequired,
+            R::CustomerLimitReached => Self::CustomerLimitReached,
+            R::CampaignUsageLimitReached => Self::CampaignUsageLimitReached,
+            R::CampaignBudgetExhausted => Self::CampaignBudgetExhausted,
+            R::RuleRejected { .. } => Self::RuleRejected,
+            R::RuleFailed { .. } => Self::RuleFailed,
+        }
+    }
+}
+
+/// One reason a coupon does not apply.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct CouponRejection {
+    /// Stable, machine-readable reason.
+    pub code: RejectionCode,
+    /// Explanation for a person.
+    pub message: String,
+    /// For RULE_REJECTED and RULE_FAILED: the rule.
+    pub rule: Option<String>,
+    /// For RULE_REJECTED: the rule's own code (e.g. `EMAIL_DOMAIN_NOT_ALLOWED`).
+    pub rule_code: Option<String>,
+}
+
+impl From<domain::Rejection> for CouponRejection {
+    fn from(r: domain::Rejection) -> Self {
+        let (rule, rule_code) = match &r {
+            domain::Rejection::RuleRejected { rule, code, .. } => {
+                (Some(rule.clone()), Some(code.clone()))
+            }
+            domain::Rejection::RuleFailed { rule } => (Some(rule.clone()), None),
+            _ => (None, None),
+        };
+        Self {
+            code: (&r).into(),
+            message: r.message(),
+            rule,
+            rule_code,
+        }
+    }
+}
+
+/// The answer to `validateCoupon`.
+#[derive(SimpleObject)]
+pub struct CouponValidation {
+    /// Whether the code applies to the order now.
+    pub valid: bool,
+    /// The discount it would give; null when not valid.
+    pub discount: Option<Money>,
+    /// Why it does not apply; empty when valid.
+    pub reasons: Vec<CouponRejection>,
+    /// Problems with the input itself (e.g. a malformed order); empty otherwise.
+    pub user_errors: Vec<UserError>,
+}
