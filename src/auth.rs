@@ -5,13 +5,12 @@
 //! whole key is stored; a fast hash is right for secrets this long, and it makes the
 //! lookup a single indexed read.
 
-use std::fmt;
-
 use chrono::Utc;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use sha2::{Digest, Sha256};
 
+pub use crate::caller::{Caller, Role, key_scope};
 use crate::storage::{Actor, Db, KeyChange, NewApiKey, StorageError, StoredApiKey, api_keys};
 
 /// What every key starts with, so a leaked key is recognisable (e.g. by secret scanners).
@@ -19,73 +18,6 @@ pub const KEY_PREFIX: &str = "cpn_";
 const SECRET_LEN: usize = 40;
 /// Characters of a key shown in lists and logs.
 const DISPLAY_PREFIX_LEN: usize = 12;
-
-/// What a caller may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Everything: coupons, keys, configuration.
-    Admin,
-    /// Server-to-server checkout calls.
-    Storefront,
-    /// Read-only reports and history.
-    Analyst,
-    /// Browser widgets: validation only.
-    Public,
-}
-
-impl Role {
-    /// Every role.
-    pub const ALL: [Role; 4] = [Role::Admin, Role::Storefront, Role::Analyst, Role::Public];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Admin => "admin",
-            Self::Storefront => "storefront",
-            Self::Analyst => "analyst",
-            Self::Public => "public",
-        }
-    }
-
-    /// Parses the stored name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// An authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    /// Its role.
-    pub role: Role,
-    /// The stored key's id; `None` for `COUPONS_ADMIN_KEY`.
-    pub key_id: Option<i64>,
-    /// The key's display prefix.
-    pub key_prefix: String,
-    /// The key's name.
-    pub name: String,
-    /// Channels the key is limited to; empty for all.
-    pub channels: Vec<String>,
-}
-
-impl Principal {
-    /// What idempotency keys, attempt budgets and socket counts are scoped to:
-    /// `key:<id>`, or `admin-env` for `COUPONS_ADMIN_KEY`.
-    pub fn scope(&self) -> String {
-        key_scope(self.key_id)
-    }
-}
-
-/// The scope of a stored key's id (`key:<id>`), or of `COUPONS_ADMIN_KEY` (`None`).
-pub fn key_scope(key_id: Option<i64>) -> String {
-    key_id.map_or_else(|| "admin-env".to_owned(), |id| format!("key:{id}"))
-}
 
 /// Why a request's credentials were refused.
 #[derive(Debug, thiserror::Error)]
@@ -216,8 +148,9 @@ impl Authenticator {
         }
     }
 
-    /// `Ok(None)` when no credentials were sent.
-    pub async fn authenticate(&self, header: Option<&str>) -> Result<Option<Principal>, AuthError> {
+    /// The caller a header names (its address is the transport's to add); `Ok(None)` when
+    /// no credentials were sent.
+    pub async fn authenticate(&self, header: Option<&str>) -> Result<Option<Caller>, AuthError> {
         let Some(header) = header else {
             return Ok(None);
         };
@@ -230,12 +163,13 @@ impl Authenticator {
         let presented = hash(key);
         // Comparing hashes keeps the comparison's timing independent of the secret.
         if self.admin_key_hash.as_deref() == Some(presented.as_str()) {
-            return Ok(Some(Principal {
+            return Ok(Some(Caller {
                 role: Role::Admin,
                 key_id: None,
                 key_prefix: display_prefix(key).to_owned(),
                 name: "COUPONS_ADMIN_KEY".into(),
                 channels: Vec::new(),
+                ip: None,
             }));
         }
         let now = Utc::now();
@@ -251,12 +185,13 @@ impl Authenticator {
         {
             tracing::warn!(error = %e, key = %stored.prefix, "could not record API key use");
         }
-        Ok(Some(Principal {
+        Ok(Some(Caller {
             role,
             key_id: Some(stored.id),
             channels: stored.channel_list(),
             key_prefix: stored.prefix,
             name: stored.name,
+            ip: None,
         }))
     }
 }

@@ -26,12 +26,12 @@ use futures_util::StreamExt as _;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{AuthError, Authenticator, Principal, Role};
+use crate::auth::{AuthError, Authenticator, Caller, Role};
 use crate::graphql::error::ApiError;
 use crate::ids::{self, Kind};
 use crate::service::Services;
 use crate::service::transfer::{self, ImportError};
-use crate::storage::{Actor, RedemptionFilter};
+use crate::storage::RedemptionFilter;
 
 /// Largest import body, in bytes (a million codes with their columns fit).
 pub const MAX_IMPORT_BYTES: usize = 64 << 20;
@@ -89,7 +89,7 @@ async fn authorize(
     auth: &Authenticator,
     headers: &HeaderMap,
     roles: &[Role],
-) -> Result<Principal, Refusal> {
+) -> Result<Caller, Refusal> {
     let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
     match auth.authenticate(header).await {
         Ok(Some(p)) if roles.contains(&p.role) => Ok(p),
@@ -205,7 +205,7 @@ pub async fn import_codes(
     Query(query): Query<FileQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Refusal> {
-    let principal = authorize(&state.auth, &headers, &[Role::Admin]).await?;
+    let caller = authorize(&state.auth, &headers, &[Role::Admin]).await?;
     let coupon = coupon_param(&query)?;
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -229,12 +229,9 @@ pub async fn import_codes(
             )
         }
     })?;
-    let actor = Actor {
-        key_id: principal.key_id,
-        role: principal.role.as_str().to_owned(),
-        name: principal.name.clone(),
-        ip: peer.map(|Extension(ConnectInfo(a))| a.ip().to_string()),
-    };
+    let actor = caller
+        .from_address(peer.map(|Extension(ConnectInfo(a))| a.ip()))
+        .actor();
     match transfer::import_codes(&state.services.db, coupon, &body, &actor).await {
         Ok(n) => Ok(Json(json!({ "imported": n })).into_response()),
         Err(ImportError::Rows(errors)) => Ok((

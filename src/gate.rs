@@ -22,7 +22,7 @@ use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Opera
 use async_graphql::{Data, Request, Response, ServerError};
 use futures_util::stream::{self, BoxStream, StreamExt as _};
 
-use crate::auth::Principal;
+use crate::auth::Caller;
 use crate::graphql::error::ApiError;
 use crate::graphql::shape::{MAX_TEXT_NESTING, const_has_nul, nests_deeper_than, shape};
 use crate::graphql::{CouponSchema, prepare_request};
@@ -42,8 +42,8 @@ pub struct Gate {
 /// client's address.
 #[derive(Debug, Clone, Default)]
 pub struct Visitor {
-    /// The key, once authenticated.
-    pub principal: Option<Principal>,
+    /// The caller, once its key is authenticated (with the address below).
+    pub caller: Option<Caller>,
     /// The client's address (the TCP peer, or the trusted proxy header).
     pub ip: Option<IpAddr>,
 }
@@ -176,7 +176,7 @@ impl Gate {
 
     /// Charges `n` failed code checks to the caller (its key and address).
     fn charge(&self, visitor: &Visitor, n: usize) {
-        let Some(p) = &visitor.principal else { return };
+        let Some(p) = &visitor.caller else { return };
         if n == 0 {
             return;
         }
@@ -219,7 +219,7 @@ impl Gate {
             });
         }
         let may_introspect = visitor
-            .principal
+            .caller
             .as_ref()
             .is_some_and(|p| settings.introspection.contains(&p.role));
         if !may_introspect {
@@ -228,12 +228,7 @@ impl Gate {
             }
             request = request.disable_introspection();
         }
-        let request = prepare_request(
-            request,
-            visitor.principal.clone(),
-            visitor.ip,
-            &self.services,
-        );
+        let request = prepare_request(request, visitor.caller.clone(), &self.services);
         Ok(Admitted { request, kind })
     }
 }

@@ -16,6 +16,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod caller;
 pub mod config;
 pub mod events;
 pub mod files;

@@ -253,8 +253,8 @@ async fn graphql_handler(
         Some(Ok(v)) => Some(v),
         Some(Err(_)) => return refuse(&AuthError::Malformed),
     };
-    let principal = match state.auth.authenticate(header).await {
-        Ok(p) => p,
+    let caller = match state.auth.authenticate(header).await {
+        Ok(c) => c.map(|c| c.from_address(ip)),
         Err(AuthError::Storage(fault)) => {
             return top_level_error(StatusCode::SERVICE_UNAVAILABLE, &ApiError::internal(&fault));
         }
@@ -268,7 +268,7 @@ async fn graphql_handler(
         Ok(b) => b,
         Err(e) => return top_level_error(StatusCode::BAD_REQUEST, &e),
     };
-    let visitor = Visitor { principal, ip };
+    let visitor = Visitor { caller, ip };
     match batch {
         BatchRequest::Single(request) => match state.gate.run(&visitor, vec![request]).await {
             Ok(mut responses) => match responses.pop() {

@@ -37,9 +37,8 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
-use crate::auth::{AuthError, Authenticator, Principal};
+use crate::auth::{AuthError, Authenticator, Caller};
 use crate::gate::{Gate, Visitor};
-use crate::graphql::ClientIp;
 use crate::graphql::error::ApiError;
 
 /// Close code for a socket whose `connection_init` did not come in time.
@@ -184,12 +183,12 @@ impl Executor for SocketExecutor {
         session: Option<Arc<Data>>,
     ) -> BoxStream<'static, GqlResponse> {
         let session = session.unwrap_or_default();
-        let principal = session
-            .get(&TypeId::of::<Principal>())
-            .and_then(|d| d.downcast_ref::<Principal>())
+        let caller = session
+            .get(&TypeId::of::<Caller>())
+            .and_then(|d| d.downcast_ref::<Caller>())
             .cloned();
         let visitor = Visitor {
-            principal,
+            caller,
             ip: self.ip,
         };
         self.gate.stream(&visitor, request, session)
@@ -355,16 +354,16 @@ async fn connection_init(
     let header = ["Authorization", "authorization"]
         .iter()
         .find_map(|k| payload.get(*k).and_then(|v| v.as_str()));
-    let principal = match state.auth.authenticate(header).await {
-        Ok(Some(p)) => p,
+    let caller = match state.auth.authenticate(header).await {
+        Ok(Some(c)) => c.from_address(ip),
         Ok(None) | Err(AuthError::Malformed | AuthError::InvalidKey) => {
             return Err(ApiError::Unauthenticated.into());
         }
         Err(AuthError::Storage(fault)) => return Err(ApiError::internal(&fault).into()),
     };
     let max = state.gate.settings().ws_max_per_key;
-    let Some(permit) = state.sockets.for_key(principal.scope(), max) else {
-        tracing::warn!(key = %principal.key_prefix, max, "refused a WebSocket: the key has its most sockets open");
+    let Some(permit) = state.sockets.for_key(caller.scope(), max) else {
+        tracing::warn!(key = %caller.key_prefix, max, "refused a WebSocket: the key has its most sockets open");
         return Err(ApiError::TooManyConnections { max }.into());
     };
     if let Ok(mut slot) = key_permit.lock() {
@@ -372,7 +371,6 @@ async fn connection_init(
     }
     initialised.notify_one();
     let mut data = Data::default();
-    data.insert(principal);
-    data.insert(ClientIp(ip));
+    data.insert(caller);
     Ok(data)
 }

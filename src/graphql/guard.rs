@@ -5,7 +5,7 @@
 use async_graphql::{Context, Guard, Result};
 
 use super::error::ApiError;
-use crate::auth::{Principal, Role};
+use crate::auth::{Caller, Role};
 
 /// Only admins.
 pub const ADMIN: &[Role] = &[Role::Admin];
@@ -32,7 +32,7 @@ impl RoleGuard {
 
 impl Guard for RoleGuard {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
-        match ctx.data_opt::<Principal>() {
+        match ctx.data_opt::<Caller>() {
             None => Err(ApiError::Unauthenticated.into()),
             Some(p) if self.0.contains(&p.role) => Ok(()),
             Some(_) => Err(ApiError::Forbidden.into()),

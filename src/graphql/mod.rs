@@ -23,11 +23,9 @@ pub mod subscription;
 pub mod types;
 
 use std::any::Any;
-use std::net::IpAddr;
 
 use async_graphql::{Context, ID, Request, Schema, SchemaBuilder};
 
-use crate::auth::Principal;
 use crate::ids::{self, Kind};
 use crate::service::{Caller, Services};
 use error::ApiError;
@@ -73,10 +71,6 @@ pub fn sdl() -> String {
     schema_builder().finish().sdl()
 }
 
-/// The client's address, as the router determined it.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientIp(pub Option<IpAddr>);
-
 /// Request data the router or the schema always adds; missing, it is a server fault.
 fn data<'a, T: Any + Send + Sync>(ctx: &Context<'a>) -> Result<&'a T, ApiError> {
     ctx.data_opt::<T>().ok_or_else(|| {
@@ -93,21 +87,10 @@ pub fn services<'a>(ctx: &Context<'a>) -> Result<&'a Services, ApiError> {
     data::<Services>(ctx)
 }
 
-/// The caller's key; present whenever a role guard let the field run.
-pub fn principal<'a>(ctx: &Context<'a>) -> Result<&'a Principal, ApiError> {
-    data::<Principal>(ctx)
-}
-
-/// The service-level caller of this request: its key and address.
+/// The caller of this request: its key and address; present whenever a role guard let
+/// the field run.
 pub fn caller(ctx: &Context<'_>) -> Result<Caller, ApiError> {
-    let p = principal(ctx)?;
-    Ok(Caller {
-        role: p.role,
-        key_id: p.key_id,
-        key_name: p.name.clone(),
-        ip: ctx.data_opt::<ClientIp>().and_then(|ip| ip.0),
-        channels: p.channels.clone(),
-    })
+    data::<Caller>(ctx).cloned()
 }
 
 /// The global ID of the object of `kind` with row id `id`.
@@ -115,18 +98,11 @@ pub fn global_id(kind: Kind, id: i64) -> ID {
     ID(ids::encode(kind, id))
 }
 
-/// Adds what one request needs: the caller, its address, and a fresh loader.
-pub fn prepare_request(
-    request: Request,
-    principal: Option<Principal>,
-    ip: Option<IpAddr>,
-    services: &Services,
-) -> Request {
-    let request = request
-        .data(ClientIp(ip))
-        .data(ServiceLoader::for_request(services));
-    match principal {
-        Some(p) => request.data(p),
+/// Adds what one request needs: the caller (with its address) and a fresh loader.
+pub fn prepare_request(request: Request, caller: Option<Caller>, services: &Services) -> Request {
+    let request = request.data(ServiceLoader::for_request(services));
+    match caller {
+        Some(c) => request.data(c),
         None => request,
     }
 }

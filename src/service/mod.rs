@@ -19,33 +19,13 @@ pub mod webhooks;
 
 pub use error::ServiceError;
 
-use std::net::IpAddr;
-
-use crate::auth::Role;
 use crate::storage::Db;
 use limiter::Subject;
 
-/// Who is calling, from the API key and the connection.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// The key's role.
-    pub role: Role,
-    /// The stored key's id; `None` for `COUPONS_ADMIN_KEY`.
-    pub key_id: Option<i64>,
-    /// The key's name.
-    pub key_name: String,
-    /// The client's address (from the connection, or the trusted proxy header).
-    pub ip: Option<IpAddr>,
-    /// Channels the key is limited to; empty for all.
-    pub channels: Vec<String>,
-}
+pub use crate::caller::Caller;
 
+/// What the use cases ask of a caller.
 impl Caller {
-    /// Idempotency keys and attempt budgets are scoped to this.
-    pub fn scope(&self) -> String {
-        crate::auth::key_scope(self.key_id)
-    }
-
     /// Whose failed code checks this call counts towards.
     pub fn subjects(&self, customer_key: Option<&str>) -> Vec<Subject> {
         let mut subjects = vec![Subject::Key(self.scope())];
@@ -59,7 +39,7 @@ impl Caller {
         crate::storage::Actor {
             key_id: self.key_id,
             role: self.role.as_str().to_owned(),
-            name: self.key_name.clone(),
+            name: self.name.clone(),
             ip: self.ip.map(|ip| ip.to_string()),
         }
     }

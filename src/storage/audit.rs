@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use super::{Conn, StorageError, on_backend};
 
-/// Who made a change.
+/// Who made a change, as the audit log records it: a [`Caller`](crate::caller::Caller)
+/// (`Caller::actor`), or the service itself and its command line ([`Actor::system`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     /// The API key's id; `None` for `COUPONS_ADMIN_KEY` and for the service itself.

@@ -12,7 +12,7 @@ use crate::graphql::inputs::{
 };
 use crate::graphql::pagination::{Page, after_id, page_size};
 use crate::graphql::types::{ApiKey, AuditEntry, Viewer};
-use crate::graphql::{caller, principal, services};
+use crate::graphql::{caller, services};
 use crate::ids::{self, Kind};
 use crate::service::api_keys;
 use crate::storage::{AuditFilter, KeyChange};
@@ -82,7 +82,7 @@ impl SecurityQuery {
     /// The caller's own API key: its role and name.
     #[graphql(guard = "RoleGuard::new(ANY_KEY)")]
     async fn viewer(&self, ctx: &Context<'_>) -> Result<Viewer, ApiError> {
-        Ok(Viewer(principal(ctx)?.clone()))
+        Ok(Viewer(caller(ctx)?))
     }
 }
 

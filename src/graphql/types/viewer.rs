@@ -3,11 +3,11 @@
 use async_graphql::Object;
 
 use super::ApiKeyRole;
-use crate::auth::Principal;
+use crate::auth::Caller;
 
 /// The caller, as identified by its API key.
 #[derive(Debug, Clone)]
-pub struct Viewer(pub Principal);
+pub struct Viewer(pub Caller);
 
 /// The caller, as identified by its API key.
 #[Object]
