@@ -16,6 +16,7 @@
 use async_graphql::{Enum, ErrorExtensions, SimpleObject};
 use coupons_domain::{
     CheckoutOutcome, CodeError, Field, FieldError, LimitsError, MoneyError, Problem, Rejection,
+    RejectionKind,
 };
 
 use std::sync::Arc;
@@ -321,26 +322,15 @@ pub enum UserErrorCode {
     InvalidCsvRow,
 }
 
-impl From<&Rejection> for UserErrorCode {
-    fn from(r: &Rejection) -> Self {
-        match r {
-            Rejection::NotFound => Self::NotFound,
-            Rejection::NotActive => Self::NotActive,
-            Rejection::NotStarted => Self::NotStarted,
-            Rejection::Expired => Self::Expired,
-            Rejection::CurrencyMismatch => Self::CurrencyMismatch,
-            Rejection::ChannelNotEligible => Self::ChannelNotEligible,
-            Rejection::MinSubtotalNotMet => Self::MinSubtotalNotMet,
-            Rejection::ZeroDiscount => Self::ZeroDiscount,
-            Rejection::UsageLimitReached => Self::UsageLimitReached,
-            Rejection::CodeUsageLimitReached => Self::CodeUsageLimitReached,
-            Rejection::CustomerRequired => Self::CustomerRequired,
-            Rejection::CustomerLimitReached => Self::CustomerLimitReached,
-            Rejection::CampaignUsageLimitReached => Self::CampaignUsageLimitReached,
-            Rejection::CampaignBudgetExhausted => Self::CampaignBudgetExhausted,
-            Rejection::RuleRejected { .. } => Self::RuleRejected,
-            Rejection::RuleFailed { .. } => Self::RuleFailed,
-        }
+/// A rejection as a user error: the code of the same name ([`RejectionKind::code`]).
+impl From<RejectionKind> for UserErrorCode {
+    fn from(kind: RejectionKind) -> Self {
+        use async_graphql::resolver_utils::EnumType as _;
+        Self::items()
+            .iter()
+            .find(|item| item.name == kind.code())
+            .map(|item| item.value)
+            .expect("every rejection is also a user error code (test every_rejection_is_a_user_error_code)")
     }
 }
 
@@ -386,7 +376,7 @@ pub fn outcome_errors(
         CheckoutOutcome::Applied(_) => Vec::new(),
         CheckoutOutcome::Rejected(reasons) => visible_rejections(reasons, role)
             .into_iter()
-            .map(|r| UserError::new(&["input", "code"], (&r).into(), r.message()))
+            .map(|r| UserError::new(&["input", "code"], r.kind().into(), r.message()))
             .collect(),
         CheckoutOutcome::NotFound => {
             vec![UserError::new(&["input", id_field], not_found, "not found")]
@@ -652,6 +642,14 @@ impl From<StorageError> for ApiError {
 mod tests {
     use super::*;
     use coupons_domain::Invalid;
+
+    #[test]
+    fn every_rejection_is_a_user_error_code() {
+        for &kind in RejectionKind::ALL {
+            let code = UserErrorCode::from(kind);
+            assert_eq!(async_graphql::InputType::to_value(&code).to_string(), kind.code());
+        }
+    }
 
     #[test]
     fn every_field_maps_under_input() {

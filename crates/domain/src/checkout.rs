@@ -58,9 +58,68 @@ pub enum Rejection {
     },
 }
 
-impl Rejection {
+/// The reasons a coupon does not apply, without their details: the vocabulary the API
+/// shows as `RejectionCode`, the validation-attempt counters record and reports count.
+/// Add a reason here and to [`Rejection`]; the API enum mirrors this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectionKind {
+    /// See [`Rejection::NotFound`].
+    NotFound,
+    /// See [`Rejection::NotActive`].
+    NotActive,
+    /// See [`Rejection::NotStarted`].
+    NotStarted,
+    /// See [`Rejection::Expired`].
+    Expired,
+    /// See [`Rejection::CurrencyMismatch`].
+    CurrencyMismatch,
+    /// See [`Rejection::ChannelNotEligible`].
+    ChannelNotEligible,
+    /// See [`Rejection::MinSubtotalNotMet`].
+    MinSubtotalNotMet,
+    /// See [`Rejection::ZeroDiscount`].
+    ZeroDiscount,
+    /// See [`Rejection::UsageLimitReached`].
+    UsageLimitReached,
+    /// See [`Rejection::CodeUsageLimitReached`].
+    CodeUsageLimitReached,
+    /// See [`Rejection::CustomerRequired`].
+    CustomerRequired,
+    /// See [`Rejection::CustomerLimitReached`].
+    CustomerLimitReached,
+    /// See [`Rejection::CampaignUsageLimitReached`].
+    CampaignUsageLimitReached,
+    /// See [`Rejection::CampaignBudgetExhausted`].
+    CampaignBudgetExhausted,
+    /// See [`Rejection::RuleRejected`].
+    RuleRejected,
+    /// See [`Rejection::RuleFailed`].
+    RuleFailed,
+}
+
+impl RejectionKind {
+    /// Every reason, in the order of checks.
+    pub const ALL: &'static [RejectionKind] = &[
+        Self::NotFound,
+        Self::NotActive,
+        Self::NotStarted,
+        Self::Expired,
+        Self::CurrencyMismatch,
+        Self::ChannelNotEligible,
+        Self::MinSubtotalNotMet,
+        Self::ZeroDiscount,
+        Self::UsageLimitReached,
+        Self::CodeUsageLimitReached,
+        Self::CustomerRequired,
+        Self::CustomerLimitReached,
+        Self::CampaignUsageLimitReached,
+        Self::CampaignBudgetExhausted,
+        Self::RuleRejected,
+        Self::RuleFailed,
+    ];
+
     /// The stable code, as the API shows it.
-    pub fn code(&self) -> &'static str {
+    pub const fn code(self) -> &'static str {
         match self {
             Self::NotFound => "NOT_FOUND",
             Self::NotActive => "NOT_ACTIVE",
@@ -76,16 +135,14 @@ impl Rejection {
             Self::CustomerLimitReached => "CUSTOMER_LIMIT_REACHED",
             Self::CampaignUsageLimitReached => "CAMPAIGN_USAGE_LIMIT_REACHED",
             Self::CampaignBudgetExhausted => "CAMPAIGN_BUDGET_EXHAUSTED",
-            Self::RuleRejected { .. } => "RULE_REJECTED",
-            Self::RuleFailed { .. } => "RULE_FAILED",
+            Self::RuleRejected => "RULE_REJECTED",
+            Self::RuleFailed => "RULE_FAILED",
         }
     }
 
-    /// A sentence for people.
-    pub fn message(&self) -> String {
-        let fixed = match self {
-            Self::RuleRejected { rule, message, .. } => return format!("{message} (rule {rule})"),
-            Self::RuleFailed { rule } => return format!("rule {rule} could not be evaluated"),
+    /// A sentence for people (the rule's own message, for a rule's rejection).
+    pub const fn message(self) -> &'static str {
+        match self {
             Self::NotFound => "no such coupon code",
             Self::NotActive => "this coupon is not active",
             Self::NotStarted => "this coupon is not valid yet",
@@ -100,8 +157,48 @@ impl Rejection {
             Self::CustomerLimitReached => "this customer has used this coupon as often as allowed",
             Self::CampaignUsageLimitReached => "this promotion has been used as often as allowed",
             Self::CampaignBudgetExhausted => "this promotion has no budget left",
-        };
-        fixed.to_owned()
+            Self::RuleRejected => "one of this coupon's rules rejected the order",
+            Self::RuleFailed => "one of this coupon's rules could not be evaluated",
+        }
+    }
+}
+
+impl Rejection {
+    /// Which reason this is.
+    pub fn kind(&self) -> RejectionKind {
+        use RejectionKind as K;
+        match self {
+            Self::NotFound => K::NotFound,
+            Self::NotActive => K::NotActive,
+            Self::NotStarted => K::NotStarted,
+            Self::Expired => K::Expired,
+            Self::CurrencyMismatch => K::CurrencyMismatch,
+            Self::ChannelNotEligible => K::ChannelNotEligible,
+            Self::MinSubtotalNotMet => K::MinSubtotalNotMet,
+            Self::ZeroDiscount => K::ZeroDiscount,
+            Self::UsageLimitReached => K::UsageLimitReached,
+            Self::CodeUsageLimitReached => K::CodeUsageLimitReached,
+            Self::CustomerRequired => K::CustomerRequired,
+            Self::CustomerLimitReached => K::CustomerLimitReached,
+            Self::CampaignUsageLimitReached => K::CampaignUsageLimitReached,
+            Self::CampaignBudgetExhausted => K::CampaignBudgetExhausted,
+            Self::RuleRejected { .. } => K::RuleRejected,
+            Self::RuleFailed { .. } => K::RuleFailed,
+        }
+    }
+
+    /// The stable code, as the API shows it.
+    pub fn code(&self) -> &'static str {
+        self.kind().code()
+    }
+
+    /// A sentence for people.
+    pub fn message(&self) -> String {
+        match self {
+            Self::RuleRejected { rule, message, .. } => format!("{message} (rule {rule})"),
+            Self::RuleFailed { rule } => format!("rule {rule} could not be evaluated"),
+            other => other.kind().message().to_owned(),
+        }
     }
 }
 

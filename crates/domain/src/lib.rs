@@ -24,7 +24,7 @@ pub mod redemption;
 pub mod rules;
 
 pub use campaign::{CampaignLimits, CampaignUsage, LimitsError};
-pub use checkout::{CodeTerms, Rejection, Usage, evaluate, evaluate_in_campaign};
+pub use checkout::{CodeTerms, Rejection, RejectionKind, Usage, evaluate, evaluate_in_campaign};
 pub use code::{CodeError, CouponCode};
 pub use coupon::{
     Channels, Coupon, CouponDraft, CouponId, CouponSpec, CouponStatus, Expiry, LifecycleStatus,

@@ -6,8 +6,10 @@ use coupons_domain as domain;
 use super::Money;
 use crate::graphql::error::UserError;
 
+// Mirrors the domain's `RejectionKind`: a reason is added there first.
 /// Why a coupon does not apply to an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "domain::RejectionKind")]
 pub enum RejectionCode {
     /// No such code (also answered to storefront and public callers for codes that are
     /// switched off).
@@ -44,30 +46,6 @@ pub enum RejectionCode {
     RuleFailed,
 }
 
-impl From<&domain::Rejection> for RejectionCode {
-    fn from(r: &domain::Rejection) -> Self {
-        use domain::Rejection as R;
-        match r {
-            R::NotFound => Self::NotFound,
-            R::NotActive => Self::NotActive,
-            R::NotStarted => Self::NotStarted,
-            R::Expired => Self::Expired,
-            R::CurrencyMismatch => Self::CurrencyMismatch,
-            R::ChannelNotEligible => Self::ChannelNotEligible,
-            R::MinSubtotalNotMet => Self::MinSubtotalNotMet,
-            R::ZeroDiscount => Self::ZeroDiscount,
-            R::UsageLimitReached => Self::UsageLimitReached,
-            R::CodeUsageLimitReached => Self::CodeUsageLimitReached,
-            R::CustomerRequired => Self::CustomerRequired,
-            R::CustomerLimitReached => Self::CustomerLimitReached,
-            R::CampaignUsageLimitReached => Self::CampaignUsageLimitReached,
-            R::CampaignBudgetExhausted => Self::CampaignBudgetExhausted,
-            R::RuleRejected { .. } => Self::RuleRejected,
-            R::RuleFailed { .. } => Self::RuleFailed,
-        }
-    }
-}
-
 /// One reason a coupon does not apply.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct CouponRejection {
@@ -91,7 +69,7 @@ impl From<domain::Rejection> for CouponRejection {
             _ => (None, None),
         };
         Self {
-            code: (&r).into(),
+            code: r.kind().into(),
             message: r.message(),
             rule,
             rule_code,
@@ -110,4 +88,21 @@ pub struct CouponValidation {
     pub reasons: Vec<CouponRejection>,
     /// Problems with the input itself (e.g. a malformed order); empty otherwise.
     pub user_errors: Vec<UserError>,
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::resolver_utils::EnumType as _;
+
+    use super::*;
+
+    #[test]
+    fn every_code_is_the_domain_code() {
+        for &kind in domain::RejectionKind::ALL {
+            let code = RejectionCode::from(kind);
+            let name = RejectionCode::items().iter().find(|i| i.value == code).unwrap().name;
+            assert_eq!(name, kind.code());
+        }
+        assert_eq!(RejectionCode::items().len(), domain::RejectionKind::ALL.len());
+    }
 }
