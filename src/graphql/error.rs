@@ -267,6 +267,8 @@ pub enum UserErrorCode {
     ChannelNotEligible,
     /// The order subtotal is below the coupon's minimum.
     MinSubtotalNotMet,
+    /// The order has fewer items than the coupon's minimum.
+    MinItemsNotMet,
     /// The discount on this order would be zero.
     ZeroDiscount,
     /// Every use of the coupon is taken (redeemed or reserved).
@@ -468,6 +470,7 @@ fn path(field: Field) -> Vec<String> {
         Field::Status => p(&["status"]),
         Field::MinSubtotal => p(&["minSubtotal", "amount"]),
         Field::MinSubtotalCurrency => p(&["minSubtotal", "currency"]),
+        Field::MinItems => p(&["minItems"]),
         Field::ReversalPolicy => p(&["reversalPolicy"]),
         Field::OrderId => p(&["order", "id"]),
         Field::OrderCurrency => p(&["order", "currency"]),
@@ -647,7 +650,10 @@ mod tests {
     fn every_rejection_is_a_user_error_code() {
         for &kind in RejectionKind::ALL {
             let code = UserErrorCode::from(kind);
-            assert_eq!(async_graphql::InputType::to_value(&code).to_string(), kind.code());
+            assert_eq!(
+                async_graphql::InputType::to_value(&code).to_string(),
+                kind.code()
+            );
         }
     }
 

@@ -3,15 +3,12 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use coupons_domain::coupon::{DESCRIPTION_MAX, NAME_MAX, optional_text, required_text};
 use coupons_domain::defaults::{CodeFormat, DiscountType};
 use coupons_domain::{
-    Channels, Collector, Coupon, CouponCode, CouponDraft, CouponId, CouponSpec, Discount, Field,
-    FieldError, Invalid, LifecycleStatus, Limit, Metadata, MoneyInput, Problem, ReversalPolicy,
-    RuleBinding, Window,
+    Collector, Coupon, CouponCode, CouponDraft, CouponId, CouponPatch, CouponSpec, Field,
+    FieldError, Invalid, LifecycleStatus, Limit, MoneyInput, Problem, RuleBinding,
 };
 use rust_decimal::Decimal;
-use serde_json::Value;
 
 use super::{Caller, ServiceError, Services};
 use crate::rules::Rules;
@@ -95,47 +92,6 @@ pub const ALLOWED_EMAIL_DOMAINS: &str = "allowed_email_domains";
 
 /// Tries at making up a free code before giving up.
 const CODE_TRIES: usize = 5;
-
-/// A discount as a caller sends it: exactly one of percentage and amount.
-#[derive(Debug, Clone, Default)]
-pub struct DiscountParts {
-    /// Percentage off.
-    pub percentage: Option<Decimal>,
-    /// Fixed amount off.
-    pub amount: Option<MoneyInput>,
-    /// Cap of a percentage discount.
-    pub max_discount: Option<MoneyInput>,
-}
-
-/// A change to a coupon. `None` leaves a field as it is; for nullable fields
-/// `Some(None)` clears it.
-#[derive(Debug, Clone, Default)]
-pub struct CouponPatch {
-    /// New name.
-    pub name: Option<String>,
-    /// New description.
-    pub description: Option<Option<String>>,
-    /// New discount, replacing the old one whole.
-    pub discount: Option<DiscountParts>,
-    /// New start.
-    pub starts_at: Option<DateTime<Utc>>,
-    /// New end (`Some(None)`: never).
-    pub expires_at: Option<Option<DateTime<Utc>>>,
-    /// New cap over all codes.
-    pub max_redemptions: Option<Option<i64>>,
-    /// New cap per customer.
-    pub per_customer_limit: Option<Option<i64>>,
-    /// New channel list.
-    pub channels: Option<Vec<String>>,
-    /// New rule bindings.
-    pub rules: Option<Vec<(String, Value)>>,
-    /// New metadata.
-    pub metadata: Option<Value>,
-    /// New minimum subtotal (`Some(None)`: none).
-    pub min_subtotal: Option<Option<MoneyInput>>,
-    /// New reversal policy.
-    pub reversal_policy: Option<ReversalPolicy>,
-}
 
 /// Creates a coupon and, if given, its first code. Nothing is written unless all of the
 /// input is valid and the code is free.
@@ -247,7 +203,7 @@ pub async fn update_coupon(
         id,
         AuditAction::CouponUpdated,
         |current: &Coupon| {
-            let spec = apply_patch(&current.spec, patch)?;
+            let spec = current.spec.patched(patch)?;
             // Existing bindings stay valid even if a rule was since removed; new ones
             // must name loaded rules.
             if rebinds {
@@ -282,72 +238,6 @@ async fn change_coupon(
             Ok::<_, ServiceError>(changed)
         })
         .await
-}
-
-fn apply_patch(current: &CouponSpec, patch: CouponPatch) -> Result<CouponSpec, Invalid> {
-    /// Validates a patched field (when present) and stores it, or records its errors.
-    fn assign<T, E: Into<Invalid>>(e: &mut Collector, slot: &mut T, value: Option<Result<T, E>>) {
-        if let Some(v) = value.and_then(|v| e.take_all(v.map_err(Into::into))) {
-            *slot = v;
-        }
-    }
-    let mut e = Collector::default();
-    let mut spec = current.clone();
-    assign(
-        &mut e,
-        &mut spec.name,
-        patch.name.map(|n| required_text(&n, NAME_MAX, Field::Name)),
-    );
-    assign(
-        &mut e,
-        &mut spec.description,
-        patch.description.map(|d| match d {
-            None => Ok(None),
-            Some(d) => optional_text(&d, DESCRIPTION_MAX, Field::Description)
-                .map(|d| Some(d).filter(|d| !d.is_empty())),
-        }),
-    );
-    assign(
-        &mut e,
-        &mut spec.discount,
-        patch.discount.map(|d| {
-            Discount::from_parts(d.percentage, d.amount.as_ref(), d.max_discount.as_ref())
-        }),
-    );
-    let starts_at = patch.starts_at.unwrap_or(spec.window.starts_at);
-    let expires_at = patch.expires_at.unwrap_or(spec.window.expires_at);
-    assign(
-        &mut e,
-        &mut spec.window,
-        Some(Window::new(starts_at, expires_at)),
-    );
-    assign(
-        &mut e,
-        &mut spec.max_redemptions,
-        patch
-            .max_redemptions
-            .map(|n| Limit::new(n, Field::MaxRedemptions)),
-    );
-    assign(
-        &mut e,
-        &mut spec.per_customer_limit,
-        patch
-            .per_customer_limit
-            .map(|n| Limit::new(n, Field::PerCustomerLimit)),
-    );
-    assign(
-        &mut e,
-        &mut spec.channels,
-        patch.channels.map(|c| Channels::new(&c)),
-    );
-    assign(&mut e, &mut spec.rules, patch.rules.map(RuleBinding::list));
-    assign(
-        &mut e,
-        &mut spec.metadata,
-        patch.metadata.map(Metadata::new),
-    );
-    e.finish()?;
-    Ok(spec)
 }
 
 /// Moves a coupon through its lifecycle (see [`LifecycleStatus::transition`]).

@@ -111,18 +111,30 @@ pub struct NewApiKey<'a> {
     pub channels: &'a [String],
 }
 
-/// The column values of a new key, against a backend's `api_keys` table.
-macro_rules! api_key_values {
-    ($k:ident, $key:expr, $now:expr) => {
-        (
-            $k::name.eq($key.name),
-            $k::role.eq($key.role),
-            $k::prefix.eq($key.prefix),
-            $k::secret_hash.eq($key.secret_hash),
-            $k::created_at.eq($now),
-            $k::channels.eq(serde_json::json!($key.channels)),
-        )
-    };
+/// A new key's row, for either backend's `api_keys` table.
+#[derive(diesel::Insertable)]
+#[diesel(table_name = super::schema::pg::api_keys, treat_none_as_default_value = false)]
+#[diesel(table_name = super::schema::sqlite::api_keys)]
+struct KeyRow<'a> {
+    name: &'a str,
+    role: &'a str,
+    prefix: &'a str,
+    secret_hash: &'a str,
+    created_at: DateTime<Utc>,
+    channels: Value,
+}
+
+impl<'a> NewApiKey<'a> {
+    fn row(&self, now: DateTime<Utc>) -> KeyRow<'a> {
+        KeyRow {
+            name: self.name,
+            role: self.role,
+            prefix: self.prefix,
+            secret_hash: self.secret_hash,
+            created_at: now,
+            channels: json!(self.channels),
+        }
+    }
 }
 
 /// Stores a new key.
@@ -135,7 +147,7 @@ pub async fn insert_api_key(
     let stored = on_backend!(c, |conn| {
         use schema::api_keys::dsl as k;
         let stored: StoredApiKey = diesel::insert_into(k::api_keys)
-            .values(api_key_values!(k, key, now))
+            .values(key.row(now))
             .get_result(conn)
             .await?;
         stored
@@ -208,7 +220,7 @@ pub async fn rotate_api_key(
             channels: &channels,
         };
         let created: StoredApiKey = diesel::insert_into(k::api_keys)
-            .values(api_key_values!(k, new, now))
+            .values(new.row(now))
             .get_result(conn)
             .await?;
         let old: StoredApiKey = diesel::update(k::api_keys.find(id))
@@ -279,7 +291,7 @@ pub async fn insert_first_admin_key(
             return Ok(None);
         }
         let stored: StoredApiKey = diesel::insert_into(k::api_keys)
-            .values(api_key_values!(k, key, now))
+            .values(key.row(now))
             .get_result(conn)
             .await?;
         stored

@@ -41,61 +41,85 @@ impl Actor {
     }
 }
 
-macro_rules! audit_actions {
-    ($($variant:ident => $text:literal, $doc:literal;)*) => {
-        /// What a change did.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum AuditAction {
-            $(#[doc = $doc] $variant,)*
-        }
-
-        impl AuditAction {
-            /// Every action.
-            pub const ALL: &'static [AuditAction] = &[$(AuditAction::$variant,)*];
-
-            /// The stored name.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(AuditAction::$variant => $text,)*
-                }
-            }
-
-            /// Parses the stored name.
-            pub fn parse(s: &str) -> Option<Self> {
-                match s {
-                    $($text => Some(AuditAction::$variant),)*
-                    _ => None,
-                }
-            }
-        }
-    };
+/// What a change did.
+///
+/// Stored by name: the variant's name in `SCREAMING_SNAKE_CASE`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+pub enum AuditAction {
+    /// A coupon was created (with its first code, if any).
+    CouponCreated,
+    /// A coupon's definition changed.
+    CouponUpdated,
+    /// A coupon's lifecycle status changed.
+    CouponStatusChanged,
+    /// A coupon and its codes were deleted.
+    CouponDeleted,
+    /// Codes were added to a coupon.
+    CodesAdded,
+    /// A use of a code was reserved for an order.
+    CouponReserved,
+    /// A code or a reservation was redeemed.
+    CouponRedeemed,
+    /// A reservation was released.
+    ReservationReleased,
+    /// A redemption was reversed, fully or in part.
+    RedemptionReversed,
+    /// A rule version was published.
+    RulePublished,
+    /// A rule was rolled back to an earlier version.
+    RuleRolledBack,
+    /// Rules were simulated against a sample order (nothing else changed).
+    RulesSimulated,
+    /// An API key was created.
+    ApiKeyCreated,
+    /// An API key was revoked.
+    ApiKeyRevoked,
+    /// An API key was replaced by a new one; the old one ends after a grace period.
+    ApiKeyRotated,
+    /// A webhook endpoint was created.
+    WebhookEndpointCreated,
+    /// A webhook endpoint was changed, paused, resumed or given a new secret.
+    WebhookEndpointUpdated,
+    /// A webhook endpoint was deleted with its deliveries.
+    WebhookEndpointDeleted,
+    /// A webhook delivery was put back in line by hand.
+    WebhookRedelivered,
+    /// A campaign was created.
+    CampaignCreated,
+    /// A campaign was renamed, described anew or given new limits.
+    CampaignUpdated,
+    /// A bulk job (code generation) was queued.
+    BulkJobCreated,
+    /// A bulk job was asked to stop.
+    BulkJobCancelled,
+    /// Codes were imported from a CSV file.
+    CodesImported,
 }
 
-audit_actions! {
-    CouponCreated => "COUPON_CREATED", "A coupon was created (with its first code, if any).";
-    CouponUpdated => "COUPON_UPDATED", "A coupon's definition changed.";
-    CouponStatusChanged => "COUPON_STATUS_CHANGED", "A coupon's lifecycle status changed.";
-    CouponDeleted => "COUPON_DELETED", "A coupon and its codes were deleted.";
-    CodesAdded => "CODES_ADDED", "Codes were added to a coupon.";
-    CouponReserved => "COUPON_RESERVED", "A use of a code was reserved for an order.";
-    CouponRedeemed => "COUPON_REDEEMED", "A code or a reservation was redeemed.";
-    ReservationReleased => "RESERVATION_RELEASED", "A reservation was released.";
-    RedemptionReversed => "REDEMPTION_REVERSED", "A redemption was reversed, fully or in part.";
-    RulePublished => "RULE_PUBLISHED", "A rule version was published.";
-    RuleRolledBack => "RULE_ROLLED_BACK", "A rule was rolled back to an earlier version.";
-    RulesSimulated => "RULES_SIMULATED", "Rules were simulated against a sample order (nothing else changed).";
-    ApiKeyCreated => "API_KEY_CREATED", "An API key was created.";
-    ApiKeyRevoked => "API_KEY_REVOKED", "An API key was revoked.";
-    ApiKeyRotated => "API_KEY_ROTATED", "An API key was replaced by a new one; the old one ends after a grace period.";
-    WebhookEndpointCreated => "WEBHOOK_ENDPOINT_CREATED", "A webhook endpoint was created.";
-    WebhookEndpointUpdated => "WEBHOOK_ENDPOINT_UPDATED", "A webhook endpoint was changed, paused, resumed or given a new secret.";
-    WebhookEndpointDeleted => "WEBHOOK_ENDPOINT_DELETED", "A webhook endpoint was deleted with its deliveries.";
-    WebhookRedelivered => "WEBHOOK_REDELIVERED", "A webhook delivery was put back in line by hand.";
-    CampaignCreated => "CAMPAIGN_CREATED", "A campaign was created.";
-    CampaignUpdated => "CAMPAIGN_UPDATED", "A campaign was renamed, described anew or given new limits.";
-    BulkJobCreated => "BULK_JOB_CREATED", "A bulk job (code generation) was queued.";
-    BulkJobCancelled => "BULK_JOB_CANCELLED", "A bulk job was asked to stop.";
-    CodesImported => "CODES_IMPORTED", "Codes were imported from a CSV file.";
+impl AuditAction {
+    /// Every action.
+    pub const ALL: &'static [AuditAction] = <Self as strum::VariantArray>::VARIANTS;
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        s.parse().ok()
+    }
 }
 
 /// What a change touched.

@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::audit::{Actor, AuditAction, EntityType, snapshot, write_audit};
 use super::events::{EventCoupon, EventType, write_event};
-use super::models::{CouponColumns, StoredCoupon, coupon_assignments};
+use super::models::StoredCoupon;
 use super::{Conn, StorageError, on_backend};
 
 #[diesel::declare_sql_function]
@@ -115,7 +115,7 @@ pub async fn insert_coupon(
         use schema::coupons::dsl as c;
         diesel::insert_into(c::coupons)
             .values((
-                coupon_assignments!(c, CouponColumns::new(spec, status)),
+                schema::CouponColumns::new(spec, status),
                 c::redemption_count.eq(0_i64),
                 c::created_at.eq(now),
                 c::updated_at.eq(now),
@@ -315,7 +315,7 @@ pub async fn change_coupon(
     let row: StoredCoupon = on_backend!(c, |conn| {
         use schema::coupons::dsl as c;
         diesel::update(c::coupons.find(id))
-            .set(coupon_assignments!(c, CouponColumns::new(spec, status)))
+            .set(schema::CouponColumns::new(spec, status))
             .get_result(conn)
             .await?
     });

@@ -10,50 +10,63 @@ use serde_json::Value;
 
 use super::{Conn, StorageError, on_backend};
 
-macro_rules! event_types {
-    ($($variant:ident => $text:literal, $doc:literal;)*) => {
-        /// What happened.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum EventType {
-            $(#[doc = $doc] $variant,)*
-        }
-
-        impl EventType {
-            /// Every type.
-            pub const ALL: &'static [EventType] = &[$(EventType::$variant,)*];
-
-            /// The stored name.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(EventType::$variant => $text,)*
-                }
-            }
-
-            /// Parses the stored name.
-            pub fn parse(s: &str) -> Option<Self> {
-                match s {
-                    $($text => Some(EventType::$variant),)*
-                    _ => None,
-                }
-            }
-        }
-    };
+/// What happened.
+///
+/// Stored by name: the variant's name in `SCREAMING_SNAKE_CASE`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+pub enum EventType {
+    /// A coupon was created.
+    CouponCreated,
+    /// A coupon's definition changed.
+    CouponUpdated,
+    /// A coupon's lifecycle status changed.
+    CouponStatusChanged,
+    /// A coupon was deleted.
+    CouponDeleted,
+    /// Codes were added to a coupon.
+    CodesAdded,
+    /// A use of a code was reserved.
+    CouponReserved,
+    /// A code or a reservation was redeemed.
+    CouponRedeemed,
+    /// A reservation was released.
+    ReservationReleased,
+    /// A reservation passed its deadline unredeemed.
+    ReservationExpired,
+    /// A redemption was reversed, fully or in part.
+    RedemptionReversed,
+    /// A rule version was put in force (published or rolled back to).
+    RulePublished,
+    /// A capped coupon's redemptions reached 50% or 90% of its cap.
+    UsageThresholdReached,
+    /// A capped coupon's redemptions reached its cap.
+    CouponExhausted,
 }
 
-event_types! {
-    CouponCreated => "COUPON_CREATED", "A coupon was created.";
-    CouponUpdated => "COUPON_UPDATED", "A coupon's definition changed.";
-    CouponStatusChanged => "COUPON_STATUS_CHANGED", "A coupon's lifecycle status changed.";
-    CouponDeleted => "COUPON_DELETED", "A coupon was deleted.";
-    CodesAdded => "CODES_ADDED", "Codes were added to a coupon.";
-    CouponReserved => "COUPON_RESERVED", "A use of a code was reserved.";
-    CouponRedeemed => "COUPON_REDEEMED", "A code or a reservation was redeemed.";
-    ReservationReleased => "RESERVATION_RELEASED", "A reservation was released.";
-    ReservationExpired => "RESERVATION_EXPIRED", "A reservation passed its deadline unredeemed.";
-    RedemptionReversed => "REDEMPTION_REVERSED", "A redemption was reversed, fully or in part.";
-    RulePublished => "RULE_PUBLISHED", "A rule version was put in force (published or rolled back to).";
-    UsageThresholdReached => "USAGE_THRESHOLD_REACHED", "A capped coupon's redemptions reached 50% or 90% of its cap.";
-    CouponExhausted => "COUPON_EXHAUSTED", "A capped coupon's redemptions reached its cap.";
+impl EventType {
+    /// Every type.
+    pub const ALL: &'static [EventType] = <Self as strum::VariantArray>::VARIANTS;
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        s.parse().ok()
+    }
 }
 
 /// One stored event.

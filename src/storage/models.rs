@@ -9,7 +9,7 @@ use coupons_domain::{
 };
 use diesel::Queryable;
 use rust_decimal::Decimal;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::StorageError;
 
@@ -39,6 +39,7 @@ pub(super) struct StoredCoupon {
     reversal_policy: String,
     reserved_count: i64,
     pub(super) campaign_id: Option<i64>,
+    min_items: Option<i64>,
 }
 
 impl StoredCoupon {
@@ -118,6 +119,8 @@ impl StoredCoupon {
                 (Some(minor), Some(currency)) => Some(Money { minor, currency }),
                 (Some(_), None) => return Err(corrupt("minimum subtotal without currency".into())),
             },
+            min_items: Limit::new(self.min_items, coupons_domain::Field::MinItems)
+                .map_err(|e| corrupt(e.problem.to_string()))?,
             reversal_policy: ReversalPolicy::parse(&self.reversal_policy)
                 .ok_or_else(|| corrupt(format!("reversal policy {:?}", self.reversal_policy)))?,
         };
@@ -134,96 +137,6 @@ impl StoredCoupon {
         })
     }
 }
-
-/// The writable columns of a coupon, derived from a validated spec.
-pub(super) struct CouponColumns {
-    pub name: String,
-    pub description: Option<String>,
-    pub status: &'static str,
-    pub discount_kind: &'static str,
-    pub percent_off: Option<String>,
-    pub amount_minor: Option<i64>,
-    pub max_discount_minor: Option<i64>,
-    pub currency: Option<String>,
-    pub starts_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub max_redemptions: Option<i64>,
-    pub per_customer_limit: Option<i64>,
-    pub channels: Value,
-    pub rules: Value,
-    pub metadata: Value,
-    pub min_subtotal_minor: Option<i64>,
-    pub reversal_policy: &'static str,
-}
-
-impl CouponColumns {
-    pub(super) fn new(spec: &CouponSpec, status: LifecycleStatus) -> Self {
-        let (discount_kind, percent_off, amount_minor, max_discount_minor) = match spec.discount {
-            Discount::Percentage {
-                percent,
-                max_discount,
-            } => (
-                "PERCENTAGE",
-                Some(percent.value().to_string()),
-                None,
-                max_discount.map(|m| m.minor),
-            ),
-            Discount::FixedAmount(m) => ("FIXED_AMOUNT", None, Some(m.minor), None),
-        };
-        Self {
-            name: spec.name.clone(),
-            description: spec.description.clone(),
-            status: status.as_str(),
-            discount_kind,
-            percent_off,
-            amount_minor,
-            max_discount_minor,
-            currency: spec.currency().map(|c| c.code().to_owned()),
-            starts_at: spec.window.starts_at,
-            expires_at: spec.window.expires_at,
-            max_redemptions: spec.max_redemptions.get().map(i64::from),
-            per_customer_limit: spec.per_customer_limit.get().map(i64::from),
-            channels: json!(spec.channels.as_slice()),
-            rules: Value::Array(
-                spec.rules
-                    .iter()
-                    .map(|r| json!({"name": r.name, "params": r.params}))
-                    .collect(),
-            ),
-            metadata: spec.metadata.as_value().clone(),
-            min_subtotal_minor: spec.min_subtotal.map(|m| m.minor),
-            reversal_policy: spec.reversal_policy.as_str(),
-        }
-    }
-}
-
-/// The column assignments of a [`CouponColumns`] against a backend's `coupons` table,
-/// for `insert_into(..).values(..)` and `update(..).set(..)`.
-macro_rules! coupon_assignments {
-    ($c:ident, $cols:expr) => {{
-        let cols = $cols;
-        (
-            $c::name.eq(cols.name),
-            $c::description.eq(cols.description),
-            $c::status.eq(cols.status),
-            $c::discount_kind.eq(cols.discount_kind),
-            $c::percent_off.eq(cols.percent_off),
-            $c::amount_minor.eq(cols.amount_minor),
-            $c::max_discount_minor.eq(cols.max_discount_minor),
-            $c::currency.eq(cols.currency),
-            $c::starts_at.eq(cols.starts_at),
-            $c::expires_at.eq(cols.expires_at),
-            $c::max_redemptions.eq(cols.max_redemptions),
-            $c::per_customer_limit.eq(cols.per_customer_limit),
-            $c::channels.eq(cols.channels),
-            $c::rules.eq(cols.rules),
-            $c::metadata.eq(cols.metadata),
-            $c::min_subtotal_minor.eq(cols.min_subtotal_minor),
-            $c::reversal_policy.eq(cols.reversal_policy),
-        )
-    }};
-}
-pub(super) use coupon_assignments;
 
 /// A `redemptions` row, all columns in table order.
 #[derive(Debug, Clone, Queryable, serde::Serialize)]

@@ -708,6 +708,7 @@ async fn every_rejection_reason_has_its_code(app: TestApp) {
     c(json!({ "name": "past", "code": "PAST", "discount": { "percentage": "5" }, "startsAt": "2001-01-01T00:00:00Z", "expiresAt": "2002-01-01T00:00:00Z" })).await;
     c(json!({ "name": "capped", "code": "CAPPED", "discount": { "percentage": "5" }, "maxRedemptions": 1 })).await;
     c(json!({ "name": "limited", "code": "PERCUST", "discount": { "percentage": "5" }, "perCustomerLimit": 1 })).await;
+    c(json!({ "name": "bundle", "code": "BUNDLE3", "discount": { "percentage": "5" }, "minItems": 3 })).await;
     let single = c(json!({ "name": "single", "discount": { "percentage": "5" } })).await;
     app.admin("mutation($id: ID!) { addCodes(input: { couponId: $id, codes: [\"ONCE\"], usageLimit: 1 }) { userErrors { code } } }", json!({ "id": single["id"] })).await;
     app.admin(
@@ -774,6 +775,13 @@ async fn every_rejection_reason_has_its_code(app: TestApp) {
             None,
         ),
         (
+            "BUNDLE3",
+            json!({ "id": "v", "currency": "USD", "subtotal": "50", "customer": { "email": "a@x.test" },
+                    "items": [{ "sku": "A", "quantity": 2, "unitPrice": "25" }] }),
+            "MIN_ITEMS_NOT_MET",
+            None,
+        ),
+        (
             "LATER",
             web("50", "USD", None),
             "NOT_STARTED",
@@ -811,6 +819,16 @@ async fn every_rejection_reason_has_its_code(app: TestApp) {
             None,
         ),
     ];
+    // Three items (two lines) meet BUNDLE3's minimum of three.
+    let three = json!({ "id": "v", "currency": "USD", "subtotal": "50", "customer": { "email": "a@x.test" },
+                        "items": [{ "sku": "A", "quantity": 2, "unitPrice": "20" }, { "sku": "B", "quantity": 1, "unitPrice": "10" }] });
+    let v = app
+        .admin(
+            VALIDATE,
+            json!({ "input": { "code": "BUNDLE3", "order": three } }),
+        )
+        .await;
+    assert_eq!(v["validateCoupon"]["valid"], true, "{v:#}");
     for (code, order, admin_sees, outsiders_see) in cases {
         let input = json!({ "input": { "code": code, "order": order } });
         let as_admin = app.admin(VALIDATE, input.clone()).await;

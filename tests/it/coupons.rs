@@ -543,6 +543,53 @@ async fn update_changes_only_what_is_given(app: TestApp) {
 }
 both_backends!(update_changes_only_what_is_given);
 
+const UPDATE_TERMS: &str = r#"
+mutation($input: UpdateCouponInput!) {
+  updateCoupon(input: $input) {
+    coupon { minSubtotal { amount currency } reversalPolicy }
+    userErrors { field code }
+  }
+}"#;
+
+/// Every term of the definition can be changed, and a change is checked against the
+/// rest: a minimum subtotal is set, replaced and cleared, the reversal policy switched,
+/// and a kept minimum must still match a new discount's currency.
+async fn update_changes_every_term(app: TestApp) {
+    let c = create(&app, json!({ "name": "Terms", "code": "TERMS1", "discount": { "amount": { "amount": "5", "currency": "EUR" } } })).await;
+    let id = c["id"].clone();
+    let update = async |changes: Value| {
+        let mut input = json!({ "id": id });
+        input
+            .as_object_mut()
+            .unwrap()
+            .extend(changes.as_object().unwrap().clone());
+        app.admin(UPDATE_TERMS, json!({ "input": input })).await["updateCoupon"].clone()
+    };
+    let u = update(json!({ "minSubtotal": { "amount": "20", "currency": "EUR" }, "reversalPolicy": "RESTORE_USAGE" })).await;
+    assert_eq!(u["userErrors"], json!([]));
+    assert_eq!(
+        u["coupon"]["minSubtotal"],
+        json!({ "amount": "20.00", "currency": "EUR" })
+    );
+    assert_eq!(u["coupon"]["reversalPolicy"], "RESTORE_USAGE");
+
+    // A new discount in another currency, with the minimum left as it is: refused.
+    let u = update(json!({ "discount": { "amount": { "amount": "5", "currency": "USD" } } })).await;
+    assert_eq!(u["coupon"], Value::Null);
+    assert_eq!(
+        u["userErrors"],
+        json!([{ "field": ["input", "minSubtotal", "currency"], "code": "CURRENCY_MISMATCH" }])
+    );
+    let u = update(json!({ "minSubtotal": { "amount": "20", "currency": "USD" } })).await;
+    assert_eq!(u["userErrors"][0]["code"], "CURRENCY_MISMATCH");
+
+    let u = update(json!({ "minSubtotal": null, "reversalPolicy": "KEEP_USAGE" })).await;
+    assert_eq!(u["userErrors"], json!([]));
+    assert_eq!(u["coupon"]["minSubtotal"], Value::Null);
+    assert_eq!(u["coupon"]["reversalPolicy"], "KEEP_USAGE");
+}
+both_backends!(update_changes_every_term);
+
 const SET_STATUS: &str = r#"
 mutation($id: ID!, $status: CouponLifecycleStatus!) {
   setCouponStatus(input: { id: $id, status: $status }) {

@@ -41,6 +41,7 @@ async fn coupons(app: &TestApp) -> Vec<String> {
         json!({ "name": "Promo B", "code": "D-CAMPB", "discount": { "percentage": "25" } }),
         json!({ "name": "Later", "code": "D-LATER", "discount": { "percentage": "10" }, "startsAt": "2099-01-01T00:00:00Z" }),
         json!({ "name": "Over", "code": "D-OVER", "discount": { "percentage": "10" }, "startsAt": "2020-01-01T00:00:00Z", "expiresAt": "2021-01-01T00:00:00Z" }),
+        json!({ "name": "Bundle", "code": "D-BUNDLE", "discount": { "percentage": "10" }, "minItems": 3 }),
     ];
     let mut ids = Vec::new();
     for input in inputs {
@@ -81,6 +82,7 @@ async fn coupons(app: &TestApp) -> Vec<String> {
         "D-CAMPB",
         "D-LATER",
         "D-OVER",
+        "D-BUNDLE",
         "D-SINGLE1",
         "D-SINGLE2",
         "D-TWICE",
@@ -100,6 +102,12 @@ fn order(rng: &mut StdRng, n: usize) -> Value {
     if rng.random_bool(0.85) {
         let who = rng.random_range(0..5);
         order["customer"] = json!({ "email": format!("shopper{who}@example.com") });
+    }
+    let lines: Vec<Value> = (0..rng.random_range(0..3))
+        .map(|i| json!({ "sku": format!("SKU-{i}"), "quantity": rng.random_range(1..3), "unitPrice": "1" }))
+        .collect();
+    if !lines.is_empty() {
+        order["items"] = json!(lines);
     }
     match rng.random_range(0..4) {
         0 => order["channel"] = json!("web"),

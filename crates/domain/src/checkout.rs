@@ -28,6 +28,8 @@ pub enum Rejection {
     ChannelNotEligible,
     /// The order subtotal is below the coupon's minimum.
     MinSubtotalNotMet,
+    /// The order has fewer items than the coupon's minimum.
+    MinItemsNotMet,
     /// The discount on this order would be zero.
     ZeroDiscount,
     /// Every use of the coupon is taken (redeemed or reserved).
@@ -77,6 +79,8 @@ pub enum RejectionKind {
     ChannelNotEligible,
     /// See [`Rejection::MinSubtotalNotMet`].
     MinSubtotalNotMet,
+    /// See [`Rejection::MinItemsNotMet`].
+    MinItemsNotMet,
     /// See [`Rejection::ZeroDiscount`].
     ZeroDiscount,
     /// See [`Rejection::UsageLimitReached`].
@@ -107,6 +111,7 @@ impl RejectionKind {
         Self::CurrencyMismatch,
         Self::ChannelNotEligible,
         Self::MinSubtotalNotMet,
+        Self::MinItemsNotMet,
         Self::ZeroDiscount,
         Self::UsageLimitReached,
         Self::CodeUsageLimitReached,
@@ -128,6 +133,7 @@ impl RejectionKind {
             Self::CurrencyMismatch => "CURRENCY_MISMATCH",
             Self::ChannelNotEligible => "CHANNEL_NOT_ELIGIBLE",
             Self::MinSubtotalNotMet => "MIN_SUBTOTAL_NOT_MET",
+            Self::MinItemsNotMet => "MIN_ITEMS_NOT_MET",
             Self::ZeroDiscount => "ZERO_DISCOUNT",
             Self::UsageLimitReached => "USAGE_LIMIT_REACHED",
             Self::CodeUsageLimitReached => "CODE_USAGE_LIMIT_REACHED",
@@ -150,6 +156,7 @@ impl RejectionKind {
             Self::CurrencyMismatch => "this coupon does not apply to orders in this currency",
             Self::ChannelNotEligible => "this coupon does not apply in this sales channel",
             Self::MinSubtotalNotMet => "the order subtotal is below this coupon's minimum",
+            Self::MinItemsNotMet => "the order has fewer items than this coupon's minimum",
             Self::ZeroDiscount => "this coupon gives no discount on this order",
             Self::UsageLimitReached => "this coupon has been used as often as allowed",
             Self::CodeUsageLimitReached => "this code has been used as often as allowed",
@@ -175,6 +182,7 @@ impl Rejection {
             Self::CurrencyMismatch => K::CurrencyMismatch,
             Self::ChannelNotEligible => K::ChannelNotEligible,
             Self::MinSubtotalNotMet => K::MinSubtotalNotMet,
+            Self::MinItemsNotMet => K::MinItemsNotMet,
             Self::ZeroDiscount => K::ZeroDiscount,
             Self::UsageLimitReached => K::UsageLimitReached,
             Self::CodeUsageLimitReached => K::CodeUsageLimitReached,
@@ -282,6 +290,13 @@ pub fn evaluate(
         .is_some_and(|min| min.currency == order.currency && order.subtotal.minor < min.minor)
     {
         reasons.push(Rejection::MinSubtotalNotMet);
+    }
+    if spec
+        .min_items
+        .get()
+        .is_some_and(|min| order.item_count() < u64::from(min))
+    {
+        reasons.push(Rejection::MinItemsNotMet);
     }
     let discount = spec.discount.amount_for(order.subtotal);
     if discount.is_some_and(|d| d.minor == 0) && !reasons.contains(&Rejection::CurrencyMismatch) {

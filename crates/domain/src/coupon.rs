@@ -388,6 +388,8 @@ pub struct CouponSpec {
     pub metadata: Metadata,
     /// Smallest order subtotal the coupon applies to.
     pub min_subtotal: Option<Money>,
+    /// Smallest number of items (the sum of line quantities) an order must have.
+    pub min_items: Limit,
     /// What a full reversal does to the use.
     pub reversal_policy: ReversalPolicy,
 }
@@ -455,6 +457,8 @@ pub struct CouponDraft {
     pub metadata: Value,
     /// Smallest order subtotal.
     pub min_subtotal: Option<MoneyInput>,
+    /// Smallest number of items.
+    pub min_items: Option<i64>,
     /// What a full reversal does to the use.
     pub reversal_policy: ReversalPolicy,
 }
@@ -494,6 +498,7 @@ impl CouponSpec {
         let channels = e.take_all(Channels::new(&draft.channels));
         let rules = e.take_all(RuleBinding::list(draft.rules));
         let metadata = e.take(Metadata::new(draft.metadata));
+        let min_items = e.take(Limit::new(draft.min_items, Field::MinItems));
         let min_subtotal = match &discount {
             Some(d) => e.take(Self::check_min_subtotal(d, draft.min_subtotal.as_ref())),
             None => Some(None),
@@ -511,6 +516,7 @@ impl CouponSpec {
             Some(rules),
             Some(metadata),
             Some(min_subtotal),
+            Some(min_items),
         ) = (
             name,
             description,
@@ -522,6 +528,7 @@ impl CouponSpec {
             rules,
             metadata,
             min_subtotal,
+            min_items,
         )
         else {
             return Err(FieldError::new(Field::Discount, Problem::DiscountKindAmbiguous).into());
@@ -537,8 +544,139 @@ impl CouponSpec {
             rules,
             metadata,
             min_subtotal,
+            min_items,
             reversal_policy: draft.reversal_policy,
         })
+    }
+}
+
+/// A discount as a caller sends it: exactly one of percentage and amount.
+#[derive(Debug, Clone, Default)]
+pub struct DiscountParts {
+    /// Percentage off.
+    pub percentage: Option<Decimal>,
+    /// Fixed amount off.
+    pub amount: Option<MoneyInput>,
+    /// Cap of a percentage discount.
+    pub max_discount: Option<MoneyInput>,
+}
+
+/// A change to a coupon's definition. `None` leaves a field as it is; for nullable
+/// fields `Some(None)` clears it. A new term gets its field here and its line in
+/// [`CouponSpec::patched`].
+#[derive(Debug, Clone, Default)]
+pub struct CouponPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<Option<String>>,
+    /// New discount, replacing the old one whole.
+    pub discount: Option<DiscountParts>,
+    /// New start.
+    pub starts_at: Option<DateTime<Utc>>,
+    /// New end (`Some(None)`: never).
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// New cap over all codes.
+    pub max_redemptions: Option<Option<i64>>,
+    /// New cap per customer.
+    pub per_customer_limit: Option<Option<i64>>,
+    /// New channel list.
+    pub channels: Option<Vec<String>>,
+    /// New rule bindings.
+    pub rules: Option<Vec<(String, Value)>>,
+    /// New metadata.
+    pub metadata: Option<Value>,
+    /// New minimum subtotal (`Some(None)`: none).
+    pub min_subtotal: Option<Option<MoneyInput>>,
+    /// New smallest number of items (`Some(None)`: none).
+    pub min_items: Option<Option<i64>>,
+    /// New reversal policy.
+    pub reversal_policy: Option<ReversalPolicy>,
+}
+
+impl CouponSpec {
+    /// This definition with `patch` applied, validated as a whole: every problem of the
+    /// changed fields is reported, and the result keeps one currency (a minimum subtotal
+    /// left as it is must still match a new discount's currency).
+    pub fn patched(&self, patch: CouponPatch) -> Result<CouponSpec, Invalid> {
+        /// Validates a patched field (when present) and stores it, or records its errors.
+        fn assign<T, E: Into<Invalid>>(
+            e: &mut Collector,
+            slot: &mut T,
+            value: Option<Result<T, E>>,
+        ) {
+            if let Some(v) = value.and_then(|v| e.take_all(v.map_err(Into::into))) {
+                *slot = v;
+            }
+        }
+        let mut e = Collector::default();
+        let mut spec = self.clone();
+        let name = patch.name.map(|n| required_text(&n, NAME_MAX, Field::Name));
+        assign(&mut e, &mut spec.name, name);
+        let description = patch.description.map(|d| match d {
+            None => Ok(None),
+            Some(d) => optional_text(&d, DESCRIPTION_MAX, Field::Description)
+                .map(|d| Some(d).filter(|d| !d.is_empty())),
+        });
+        assign(&mut e, &mut spec.description, description);
+        let discount = patch.discount.map(|d| {
+            Discount::from_parts(d.percentage, d.amount.as_ref(), d.max_discount.as_ref())
+        });
+        assign(&mut e, &mut spec.discount, discount);
+        let starts_at = patch.starts_at.unwrap_or(spec.window.starts_at);
+        let expires_at = patch.expires_at.unwrap_or(spec.window.expires_at);
+        assign(
+            &mut e,
+            &mut spec.window,
+            Some(Window::new(starts_at, expires_at)),
+        );
+        let max_redemptions = patch
+            .max_redemptions
+            .map(|n| Limit::new(n, Field::MaxRedemptions));
+        assign(&mut e, &mut spec.max_redemptions, max_redemptions);
+        let per_customer_limit = patch
+            .per_customer_limit
+            .map(|n| Limit::new(n, Field::PerCustomerLimit));
+        assign(&mut e, &mut spec.per_customer_limit, per_customer_limit);
+        assign(
+            &mut e,
+            &mut spec.channels,
+            patch.channels.map(|c| Channels::new(&c)),
+        );
+        assign(&mut e, &mut spec.rules, patch.rules.map(RuleBinding::list));
+        assign(
+            &mut e,
+            &mut spec.metadata,
+            patch.metadata.map(Metadata::new),
+        );
+        let min_subtotal = match patch.min_subtotal {
+            Some(min) => Self::check_min_subtotal(&spec.discount, min.as_ref()),
+            None => Self::recheck_min_subtotal(&spec.discount, spec.min_subtotal),
+        };
+        assign(&mut e, &mut spec.min_subtotal, Some(min_subtotal));
+        let min_items = patch.min_items.map(|n| Limit::new(n, Field::MinItems));
+        assign(&mut e, &mut spec.min_items, min_items);
+        if let Some(policy) = patch.reversal_policy {
+            spec.reversal_policy = policy;
+        }
+        e.finish()?;
+        Ok(spec)
+    }
+
+    /// A kept minimum subtotal against a (possibly new) discount's currency.
+    fn recheck_min_subtotal(
+        discount: &Discount,
+        min: Option<Money>,
+    ) -> Result<Option<Money>, FieldError> {
+        match (discount.currency(), min) {
+            (Some(expected), Some(min)) if min.currency != expected => Err(FieldError::new(
+                Field::MinSubtotalCurrency,
+                Problem::CurrencyMismatch {
+                    expected: expected.code().to_owned(),
+                },
+            )),
+            _ => Ok(min),
+        }
     }
 }
 

@@ -58,6 +58,8 @@ pub enum Field {
     MinSubtotal,
     /// The currency of the minimum order subtotal.
     MinSubtotalCurrency,
+    /// The smallest number of items an order must have.
+    MinItems,
     /// The order's id.
     OrderId,
     /// The order's currency.

@@ -27,8 +27,8 @@ pub use campaign::{CampaignLimits, CampaignUsage, LimitsError};
 pub use checkout::{CodeTerms, Rejection, RejectionKind, Usage, evaluate, evaluate_in_campaign};
 pub use code::{CodeError, CouponCode};
 pub use coupon::{
-    Channels, Coupon, CouponDraft, CouponId, CouponSpec, CouponStatus, Expiry, LifecycleStatus,
-    Limit, Metadata, ReversalPolicy, RuleBinding, Window,
+    Channels, Coupon, CouponDraft, CouponId, CouponPatch, CouponSpec, CouponStatus, DiscountParts,
+    Expiry, LifecycleStatus, Limit, Metadata, ReversalPolicy, RuleBinding, Window,
 };
 pub use decision::{
     Found, History, Snapshot, UsageMark, decide, decide_terms, usage_marks, with_rules,

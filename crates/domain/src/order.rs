@@ -141,6 +141,11 @@ pub fn normalize_email(raw: &str) -> Result<String, Problem> {
 }
 
 impl Order {
+    /// How many items the order has: the sum of its lines' quantities.
+    pub fn item_count(&self) -> u64 {
+        self.items.iter().map(|i| u64::from(i.quantity)).sum()
+    }
+
     /// Validates an order, reporting every problem.
     pub fn from_draft(d: OrderDraft) -> Result<Self, Invalid> {
         let mut e = Collector::default();

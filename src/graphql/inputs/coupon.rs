@@ -1,7 +1,7 @@
 //! Inputs and payloads of the coupon mutations, and the coupon list's filter.
 
 use async_graphql::{Enum, ID, InputObject, Json, MaybeUndefined, SimpleObject};
-use coupons_domain::{CouponDraft, Expiry, LifecycleStatus};
+use coupons_domain::{CouponDraft, CouponPatch, DiscountParts, Expiry, LifecycleStatus};
 
 use super::MoneyInput;
 use crate::graphql::error::UserError;
@@ -9,7 +9,7 @@ use crate::graphql::scalars::{DateTime, Decimal};
 use crate::graphql::types::{
     Coupon, CouponCode, CouponLifecycleStatus, CouponStatus, ReversalPolicy,
 };
-use crate::service::coupons::{CouponPatch, DiscountParts, NewCoupon};
+use crate::service::coupons::NewCoupon;
 
 /// A discount: give exactly one of `percentage` and `amount`.
 #[derive(Debug, Clone, InputObject)]
@@ -101,6 +101,9 @@ pub struct CreateCouponInput {
     pub rules: Option<Vec<RuleBindingInput>>,
     /// Smallest order subtotal the coupon applies to (in the coupon's currency).
     pub min_subtotal: Option<MoneyInput>,
+    /// Smallest number of items (the sum of the lines' quantities) an order must have;
+    /// at least 1.
+    pub min_items: Option<i32>,
     /// What a full reversal does to the use (default RESTORE_USAGE).
     #[graphql(default_with = "ReversalPolicy::RestoreUsage")]
     pub reversal_policy: ReversalPolicy,
@@ -151,6 +154,7 @@ impl CreateCouponInput {
                 .map(|m| m.0)
                 .unwrap_or(serde_json::Value::Null),
             min_subtotal: self.min_subtotal.map(Into::into),
+            min_items: self.min_items.map(i64::from),
             reversal_policy: self.reversal_policy.into(),
         };
         (draft, self.code, status)
@@ -192,6 +196,8 @@ pub struct UpdateCouponInput {
     pub rules: Option<Vec<RuleBindingInput>>,
     /// New minimum order subtotal (`null`: none).
     pub min_subtotal: MaybeUndefined<MoneyInput>,
+    /// New smallest number of items (`null`: none).
+    pub min_items: MaybeUndefined<i32>,
     /// New reversal policy.
     pub reversal_policy: Option<ReversalPolicy>,
 }
@@ -211,6 +217,7 @@ impl UpdateCouponInput {
             rules: self.rules.map(rules),
             metadata: self.metadata.map(|m| m.0),
             min_subtotal: maybe(self.min_subtotal, Into::into),
+            min_items: maybe(self.min_items, i64::from),
             reversal_policy: self.reversal_policy.map(Into::into),
         }
     }

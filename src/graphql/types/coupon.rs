@@ -191,6 +191,16 @@ impl Coupon {
         self.0.spec.min_subtotal.map(Into::into)
     }
 
+    /// Smallest number of items (the sum of line quantities) an order must have; null
+    /// for none.
+    async fn min_items(&self) -> Option<i32> {
+        self.0
+            .spec
+            .min_items
+            .get()
+            .and_then(|n| i32::try_from(n).ok())
+    }
+
     /// What a full reversal does to the use it took.
     async fn reversal_policy(&self) -> ReversalPolicy {
         self.0.spec.reversal_policy.into()

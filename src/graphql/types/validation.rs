@@ -26,6 +26,8 @@ pub enum RejectionCode {
     ChannelNotEligible,
     /// The order subtotal is below the coupon's minimum.
     MinSubtotalNotMet,
+    /// The order has fewer items than the coupon's minimum (`minItems`).
+    MinItemsNotMet,
     /// The discount on this order would be zero.
     ZeroDiscount,
     /// Every use of the coupon is taken (redeemed or reserved).
@@ -100,9 +102,16 @@ mod tests {
     fn every_code_is_the_domain_code() {
         for &kind in domain::RejectionKind::ALL {
             let code = RejectionCode::from(kind);
-            let name = RejectionCode::items().iter().find(|i| i.value == code).unwrap().name;
+            let name = RejectionCode::items()
+                .iter()
+                .find(|i| i.value == code)
+                .unwrap()
+                .name;
             assert_eq!(name, kind.code());
         }
-        assert_eq!(RejectionCode::items().len(), domain::RejectionKind::ALL.len());
+        assert_eq!(
+            RejectionCode::items().len(),
+            domain::RejectionKind::ALL.len()
+        );
     }
 }
