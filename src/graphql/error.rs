@@ -15,14 +15,14 @@
 
 use async_graphql::{Enum, ErrorExtensions, SimpleObject};
 use coupons_domain::{
-    CheckoutOutcome, CodeError, Field, FieldError, LimitsError, MoneyError, Problem, Rejection,
-    RejectionKind,
+    CheckoutOutcome, CodeError, Field, FieldError, LimitsError, MoneyError, Problem, RejectionKind,
 };
 
 use std::sync::Arc;
 
 use crate::auth::Role;
 use crate::service::ServiceError;
+use crate::service::checkout::visible_rejections;
 use crate::service::reports::PeriodError;
 use crate::storage::StorageError;
 
@@ -333,36 +333,6 @@ impl From<RejectionKind> for UserErrorCode {
             .find(|item| item.name == kind.code())
             .map(|item| item.value)
             .expect("every rejection is also a user error code (test every_rejection_is_a_user_error_code)")
-    }
-}
-
-/// What a caller of `role` may learn from rejections.
-///
-/// Storefront and public callers cannot tell a code that does not exist from one that
-/// is switched off (draft, paused, archived, deactivated) or not started yet: all are
-/// `NOT_FOUND`, with the same message. A code that exists but cannot be used by anyone
-/// (expired, used up) says only that; its terms (minimum subtotal, channels, currency,
-/// rules) are told only for a code that is usable.
-pub fn visible_rejections(reasons: &[Rejection], role: Role) -> Vec<Rejection> {
-    if !matches!(role, Role::Storefront | Role::Public) {
-        return reasons.to_vec();
-    }
-    if crate::service::checkout::is_failed_guess(reasons) {
-        return vec![Rejection::NotFound];
-    }
-    let closed = reasons.iter().find(|r| {
-        matches!(
-            r,
-            Rejection::Expired
-                | Rejection::UsageLimitReached
-                | Rejection::CodeUsageLimitReached
-                | Rejection::CampaignUsageLimitReached
-                | Rejection::CampaignBudgetExhausted
-        )
-    });
-    match closed {
-        Some(r) => vec![r.clone()],
-        None => reasons.to_vec(),
     }
 }
 

@@ -137,6 +137,37 @@ pub fn is_failed_guess(reasons: &[Rejection]) -> bool {
     })
 }
 
+/// What a caller of `role` may learn from rejections: the one visibility policy for
+/// rejections, whatever the channel that tells them.
+///
+/// Storefront and public callers cannot tell a code that does not exist from one that
+/// is switched off (draft, paused, archived, deactivated) or not started yet: all are
+/// `NOT_FOUND`, with the same message. A code that exists but cannot be used by anyone
+/// (expired, used up) says only that; its terms (minimum subtotal, channels, currency,
+/// rules) are told only for a code that is usable.
+pub fn visible_rejections(reasons: &[Rejection], role: Role) -> Vec<Rejection> {
+    if !matches!(role, Role::Storefront | Role::Public) {
+        return reasons.to_vec();
+    }
+    if is_failed_guess(reasons) {
+        return vec![Rejection::NotFound];
+    }
+    let closed = reasons.iter().find(|r| {
+        matches!(
+            r,
+            Rejection::Expired
+                | Rejection::UsageLimitReached
+                | Rejection::CodeUsageLimitReached
+                | Rejection::CampaignUsageLimitReached
+                | Rejection::CampaignBudgetExhausted
+        )
+    });
+    match closed {
+        Some(r) => vec![r.clone()],
+        None => reasons.to_vec(),
+    }
+}
+
 /// Holds a failed guess by an outside caller until the floor has passed since `started`:
 /// how long finding out that a code is unknown, switched off or not started takes then
 /// says nothing about which it was.

@@ -7,7 +7,7 @@ use coupons_domain::CheckoutOutcome;
 use super::optional_filter_id;
 use crate::auth::Role;
 use crate::graphql::error::{
-    ApiError, UserError, UserErrorCode, key_reused, outcome_errors, user_errors, visible_rejections,
+    ApiError, UserError, UserErrorCode, key_reused, outcome_errors, user_errors,
 };
 use crate::graphql::guard::{CHECKOUT, READERS, RoleGuard, VALIDATE};
 use crate::graphql::inputs::{
@@ -20,7 +20,7 @@ use crate::graphql::types::{CouponRejection, CouponValidation, Redemption};
 use crate::graphql::{caller, services};
 use crate::ids::{self, Kind};
 use crate::service::ServiceError;
-use crate::service::checkout::{self, RedeemTarget};
+use crate::service::checkout::{self, RedeemTarget, visible_rejections};
 use crate::storage::{self, Idempotent};
 
 /// Checkout reads.
