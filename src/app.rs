@@ -72,16 +72,22 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
             .into_bytes(),
     };
     let rules = Arc::new(Rules::new(config.rules.limits()));
-    for e in rules.load_dir(&config.rules.rules_dir) {
+    let dir = &config.rules.rules_dir;
+    for e in rules.load_shipped().iter().chain(&rules.load_dir(dir)) {
         tracing::error!(error = %e, "rule not loaded");
     }
-    tracing::info!(dir = %config.rules.rules_dir.display(), rules = ?rules.names(), "rules loaded");
-    let watcher = match watch_dir(rules.clone(), config.rules.rules_dir.clone()) {
-        Ok(w) => Some(w),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch the rules directory; edits need a restart");
-            None
+    let watcher = if dir.is_dir() {
+        tracing::info!(dir = %dir.display(), rules = ?rules.names(), "rules loaded (shipped, and the directory's, which it watches)");
+        match watch_dir(rules.clone(), dir.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch the rules directory; edits need a restart");
+                None
+            }
         }
+    } else {
+        tracing::info!(dir = %dir.display(), rules = ?rules.names(), "rules loaded (shipped; no rules directory)");
+        None
     };
     let services = Services {
         rules,

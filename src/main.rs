@@ -9,7 +9,7 @@ use coupons::app::{self, redact_url};
 use coupons::auth::{self, Role};
 use coupons::config::{DatabaseConfig, LogFormat, RulesConfig, ServeConfig};
 use coupons::ids::{self, Kind};
-use coupons::rules::Rules;
+use coupons::rules::{RuleOrigin, Rules};
 use coupons::service::maintenance;
 use coupons::service::transfer::{self, ImportError};
 use coupons::storage::{Db, RedemptionFilter};
@@ -39,6 +39,9 @@ enum Command {
     /// Compile every rule in the rules directory and run each rule's examples; exit
     /// non-zero if any fails.
     CheckRules(RulesConfig),
+    /// The rules in force.
+    #[command(subcommand)]
+    Rules(RulesCommand),
     /// Write codes or redemptions as CSV to standard output (or `--out`).
     #[command(subcommand)]
     Export(ExportCommand),
@@ -82,6 +85,19 @@ enum ExportCommand {
         /// Write to this file instead of standard output.
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// Every rule in force, with where it comes from: shipped in the binary, a file of
+    /// the rules directory (which overrides a shipped rule), or published (with its
+    /// version; it overrides both).
+    List {
+        #[command(flatten)]
+        rules: RulesConfig,
         #[command(flatten)]
         database: DatabaseConfig,
     },
@@ -157,6 +173,9 @@ async fn main() -> ExitCode {
             Ok(false) => return ExitCode::FAILURE,
             Err(e) => Err(e),
         },
+        Some(Command::Rules(RulesCommand::List { rules, database })) => {
+            list_rules(&rules, database).await
+        }
         Some(Command::CheckRules(rules)) => match check_rules(&rules) {
             true => Ok(()),
             false => return ExitCode::FAILURE,
@@ -243,11 +262,47 @@ async fn migrate(database: DatabaseConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints every rule in force and where it comes from.
+async fn list_rules(config: &RulesConfig, database: DatabaseConfig) -> anyhow::Result<()> {
+    let rules = Rules::new(config.limits());
+    for e in rules
+        .load_shipped()
+        .iter()
+        .chain(&rules.load_dir(&config.rules_dir))
+    {
+        eprintln!("not loaded: {e}");
+    }
+    let db = connect(&database).await?;
+    coupons::service::rules::sync_published(&db, &rules).await?;
+    let in_force = rules.in_force();
+    let width = in_force
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!("{:width$}  SOURCE", "NAME");
+    for rule in in_force {
+        let source = match &rule.origin {
+            RuleOrigin::Shipped => "shipped".to_owned(),
+            RuleOrigin::File(path) => format!("file {}", path.display()),
+            RuleOrigin::Published { version } => format!("published v{version}"),
+            RuleOrigin::Inline => "inline".to_owned(),
+        };
+        println!("{:width$}  {source}", rule.name);
+    }
+    Ok(())
+}
+
 /// Compiles every rule and runs its examples; `true` when all is well.
 fn check_rules(config: &RulesConfig) -> bool {
     let rules = Rules::new(config.limits());
     let mut ok = true;
-    for e in rules.load_dir(&config.rules_dir) {
+    for e in rules
+        .load_shipped()
+        .iter()
+        .chain(&rules.load_dir(&config.rules_dir))
+    {
         println!("FAIL {e}");
         ok = false;
     }

@@ -1,5 +1,6 @@
-//! Loading the rules directory: every `*.rhai` file compiled and put in force, files
-//! that fail reported while the rule in force stays, rules whose file is gone removed.
+//! Loading the rules directory: every `*.rhai` file compiled and put in force over the
+//! shipped rule of its name, files that fail reported while the rule in force stays,
+//! rules whose file is gone removed. A directory that does not exist holds no rules.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,13 @@ impl Rules {
         let mut seen = Vec::new();
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let files: Vec<String> = self.snapshot().files.keys().cloned().collect();
+                for name in files {
+                    self.remove(&name);
+                }
+                return errors;
+            }
             Err(e) => {
                 errors.push(RuleError::new(
                     &dir.display().to_string(),

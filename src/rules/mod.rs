@@ -5,9 +5,10 @@
 //! `cap(amount)`; optionally `fn params()` declaring its parameters, and
 //! `fn examples()` listing cases that `coupons check-rules` runs.
 //!
-//! [`Rules`] holds the compiled rules. Rules come from files in the rules directory; a
-//! file that fails to compile is reported with its line and column and the version in
-//! force stays. Evaluation implements
+//! [`Rules`] holds the compiled rules, in three layers: the rules shipped in the binary
+//! (`shipped`), files in the rules directory (which override shipped rules by name), and
+//! rules published through the API (which override both). A file that fails to compile
+//! is reported with its line and column and the version in force stays. Evaluation implements
 //! [`RuleEvaluator`](coupons_domain::RuleEvaluator), so checkout can run a coupon's
 //! bindings inside its transaction without knowing about scripts.
 //!
@@ -29,6 +30,7 @@ mod load;
 mod params;
 mod registry;
 mod rule;
+mod shipped;
 mod watch;
 
 pub use convert::{facts_to_dynamic, json_to_dynamic};
@@ -37,4 +39,5 @@ pub use error::RuleError;
 pub use examples::{ExampleResult, example_facts};
 pub use registry::Rules;
 pub use rule::{CompiledRule, RuleOrigin};
+pub use shipped::SHIPPED;
 pub use watch::watch_dir;

@@ -10,10 +10,12 @@ use rhai::{AST, CallFnOptions, Dynamic, Engine, Scope};
 use super::engine::{self, RuleLimits};
 use super::{CompiledRule, RuleOrigin};
 
-/// Rules by name, in two layers: files, and published rules, which win over files of
-/// the same name.
+/// Rules by name, in three layers: shipped rules, files, which win over shipped rules of
+/// the same name, and published rules, which win over both.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Layers {
+    /// Rules shipped in the binary.
+    pub(super) shipped: HashMap<String, Arc<CompiledRule>>,
     /// Rules from files in the rules directory.
     pub(super) files: HashMap<String, Arc<CompiledRule>>,
     /// Rules published through the API.
@@ -23,7 +25,10 @@ pub(super) struct Layers {
 impl Layers {
     /// The rule in force under `name`.
     pub(super) fn get(&self, name: &str) -> Option<&Arc<CompiledRule>> {
-        self.published.get(name).or_else(|| self.files.get(name))
+        self.published
+            .get(name)
+            .or_else(|| self.files.get(name))
+            .or_else(|| self.shipped.get(name))
     }
 }
 
@@ -75,7 +80,8 @@ impl Rules {
         self.update(|layers| {
             let layer = match rule.origin {
                 RuleOrigin::Published { .. } => &mut layers.published,
-                _ => &mut layers.files,
+                RuleOrigin::Shipped => &mut layers.shipped,
+                RuleOrigin::File(_) | RuleOrigin::Inline => &mut layers.files,
             };
             layer.insert(rule.name.clone(), rule.clone());
         });
@@ -123,12 +129,22 @@ impl Rules {
         self.snapshot().get(name).cloned()
     }
 
+    /// The rules in force, sorted by name, each as the layer that wins gives it.
+    pub fn in_force(&self) -> Vec<Arc<CompiledRule>> {
+        let layers = self.snapshot();
+        self.names()
+            .iter()
+            .filter_map(|n| layers.get(n).cloned())
+            .collect()
+    }
+
     /// Names of the rules in force, sorted.
     pub fn names(&self) -> Vec<String> {
         let layers = self.snapshot();
         let mut names: Vec<String> = layers
-            .files
+            .shipped
             .keys()
+            .chain(layers.files.keys())
             .chain(layers.published.keys())
             .cloned()
             .collect();

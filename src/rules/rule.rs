@@ -10,6 +10,8 @@ use super::params::{ParamSpec, kind_name};
 /// Where a rule's source came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RuleOrigin {
+    /// Shipped with the service (compiled into the binary from `rules/`).
+    Shipped,
     /// A file in the rules directory.
     File(PathBuf),
     /// Given directly (drafts, tests).

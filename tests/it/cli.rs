@@ -79,6 +79,91 @@ async fn first_start_prints_a_working_admin_key_postgres() {
     first_start_prints_a_working_admin_key(Backend::Postgres).await;
 }
 
+/// Started from an empty directory (no `rules/` beside it), the shipped rules are in
+/// force: the README's STAFF30 coupon binds two of them and they decide. A rules
+/// directory there overrides a shipped rule by name, and `coupons rules list` says where
+/// each rule comes from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipped_rules_work_from_any_directory() {
+    let Some(db) = TestDatabase::new(Backend::Sqlite).await else {
+        return;
+    };
+    let empty = std::env::temp_dir().join(format!("coupons-empty-{}", rand::random::<u64>()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let key = "scripted-0123456789-0123456789-0123456789";
+    let server = Process::start_in(&empty, &db.url, &[("COUPONS_ADMIN_KEY", key)]);
+    let made = server
+        .graphql(
+            key,
+            r#"mutation {
+      createCoupon(input: { name: "Staff 30%", code: "STAFF30", discount: { percentage: "30" },
+        rules: [{ name: "allowed_email_domains", params: { domains: ["*.acme.com"] } },
+                { name: "per_customer_limit", params: { limit: 3, window_hours: 720 } }] }) {
+        coupon { id } userErrors { field code message }
+      }
+    }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        made["data"]["createCoupon"]["userErrors"],
+        json!([]),
+        "{made:#}"
+    );
+    let validate = "query($email: String!) { validateCoupon(input: { code: \"STAFF30\", order: { id: \"o1\", currency: \"USD\", subtotal: \"80\", customer: { email: $email } } }) { valid reasons { code ruleCode } } }";
+    let staff = server
+        .graphql(key, validate, json!({ "email": "ann@eu.acme.com" }))
+        .await;
+    assert_eq!(staff["data"]["validateCoupon"]["valid"], true, "{staff:#}");
+    let other = server
+        .graphql(key, validate, json!({ "email": "bob@example.com" }))
+        .await;
+    assert_eq!(
+        other["data"]["validateCoupon"]["reasons"][0]["code"], "RULE_REJECTED",
+        "{other:#}"
+    );
+    assert!(server.stop().0.success());
+
+    let rules = empty.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("min_subtotal.rhai"),
+        "// Always passes.\nfn check(ctx, params) { pass() }\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .current_dir(&empty)
+        .args(["rules", "list"])
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{listed} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let source = |name: &str| {
+        listed
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
+    };
+    assert_eq!(
+        source("allowed_email_domains").as_deref(),
+        Some("shipped"),
+        "{listed}"
+    );
+    assert_eq!(
+        source("min_subtotal").as_deref(),
+        Some("file rules/min_subtotal.rhai"),
+        "{listed}"
+    );
+    assert_eq!(listed.lines().count(), 1 + 12, "{listed}");
+    std::fs::remove_dir_all(&empty).unwrap();
+}
+
 /// `COUPONS_ADMIN_KEY` works for scripted set-ups and suppresses the generated key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scripted_admin_key() {

@@ -1,7 +1,7 @@
 //! The real `coupons` binary as a child process: started on a database with extra
 //! environment, its output captured in a file, stopped with SIGTERM or SIGKILL.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,11 @@ impl Process {
     /// Starts the binary with a clean environment plus `env`, listening on a free port,
     /// and waits for its "Listening on" line.
     pub fn start(database_url: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_in(Path::new(env!("CARGO_MANIFEST_DIR")), database_url, env)
+    }
+
+    /// [`Process::start`], in the working directory `dir`.
+    pub fn start_in(dir: &Path, database_url: &str, env: &[(&str, &str)]) -> Self {
         let log = std::env::temp_dir().join(format!(
             "coupons-process-{}-{}.log",
             std::process::id(),
@@ -28,7 +33,8 @@ impl Process {
         ));
         let file = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(BIN);
-        cmd.env_clear()
+        cmd.current_dir(dir)
+            .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", database_url)
             .env("COUPONS_BIND", "127.0.0.1:0")

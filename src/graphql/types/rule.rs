@@ -13,7 +13,9 @@ use crate::service::rules;
 /// Where the rule in force comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum RuleSource {
-    /// A file in the rules directory.
+    /// Shipped with the service (built into the binary).
+    Shipped,
+    /// A file in the rules directory (`COUPONS_RULES_DIR`).
     File,
     /// Published through `publishRule` (stored in the database, versioned).
     Published,
@@ -51,11 +53,12 @@ impl Rule {
     async fn source_kind(&self) -> RuleSource {
         match self.0.origin {
             RuleOrigin::Published { .. } => RuleSource::Published,
-            _ => RuleSource::File,
+            RuleOrigin::Shipped => RuleSource::Shipped,
+            RuleOrigin::File(_) | RuleOrigin::Inline => RuleSource::File,
         }
     }
 
-    /// The published version in force; null for a file rule.
+    /// The published version in force; null for a shipped or file rule.
     async fn version(&self) -> Option<i64> {
         match self.0.origin {
             RuleOrigin::Published { version } => Some(version),
