@@ -18,6 +18,7 @@ use crate::service::attempts::AttemptCounter;
 use crate::service::checkout::CheckoutSettings;
 use crate::service::limiter::Limiter;
 use crate::service::{Services, maintenance};
+use crate::storage::migrations::{CreateDatabaseError, DatabaseSetUp, create_missing_database};
 use crate::storage::{Db, StorageError, secrets};
 use crate::webhooks::WebhookWorker;
 
@@ -44,9 +45,25 @@ pub struct Server {
     db: Db,
 }
 
-/// Connects, migrates, creates the first admin key on an empty database, and binds.
+/// Binds, then connects (creating a missing PostgreSQL database when the role may),
+/// migrates and creates the first admin key on an empty database: a start that cannot
+/// listen writes nothing.
 pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
     config.validate()?;
+    let listener = TcpListener::bind(config.bind.as_str())
+        .await
+        .with_context(|| format!("binding {} (COUPONS_BIND)", config.bind))?;
+    let url = &config.database.database_url;
+    match create_missing_database(url).await {
+        Ok(DatabaseSetUp::Created(name)) => {
+            tracing::info!(database = %name, "created the database");
+            println!("Created the database {name:?}.");
+        }
+        Ok(DatabaseSetUp::Existed) => {}
+        Err(e @ CreateDatabaseError::NotAllowed { .. }) => return Err(e.into()),
+        // The connection below reports it, in its own words.
+        Err(CreateDatabaseError::Other(_)) => {}
+    }
     let db = Db::connect(
         &config.database.database_url,
         config.database.pool_options(),
@@ -128,9 +145,6 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
     let events = services.events.clone();
     let attempts = services.attempts.clone();
     let authenticator = Authenticator::new(db.clone(), config.admin_key.as_deref());
-    let listener = TcpListener::bind(config.bind)
-        .await
-        .with_context(|| format!("binding {}", config.bind))?;
     let local_addr = listener.local_addr()?;
     let http = config.security.http_settings(config.graphiql)?;
     Ok(Server {

@@ -1,7 +1,6 @@
 //! Configuration: read once at start from flags and environment variables, typed, and
 //! passed down. Nothing else reads the environment. Tests build these structs in code.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::auth::Role;
@@ -306,9 +305,10 @@ pub struct ServeConfig {
     /// `development` or `production` (which requires `COUPONS_SECRET`).
     #[arg(long = "env", env = "COUPONS_ENV", value_enum, default_value_t = Environment::Development)]
     pub environment: Environment,
-    /// Address and port to listen on (port 0 picks a free port).
-    #[arg(long, env = "COUPONS_BIND", default_value = "127.0.0.1:8080")]
-    pub bind: SocketAddr,
+    /// Address and port to listen on: `HOST:PORT` (a name or an address; `[::1]:PORT`
+    /// for IPv6), or `:PORT` for every interface. Port 0 picks a free port.
+    #[arg(long, env = "COUPONS_BIND", default_value = "127.0.0.1:8080", value_parser = parse_bind)]
+    pub bind: String,
     /// An extra admin API key accepted besides the stored ones, for scripted set-ups
     /// (at least 32 characters). When set, no first admin key is generated.
     #[arg(long, env = "COUPONS_ADMIN_KEY", hide_env_values = true)]
@@ -505,4 +505,24 @@ mod tests {
         }
         assert!(seen > 40, "only {seen} variables found");
     }
+}
+
+/// Reads a listen address: `HOST:PORT`, or `:PORT` for every interface.
+fn parse_bind(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let full = match s.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => s.to_owned(),
+    };
+    let Some((host, port)) = full.rsplit_once(':') else {
+        return Err(format!(
+            "{s:?}: expected HOST:PORT or :PORT, e.g. 127.0.0.1:8080 or :0"
+        ));
+    };
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(format!(
+            "{s:?}: expected HOST:PORT or :PORT with a port from 0 to 65535"
+        ));
+    }
+    Ok(full)
 }

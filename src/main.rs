@@ -237,6 +237,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         println!("Send it as the header   Authorization: Bearer {key}");
         println!("(in GraphiQL: Headers tab, {{\"Authorization\": \"Bearer {key}\"}})");
         println!();
+    } else if config.admin_key.is_none() {
+        println!(
+            "No admin key printed: only the first start on an empty database prints one. \
+             To make another: coupons api-key create --role admin --name NAME"
+        );
     }
     println!("Press Ctrl-C to stop.");
     tracing::info!(addr = %server.local_addr, backend = server.backend, "serving");

@@ -164,6 +164,107 @@ async fn shipped_rules_work_from_any_directory() {
     std::fs::remove_dir_all(&empty).unwrap();
 }
 
+/// A start that cannot listen (its port is taken) fails before it writes anything, so
+/// the next start is still the first: it prints the admin key, and `:0` and `host:0`
+/// pick a free port. A later start says how to make another admin key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_that_cannot_listen_writes_nothing() {
+    let Some(db) = TestDatabase::new(Backend::Sqlite).await else {
+        return;
+    };
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let out = Command::new(BIN)
+        .env_clear()
+        .env("DATABASE_URL", &db.url)
+        .env("COUPONS_BIND", format!("127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("binding 127.0.0.1:"), "{stderr}");
+    let file = db.url.trim_start_matches("sqlite://");
+    assert!(
+        !std::path::Path::new(file).exists(),
+        "the database was touched"
+    );
+    drop(busy);
+
+    let server = Process::start(&db.url, &[("COUPONS_BIND", ":0")]);
+    let key = printed_admin_key(&server).expect("the first real start prints a key");
+    let me = server.graphql(&key, "{ viewer { role } }", json!({})).await;
+    assert_eq!(me["data"]["viewer"]["role"], "ADMIN");
+    assert!(server.stop().0.success());
+
+    let again = Process::start(&db.url, &[("COUPONS_BIND", "localhost:0")]);
+    assert_eq!(printed_admin_key(&again), None);
+    assert!(
+        again
+            .output()
+            .contains("coupons api-key create --role admin"),
+        "{}",
+        again.output()
+    );
+    assert!(again.stop().0.success());
+}
+
+/// `serve` on a PostgreSQL database that does not exist creates it and serves; a role
+/// that may not create databases is told so, and the start fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_postgres_database_is_created() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    let base = crate::harness::postgres_url();
+    let mut admin = match AsyncPgConnection::establish(&base).await {
+        Ok(c) => c,
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true but PostgreSQL at {base} is unreachable: {e}")
+        }
+        Err(_) => return,
+    };
+    let suffix = format!("{:016x}", rand::random::<u64>());
+    let (server_part, _) = base.rsplit_once('/').unwrap();
+    let name = format!("coupons_new_{suffix}");
+    let url = format!("{server_part}/{name}");
+    let server = Process::start(&url, &[]);
+    assert!(
+        server
+            .output()
+            .contains(&format!("Created the database \"{name}\"")),
+        "{}",
+        server.output()
+    );
+    let key = printed_admin_key(&server).expect("a first start prints a key");
+    let me = server.graphql(&key, "{ viewer { role } }", json!({})).await;
+    assert_eq!(me["data"]["viewer"]["role"], "ADMIN");
+    assert!(server.stop().0.success());
+    admin
+        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+
+    let role = format!("coupons_nocreate_{suffix}");
+    admin
+        .batch_execute(&format!("CREATE ROLE {role} LOGIN NOCREATEDB"))
+        .await
+        .unwrap();
+    let (scheme, rest) = server_part.split_once("://").unwrap();
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let url = format!("{scheme}://{role}@{host}/{name}");
+    let out = Command::new(BIN)
+        .env_clear()
+        .env("DATABASE_URL", &url)
+        .env("COUPONS_BIND", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    admin
+        .batch_execute(&format!("DROP ROLE {role}"))
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("may not create it"), "{stderr}");
+}
+
 /// `COUPONS_ADMIN_KEY` works for scripted set-ups and suppresses the generated key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scripted_admin_key() {
