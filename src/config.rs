@@ -476,6 +476,26 @@ impl ServeConfig {
     }
 }
 
+/// Reads a listen address: `HOST:PORT`, or `:PORT` for every interface.
+fn parse_bind(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let full = match s.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => s.to_owned(),
+    };
+    let Some((host, port)) = full.rsplit_once(':') else {
+        return Err(format!(
+            "{s:?}: expected HOST:PORT or :PORT, e.g. 127.0.0.1:8080 or :0"
+        ));
+    };
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(format!(
+            "{s:?}: expected HOST:PORT or :PORT with a port from 0 to 65535"
+        ));
+    }
+    Ok(full)
+}
+
 #[cfg(test)]
 mod tests {
     use clap::{Args, Command};
@@ -505,24 +525,4 @@ mod tests {
         }
         assert!(seen > 40, "only {seen} variables found");
     }
-}
-
-/// Reads a listen address: `HOST:PORT`, or `:PORT` for every interface.
-fn parse_bind(s: &str) -> Result<String, String> {
-    let s = s.trim();
-    let full = match s.strip_prefix(':') {
-        Some(port) => format!("0.0.0.0:{port}"),
-        None => s.to_owned(),
-    };
-    let Some((host, port)) = full.rsplit_once(':') else {
-        return Err(format!(
-            "{s:?}: expected HOST:PORT or :PORT, e.g. 127.0.0.1:8080 or :0"
-        ));
-    };
-    if host.is_empty() || port.parse::<u16>().is_err() {
-        return Err(format!(
-            "{s:?}: expected HOST:PORT or :PORT with a port from 0 to 65535"
-        ));
-    }
-    Ok(full)
 }

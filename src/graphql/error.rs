@@ -326,6 +326,10 @@ pub enum UserErrorCode {
 
 /// A rejection as a user error: the code of the same name ([`RejectionKind::code`]).
 impl From<RejectionKind> for UserErrorCode {
+    #[expect(
+        clippy::expect_used,
+        reason = "every rejection has its user error code: test every_rejection_is_a_user_error_code"
+    )]
     fn from(kind: RejectionKind) -> Self {
         use async_graphql::resolver_utils::EnumType as _;
         Self::items()
