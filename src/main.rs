@@ -275,7 +275,7 @@ async fn list_rules(config: &RulesConfig, database: DatabaseConfig) -> anyhow::R
         .iter()
         .chain(&rules.load_dir(&config.rules_dir))
     {
-        eprintln!("not loaded: {e}");
+        println!("not loaded: {e}");
     }
     let db = connect(&database).await?;
     coupons::service::rules::sync_published(&db, &rules).await?;
