@@ -168,6 +168,14 @@ pub fn visible_rejections(reasons: &[Rejection], role: Role) -> Vec<Rejection> {
     }
 }
 
+/// Whether storefront and public callers may know that `coupon` exists: it is active and
+/// has started. Anything else answers them as a code that does not exist, and no channel
+/// (validation, events) tells them more.
+pub fn outsiders_may_know(coupon: &coupons_domain::Coupon, now: DateTime<Utc>) -> bool {
+    coupon.lifecycle == coupons_domain::LifecycleStatus::Active
+        && !coupon.spec.window.not_started(now)
+}
+
 /// Holds a failed guess by an outside caller until the floor has passed since `started`:
 /// how long finding out that a code is unknown, switched off or not started takes then
 /// says nothing about which it was.

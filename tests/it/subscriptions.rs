@@ -562,3 +562,96 @@ async fn two_processes_share_events_sqlite() {
 async fn two_processes_share_events_postgres() {
     two_processes_share_events(Backend::Postgres).await;
 }
+
+/// A storefront subscriber replaying from the start sees only events of coupons it could
+/// look up by code (active and started), as ids, types and counts: nothing of a draft,
+/// paused or not-started coupon, no rule events, no codes, names or stored rows. An
+/// admin replaying the same outbox sees every event whole. After the live sentinel both
+/// have caught up.
+async fn a_storefront_subscriber_sees_only_what_it_could_validate(app: TestApp) {
+    let live = create(
+        &app,
+        json!({ "name": "Live secret name", "code": "LIVE1", "discount": { "percentage": "10" } }),
+    )
+    .await;
+    let draft = create(&app, json!({ "name": "Draft secret", "code": "HIDDEN-DRAFT", "status": "DRAFT", "discount": { "percentage": "10" } })).await;
+    let later = create(&app, json!({ "name": "Later secret", "code": "HIDDEN-LATER", "discount": { "percentage": "10" }, "startsAt": "2099-01-01T00:00:00Z" })).await;
+    let paused = create(&app, json!({ "name": "Paused secret", "code": "HIDDEN-PAUSED", "discount": { "percentage": "10" } })).await;
+    app.admin("mutation($id: ID!) { setCouponStatus(input: { id: $id, status: PAUSED }) { userErrors { code } } }", json!({ "id": paused["id"] })).await;
+    app.admin("mutation($id: ID!) { addCodes(input: { couponId: $id, codes: [\"HIDDEN-EXTRA\"] }) { userErrors { code } } }", json!({ "id": draft["id"] })).await;
+    let store = app.key(Role::Storefront).await;
+    redeem(&app, &store, "LIVE1", "live-1").await;
+    let hidden: Vec<&Value> = vec![&draft["id"], &later["id"], &paused["id"]];
+
+    let replay = async |key: &str, sentinel: &str| -> Vec<Value> {
+        let base = app.base_url().await.to_owned();
+        let mut socket = connect(&base, "graphql-transport-ws", key).await;
+        assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+        let query =
+            "subscription { couponEvents(after: \"0\") { id type couponId entityId payload } }";
+        let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query } });
+        socket
+            .send(Message::text(subscribe.to_string()))
+            .await
+            .unwrap();
+        let sentinel_id = redeem(&app, &store, "LIVE1", sentinel).await;
+        let mut got = Vec::new();
+        loop {
+            let m = next(&mut socket).await.expect("socket closed");
+            assert_eq!(m["type"], "next", "{m:#}");
+            let e = m["payload"]["data"]["couponEvents"].clone();
+            let done = e["type"] == "COUPON_REDEEMED" && e["entityId"] == json!(sentinel_id);
+            got.push(e);
+            if done {
+                return got;
+            }
+        }
+    };
+    let seen = replay(&store, "sentinel-store").await;
+    assert!(!seen.is_empty());
+    for e in &seen {
+        assert_eq!(
+            e["couponId"], live["id"],
+            "only the live coupon's events: {e:#}"
+        );
+        let text = e["payload"].to_string();
+        for secret in [
+            "secret", "LIVE1", "HIDDEN", "name", "code", "customer", "order",
+        ] {
+            assert!(
+                !text.contains(secret),
+                "{secret} in a storefront payload: {e:#}"
+            );
+        }
+    }
+    let types: Vec<&str> = seen.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert!(
+        types.contains(&"COUPON_CREATED") && types.contains(&"COUPON_REDEEMED"),
+        "{types:?}"
+    );
+    let counts = ["redemption_count", "reserved_count", "redeemed", "cap", "percent"];
+    for e in &seen {
+        let payload = e["payload"].as_object().unwrap();
+        assert!(
+            payload
+                .iter()
+                .all(|(k, v)| counts.contains(&k.as_str()) && v.is_number()),
+            "only counts reach a storefront: {e:#}"
+        );
+    }
+
+    let admin_key = app.admin.clone();
+    let everything = replay(&admin_key, "sentinel-admin").await;
+    for id in hidden {
+        assert!(
+            everything.iter().any(|e| &e["couponId"] == id),
+            "the admin sees {id}"
+        );
+    }
+    assert!(
+        everything
+            .iter()
+            .any(|e| e["payload"].to_string().contains("Live secret name"))
+    );
+}
+both_backends!(a_storefront_subscriber_sees_only_what_it_could_validate);

@@ -9,12 +9,14 @@ use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::optional_filter_id;
+use crate::caller::Role;
 use crate::graphql::error::ApiError;
 use crate::graphql::guard::{EVENTS, RoleGuard};
 use crate::graphql::inputs::CouponEventFilter;
-use crate::graphql::services;
 use crate::graphql::types::CouponEvent;
+use crate::graphql::{caller, services};
 use crate::ids::Kind;
+use crate::service::events::EventAccess;
 use crate::service::{Services, events};
 use crate::storage::{EventType, StoredEvent};
 
@@ -82,6 +84,7 @@ impl EventSubscription {
         let rx = svc.events.subscribe();
         let state = Replay {
             svc: svc.clone(),
+            role: caller(ctx)?.role,
             after,
             backlog: VecDeque::new(),
             seen: after.unwrap_or(0),
@@ -98,12 +101,14 @@ impl EventSubscription {
     }
 }
 
-/// Events to send after `after` from the outbox, then live from the bus.
+/// Events to send after `after` from the outbox, then live from the bus, each as much of
+/// it as the subscriber's role may see ([`events::visible`]).
 struct Replay {
     svc: Services,
+    role: Role,
     /// The next outbox page starts after this id; `None` once caught up (or live only).
     after: Option<i64>,
-    backlog: VecDeque<StoredEvent>,
+    backlog: VecDeque<(StoredEvent, EventAccess)>,
     /// The newest id sent or skipped.
     seen: i64,
     rx: tokio::sync::broadcast::Receiver<Arc<StoredEvent>>,
@@ -114,6 +119,15 @@ struct Replay {
 const REPLAY_PAGE: i64 = 500;
 
 impl Replay {
+    /// Ends the stream with `e`.
+    fn fail(
+        &mut self,
+        e: crate::service::ServiceError,
+    ) -> Option<async_graphql::Result<CouponEvent>> {
+        self.ended = true;
+        Some(Err(ApiError::from(e).into()))
+    }
+
     async fn next(
         &mut self,
         wanted: &impl Fn(&StoredEvent) -> bool,
@@ -122,35 +136,39 @@ impl Replay {
             return None;
         }
         loop {
-            if let Some(event) = self.backlog.pop_front() {
-                self.seen = event.id;
-                if wanted(&event) {
-                    return Some(Ok(CouponEvent(Arc::new(event))));
-                }
-                continue;
+            if let Some((event, access)) = self.backlog.pop_front() {
+                return Some(Ok(CouponEvent(Arc::new(event), access)));
             }
             if let Some(after) = self.after {
-                match events::events_after(&self.svc, after, REPLAY_PAGE).await {
-                    Ok(page) => {
-                        self.after = page
-                            .last()
-                            .map(|e| e.id)
-                            .filter(|_| page.len() as i64 == REPLAY_PAGE);
-                        self.backlog.extend(page);
-                        continue;
-                    }
-                    Err(e) => {
-                        self.ended = true;
-                        return Some(Err(ApiError::from(e).into()));
-                    }
+                let page = match events::events_after(&self.svc, after, REPLAY_PAGE).await {
+                    Ok(page) => page,
+                    Err(e) => return self.fail(e),
+                };
+                let last = page.last().map(|e| e.id);
+                self.after = last.filter(|_| page.len() as i64 == REPLAY_PAGE);
+                self.seen = self.seen.max(last.unwrap_or(0));
+                let page = page.into_iter().filter(|e| wanted(e)).collect();
+                match events::visible(&self.svc, self.role, page).await {
+                    Ok(shown) => self.backlog.extend(shown),
+                    Err(e) => return self.fail(e),
                 }
+                continue;
             }
             match self.rx.recv().await {
                 Ok(event) if event.id <= self.seen => {}
                 Ok(event) => {
                     self.seen = event.id;
-                    if wanted(&event) {
-                        return Some(Ok(CouponEvent(event)));
+                    if !wanted(&event) {
+                        continue;
+                    }
+                    let one = vec![StoredEvent::clone(&event)];
+                    match events::visible(&self.svc, self.role, one).await {
+                        Ok(mut shown) => {
+                            if let Some((_, access)) = shown.pop() {
+                                return Some(Ok(CouponEvent(event, access)));
+                            }
+                        }
+                        Err(e) => return self.fail(e),
                     }
                 }
                 Err(RecvError::Lagged(missed)) => {

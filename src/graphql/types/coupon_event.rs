@@ -1,5 +1,6 @@
 //! `CouponEvent`: a committed change, as subscriptions and webhooks carry it.
 
+use crate::service::events::{EventAccess, shaped_payload};
 use std::sync::Arc;
 
 use async_graphql::{Enum, ID, Json, Object};
@@ -41,8 +42,8 @@ pub enum CouponEventType {
     CouponExhausted,
 }
 
-/// A committed change, in commit order.
-pub struct CouponEvent(pub Arc<StoredEvent>);
+/// A committed change, in commit order, as much of it as the reader may see.
+pub struct CouponEvent(pub Arc<StoredEvent>, pub EventAccess);
 
 /// A committed change, in commit order.
 #[Object]
@@ -70,9 +71,11 @@ impl CouponEvent {
         &self.0.entity_id
     }
 
-    /// The entity after the change (before it, for a deletion).
+    /// The entity after the change (before it, for a deletion). Storefront subscribers
+    /// get only its counts (`redemption_count`, `reserved_count`; `redeemed`, `cap` and
+    /// `percent` for usage marks), never the stored row.
     async fn payload(&self) -> Json<serde_json::Value> {
-        Json(self.0.payload.clone())
+        Json(shaped_payload(&self.0, self.1))
     }
 
     /// When the change was made.

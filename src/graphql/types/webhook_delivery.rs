@@ -1,5 +1,6 @@
 //! `WebhookDelivery`: one event for one endpoint, with its attempts.
 
+use crate::service::events::EventAccess;
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
@@ -48,7 +49,7 @@ impl WebhookDelivery {
 
     /// The event delivered; its `id` is sent in `Coupons-Event-Id`.
     async fn event(&self) -> CouponEvent {
-        CouponEvent(self.event.clone())
+        CouponEvent(self.event.clone(), EventAccess::Whole)
     }
 
     /// Where it stands.
