@@ -629,7 +629,13 @@ async fn a_storefront_subscriber_sees_only_what_it_could_validate(app: TestApp) 
         types.contains(&"COUPON_CREATED") && types.contains(&"COUPON_REDEEMED"),
         "{types:?}"
     );
-    let counts = ["redemption_count", "reserved_count", "redeemed", "cap", "percent"];
+    let counts = [
+        "redemption_count",
+        "reserved_count",
+        "redeemed",
+        "cap",
+        "percent",
+    ];
     for e in &seen {
         let payload = e["payload"].as_object().unwrap();
         assert!(

@@ -12,7 +12,24 @@ use crate::money::Money;
 use crate::order::Order;
 
 /// Why a coupon does not apply. The order of variants is the order of checks.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+///
+/// [`RejectionKind`] is the same list without the details: a new reason is one variant
+/// here, its code and message in [`RejectionKind::code`] and [`RejectionKind::message`].
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::EnumDiscriminants,
+)]
+#[strum_discriminants(
+    name(RejectionKind),
+    derive(Hash, strum::VariantArray),
+    doc = "The reasons a coupon does not apply, without their details: the vocabulary the API shows as `RejectionCode`, the validation-attempt counters record and reports count."
+)]
 pub enum Rejection {
     /// No such code (or, for storefront callers, one they may not know about).
     NotFound,
@@ -60,68 +77,9 @@ pub enum Rejection {
     },
 }
 
-/// The reasons a coupon does not apply, without their details: the vocabulary the API
-/// shows as `RejectionCode`, the validation-attempt counters record and reports count.
-/// Add a reason here and to [`Rejection`]; the API enum mirrors this one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RejectionKind {
-    /// See [`Rejection::NotFound`].
-    NotFound,
-    /// See [`Rejection::NotActive`].
-    NotActive,
-    /// See [`Rejection::NotStarted`].
-    NotStarted,
-    /// See [`Rejection::Expired`].
-    Expired,
-    /// See [`Rejection::CurrencyMismatch`].
-    CurrencyMismatch,
-    /// See [`Rejection::ChannelNotEligible`].
-    ChannelNotEligible,
-    /// See [`Rejection::MinSubtotalNotMet`].
-    MinSubtotalNotMet,
-    /// See [`Rejection::MinItemsNotMet`].
-    MinItemsNotMet,
-    /// See [`Rejection::ZeroDiscount`].
-    ZeroDiscount,
-    /// See [`Rejection::UsageLimitReached`].
-    UsageLimitReached,
-    /// See [`Rejection::CodeUsageLimitReached`].
-    CodeUsageLimitReached,
-    /// See [`Rejection::CustomerRequired`].
-    CustomerRequired,
-    /// See [`Rejection::CustomerLimitReached`].
-    CustomerLimitReached,
-    /// See [`Rejection::CampaignUsageLimitReached`].
-    CampaignUsageLimitReached,
-    /// See [`Rejection::CampaignBudgetExhausted`].
-    CampaignBudgetExhausted,
-    /// See [`Rejection::RuleRejected`].
-    RuleRejected,
-    /// See [`Rejection::RuleFailed`].
-    RuleFailed,
-}
-
 impl RejectionKind {
     /// Every reason, in the order of checks.
-    pub const ALL: &'static [RejectionKind] = &[
-        Self::NotFound,
-        Self::NotActive,
-        Self::NotStarted,
-        Self::Expired,
-        Self::CurrencyMismatch,
-        Self::ChannelNotEligible,
-        Self::MinSubtotalNotMet,
-        Self::MinItemsNotMet,
-        Self::ZeroDiscount,
-        Self::UsageLimitReached,
-        Self::CodeUsageLimitReached,
-        Self::CustomerRequired,
-        Self::CustomerLimitReached,
-        Self::CampaignUsageLimitReached,
-        Self::CampaignBudgetExhausted,
-        Self::RuleRejected,
-        Self::RuleFailed,
-    ];
+    pub const ALL: &'static [RejectionKind] = <Self as strum::VariantArray>::VARIANTS;
 
     /// The stable code, as the API shows it.
     pub const fn code(self) -> &'static str {
@@ -173,26 +131,7 @@ impl RejectionKind {
 impl Rejection {
     /// Which reason this is.
     pub fn kind(&self) -> RejectionKind {
-        use RejectionKind as K;
-        match self {
-            Self::NotFound => K::NotFound,
-            Self::NotActive => K::NotActive,
-            Self::NotStarted => K::NotStarted,
-            Self::Expired => K::Expired,
-            Self::CurrencyMismatch => K::CurrencyMismatch,
-            Self::ChannelNotEligible => K::ChannelNotEligible,
-            Self::MinSubtotalNotMet => K::MinSubtotalNotMet,
-            Self::MinItemsNotMet => K::MinItemsNotMet,
-            Self::ZeroDiscount => K::ZeroDiscount,
-            Self::UsageLimitReached => K::UsageLimitReached,
-            Self::CodeUsageLimitReached => K::CodeUsageLimitReached,
-            Self::CustomerRequired => K::CustomerRequired,
-            Self::CustomerLimitReached => K::CustomerLimitReached,
-            Self::CampaignUsageLimitReached => K::CampaignUsageLimitReached,
-            Self::CampaignBudgetExhausted => K::CampaignBudgetExhausted,
-            Self::RuleRejected { .. } => K::RuleRejected,
-            Self::RuleFailed { .. } => K::RuleFailed,
-        }
+        self.into()
     }
 
     /// The stable code, as the API shows it.
