@@ -22,12 +22,21 @@ const DISPLAY_PREFIX_LEN: usize = 12;
 /// Why a request's credentials were refused.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
+    /// No `Authorization` header at all.
+    #[error("authentication required: send the header 'Authorization: Bearer <API key>'")]
+    Missing,
     /// The header is not `Bearer <key>`.
     #[error("the Authorization header must be 'Bearer <API key>'")]
     Malformed,
-    /// No such key, or revoked.
-    #[error("invalid or revoked API key")]
-    InvalidKey,
+    /// No key with this secret.
+    #[error("this API key is not known")]
+    UnknownKey,
+    /// The key was revoked.
+    #[error("this API key was revoked")]
+    Revoked,
+    /// The key was replaced by a rotation and its grace period is over.
+    #[error("this API key has expired (it was rotated; use the new one)")]
+    Expired,
     /// The key store could not be read.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -176,10 +185,16 @@ impl Authenticator {
         let presented = presented.as_str();
         let stored = self
             .db
-            .read(async move |mut c| api_keys::active_api_key(&mut c, presented, now).await)
+            .read(async move |mut c| api_keys::api_key_by_hash(&mut c, presented).await)
             .await?
-            .ok_or(AuthError::InvalidKey)?;
-        let role = Role::parse(&stored.role).ok_or(AuthError::InvalidKey)?;
+            .ok_or(AuthError::UnknownKey)?;
+        if stored.revoked_at.is_some() {
+            return Err(AuthError::Revoked);
+        }
+        if stored.expires_at.is_some_and(|t| t <= now) {
+            return Err(AuthError::Expired);
+        }
+        let role = Role::parse(&stored.role).ok_or(AuthError::UnknownKey)?;
         if crate::storage::last_use_is_stale(stored.last_used_at, now)
             && let Err(e) = self.touch(stored.id, now).await
         {

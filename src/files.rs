@@ -88,15 +88,24 @@ fn not_found() -> Refusal {
 async fn authorize(
     auth: &Authenticator,
     headers: &HeaderMap,
-    roles: &[Role],
+    roles: &'static [Role],
 ) -> Result<Caller, Refusal> {
     let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
     match auth.authenticate(header).await {
         Ok(Some(p)) if roles.contains(&p.role) => Ok(p),
-        Ok(Some(_)) => Err(Refusal(StatusCode::FORBIDDEN, ApiError::Forbidden)),
-        Ok(None) | Err(AuthError::InvalidKey | AuthError::Malformed) => {
+        Ok(Some(_)) => Err(Refusal(StatusCode::FORBIDDEN, ApiError::Forbidden(roles))),
+        Ok(None) | Err(AuthError::Missing) => {
             Err(Refusal(StatusCode::UNAUTHORIZED, ApiError::Unauthenticated))
         }
+        Err(
+            e @ (AuthError::Malformed
+            | AuthError::UnknownKey
+            | AuthError::Revoked
+            | AuthError::Expired),
+        ) => Err(Refusal(
+            StatusCode::UNAUTHORIZED,
+            ApiError::KeyRefused(e.to_string()),
+        )),
         Err(AuthError::Storage(fault)) => Err(Refusal(
             StatusCode::SERVICE_UNAVAILABLE,
             ApiError::internal(&fault),

@@ -1,7 +1,7 @@
 //! Every HTTP route, in one place.
 //!
 //! - `POST /graphql`: the API. Credentials come from `Authorization: Bearer <key>`;
-//!   a key that is sent but not valid is refused with HTTP 401 before anything runs.
+//!   a request without a usable key is refused with HTTP 401 before anything runs.
 //!   Every document then passes the [`Gate`](crate::gate::Gate).
 //! - `GET /graphql`: with an upgrade, the WebSocket endpoint (`socket.rs`), whose
 //!   documents pass the same gate; otherwise the GraphiQL playground and, under
@@ -248,8 +248,14 @@ async fn graphql_handler(
         peer.map(|Extension(ConnectInfo(a))| a),
         settings.trusted_proxy_header.as_ref(),
     );
+    // A body that never arrived whole is answered as such (408, 413) whoever sent it:
+    // nothing has run either way.
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => return unreadable_body(&rejection, settings),
+    };
     let header = match headers.get(AUTHORIZATION).map(|v| v.to_str()) {
-        None => None,
+        None => return refuse(&AuthError::Missing),
         Some(Ok(v)) => Some(v),
         Some(Err(_)) => return refuse(&AuthError::Malformed),
     };
@@ -259,10 +265,6 @@ async fn graphql_handler(
             return top_level_error(StatusCode::SERVICE_UNAVAILABLE, &ApiError::internal(&fault));
         }
         Err(e) => return refuse(&e),
-    };
-    let body = match body {
-        Ok(b) => b,
-        Err(rejection) => return unreadable_body(&rejection, settings),
     };
     let batch = match decode(&body) {
         Ok(b) => b,
@@ -352,7 +354,11 @@ fn decode(body: &[u8]) -> Result<BatchRequest, ApiError> {
 }
 
 fn refuse(e: &AuthError) -> Response {
-    let mut response = top_level_error(StatusCode::UNAUTHORIZED, &ApiError::Unauthenticated);
+    let refused = match e {
+        AuthError::Missing => ApiError::Unauthenticated,
+        other => ApiError::KeyRefused(other.to_string()),
+    };
+    let mut response = top_level_error(StatusCode::UNAUTHORIZED, &refused);
     response
         .headers_mut()
         .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -22,7 +22,7 @@
 use std::any::TypeId;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -227,9 +227,14 @@ async fn serve(
         .inspect(move |_| seen_by_reader.store(millis_since(epoch), Ordering::Relaxed))
         .take_until(Box::pin(async move { events.closed().await }));
     let (tx, rx) = mpsc::channel::<Message>(32);
-    let outgoing = futures_util::sink::unfold(tx.clone(), |tx, message| async move {
-        tx.send(message).await.map(|()| tx)
-    });
+    let refused = Arc::new(AtomicBool::new(false));
+    let outgoing = futures_util::sink::unfold(
+        (tx.clone(), refused.clone()),
+        |(tx, refused), message| async move {
+            let message = protocol_close(message, &refused);
+            tx.send(message).await.map(|()| (tx, refused))
+        },
+    );
     let initialised = Arc::new(Notify::new());
     let key_permit: Arc<Mutex<Option<SocketPermit>>> = Arc::default();
     let executor = SocketExecutor {
@@ -240,7 +245,7 @@ async fn serve(
     let init = {
         let initialised = initialised.clone();
         let key_permit = key_permit.clone();
-        move |payload| connection_init(state, ip, key_permit, initialised, payload)
+        move |payload| connection_init(state, ip, key_permit, initialised, refused, payload)
     };
     let reader = async move {
         let serving = GraphQLWebSocket::new_with_pair(outgoing, input, executor, protocol)
@@ -282,6 +287,26 @@ async fn serve(
     }
     drop(key_permit);
     drop(address_permit);
+}
+
+/// The close codes `graphql-transport-ws` asks for, where the protocol library closes
+/// with generic ones: 4403 (Forbidden) when `connection_init` was refused for its key, and
+/// 4401 (Unauthorized) for a subscription sent before the connection was acknowledged.
+fn protocol_close(message: Message, refused: &AtomicBool) -> Message {
+    let code = match &message {
+        Message::Close(Some(frame)) if frame.code == 1002 && refused.load(Ordering::Relaxed) => {
+            4403
+        }
+        Message::Close(Some(frame)) if frame.code == 1011 => 4401,
+        _ => return message,
+    };
+    match message {
+        Message::Close(Some(frame)) => Message::Close(Some(CloseFrame {
+            code,
+            reason: frame.reason,
+        })),
+        other => other,
+    }
 }
 
 /// The keep-alive settings of one socket.
@@ -349,6 +374,7 @@ async fn connection_init(
     ip: Option<IpAddr>,
     key_permit: Arc<Mutex<Option<SocketPermit>>>,
     initialised: Arc<Notify>,
+    refused: Arc<AtomicBool>,
     payload: serde_json::Value,
 ) -> async_graphql::Result<Data> {
     let header = ["Authorization", "authorization"]
@@ -356,10 +382,15 @@ async fn connection_init(
         .find_map(|k| payload.get(*k).and_then(|v| v.as_str()));
     let caller = match state.auth.authenticate(header).await {
         Ok(Some(c)) => c.from_address(ip),
-        Ok(None) | Err(AuthError::Malformed | AuthError::InvalidKey) => {
+        Ok(None) | Err(AuthError::Missing) => {
+            refused.store(true, Ordering::Relaxed);
             return Err(ApiError::Unauthenticated.into());
         }
         Err(AuthError::Storage(fault)) => return Err(ApiError::internal(&fault).into()),
+        Err(e) => {
+            refused.store(true, Ordering::Relaxed);
+            return Err(ApiError::KeyRefused(e.to_string()).into());
+        }
     };
     let max = state.gate.settings().ws_max_per_key;
     let Some(permit) = state.sockets.for_key(caller.scope(), max) else {

@@ -33,10 +33,13 @@ use crate::storage::StorageError;
 /// always sets the code.
 #[derive(Debug)]
 pub enum ApiError {
-    /// No credentials, or credentials that are not a valid key.
+    /// No credentials.
     Unauthenticated,
-    /// The key's role may not use this field.
-    Forbidden,
+    /// Credentials that are not a usable key: malformed, unknown, revoked or expired
+    /// (the message says which).
+    KeyRefused(String),
+    /// The key's role may not use this field; the roles that may.
+    Forbidden(&'static [Role]),
     /// The key is scoped to channels and the call names another (or none).
     ChannelForbidden,
     /// The key's role may not read the schema by introspection.
@@ -95,8 +98,8 @@ impl ApiError {
     /// The stable code in `extensions.code`.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Unauthenticated => "UNAUTHENTICATED",
-            Self::Forbidden => "FORBIDDEN",
+            Self::Unauthenticated | Self::KeyRefused(_) => "UNAUTHENTICATED",
+            Self::Forbidden(_) => "FORBIDDEN",
             Self::ChannelForbidden | Self::IntrospectionDisabled => "FORBIDDEN",
             Self::BadUserInput(_) => "BAD_USER_INPUT",
             Self::Throttled { .. } => "THROTTLED",
@@ -117,9 +120,16 @@ impl ApiError {
     pub fn message(&self) -> String {
         match self {
             Self::Unauthenticated => {
-                "authentication required: send 'Authorization: Bearer <API key>'".into()
+                "authentication required: send the header 'Authorization: Bearer <API key>'".into()
             }
-            Self::Forbidden => "this API key's role may not use this field".into(),
+            Self::KeyRefused(why) => why.clone(),
+            Self::Forbidden(roles) => {
+                let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+                format!(
+                    "this API key's role may not use this field; it is for {} keys",
+                    names.join(", ")
+                )
+            }
             Self::ChannelForbidden => {
                 "this API key is limited to other channels: name one of its channels in order.channel".into()
             }
@@ -709,7 +719,7 @@ mod tests {
     fn every_api_error_has_its_code() {
         let cases = [
             (ApiError::Unauthenticated, "UNAUTHENTICATED"),
-            (ApiError::Forbidden, "FORBIDDEN"),
+            (ApiError::Forbidden(&[Role::Admin]), "FORBIDDEN"),
             (ApiError::ChannelForbidden, "FORBIDDEN"),
             (ApiError::IntrospectionDisabled, "FORBIDDEN"),
             (ApiError::BadUserInput("x".into()), "BAD_USER_INPUT"),
@@ -751,6 +761,6 @@ mod tests {
         assert_eq!(err.code(), "INTERNAL_SERVER_ERROR");
         assert!(!err.message().contains("secret"));
         assert_eq!(ApiError::Unauthenticated.code(), "UNAUTHENTICATED");
-        assert_eq!(ApiError::Forbidden.code(), "FORBIDDEN");
+        assert_eq!(ApiError::Forbidden(&[Role::Admin]).code(), "FORBIDDEN");
     }
 }

@@ -35,7 +35,7 @@ impl Guard for RoleGuard {
         match ctx.data_opt::<Caller>() {
             None => Err(ApiError::Unauthenticated.into()),
             Some(p) if self.0.contains(&p.role) => Ok(()),
-            Some(_) => Err(ApiError::Forbidden.into()),
+            Some(_) => Err(ApiError::Forbidden(self.0).into()),
         }
     }
 }

@@ -305,17 +305,14 @@ pub async fn insert_first_admin_key(
 
 /// The key with this hash, if it exists, is not revoked and has not expired. Read
 /// on every request, so a revocation holds from the next request on every instance.
-pub async fn active_api_key(
+pub async fn api_key_by_hash(
     c: &mut Conn<'_>,
     hash: &str,
-    now: DateTime<Utc>,
 ) -> Result<Option<StoredApiKey>, StorageError> {
     Ok(on_backend!(c, |conn| {
         use schema::api_keys::dsl as k;
         k::api_keys
             .filter(k::secret_hash.eq(hash))
-            .filter(k::revoked_at.is_null())
-            .filter(k::expires_at.is_null().or(k::expires_at.gt(now)))
             .first(conn)
             .await
             .optional()?

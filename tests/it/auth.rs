@@ -526,6 +526,69 @@ async fn bad_credentials_are_refused_with_401(app: TestApp) {
 }
 both_backends!(bad_credentials_are_refused_with_401);
 
+/// Each refusal says what is wrong and how to fix it, and no more: a missing key (how to
+/// send one), an unknown, a revoked and an expired key (each by name), and a role that
+/// may not use a field (which roles may).
+async fn refusals_say_what_is_wrong(app: TestApp) {
+    let ask = async |key: Option<&str>| app.request(key, "{ viewer { role } }", json!({})).await;
+    let message = |r: &crate::harness::Response| {
+        r.body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let missing = ask(None).await;
+    assert_eq!(
+        (missing.status.as_u16(), missing.error_code()),
+        (401, Some("UNAUTHENTICATED"))
+    );
+    assert!(
+        message(&missing).contains("Authorization: Bearer <API key>"),
+        "{:#}",
+        missing.body
+    );
+    assert!(missing.body.get("data").is_none_or(Value::is_null));
+
+    let unknown = ask(Some("cpn_0123456789abcdefghijklmnopqrstuv")).await;
+    assert_eq!(unknown.status, 401);
+    assert_eq!(message(&unknown), "this API key is not known");
+
+    let revoked = app.key(Role::Analyst).await;
+    app.sql("UPDATE api_keys SET revoked_at = created_at WHERE name = 'test analyst'")
+        .await;
+    let r = ask(Some(&revoked)).await;
+    assert_eq!(
+        (r.status.as_u16(), message(&r)),
+        (401, "this API key was revoked".to_owned())
+    );
+
+    let expired = app.key(Role::Storefront).await;
+    app.sql("UPDATE api_keys SET expires_at = created_at WHERE name = 'test storefront'")
+        .await;
+    let r = ask(Some(&expired)).await;
+    assert_eq!(r.status, 401);
+    assert!(
+        message(&r).starts_with("this API key has expired"),
+        "{:#}",
+        r.body
+    );
+
+    let public = app.key(Role::Public).await;
+    let r = app
+        .request(
+            Some(&public),
+            "{ coupons(first: 1) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.error_code(), Some("FORBIDDEN"));
+    assert_eq!(
+        message(&r),
+        "this API key's role may not use this field; it is for admin, analyst keys"
+    );
+}
+both_backends!(refusals_say_what_is_wrong);
+
 async fn created_keys_work_and_only_hashes_are_stored(app: TestApp) {
     let data = app.admin("mutation { createApiKey(input: { name: \"Shop\", role: STOREFRONT }) { apiKey { name role prefix } secret } }", json!({})).await;
     let secret = data["createApiKey"]["secret"].as_str().unwrap().to_owned();

@@ -59,6 +59,18 @@ pub async fn next(socket: &mut Socket) -> Option<Value> {
     }
 }
 
+/// The code the server closes `socket` with, skipping other messages.
+async fn close_code(socket: &mut Socket) -> Option<u16> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("no close within 10 s")?;
+        if let Message::Close(frame) = message.ok()? {
+            return frame.map(|f| u16::from(f.code));
+        }
+    }
+}
+
 async fn redeem(app: &TestApp, key: &str, code: &str, n: &str) -> String {
     let input = json!({ "i": { "code": code, "idempotencyKey": n, "order": { "id": n, "currency": "USD", "subtotal": "20" } } });
     let r = app
@@ -178,9 +190,23 @@ async fn legacy_protocol_and_authentication(app: TestApp) {
         "COUPON_REDEEMED"
     );
 
-    // A wrong key: the server closes the connection instead of acknowledging it.
+    // A wrong key: the server closes the connection with 4403 instead of acknowledging
+    // it; a subscription sent before the acknowledgement is closed with 4401.
     let mut bad = connect(&base, "graphql-transport-ws", "cpn_not_a_key").await;
-    assert_eq!(next(&mut bad).await, None);
+    assert_eq!(close_code(&mut bad).await, Some(4403));
+    let url = format!("{}/graphql", base.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let (mut early, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": EVENTS } });
+    early
+        .send(Message::text(subscribe.to_string()))
+        .await
+        .unwrap();
+    assert_eq!(close_code(&mut early).await, Some(4401));
     // A public key is acknowledged but may not subscribe to coupon events.
     let public = app.key(Role::Public).await;
     let mut socket = connect(&base, "graphql-transport-ws", &public).await;

@@ -93,7 +93,7 @@ pub fn sqlite_loop(
         n += 1;
         let c = rng.random_range(first..=last);
         let t = Instant::now();
-        let auth = "SELECT id, role FROM api_keys WHERE secret_hash = 'baseline' AND revoked_at IS NULL LIMIT 1;";
+        let auth = "SELECT * FROM api_keys WHERE secret_hash = 'baseline' LIMIT 1;";
         let now = "strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')";
         let redeem = |status: &str, until: &str, redeemed: &str, key: &str, counter: &str| {
             format!(
