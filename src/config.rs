@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::auth::Role;
-use crate::router::HttpSettings;
+use crate::router::{CorsOrigins, HttpSettings};
 use crate::service::coupons::CouponDefaults;
 use crate::service::limiter::{Budget, LimiterSettings};
 use crate::storage::PoolOptions;
@@ -119,6 +119,11 @@ pub struct SecurityConfig {
     /// Set it only behind a proxy that overwrites the header.
     #[arg(long, env = "COUPONS_TRUSTED_PROXY_HEADER")]
     pub trusted_proxy_header: Option<String>,
+    /// Origins whose pages may call the API from a browser (comma-separated
+    /// `scheme://host[:port]`, or `*` for any; credentials are never allowed). Unset:
+    /// none but the service's own pages.
+    #[arg(long, env = "COUPONS_CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
     /// Least milliseconds a storefront or public caller waits for `NOT_FOUND`, so that
     /// unknown and inactive codes take the same time to answer (0: no floor).
     #[arg(long, env = "COUPONS_NOT_FOUND_FLOOR_MS", default_value_t = 2,
@@ -198,6 +203,36 @@ impl SecurityConfig {
             .collect()
     }
 
+    /// The origins of `COUPONS_CORS_ORIGINS`.
+    pub fn cors(&self) -> Result<CorsOrigins, ConfigError> {
+        let Some(list) = self
+            .cors_origins
+            .as_deref()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        else {
+            return Ok(CorsOrigins::None);
+        };
+        if list == "*" {
+            return Ok(CorsOrigins::Any);
+        }
+        list.split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+            .filter(|o| !o.is_empty())
+            .map(|o| {
+                let shaped = (o.starts_with("http://") || o.starts_with("https://"))
+                    && !o["https://".len() - 1..]
+                        .trim_start_matches('/')
+                        .contains('/');
+                match axum::http::HeaderValue::try_from(o.as_str()) {
+                    Ok(v) if shaped => Ok(v),
+                    _ => Err(ConfigError::BadOrigin(o)),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(CorsOrigins::List)
+    }
+
     /// The HTTP endpoint's settings.
     pub fn http_settings(&self, graphiql: bool) -> Result<HttpSettings, ConfigError> {
         let trusted_proxy_header = match &self.trusted_proxy_header {
@@ -223,6 +258,7 @@ impl SecurityConfig {
             ws_pong_timeout: Duration::from_secs(self.ws_pong_timeout_seconds),
             ws_max_per_ip: self.ws_max_per_ip as usize,
             ws_max_per_key: self.ws_max_per_key as usize,
+            cors: self.cors()?,
         })
     }
 
@@ -398,6 +434,9 @@ pub enum ConfigError {
     /// Not a valid HTTP header name.
     #[error("COUPONS_TRUSTED_PROXY_HEADER {0:?} is not a valid header name")]
     BadHeaderName(String),
+    /// An origin that is not `scheme://host[:port]`.
+    #[error("COUPONS_CORS_ORIGINS: {0:?} is not an origin (scheme://host[:port])")]
+    BadOrigin(String),
     /// A coupon default that cannot be used.
     #[error("{0}")]
     BadDefault(String),
@@ -498,9 +537,37 @@ fn parse_bind(s: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use clap::{Args, Command};
+    use clap::{Args, Command, Parser};
 
-    use super::ServeConfig;
+    use super::{CorsOrigins, SecurityConfig, ServeConfig};
+
+    #[derive(Parser)]
+    struct Security {
+        #[command(flatten)]
+        security: SecurityConfig,
+    }
+
+    fn cors(list: &str) -> Result<CorsOrigins, super::ConfigError> {
+        let mut c = Security::parse_from(["coupons"]).security;
+        c.cors_origins = Some(list.to_owned());
+        c.cors()
+    }
+
+    #[test]
+    fn cors_origins_are_read_strictly() {
+        assert_eq!(cors("*").unwrap(), CorsOrigins::Any);
+        assert_eq!(cors(" ").unwrap(), CorsOrigins::None);
+        assert_eq!(
+            cors("https://Shop.example/, http://localhost:3000").unwrap(),
+            CorsOrigins::List(vec![
+                "https://shop.example".parse().unwrap(),
+                "http://localhost:3000".parse().unwrap()
+            ])
+        );
+        for bad in ["shop.example", "https://shop.example/path", "ftp://x"] {
+            assert!(cors(bad).is_err(), "{bad}");
+        }
+    }
 
     /// Every variable `serve` reads is in `.env.example` and the configuration table of
     /// `docs/operations.md`, so neither can drift from the code.

@@ -6,6 +6,8 @@
 //! - `GET /graphql`: with an upgrade, the WebSocket endpoint (`socket.rs`), whose
 //!   documents pass the same gate; otherwise the GraphiQL playground and, under
 //!   `/graphiql/`, its assets (unless disabled); all served from the binary.
+//! - `GET /`: a small page linking GraphiQL, the schema, health and the docs.
+//!   `GET /schema.graphql`: the SDL.
 //! - `GET /healthz`: the process is up. `GET /readyz`: the database answers.
 //! - `GET /export/codes.csv`, `GET /export/redemptions.csv`, `POST /import/codes.csv`:
 //!   CSV out and in (see `files.rs`).
@@ -76,6 +78,58 @@ pub struct HttpSettings {
     pub ws_max_per_ip: usize,
     /// Most open WebSockets per API key.
     pub ws_max_per_key: usize,
+    /// Origins whose pages may call the API from a browser (`Access-Control-Allow-Origin`,
+    /// and WebSockets opened from them). Empty: none but the service's own pages.
+    pub cors: CorsOrigins,
+}
+
+/// Which other origins' pages may call the service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// None: only pages the service itself serves (GraphiQL).
+    #[default]
+    None,
+    /// These origins (`scheme://host[:port]`, lower case).
+    List(Vec<HeaderValue>),
+    /// Any origin (`*`); credentials are never allowed with it, and the API uses none.
+    Any,
+}
+
+impl CorsOrigins {
+    /// Whether a page from `origin` may open a WebSocket. A page of the service's own
+    /// origin (`host`, as the browser sent it) always may.
+    fn allows(&self, origin: &HeaderValue, host: Option<&HeaderValue>) -> bool {
+        let own = host.and_then(|h| h.to_str().ok()).is_some_and(|h| {
+            origin
+                .to_str()
+                .ok()
+                .and_then(|o| o.split_once("://"))
+                .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(h))
+        });
+        own || match self {
+            Self::None => false,
+            Self::Any => true,
+            Self::List(list) => list.iter().any(|o| o == origin),
+        }
+    }
+
+    /// The layer that answers preflights and marks responses for allowed origins: `POST`
+    /// (and `GET`) with `Authorization` and `Content-Type`, never with credentials.
+    fn layer(&self) -> Option<tower_http::cors::CorsLayer> {
+        use tower_http::cors::{AllowOrigin, CorsLayer};
+        let origins = match self {
+            Self::None => return None,
+            Self::Any => AllowOrigin::any(),
+            Self::List(list) => AllowOrigin::list(list.clone()),
+        };
+        Some(
+            CorsLayer::new()
+                .allow_origin(origins)
+                .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+                .allow_headers([AUTHORIZATION, axum::http::header::CONTENT_TYPE])
+                .max_age(Duration::from_secs(600)),
+        )
+    }
 }
 
 impl Default for HttpSettings {
@@ -96,6 +150,7 @@ impl Default for HttpSettings {
             ws_pong_timeout: Duration::from_secs(10),
             ws_max_per_ip: 32,
             ws_max_per_key: 1_000,
+            cors: CorsOrigins::None,
         }
     }
 }
@@ -124,6 +179,7 @@ pub fn router(services: Services, auth: Authenticator, http: HttpSettings) -> Ro
     let graphiql = http.graphiql;
     let body_limit = http.max_body_bytes;
     let body_timeout = http.body_read_timeout;
+    let cors = http.cors.layer();
     let files = Router::new()
         .route("/export/codes.csv", get(files::export_codes))
         .route("/export/redemptions.csv", get(files::export_redemptions))
@@ -150,6 +206,8 @@ pub fn router(services: Services, auth: Authenticator, http: HttpSettings) -> Ro
         sockets: OpenSockets::default(),
     };
     let router = Router::new()
+        .route("/", get(home))
+        .route("/schema.graphql", get(schema_sdl))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     let router = router.route(
@@ -165,15 +223,19 @@ pub fn router(services: Services, auth: Authenticator, http: HttpSettings) -> Ro
     } else {
         router
     };
-    router
+    let router = router
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
-        .merge(files)
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
+        .merge(files);
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.layer(
+        TraceLayer::new_for_http()
+            .make_span_with(request_span)
+            .on_response(DefaultOnResponse::new().level(Level::INFO)),
+    )
 }
 
 /// The span of one request: method and path only. The query string and headers are
@@ -221,6 +283,17 @@ async fn graphql_get(
         }
         _ => return StatusCode::METHOD_NOT_ALLOWED.into_response(),
     };
+    // Browsers send the page's origin; other clients send none.
+    if let Some(origin) = headers.get(axum::http::header::ORIGIN)
+        && !state
+            .gate
+            .settings()
+            .cors
+            .allows(origin, headers.get(axum::http::header::HOST))
+    {
+        tracing::info!(origin = ?origin, "refused a WebSocket from an origin not allowed");
+        return top_level_error(StatusCode::FORBIDDEN, &ApiError::OriginNotAllowed);
+    }
     let ip = client_ip(
         &headers,
         peer.map(|Extension(ConnectInfo(a))| a),
@@ -382,6 +455,23 @@ fn top_level_error(status: StatusCode, e: &ApiError) -> Response {
             .insert(RETRY_AFTER, HeaderValue::from(secs));
     }
     response
+}
+
+/// `GET /`: where things are.
+async fn home() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("home.html"))
+}
+
+/// `GET /schema.graphql`: the checked-in SDL (a test keeps it equal to the code's).
+async fn schema_sdl() -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        include_str!("../schema.graphql"),
+    )
+        .into_response()
 }
 
 async fn healthz() -> &'static str {

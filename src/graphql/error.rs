@@ -90,6 +90,8 @@ pub enum ApiError {
         /// Events it missed.
         missed: u64,
     },
+    /// A browser page from an origin not in `COUPONS_CORS_ORIGINS` opened a WebSocket.
+    OriginNotAllowed,
     /// A server fault; details are in the server log only.
     Internal,
 }
@@ -112,6 +114,7 @@ impl ApiError {
             Self::BodyTimeout { .. } => "BODY_TIMEOUT",
             Self::TooManyConnections { .. } => "TOO_MANY_CONNECTIONS",
             Self::SubscriberLagged { .. } => "SUBSCRIBER_LAGGED",
+            Self::OriginNotAllowed => "ORIGIN_NOT_ALLOWED",
             Self::Internal => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -161,6 +164,9 @@ impl ApiError {
             Self::SubscriberLagged { missed } => format!(
                 "this subscriber fell behind and missed {missed} events; the subscription has ended: subscribe again"
             ),
+            Self::OriginNotAllowed => {
+                "pages from this origin may not call the service (COUPONS_CORS_ORIGINS)".into()
+            }
             Self::Internal => "internal server error".into(),
         }
     }

@@ -672,5 +672,22 @@ async fn health_and_graphiql(app: TestApp) {
         assert_eq!(status, 200, "{asset}");
         assert!(body.len() > 5_000, "{asset}");
     }
+    // `/` says where things are, and every link on it answers.
+    let (status, home) = app.get("/").await;
+    assert_eq!(status, 200);
+    let links: Vec<&str> = home
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    assert_eq!(
+        links,
+        ["/graphql", "/schema.graphql", "/healthz", "/readyz"]
+    );
+    for link in links {
+        assert_eq!(app.get(link).await.0, 200, "{link}");
+    }
+    let (_, sdl) = app.get("/schema.graphql").await;
+    assert_eq!(sdl, coupons::graphql::sdl());
 }
 both_backends!(health_and_graphiql);

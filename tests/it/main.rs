@@ -16,6 +16,7 @@ mod campaigns;
 mod checkout;
 mod cli;
 mod connections;
+mod cors;
 mod coupons;
 mod differential;
 mod events;
