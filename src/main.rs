@@ -235,7 +235,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         );
         println!("    {key}");
         println!("Send it as the header   Authorization: Bearer {key}");
-        println!("(in GraphiQL: Headers tab, {{\"Authorization\": \"Bearer {key}\"}})");
+        println!("(in GraphiQL: paste it into the API key box at the top)");
         println!();
     } else if config.admin_key.is_none() {
         println!(
