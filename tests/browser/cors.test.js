@@ -6,16 +6,12 @@
 //
 // Usage: node cors.test.js [path/to/coupons]   (default: ../../target/debug/coupons)
 "use strict";
-const { spawn } = require("node:child_process");
 const fs = require("node:fs");
 const http = require("node:http");
 const os = require("node:os");
 const path = require("node:path");
-const readline = require("node:readline");
-const { chromium } = require("playwright-core");
+const { startServer, launch, assert } = require("./common");
 
-const binary = path.resolve(process.argv[2] || path.join(__dirname, "../../target/debug/coupons"));
-const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 const shots = path.join(__dirname, "../../target/browser");
 
 // The shop's page: it asks the service whether a code applies and shows the answer.
@@ -32,27 +28,6 @@ fetch(${JSON.stringify(service + "/graphql")}, {
   .catch((e) => { document.getElementById("answer").textContent = "blocked: " + e.message; });
 </script></body></html>`;
 
-function startServer(dbFile, origins) {
-  const child = spawn(binary, [], {
-    env: { ...process.env, DATABASE_URL: `sqlite://${dbFile}`, COUPONS_BIND: "127.0.0.1:0",
-      COUPONS_CORS_ORIGINS: origins, RUST_LOG: "warn" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return new Promise((resolve, reject) => {
-    const lines = [];
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${lines.join("\n")}`)), 30000);
-    readline.createInterface({ input: child.stdout }).on("line", (line) => {
-      lines.push(line);
-      if (line.startsWith("Press Ctrl-C")) {
-        clearTimeout(timer);
-        const base = lines.find((l) => l.startsWith("Listening on ")).slice("Listening on ".length).trim();
-        const key = lines.map((l) => l.trim()).find((l) => l.startsWith("cpn_"));
-        resolve({ child, base, key });
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`server exited with ${code}:\n${lines.join("\n")}`)));
-  });
-}
 
 function serveShop(html) {
   return new Promise((resolve) => {
@@ -73,9 +48,6 @@ async function graphql(base, key, query) {
   return r.json();
 }
 
-function assert(condition, message) {
-  if (!condition) throw new Error(message);
-}
 
 async function main() {
   fs.mkdirSync(shots, { recursive: true });
@@ -86,12 +58,8 @@ async function main() {
   const listedOrigin = `http://127.0.0.1:${listed.address().port}`;
   // Another port is another origin.
   const unlistedOrigin = `http://127.0.0.1:${unlisted.address().port}`;
-  const { child, base, key } = await startServer(path.join(dir, "coupons.db"), listedOrigin);
-  const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const { child, base, key } = await startServer(path.join(dir, "coupons.db"), { COUPONS_CORS_ORIGINS: listedOrigin });
+  const browser = await launch();
   try {
     assert(key, "no admin key printed on first start");
     const made = await graphql(base, key, 'mutation { createCoupon(input: {name: "Shop", code: "SHOP10", discount: {percentage: "10"}}) { userErrors { code } } }');

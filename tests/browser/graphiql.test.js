@@ -5,55 +5,18 @@
 //
 // Usage: node graphiql.test.js [path/to/coupons]   (default: ../../target/debug/coupons)
 "use strict";
-const { spawn } = require("node:child_process");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
-const readline = require("node:readline");
-const { chromium } = require("playwright-core");
+const { startServer, launch, assert } = require("./common");
 
-const binary = path.resolve(process.argv[2] || path.join(__dirname, "../../target/debug/coupons"));
-const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 
-function startServer(dbFile) {
-  const child = spawn(binary, [], {
-    env: {
-      ...process.env,
-      DATABASE_URL: `sqlite://${dbFile}`,
-      COUPONS_BIND: "127.0.0.1:0",
-      COUPONS_RULES_DIR: path.join(__dirname, "../../rules"),
-      RUST_LOG: "warn",
-    },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return new Promise((resolve, reject) => {
-    const lines = [];
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${lines.join("\n")}`)), 30000);
-    readline.createInterface({ input: child.stdout }).on("line", (line) => {
-      lines.push(line);
-      if (line.startsWith("Press Ctrl-C")) {
-        clearTimeout(timer);
-        const base = lines.find((l) => l.startsWith("Listening on ")).slice("Listening on ".length).trim();
-        const key = lines.map((l) => l.trim()).find((l) => l.startsWith("cpn_"));
-        resolve({ child, base, key });
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`server exited with ${code}:\n${lines.join("\n")}`)));
-  });
-}
 
-function assert(condition, message) {
-  if (!condition) throw new Error(message);
-}
 
 async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "coupons-browser-"));
   const { child, base, key } = await startServer(path.join(dir, "coupons.db"));
-  const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const browser = await launch();
   try {
     assert(key, "no admin key printed on first start");
     const context = await browser.newContext({ viewport: { width: 1400, height: 800 } });
