@@ -590,6 +590,51 @@ async fn update_changes_every_term(app: TestApp) {
 }
 both_backends!(update_changes_every_term);
 
+/// Definitions that are allowed but probably not meant come back with warnings, on
+/// create and on update: a window already over, and a percentage coupon tied to a
+/// currency only by its minimum subtotal. An ordinary coupon has none.
+async fn odd_coupons_come_with_warnings(app: TestApp) {
+    let create = async |input: Value| {
+        app.admin("mutation($input: CreateCouponInput!) { createCoupon(input: $input) { coupon { id } userErrors { code } warnings { code message } } }", json!({ "input": input }))
+            .await["createCoupon"]
+            .clone()
+    };
+    let codes = |p: &Value| -> Vec<String> {
+        p["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["code"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let plain =
+        create(json!({ "name": "Plain", "code": "WARN0", "discount": { "percentage": "10" } }))
+            .await;
+    assert_eq!(plain["warnings"], json!([]));
+    let over = create(json!({ "name": "Over", "code": "WARN1", "discount": { "percentage": "10" }, "startsAt": "2020-01-01T00:00:00Z", "expiresAt": "2020-02-01T00:00:00Z" })).await;
+    assert_eq!(over["userErrors"], json!([]));
+    assert_eq!(codes(&over), ["WINDOW_OVER"]);
+    let euro = create(json!({ "name": "Euro minimum", "code": "WARN2", "discount": { "percentage": "10" }, "minSubtotal": { "amount": "20", "currency": "EUR" } })).await;
+    assert_eq!(codes(&euro), ["CURRENCY_ONLY_FROM_MINIMUM"]);
+    assert!(
+        euro["warnings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("EUR")
+    );
+    // A cap in that currency makes the currency explicit: no warning.
+    let capped = create(json!({ "name": "Capped", "code": "WARN3", "discount": { "percentage": "10", "maxDiscount": { "amount": "5", "currency": "EUR" } }, "minSubtotal": { "amount": "20", "currency": "EUR" } })).await;
+    assert_eq!(capped["warnings"], json!([]));
+    let updated = app
+        .admin("mutation($input: UpdateCouponInput!) { updateCoupon(input: $input) { warnings { code } } }", json!({ "input": { "id": plain["coupon"]["id"], "expiresAt": "2021-01-01T00:00:00Z", "startsAt": "2020-01-01T00:00:00Z" } }))
+        .await;
+    assert_eq!(
+        updated["updateCoupon"]["warnings"],
+        json!([{ "code": "WINDOW_OVER" }])
+    );
+}
+both_backends!(odd_coupons_come_with_warnings);
+
 const SET_STATUS: &str = r#"
 mutation($id: ID!, $status: CouponLifecycleStatus!) {
   setCouponStatus(input: { id: $id, status: $status }) {

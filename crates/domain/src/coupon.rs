@@ -680,6 +680,60 @@ impl CouponSpec {
     }
 }
 
+/// Something about a coupon's definition that is allowed but probably not meant: told
+/// to whoever creates or changes it, alongside the coupon.
+#[derive(Debug, Clone, PartialEq, Eq, strum::EnumDiscriminants)]
+#[strum_discriminants(
+    name(WarningKind),
+    derive(Hash),
+    doc = "The kinds of [`Warning`], without their details."
+)]
+pub enum Warning {
+    /// Its window has already ended: no order can use it.
+    WindowOver,
+    /// A percentage coupon with no cap is tied to a currency only by its minimum
+    /// subtotal: orders in any other currency are refused.
+    CurrencyOnlyFromMinimum {
+        /// The minimum subtotal's currency.
+        currency: String,
+    },
+}
+
+impl Warning {
+    /// Which kind it is.
+    pub fn kind(&self) -> WarningKind {
+        self.into()
+    }
+
+    /// A sentence for people.
+    pub fn message(&self) -> String {
+        match self {
+            Self::WindowOver => {
+                "this coupon's window has already ended, so no order can use it".into()
+            }
+            Self::CurrencyOnlyFromMinimum { currency } => format!(
+                "this percentage coupon applies only to orders in {currency}, the currency of its minimum subtotal"
+            ),
+        }
+    }
+}
+
+impl CouponSpec {
+    /// What is odd about this definition at `now`.
+    pub fn warnings(&self, now: DateTime<Utc>) -> Vec<Warning> {
+        let mut warnings = Vec::new();
+        if self.window.ended(now) {
+            warnings.push(Warning::WindowOver);
+        }
+        if let (None, Some(min)) = (self.discount.currency(), self.min_subtotal) {
+            warnings.push(Warning::CurrencyOnlyFromMinimum {
+                currency: min.currency.code().to_owned(),
+            });
+        }
+        warnings
+    }
+}
+
 /// A stored coupon.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Coupon {

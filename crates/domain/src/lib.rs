@@ -28,7 +28,8 @@ pub use checkout::{CodeTerms, Rejection, RejectionKind, Usage, evaluate, evaluat
 pub use code::{CodeError, CouponCode};
 pub use coupon::{
     Channels, Coupon, CouponDraft, CouponId, CouponPatch, CouponSpec, CouponStatus, DiscountParts,
-    Expiry, LifecycleStatus, Limit, Metadata, ReversalPolicy, RuleBinding, Window,
+    Expiry, LifecycleStatus, Limit, Metadata, ReversalPolicy, RuleBinding, Warning, WarningKind,
+    Window,
 };
 pub use decision::{
     Found, History, Snapshot, UsageMark, decide, decide_terms, usage_marks, with_rules,

@@ -9,7 +9,7 @@ use crate::graphql::guard::{ADMIN, READERS, RoleGuard};
 use crate::graphql::inputs::{
     AddCodesInput, AddCodesPayload, CouponFilter, CreateCouponInput, CreateCouponPayload,
     DeleteCouponInput, DeleteCouponPayload, SetCouponStatusInput, SetCouponStatusPayload,
-    UpdateCouponInput, UpdateCouponPayload,
+    UpdateCouponInput, UpdateCouponPayload, warnings,
 };
 use crate::graphql::pagination::{Page, after_id, page_size};
 use crate::graphql::types::{Coupon, CouponCode};
@@ -120,6 +120,7 @@ impl CouponMutation {
         let created = coupons::create_coupon(services(ctx)?, &caller(ctx)?, input.into_new()).await;
         let (coupon, user_errors) = split(created, "id")?;
         Ok(CreateCouponPayload {
+            warnings: warnings(coupon.as_ref()),
             coupon: coupon.map(Coupon),
             user_errors,
         })
@@ -140,6 +141,7 @@ impl CouponMutation {
         })
         .await?;
         Ok(UpdateCouponPayload {
+            warnings: warnings(coupon.as_ref()),
             coupon: coupon.map(Coupon),
             user_errors,
         })

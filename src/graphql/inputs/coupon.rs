@@ -268,6 +268,41 @@ pub struct CreateCouponPayload {
     pub coupon: Option<Coupon>,
     /// What was wrong with the input; empty on success.
     pub user_errors: Vec<UserError>,
+    /// What is allowed but probably not meant about the coupon as created.
+    pub warnings: Vec<CouponWarning>,
+}
+
+/// What is odd about a coupon's definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "coupons_domain::WarningKind")]
+pub enum CouponWarningCode {
+    /// Its window has already ended: no order can use it.
+    WindowOver,
+    /// A percentage coupon with no cap is tied to a currency only by its minimum
+    /// subtotal: orders in any other currency are refused.
+    CurrencyOnlyFromMinimum,
+}
+
+/// Something about a coupon's definition that is allowed but probably not meant.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct CouponWarning {
+    /// Stable code.
+    pub code: CouponWarningCode,
+    /// Explanation for a person.
+    pub message: String,
+}
+
+/// The warnings about `coupon` now (none without a coupon).
+pub fn warnings(coupon: Option<&coupons_domain::Coupon>) -> Vec<CouponWarning> {
+    coupon
+        .map(|c| c.spec.warnings(chrono::Utc::now()))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|w| CouponWarning {
+            code: w.kind().into(),
+            message: w.message(),
+        })
+        .collect()
 }
 
 /// Result of `updateCoupon`.
@@ -277,6 +312,8 @@ pub struct UpdateCouponPayload {
     pub coupon: Option<Coupon>,
     /// What was wrong with the input; empty on success.
     pub user_errors: Vec<UserError>,
+    /// What is allowed but probably not meant about the coupon as changed.
+    pub warnings: Vec<CouponWarning>,
 }
 
 /// Result of `setCouponStatus`.

@@ -28,7 +28,7 @@ pub use checkout::{
 pub use coupon::{
     AddCodesInput, AddCodesPayload, CouponFilter, CreateCouponInput, CreateCouponPayload,
     DeleteCouponInput, DeleteCouponPayload, DiscountInput, InitialCouponStatus, RuleBindingInput,
-    SetCouponStatusInput, SetCouponStatusPayload, UpdateCouponInput, UpdateCouponPayload,
+    SetCouponStatusInput, SetCouponStatusPayload, UpdateCouponInput, UpdateCouponPayload, warnings,
 };
 pub use event::CouponEventFilter;
 pub use money::MoneyInput;
