@@ -39,6 +39,11 @@ pub enum EventAccess {
     Summary,
 }
 
+/// Whether callers of `role` see every event whole (admins and analysts).
+pub fn sees_whole(role: Role) -> bool {
+    !matches!(role, Role::Storefront | Role::Public)
+}
+
 /// The payload fields a summary keeps: counts, nothing that names or describes anything.
 const SUMMARY_FIELDS: &[&str] = &[
     "redemption_count",
@@ -73,7 +78,7 @@ pub async fn visible(
     role: Role,
     events: Vec<StoredEvent>,
 ) -> Result<Vec<(StoredEvent, EventAccess)>, ServiceError> {
-    if !matches!(role, Role::Storefront | Role::Public) {
+    if sees_whole(role) {
         return Ok(events
             .into_iter()
             .map(|e| (e, EventAccess::Whole))

@@ -303,8 +303,9 @@ pub async fn insert_first_admin_key(
     Ok(Some(stored))
 }
 
-/// The key with this hash, if it exists, is not revoked and has not expired. Read
-/// on every request, so a revocation holds from the next request on every instance.
+/// The key with this hash, whatever its state (the caller tells a revoked or expired
+/// key from an unknown one). Read on every request, so a revocation holds from the next
+/// request on every instance.
 pub async fn api_key_by_hash(
     c: &mut Conn<'_>,
     hash: &str,
