@@ -217,17 +217,22 @@ impl SecurityConfig {
             return Ok(CorsOrigins::Any);
         }
         list.split(',')
-            .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+            .map(str::trim)
             .filter(|o| !o.is_empty())
             .map(|o| {
-                let shaped = (o.starts_with("http://") || o.starts_with("https://"))
-                    && !o["https://".len() - 1..]
-                        .trim_start_matches('/')
-                        .contains('/');
-                match axum::http::HeaderValue::try_from(o.as_str()) {
-                    Ok(v) if shaped => Ok(v),
-                    _ => Err(ConfigError::BadOrigin(o)),
+                // An origin is a scheme, a host and maybe a port: nothing after them.
+                let bad = || ConfigError::BadOrigin(o.to_owned());
+                let url = url::Url::parse(o).map_err(|_| bad())?;
+                let bare = matches!(url.scheme(), "http" | "https")
+                    && url.path() == "/"
+                    && url.query().is_none()
+                    && url.fragment().is_none()
+                    && url.username().is_empty();
+                if !bare {
+                    return Err(bad());
                 }
+                axum::http::HeaderValue::try_from(url.origin().ascii_serialization())
+                    .map_err(|_| bad())
             })
             .collect::<Result<Vec<_>, _>>()
             .map(CorsOrigins::List)
