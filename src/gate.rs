@@ -24,6 +24,7 @@ use futures_util::stream::{self, BoxStream, StreamExt as _};
 
 use crate::auth::Caller;
 use crate::graphql::error::ApiError;
+use crate::graphql::order::SelectionOrder;
 use crate::graphql::shape::{MAX_TEXT_NESTING, const_has_nul, nests_deeper_than, shape};
 use crate::graphql::{CouponSchema, prepare_request};
 use crate::router::HttpSettings;
@@ -53,6 +54,8 @@ struct Admitted {
     request: Request,
     /// The operation that will run.
     kind: OperationType,
+    /// The order its answers' fields are written in.
+    order: SelectionOrder,
 }
 
 impl Gate {
@@ -96,8 +99,12 @@ impl Gate {
             let mut responses = Vec::with_capacity(admitted.len());
             for request in admitted {
                 responses.push(match request {
-                    Ok(a) => schema.execute(a.request).await,
-                    Err(e) => Response::from_errors(vec![server_error(&e)]),
+                    Ok(a) => {
+                        let mut response = schema.execute(a.request).await;
+                        a.order.apply(&mut response);
+                        response
+                    }
+                    Err(e) => Response::from_errors(vec![ServerError::from(&e)]),
                 });
             }
             responses
@@ -120,11 +127,17 @@ impl Gate {
             Ok(a) => a,
             Err(e) => return refused(&e),
         };
-        if admitted.kind == OperationType::Subscription {
+        let Admitted {
+            request,
+            kind,
+            order,
+        } = admitted;
+        if kind == OperationType::Subscription {
             return self
                 .schema
-                .execute_stream_with_session_data(admitted.request, session)
-                .map(|mut r| {
+                .execute_stream_with_session_data(request, session)
+                .map(move |mut r| {
+                    order.apply(&mut r);
                     tag_errors(&mut r);
                     r
                 })
@@ -133,14 +146,15 @@ impl Gate {
         let gate = self.clone();
         stream::once(async move {
             let schema = gate.schema.clone();
-            let writes = admitted.kind == OperationType::Mutation;
-            let work = async move { schema.execute(admitted.request).await };
+            let writes = kind == OperationType::Mutation;
+            let work = async move { schema.execute(request).await };
             match gate.within_timeout(work, writes).await {
                 Ok(mut r) => {
+                    order.apply(&mut r);
                     tag_errors(&mut r);
                     r
                 }
-                Err(e) => Response::from_errors(vec![server_error(&e)]),
+                Err(e) => Response::from_errors(vec![ServerError::from(&e)]),
             }
         })
         .boxed()
@@ -201,6 +215,7 @@ impl Gate {
             .parsed_query()
             .map_err(|e| ApiError::ParseFailed(e.message))?;
         let kind = operation_kind(doc, operation_name.as_deref());
+        let order = SelectionOrder::new(doc.clone(), operation_name);
         let shape = shape(doc);
         if shape.nul_text
             || request
@@ -229,7 +244,11 @@ impl Gate {
             request = request.disable_introspection();
         }
         let request = prepare_request(request, visitor.caller.clone(), &self.services);
-        Ok(Admitted { request, kind })
+        Ok(Admitted {
+            request,
+            kind,
+            order,
+        })
     }
 }
 
@@ -257,21 +276,9 @@ fn operation_kind(doc: &ExecutableDocument, name: Option<&str>) -> OperationType
 /// One answer holding the error that refused a document.
 fn refused(e: &ApiError) -> BoxStream<'static, Response> {
     stream::once(std::future::ready(Response::from_errors(vec![
-        server_error(e),
+        ServerError::from(e),
     ])))
     .boxed()
-}
-
-/// A top-level error of one request in a response.
-fn server_error(e: &ApiError) -> ServerError {
-    let mut error = ServerError::new(e.message(), None);
-    let mut ext = async_graphql::ErrorExtensionValues::default();
-    ext.set("code", e.code());
-    if let Some(secs) = e.retry_after() {
-        ext.set("retryAfter", secs);
-    }
-    error.extensions = Some(ext);
-    error
 }
 
 /// Gives every error async-graphql raised itself (validation, limits) a stable code.

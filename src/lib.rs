@@ -25,6 +25,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod ids;
 pub mod jobs;
+pub mod media;
 pub mod router;
 pub mod rules;
 pub mod server;

@@ -2,7 +2,8 @@
 //!
 //! - `POST /graphql`: the API. Credentials come from `Authorization: Bearer <key>`;
 //!   a request without a usable key is refused with HTTP 401 before anything runs.
-//!   Every document then passes the [`Gate`](crate::gate::Gate).
+//!   Every document then passes the [`Gate`](crate::gate::Gate). Media types and
+//!   status codes follow GraphQL over HTTP (`media.rs`).
 //! - `GET /graphql`: with an upgrade, the WebSocket endpoint (`socket.rs`), whose
 //!   documents pass the same gate; otherwise the GraphiQL playground and, under
 //!   `/graphiql/`, its assets (unless disabled); all served from the binary.
@@ -24,12 +25,13 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
-use axum::http::header::{AUTHORIZATION, CONNECTION, RETRY_AFTER, WWW_AUTHENTICATE};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::header::{
+    ALLOW, AUTHORIZATION, CONNECTION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
-use serde_json::json;
+use axum::{Extension, Router};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -38,6 +40,7 @@ use crate::files;
 use crate::gate::{Gate, Visitor};
 use crate::graphql::build_schema;
 use crate::graphql::error::ApiError;
+use crate::media::{self, AnswerType};
 use crate::server::{ConnectionLimits, body_deadline, timed_out};
 use crate::service::Services;
 use crate::socket::{OpenSockets, SocketState};
@@ -126,7 +129,7 @@ impl CorsOrigins {
             CorsLayer::new()
                 .allow_origin(origins)
                 .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
-                .allow_headers([AUTHORIZATION, axum::http::header::CONTENT_TYPE])
+                .allow_headers([AUTHORIZATION, CONTENT_TYPE])
                 .max_age(Duration::from_secs(600)),
         )
     }
@@ -273,11 +276,21 @@ async fn graphql_get(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
+    uri: Uri,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     protocol: Result<GraphQLProtocol, StatusCode>,
 ) -> Response {
     let (upgrade, protocol) = match (upgrade, protocol) {
         (Ok(u), Ok(p)) => (u, p),
+        // Documents are not run from URLs, where keys and codes end up in logs.
+        _ if carries_a_document(&uri) => {
+            let mut response =
+                top_level_error(StatusCode::METHOD_NOT_ALLOWED, &ApiError::GetNotServed);
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("POST"));
+            return response;
+        }
         _ if state.gate.settings().graphiql => {
             return crate::graphiql::page().await.into_response();
         }
@@ -315,9 +328,28 @@ async fn graphql_handler(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let answer_type = AnswerType::negotiate(&headers);
+    let mut response = answer(&state, peer, &headers, body, answer_type).await;
+    // Refusals are written in the type asked for too.
+    if answer_type == AnswerType::GraphqlResponse {
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, answer_type.content_type());
+    }
+    response
+}
+
+/// Reads, authenticates and runs one `POST /graphql` call.
+async fn answer(
+    state: &AppState,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    answer_type: AnswerType,
+) -> Response {
     let settings = state.gate.settings();
     let ip = client_ip(
-        &headers,
+        headers,
         peer.map(|Extension(ConnectInfo(a))| a),
         settings.trusted_proxy_header.as_ref(),
     );
@@ -327,6 +359,12 @@ async fn graphql_handler(
         Ok(b) => b,
         Err(rejection) => return unreadable_body(&rejection, settings),
     };
+    if !media::is_json_request(headers) {
+        return top_level_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &ApiError::UnsupportedMediaType,
+        );
+    }
     let header = match headers.get(AUTHORIZATION).map(|v| v.to_str()) {
         None => return refuse(&AuthError::Missing),
         Some(Ok(v)) => Some(v),
@@ -344,22 +382,29 @@ async fn graphql_handler(
         Err(e) => return top_level_error(StatusCode::BAD_REQUEST, &e),
     };
     let visitor = Visitor { caller, ip };
-    match batch {
-        BatchRequest::Single(request) => match state.gate.run(&visitor, vec![request]).await {
-            Ok(mut responses) => match responses.pop() {
-                Some(r) => Json(r).into_response(),
-                None => top_level_error(
-                    StatusCode::BAD_REQUEST,
-                    &ApiError::BadRequest("empty request".into()),
-                ),
-            },
-            Err(e) => top_level_error(status_of(&e), &e),
+    let (single, requests) = match batch {
+        BatchRequest::Single(r) => (true, vec![r]),
+        BatchRequest::Batch(rs) => (false, rs),
+    };
+    match state.gate.run(&visitor, requests).await {
+        Ok(responses) if single => match responses.first() {
+            Some(r) => answer_type.single(r),
+            None => top_level_error(
+                StatusCode::BAD_REQUEST,
+                &ApiError::BadRequest("empty request".into()),
+            ),
         },
-        BatchRequest::Batch(requests) => match state.gate.run(&visitor, requests).await {
-            Ok(responses) => Json(responses).into_response(),
-            Err(e) => top_level_error(status_of(&e), &e),
-        },
+        Ok(responses) => answer_type.batch(&responses),
+        Err(e) => top_level_error(status_of(&e), &e),
     }
+}
+
+/// Whether a `GET /graphql` names a GraphQL document in its query string.
+fn carries_a_document(uri: &Uri) -> bool {
+    uri.query().is_some_and(|q| {
+        q.split('&')
+            .any(|pair| pair.split('=').next() == Some("query"))
+    })
 }
 
 /// The answer to a body that could not be read: too large (413), too slow (408, and
@@ -440,15 +485,7 @@ fn refuse(e: &AuthError) -> Response {
 }
 
 fn top_level_error(status: StatusCode, e: &ApiError) -> Response {
-    let mut extensions = json!({ "code": e.code() });
-    if let Some(secs) = e.retry_after() {
-        extensions["retryAfter"] = json!(secs);
-    }
-    let body = json!({
-        "data": null,
-        "errors": [{ "message": e.message(), "extensions": extensions }],
-    });
-    let mut response = (status, Json(body)).into_response();
+    let mut response = AnswerType::Json.refusal(status, e.into());
     if let Some(secs) = e.retry_after() {
         response
             .headers_mut()
@@ -465,10 +502,7 @@ async fn home() -> axum::response::Html<&'static str> {
 /// `GET /schema.graphql`: the checked-in SDL (a test keeps it equal to the code's).
 async fn schema_sdl() -> Response {
     (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; charset=utf-8",
-        )],
+        [(CONTENT_TYPE, "text/plain; charset=utf-8")],
         include_str!("../schema.graphql"),
     )
         .into_response()

@@ -13,7 +13,7 @@
 //! `async_graphql::Result` with `?` on a service error, because async-graphql converts
 //! any `Display` type into an error without a code, with its text shown to the client.
 
-use async_graphql::{Enum, ErrorExtensions, SimpleObject};
+use async_graphql::{Enum, SimpleObject};
 use coupons_domain::{
     CheckoutOutcome, CodeError, Field, FieldError, LimitsError, MoneyError, Problem, RejectionKind,
 };
@@ -53,6 +53,10 @@ pub enum ApiError {
     },
     /// The body is not a GraphQL request over JSON.
     BadRequest(String),
+    /// A GraphQL request sent with `GET`: only `POST` runs documents.
+    GetNotServed,
+    /// A `POST /graphql` body not declared as JSON (`Content-Type: application/json`).
+    UnsupportedMediaType,
     /// The body is larger than the configured limit.
     BodyTooLarge {
         /// The limit, in bytes.
@@ -106,6 +110,8 @@ impl ApiError {
             Self::BadUserInput(_) => "BAD_USER_INPUT",
             Self::Throttled { .. } => "THROTTLED",
             Self::BadRequest(_) => "BAD_REQUEST",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::GetNotServed => "METHOD_NOT_ALLOWED",
             Self::BodyTooLarge { .. } => "BODY_TOO_LARGE",
             Self::BatchTooLarge { .. } => "BATCH_TOO_LARGE",
             Self::TooManyAliases { .. } => "TOO_MANY_ALIASES",
@@ -143,6 +149,12 @@ impl ApiError {
             Self::Throttled { retry_after_secs } => format!(
                 "too many attempts with unknown codes; try again in {retry_after_secs} s"
             ),
+            Self::GetNotServed => {
+                "GraphQL requests are sent with POST /graphql; GET /graphql serves GraphiQL and WebSockets".into()
+            }
+            Self::UnsupportedMediaType => {
+                "send the request as JSON, with the header 'Content-Type: application/json'".into()
+            }
             Self::BodyTooLarge { max } => {
                 format!("the request body is larger than {max} bytes")
             }
@@ -179,6 +191,16 @@ impl ApiError {
         }
     }
 
+    /// `extensions`: the code, and when to retry if the caller must wait.
+    fn extensions(&self) -> async_graphql::ErrorExtensionValues {
+        let mut ext = async_graphql::ErrorExtensionValues::default();
+        ext.set("code", self.code());
+        if let Some(secs) = self.retry_after() {
+            ext.set("retryAfter", secs);
+        }
+        ext
+    }
+
     /// Logs a fault with its whole chain and returns the redacted error for the client.
     pub fn internal(fault: &(dyn std::error::Error + 'static)) -> Self {
         let mut chain = fault.to_string();
@@ -193,16 +215,21 @@ impl ApiError {
     }
 }
 
+/// An error of a whole request (one that never reached a field), as the answer's
+/// `errors` entry.
+impl From<&ApiError> for async_graphql::ServerError {
+    fn from(e: &ApiError) -> Self {
+        let mut error = Self::new(e.message(), None);
+        error.extensions = Some(e.extensions());
+        error
+    }
+}
+
 impl From<ApiError> for async_graphql::Error {
     fn from(e: ApiError) -> Self {
-        let code = e.code();
-        let retry_after = e.retry_after();
-        async_graphql::Error::new(e.message()).extend_with(|_, ext| {
-            ext.set("code", code);
-            if let Some(secs) = retry_after {
-                ext.set("retryAfter", secs);
-            }
-        })
+        let mut error = Self::new(e.message());
+        error.extensions = Some(e.extensions());
+        error
     }
 }
 
@@ -736,6 +763,8 @@ mod tests {
                 "THROTTLED",
             ),
             (ApiError::BadRequest("x".into()), "BAD_REQUEST"),
+            (ApiError::UnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE"),
+            (ApiError::GetNotServed, "METHOD_NOT_ALLOWED"),
             (ApiError::BodyTooLarge { max: 1 }, "BODY_TOO_LARGE"),
             (ApiError::BatchTooLarge { max: 1 }, "BATCH_TOO_LARGE"),
             (ApiError::TooManyAliases { max: 1 }, "TOO_MANY_ALIASES"),

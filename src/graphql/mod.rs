@@ -15,6 +15,7 @@ pub mod guard;
 pub mod inputs;
 pub mod loaders;
 pub mod mutation;
+pub mod order;
 pub mod pagination;
 pub mod query;
 pub mod scalars;

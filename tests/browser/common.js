@@ -46,4 +46,4 @@ function assert(condition, message) {
   if (!condition) throw new Error(message);
 }
 
-module.exports = { startServer, launch, assert };
+module.exports = { binary, startServer, launch, assert };

@@ -21,6 +21,7 @@ mod coupons;
 mod differential;
 mod events;
 mod fuzz;
+mod graphql_http;
 mod jobs;
 mod pii;
 mod process;
