@@ -10,7 +10,7 @@ use crate::harness::{Backend, TestDatabase};
 use crate::process::{BIN, Process};
 
 /// The admin key a first start printed, if any.
-fn printed_admin_key(server: &Process) -> Option<String> {
+pub fn printed_admin_key(server: &Process) -> Option<String> {
     server
         .output()
         .lines()
@@ -91,7 +91,7 @@ async fn shipped_rules_work_from_any_directory() {
     let empty = std::env::temp_dir().join(format!("coupons-empty-{}", rand::random::<u64>()));
     std::fs::create_dir_all(&empty).unwrap();
     let key = "scripted-0123456789-0123456789-0123456789";
-    let server = Process::start_in(&empty, &db.url, &[("COUPONS_ADMIN_KEY", key)]);
+    let server = Process::start_in(&empty, Some(&db.url), &[("COUPONS_ADMIN_KEY", key)]);
     let made = server
         .graphql(
             key,

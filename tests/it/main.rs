@@ -19,6 +19,7 @@ mod connections;
 mod cors;
 mod coupons;
 mod differential;
+mod docs;
 mod events;
 mod fuzz;
 mod graphql_http;

@@ -21,11 +21,16 @@ impl Process {
     /// Starts the binary with a clean environment plus `env`, listening on a free port,
     /// and waits for its "Listening on" line.
     pub fn start(database_url: &str, env: &[(&str, &str)]) -> Self {
-        Self::start_in(Path::new(env!("CARGO_MANIFEST_DIR")), database_url, env)
+        Self::start_in(
+            Path::new(env!("CARGO_MANIFEST_DIR")),
+            Some(database_url),
+            env,
+        )
     }
 
-    /// [`Process::start`], in the working directory `dir`.
-    pub fn start_in(dir: &Path, database_url: &str, env: &[(&str, &str)]) -> Self {
+    /// [`Process::start`], in the working directory `dir`; with no `database_url`, on
+    /// the default (`coupons.db` in `dir`).
+    pub fn start_in(dir: &Path, database_url: Option<&str>, env: &[(&str, &str)]) -> Self {
         let log = std::env::temp_dir().join(format!(
             "coupons-process-{}-{}.log",
             std::process::id(),
@@ -36,11 +41,13 @@ impl Process {
         cmd.current_dir(dir)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", database_url)
             .env("COUPONS_BIND", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             .stdout(file.try_clone().unwrap())
             .stderr(file);
+        if let Some(url) = database_url {
+            cmd.env("DATABASE_URL", url);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -72,10 +79,16 @@ impl Process {
 
     /// Sends a GraphQL request with `key`.
     pub async fn graphql(&self, key: &str, query: &str, variables: Value) -> Value {
+        self.post(key, &json!({ "query": query, "variables": variables }))
+            .await
+    }
+
+    /// Posts a JSON body to `/graphql` with `key`; the answer's JSON.
+    pub async fn post(&self, key: &str, body: &Value) -> Value {
         reqwest::Client::new()
             .post(format!("{}/graphql", self.base))
             .bearer_auth(key)
-            .json(&json!({ "query": query, "variables": variables }))
+            .json(body)
             .send()
             .await
             .unwrap()
