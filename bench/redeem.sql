@@ -12,6 +12,9 @@ UPDATE coupons SET updated_at = updated_at WHERE id = :c RETURNING *;
 UPDATE redemptions SET status = 'EXPIRED', holds_use = false, closed_at = now(), updated_at = now()
   WHERE coupon_id = :c AND status = 'RESERVED' AND reserved_until <= now() RETURNING code_id;
 SELECT * FROM coupon_codes WHERE code = 'BENCH-' || :c LIMIT 1;
+SELECT pg_advisory_xact_lock(7434002, hashtext('o-' || :k));
+SELECT coupon_id, currency, discount_minor - refunded_minor FROM redemptions
+  WHERE order_id = 'o-' || :k AND holds_use AND (status <> 'RESERVED' OR reserved_until > now());
 INSERT INTO redemptions (coupon_id, code_id, code, status, holds_use, customer_key, email_domain, order_id,
     channel, currency, subtotal_minor, discount_minor, refunded_minor, reserved_until, created_at, redeemed_at, updated_at)
   VALUES (:c, :c, 'BENCH-' || :c, 'REDEEMED', true, md5(:k::text), 'bench.test', 'o-' || :k,

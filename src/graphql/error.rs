@@ -322,6 +322,8 @@ pub enum UserErrorCode {
     CustomerRequired,
     /// This customer has used the coupon as often as allowed.
     CustomerLimitReached,
+    /// The coupon is already used on this order (reserved or redeemed).
+    AlreadyAppliedToOrder,
     /// Every use the coupon's campaign allows is taken.
     CampaignUsageLimitReached,
     /// The coupon's campaign has spent its discount budget.
@@ -342,6 +344,8 @@ pub enum UserErrorCode {
     RuleRejected,
     /// One of the coupon's rules could not be evaluated; the coupon does not apply.
     RuleFailed,
+    /// The order already has as much discount as its subtotal, from other coupons.
+    OrderFullyDiscounted,
     /// The coupon binds a rule that does not exist.
     RuleNotFound,
     /// The rule's source does not compile; the message gives line and column.

@@ -565,6 +565,7 @@ async fn apply(
             let outcome = match steps::lock_code(&mut c, code, now).await? {
                 None => CheckoutOutcome::Rejected(vec![Rejection::NotFound]),
                 Some((locked, expired)) => {
+                    steps::lock_order(&mut c, &new.order.id).await?;
                     let snapshot = steps::load_snapshot(
                         &mut c,
                         &locked,

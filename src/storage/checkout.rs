@@ -280,6 +280,60 @@ async fn customer_uses(
     })
 }
 
+/// Serialises the checkouts of one order id until the transaction ends, so that what
+/// the order already has (its coupons, its discount) cannot change under a decision.
+/// On PostgreSQL a transaction-scoped advisory lock on the order id's hash (a shared
+/// hash only makes two orders wait for each other); SQLite runs one write at a time.
+/// Taken after the coupons and campaigns a checkout locks, never before.
+pub async fn lock_order(c: &mut Conn<'_>, order_id: &str) -> Result<(), StorageError> {
+    match c {
+        Conn::Postgres(conn) => {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(7434002, hashtext($1))")
+                .bind::<Text, _>(order_id)
+                .execute(&mut **conn)
+                .await?;
+        }
+        Conn::Sqlite(_) => {}
+    }
+    Ok(())
+}
+
+/// What an order id already has: the uses of `coupon_id` on it, and the discount
+/// the other coupons give it in the order's currency, less refunds (live reservations
+/// and redemptions only).
+async fn order_uses(
+    c: &mut Conn<'_>,
+    order: &Order,
+    coupon_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(i64, i64), StorageError> {
+    let rows: Vec<(i64, String, i64)> = on_backend!(c, |conn| {
+        use schema::redemptions::dsl as r;
+        r::redemptions
+            .filter(r::order_id.eq(&order.id))
+            .filter(r::holds_use.eq(true))
+            .filter(
+                r::status
+                    .ne(RedemptionStatus::Reserved.as_str())
+                    .or(r::reserved_until.gt(now)),
+            )
+            .select((
+                r::coupon_id,
+                r::currency,
+                r::discount_minor - r::refunded_minor,
+            ))
+            .load(conn)
+            .await?
+    });
+    let uses = rows.iter().filter(|(id, _, _)| *id == coupon_id).count() as i64;
+    let discount = rows
+        .iter()
+        .filter(|(id, currency, _)| *id != coupon_id && currency == order.currency.code())
+        .map(|(_, _, d)| d)
+        .sum();
+    Ok((uses, discount))
+}
+
 /// What a coupon's rules read beyond the order and the usage: this customer's use times
 /// (reservations past their deadline left out) and the discount the coupon has granted
 /// in the order's currency, less refunds.
@@ -601,11 +655,13 @@ pub async fn load_snapshot(
         (true, Some(key)) => customer_uses(c, code.row.coupon_id, key, now).await?,
         _ => 0,
     };
+    let (on_order, order_discount) = order_uses(c, order, code.row.coupon_id, now).await?;
     let usage = Usage {
         coupon: found.coupon.redemption_count + found.coupon.reserved_count - overdue.len() as i64,
         code: code.row.redemption_count + code.row.reserved_count
             - overdue.iter().filter(|id| **id == code.row.id).count() as i64,
         customer,
+        order: on_order,
     };
     let campaign_usage = match (&code.campaign, found.caps_campaign()) {
         (Some(campaign), true) => campaign_usage(c, campaign, now).await?,
@@ -621,6 +677,7 @@ pub async fn load_snapshot(
         usage,
         campaign_usage,
         history,
+        order_discount,
     })
 }
 

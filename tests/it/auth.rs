@@ -365,7 +365,8 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
     .await;
     let reserve = "mutation($code: String!, $o: OrderInput!, $k: String!) { reserveCoupon(input: { code: $code, order: $o, idempotencyKey: $k }) { reservation { id } } }";
     let redeem = "mutation($code: String!, $o: OrderInput!, $k: String!) { redeemCoupon(input: { code: $code, order: $o, idempotencyKey: $k }) { redemption { id } } }";
-    let vars = |k: &str| json!({ "code": code, "o": order(k), "k": format!("{k}-{n}") });
+    let vars =
+        |k: &str| json!({ "code": code, "o": order(&format!("{k}-{n}")), "k": format!("{k}-{n}") });
     let reservation =
         app.admin(reserve, vars("fixture-res")).await["reserveCoupon"]["reservation"]["id"].clone();
     let redemption =

@@ -24,6 +24,7 @@ mod events;
 mod fuzz;
 mod graphql_http;
 mod jobs;
+mod orders;
 mod pii;
 mod process;
 mod reports;

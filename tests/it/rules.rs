@@ -27,8 +27,11 @@ fn shipped_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")
 }
 
+/// An order of its own (a coupon is used once per order id).
 fn order(email: &str, subtotal: &str) -> Value {
-    json!({ "id": "o", "currency": "USD", "subtotal": subtotal, "customer": { "email": email } })
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    json!({ "id": format!("o-{id}"), "currency": "USD", "subtotal": subtotal, "customer": { "email": email } })
 }
 
 async fn validate(app: &TestApp, code: &str, order: Value) -> Value {

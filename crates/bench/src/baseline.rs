@@ -103,6 +103,7 @@ pub fn sqlite_loop(
                  UPDATE coupons SET updated_at = updated_at WHERE id = {c} RETURNING *; \
                  UPDATE redemptions SET status = 'EXPIRED', holds_use = 0, closed_at = {now}, updated_at = {now} WHERE coupon_id = {c} AND status = 'RESERVED' AND reserved_until <= {now} RETURNING code_id; \
                  SELECT * FROM coupon_codes WHERE code = 'BENCH-{c}' LIMIT 1; \
+                 SELECT coupon_id, currency, discount_minor - refunded_minor FROM redemptions WHERE order_id = 'o-{key}' AND holds_use AND (status <> 'RESERVED' OR reserved_until > {now}); \
                  INSERT INTO redemptions (coupon_id, code_id, code, status, holds_use, customer_key, email_domain, order_id, channel, currency, subtotal_minor, discount_minor, refunded_minor, reserved_until, created_at, redeemed_at, updated_at) \
                    VALUES ({c}, {c}, 'BENCH-{c}', '{status}', 1, '{key}', 'bench.test', 'o-{key}', NULL, 'USD', 10000, 1000, 0, {until}, {now}, {redeemed}, {now}) RETURNING *; \
                  UPDATE coupons SET {counter} = {counter} + 1 WHERE id = {c}; \
@@ -114,7 +115,8 @@ pub fn sqlite_loop(
         let sql = match scenario {
             Scenario::Ceiling => auth.to_string(),
             Scenario::Validate => format!(
-                "{auth} SELECT * FROM coupon_codes cc JOIN coupons c ON c.id = cc.coupon_id WHERE cc.code = 'BENCH-{c}' LIMIT 1;"
+                "{auth} SELECT * FROM coupon_codes cc JOIN coupons c ON c.id = cc.coupon_id WHERE cc.code = 'BENCH-{c}' LIMIT 1; \
+                 SELECT coupon_id, currency, discount_minor - refunded_minor FROM redemptions WHERE order_id = 'v-{c}' AND holds_use AND (status <> 'RESERVED' OR reserved_until > {now});"
             ),
             Scenario::RedeemMany | Scenario::RedeemHot | Scenario::Capped => format!(
                 "{auth} {}",

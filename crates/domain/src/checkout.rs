@@ -57,6 +57,8 @@ pub enum Rejection {
     CustomerRequired,
     /// This customer has used the coupon as often as allowed.
     CustomerLimitReached,
+    /// The coupon is already used on this order (reserved or redeemed).
+    AlreadyAppliedToOrder,
     /// Every use the coupon's campaign allows is taken.
     CampaignUsageLimitReached,
     /// The coupon's campaign has no discount budget left.
@@ -75,6 +77,8 @@ pub enum Rejection {
         /// The rule's name.
         rule: String,
     },
+    /// The order already has as much discount as its subtotal, from other coupons.
+    OrderFullyDiscounted,
 }
 
 impl RejectionKind {
@@ -97,10 +101,12 @@ impl RejectionKind {
             Self::CodeUsageLimitReached => "CODE_USAGE_LIMIT_REACHED",
             Self::CustomerRequired => "CUSTOMER_REQUIRED",
             Self::CustomerLimitReached => "CUSTOMER_LIMIT_REACHED",
+            Self::AlreadyAppliedToOrder => "ALREADY_APPLIED_TO_ORDER",
             Self::CampaignUsageLimitReached => "CAMPAIGN_USAGE_LIMIT_REACHED",
             Self::CampaignBudgetExhausted => "CAMPAIGN_BUDGET_EXHAUSTED",
             Self::RuleRejected => "RULE_REJECTED",
             Self::RuleFailed => "RULE_FAILED",
+            Self::OrderFullyDiscounted => "ORDER_FULLY_DISCOUNTED",
         }
     }
 
@@ -120,10 +126,12 @@ impl RejectionKind {
             Self::CodeUsageLimitReached => "this code has been used as often as allowed",
             Self::CustomerRequired => "this coupon needs a customer id or e-mail on the order",
             Self::CustomerLimitReached => "this customer has used this coupon as often as allowed",
+            Self::AlreadyAppliedToOrder => "this coupon is already used on this order",
             Self::CampaignUsageLimitReached => "this promotion has been used as often as allowed",
             Self::CampaignBudgetExhausted => "this promotion has no budget left",
             Self::RuleRejected => "one of this coupon's rules rejected the order",
             Self::RuleFailed => "one of this coupon's rules could not be evaluated",
+            Self::OrderFullyDiscounted => "this order already has as much discount as it can take",
         }
     }
 }
@@ -159,6 +167,8 @@ pub struct Usage {
     pub code: i64,
     /// Uses by this customer (only counted when the coupon has a per-customer limit).
     pub customer: i64,
+    /// Uses of the coupon on this order id: at most one is allowed.
+    pub order: i64,
 }
 
 /// The code being used, as far as eligibility is concerned.
@@ -257,6 +267,9 @@ pub fn evaluate(
         } else if usage.customer >= i64::from(limit) {
             reasons.push(Rejection::CustomerLimitReached);
         }
+    }
+    if usage.order > 0 {
+        reasons.push(Rejection::AlreadyAppliedToOrder);
     }
     match discount {
         Some(d) if reasons.is_empty() => Ok(d),

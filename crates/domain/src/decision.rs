@@ -6,7 +6,8 @@
 //! In order: the code's and coupon's lifecycle and window, the campaign's window
 //! ([`Found::gate`]); the coupon's terms and limits ([`evaluate`](crate::evaluate));
 //! the campaign's use cap and budget; the coupon's rules, whose caps can lower the
-//! discount; and a discount that ends at zero is refused. Announcements of a capped
+//! discount; and a discount that ends at zero is refused. Last, the discount is fitted
+//! to what the order can still take beside the other coupons on it ([`fit_to_order`]). Announcements of a capped
 //! coupon's usage are decided here too ([`usage_marks`]).
 
 use chrono::{DateTime, Utc};
@@ -93,6 +94,9 @@ pub struct Snapshot {
     pub campaign_usage: CampaignUsage,
     /// What the rules read; loaded when [`Found::has_rules`].
     pub history: History,
+    /// The discount the order already has from other coupons (live reservations and
+    /// redemptions on the same order id, in its currency, less refunds), in minor units.
+    pub order_discount: i64,
 }
 
 /// Whether the snapshot's code applies to `order` at `now`, and the discount; on
@@ -104,14 +108,33 @@ pub fn decide(
     now: DateTime<Utc>,
 ) -> Result<Money, Vec<Rejection>> {
     let discount = decide_terms(snapshot, order, now)?;
-    if !snapshot.found.has_rules() {
-        return Ok(discount);
+    let discount = if snapshot.found.has_rules() {
+        let facts = rule_facts(snapshot, order, discount, now);
+        with_rules(
+            rules.evaluate(&snapshot.found.coupon.spec.rules, &facts),
+            discount,
+        )?
+    } else {
+        discount
+    };
+    fit_to_order(discount, order, snapshot.order_discount)
+}
+
+/// Lowers `discount` to what the order can still take: its subtotal less the
+/// `order_discount` it already has from other coupons. With nothing left, refused.
+pub fn fit_to_order(
+    discount: Money,
+    order: &Order,
+    order_discount: i64,
+) -> Result<Money, Vec<Rejection>> {
+    let room = order.subtotal.minor.saturating_sub(order_discount);
+    if room <= 0 {
+        return Err(vec![Rejection::OrderFullyDiscounted]);
     }
-    let facts = rule_facts(snapshot, order, discount, now);
-    with_rules(
-        rules.evaluate(&snapshot.found.coupon.spec.rules, &facts),
-        discount,
-    )
+    Ok(Money {
+        minor: discount.minor.min(room),
+        currency: discount.currency,
+    })
 }
 
 /// The decision before rules: the coupon's terms and limits, then the campaign's
@@ -238,6 +261,28 @@ pub fn usage_marks(before: i64, cap: Option<u32>) -> Vec<UsageMark> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_order_takes_no_more_than_its_subtotal() {
+        let order = Order::from_draft(crate::OrderDraft {
+            id: "o-1".into(),
+            currency: "USD".into(),
+            subtotal: rust_decimal::Decimal::new(10_000, 2),
+            ..crate::OrderDraft::default()
+        })
+        .unwrap();
+        let off = |minor| Money {
+            minor,
+            currency: order.currency,
+        };
+        assert_eq!(fit_to_order(off(5_000), &order, 0), Ok(off(5_000)));
+        assert_eq!(fit_to_order(off(6_000), &order, 5_000), Ok(off(5_000)));
+        assert_eq!(fit_to_order(off(1), &order, 9_999), Ok(off(1)));
+        assert_eq!(
+            fit_to_order(off(1_000), &order, 10_000),
+            Err(vec![Rejection::OrderFullyDiscounted])
+        );
+    }
 
     #[test]
     fn marks_are_passed_once_each() {

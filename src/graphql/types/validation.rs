@@ -38,6 +38,8 @@ pub enum RejectionCode {
     CustomerRequired,
     /// This customer has used the coupon as often as allowed.
     CustomerLimitReached,
+    /// The coupon is already used on this order (reserved or redeemed).
+    AlreadyAppliedToOrder,
     /// Every use the coupon's campaign allows is taken.
     CampaignUsageLimitReached,
     /// The coupon's campaign has spent its discount budget.
@@ -46,6 +48,8 @@ pub enum RejectionCode {
     RuleRejected,
     /// One of the coupon's rules could not be evaluated; the coupon does not apply.
     RuleFailed,
+    /// The order already has as much discount as its subtotal, from other coupons.
+    OrderFullyDiscounted,
 }
 
 /// One reason a coupon does not apply.
