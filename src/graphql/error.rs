@@ -324,6 +324,8 @@ pub enum UserErrorCode {
     CustomerLimitReached,
     /// The coupon is already used on this order (reserved or redeemed).
     AlreadyAppliedToOrder,
+    /// The coupon may not share the order with another coupon (see `conflictingCode`).
+    NotCombinable,
     /// Every use the coupon's campaign allows is taken.
     CampaignUsageLimitReached,
     /// The coupon's campaign has spent its discount budget.

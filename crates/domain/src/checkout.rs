@@ -59,6 +59,11 @@ pub enum Rejection {
     CustomerLimitReached,
     /// The coupon is already used on this order (reserved or redeemed).
     AlreadyAppliedToOrder,
+    /// The coupon may not share the order with another coupon on it (or chosen for it).
+    NotCombinable {
+        /// The code of the coupon it may not share the order with.
+        with: String,
+    },
     /// Every use the coupon's campaign allows is taken.
     CampaignUsageLimitReached,
     /// The coupon's campaign has no discount budget left.
@@ -102,6 +107,7 @@ impl RejectionKind {
             Self::CustomerRequired => "CUSTOMER_REQUIRED",
             Self::CustomerLimitReached => "CUSTOMER_LIMIT_REACHED",
             Self::AlreadyAppliedToOrder => "ALREADY_APPLIED_TO_ORDER",
+            Self::NotCombinable => "NOT_COMBINABLE",
             Self::CampaignUsageLimitReached => "CAMPAIGN_USAGE_LIMIT_REACHED",
             Self::CampaignBudgetExhausted => "CAMPAIGN_BUDGET_EXHAUSTED",
             Self::RuleRejected => "RULE_REJECTED",
@@ -127,6 +133,7 @@ impl RejectionKind {
             Self::CustomerRequired => "this coupon needs a customer id or e-mail on the order",
             Self::CustomerLimitReached => "this customer has used this coupon as often as allowed",
             Self::AlreadyAppliedToOrder => "this coupon is already used on this order",
+            Self::NotCombinable => "this coupon cannot be combined with another on the order",
             Self::CampaignUsageLimitReached => "this promotion has been used as often as allowed",
             Self::CampaignBudgetExhausted => "this promotion has no budget left",
             Self::RuleRejected => "one of this coupon's rules rejected the order",
@@ -152,6 +159,9 @@ impl Rejection {
         match self {
             Self::RuleRejected { rule, message, .. } => format!("{message} (rule {rule})"),
             Self::RuleFailed { rule } => format!("rule {rule} could not be evaluated"),
+            Self::NotCombinable { with } => {
+                format!("this coupon cannot be combined with {with}")
+            }
             other => other.kind().message().to_owned(),
         }
     }

@@ -22,6 +22,7 @@ pub mod order;
 pub mod pattern;
 pub mod redemption;
 pub mod rules;
+pub mod stacking;
 
 pub use campaign::{CampaignLimits, CampaignUsage, LimitsError};
 pub use checkout::{CodeTerms, Rejection, RejectionKind, Usage, evaluate, evaluate_in_campaign};
@@ -45,3 +46,4 @@ pub use redemption::{
     check_releasable, plan_refund,
 };
 pub use rules::{ItemFacts, NoRules, RuleEvaluator, RuleFacts, RuleVerdict, RulesOutcome};
+pub use stacking::{Choice, DiscountClass, Held, Offer, Stacked, Stacking, choose};

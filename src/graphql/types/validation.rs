@@ -40,6 +40,8 @@ pub enum RejectionCode {
     CustomerLimitReached,
     /// The coupon is already used on this order (reserved or redeemed).
     AlreadyAppliedToOrder,
+    /// The coupon may not share the order with another coupon (see `conflictingCode`).
+    NotCombinable,
     /// Every use the coupon's campaign allows is taken.
     CampaignUsageLimitReached,
     /// The coupon's campaign has spent its discount budget.
@@ -63,6 +65,8 @@ pub struct CouponRejection {
     pub rule: Option<String>,
     /// For RULE_REJECTED: the rule's own code (e.g. `EMAIL_DOMAIN_NOT_ALLOWED`).
     pub rule_code: Option<String>,
+    /// For NOT_COMBINABLE: the code of the coupon it may not share the order with.
+    pub conflicting_code: Option<String>,
 }
 
 impl From<domain::Rejection> for CouponRejection {
@@ -74,11 +78,16 @@ impl From<domain::Rejection> for CouponRejection {
             domain::Rejection::RuleFailed { rule } => (Some(rule.clone()), None),
             _ => (None, None),
         };
+        let conflicting_code = match &r {
+            domain::Rejection::NotCombinable { with } => Some(with.clone()),
+            _ => None,
+        };
         Self {
             code: r.kind().into(),
             message: r.message(),
             rule,
             rule_code,
+            conflicting_code,
         }
     }
 }
