@@ -15,8 +15,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use coupons_domain::{
-    CampaignUsage, CodeTerms, Coupon, CouponCode, Currency, Found, History, Money, Order,
-    Redemption, RedemptionStatus, Refund, Snapshot, Usage, UsageMark,
+    CampaignUsage, CodeTerms, Coupon, CouponCode, Currency, DiscountClass, Found, Held, History,
+    Money, Order, Redemption, RedemptionStatus, Refund, Snapshot, Stacked, Stacking, Usage,
+    UsageMark,
 };
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -298,18 +299,21 @@ pub async fn lock_order(c: &mut Conn<'_>, order_id: &str) -> Result<(), StorageE
     Ok(())
 }
 
-/// What an order id already has: the uses of `coupon_id` on it, and the discount
-/// the other coupons give it in the order's currency, less refunds (live reservations
-/// and redemptions only).
-async fn order_uses(
+/// What an order id already has: the uses of `coupon_id` on it, and the other coupons
+/// on it in the order's currency with the discount each holds, less refunds (live
+/// reservations and redemptions only).
+pub async fn order_uses(
     c: &mut Conn<'_>,
     order: &Order,
     coupon_id: i64,
     now: DateTime<Utc>,
-) -> Result<(i64, i64), StorageError> {
-    let rows: Vec<(i64, String, i64)> = on_backend!(c, |conn| {
+) -> Result<(i64, Vec<Held>), StorageError> {
+    type Row = (i64, String, String, i64, String, i32);
+    let rows: Vec<Row> = on_backend!(c, |conn| {
+        use schema::coupons::dsl as cp;
         use schema::redemptions::dsl as r;
         r::redemptions
+            .inner_join(cp::coupons)
             .filter(r::order_id.eq(&order.id))
             .filter(r::holds_use.eq(true))
             .filter(
@@ -319,19 +323,40 @@ async fn order_uses(
             )
             .select((
                 r::coupon_id,
+                r::code,
                 r::currency,
                 r::discount_minor - r::refunded_minor,
+                cp::combines_with,
+                cp::priority,
             ))
             .load(conn)
             .await?
     });
-    let uses = rows.iter().filter(|(id, _, _)| *id == coupon_id).count() as i64;
-    let discount = rows
-        .iter()
-        .filter(|(id, currency, _)| *id != coupon_id && currency == order.currency.code())
-        .map(|(_, _, d)| d)
-        .sum();
-    Ok((uses, discount))
+    let uses = rows.iter().filter(|row| row.0 == coupon_id).count() as i64;
+    let held = rows
+        .into_iter()
+        .filter(|row| row.0 != coupon_id && row.2 == order.currency.code())
+        .map(|(id, code, _, discount_minor, combines_with, priority)| {
+            Ok(Held {
+                coupon: Stacked {
+                    code,
+                    class: DiscountClass::Order,
+                    stacking: Stacking::new(
+                        super::models::discount_classes(&combines_with).map_err(|reason| {
+                            StorageError::Corrupt {
+                                table: "coupons",
+                                id,
+                                reason,
+                            }
+                        })?,
+                        priority,
+                    ),
+                },
+                discount_minor,
+            })
+        })
+        .collect::<Result<_, StorageError>>()?;
+    Ok((uses, held))
 }
 
 /// What a coupon's rules read beyond the order and the usage: this customer's use times
@@ -655,7 +680,7 @@ pub async fn load_snapshot(
         (true, Some(key)) => customer_uses(c, code.row.coupon_id, key, now).await?,
         _ => 0,
     };
-    let (on_order, order_discount) = order_uses(c, order, code.row.coupon_id, now).await?;
+    let (on_order, held) = order_uses(c, order, code.row.coupon_id, now).await?;
     let usage = Usage {
         coupon: found.coupon.redemption_count + found.coupon.reserved_count - overdue.len() as i64,
         code: code.row.redemption_count + code.row.reserved_count
@@ -677,7 +702,7 @@ pub async fn load_snapshot(
         usage,
         campaign_usage,
         history,
-        order_discount,
+        held,
     })
 }
 

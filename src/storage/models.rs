@@ -4,8 +4,9 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use coupons_domain::{
-    Channels, Coupon, CouponId, CouponSpec, Currency, Discount, LifecycleStatus, Limit, Metadata,
-    Money, Percentage, Redemption, RedemptionStatus, ReversalPolicy, RuleBinding, Window,
+    Channels, Coupon, CouponId, CouponSpec, Currency, Discount, DiscountClass, LifecycleStatus,
+    Limit, Metadata, Money, Percentage, Redemption, RedemptionStatus, ReversalPolicy, RuleBinding,
+    Stacking, Window,
 };
 use diesel::Queryable;
 use rust_decimal::Decimal;
@@ -40,6 +41,20 @@ pub(super) struct StoredCoupon {
     reserved_count: i64,
     pub(super) campaign_id: Option<i64>,
     min_items: Option<i64>,
+    combines_with: String,
+    priority: i32,
+}
+
+/// Reads the stored list of discount classes (comma-separated names).
+pub(super) fn discount_classes(stored: &str) -> Result<Vec<DiscountClass>, String> {
+    stored
+        .split(',')
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            c.parse::<DiscountClass>()
+                .map_err(|_| format!("discount class {c:?}"))
+        })
+        .collect()
 }
 
 impl StoredCoupon {
@@ -123,6 +138,10 @@ impl StoredCoupon {
                 .map_err(|e| corrupt(e.problem.to_string()))?,
             reversal_policy: ReversalPolicy::parse(&self.reversal_policy)
                 .ok_or_else(|| corrupt(format!("reversal policy {:?}", self.reversal_policy)))?,
+            stacking: Stacking::new(
+                discount_classes(&self.combines_with).map_err(corrupt)?,
+                self.priority,
+            ),
         };
         Ok(Coupon {
             id: CouponId(id),

@@ -11,8 +11,9 @@ use crate::checkout::{REDEEM, RESERVE, VALIDATE, assert_reconciled, order, redee
 use crate::coupons::create;
 use crate::harness::TestApp;
 
+/// A fixed-amount coupon that shares orders with other order discounts.
 fn fixed(code: &str, amount: &str) -> Value {
-    json!({ "name": code, "code": code,
+    json!({ "name": code, "code": code, "combinesWith": ["ORDER"],
             "discount": { "amount": { "amount": amount, "currency": "USD" } } })
 }
 
@@ -89,6 +90,54 @@ async fn one_order_cannot_take_more_than_its_subtotal(app: TestApp) {
     assert_reconciled(&app).await;
 }
 both_backends!(one_order_cannot_take_more_than_its_subtotal);
+
+/// A coupon that combines with nothing (the default) is alone on its order: another
+/// coupon on the order refuses it, naming that coupon, and it refuses the next one.
+async fn an_exclusive_coupon_is_alone_on_its_order(app: TestApp) {
+    create(&app, fixed("SHARE10", "10")).await;
+    let solo = create(
+        &app,
+        json!({ "name": "Solo", "code": "SOLO20",
+                "discount": { "amount": { "amount": "20", "currency": "USD" } } }),
+    )
+    .await;
+    let policy = app
+        .admin(
+            "query($id: ID) { coupon(id: $id) { discountClass combinesWith exclusive priority } }",
+            json!({ "id": solo["id"] }),
+        )
+        .await;
+    assert_eq!(
+        policy["coupon"],
+        json!({ "discountClass": "ORDER", "combinesWith": [], "exclusive": true, "priority": 0 })
+    );
+    assert!(redeem(&app, "SHARE10", "order-x", "x1").await["redemption"].is_object());
+    let refused = redeem(&app, "SOLO20", "order-x", "x2").await;
+    assert_eq!(user_error(&refused), Some("NOT_COMBINABLE"), "{refused:#}");
+    assert!(
+        refused["userErrors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("SHARE10"),
+        "{refused:#}"
+    );
+    let validated = app
+        .admin(
+            "query($input: ValidateCouponInput!) { validateCoupon(input: $input) { reasons { code conflictingCode } } }",
+            json!({ "input": { "code": "SOLO20", "order": order("order-x", "ann@example.com", "100.00") } }),
+        )
+        .await;
+    assert_eq!(
+        validated["validateCoupon"]["reasons"],
+        json!([{ "code": "NOT_COMBINABLE", "conflictingCode": "SHARE10" }])
+    );
+
+    assert!(redeem(&app, "SOLO20", "order-y", "y1").await["redemption"].is_object());
+    let after = redeem(&app, "SHARE10", "order-y", "y2").await;
+    assert_eq!(user_error(&after), Some("NOT_COMBINABLE"), "{after:#}");
+    assert_reconciled(&app).await;
+}
+both_backends!(an_exclusive_coupon_is_alone_on_its_order);
 
 /// A reservation is a use on its order too: the same coupon cannot be reserved twice
 /// for one order, nor redeemed by code beside its reservation; releasing it frees it.

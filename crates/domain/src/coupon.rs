@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::discount::{Discount, MoneyInput};
 use crate::error::{Collector, Field, FieldError, Invalid, Problem};
 use crate::money::{Currency, Money};
+use crate::stacking::{DiscountClass, Stacking};
 
 /// Longest coupon name.
 pub const NAME_MAX: usize = 200;
@@ -392,9 +393,16 @@ pub struct CouponSpec {
     pub min_items: Limit,
     /// What a full reversal does to the use.
     pub reversal_policy: ReversalPolicy,
+    /// Which coupons it shares an order with, and its place among them.
+    pub stacking: Stacking,
 }
 
 impl CouponSpec {
+    /// The part of an order it discounts.
+    pub fn class(&self) -> DiscountClass {
+        DiscountClass::Order
+    }
+
     /// The one currency the coupon is tied to, if any: that of a fixed amount, of a cap,
     /// or of a minimum subtotal (validation keeps them equal).
     pub fn currency(&self) -> Option<Currency> {
@@ -461,6 +469,10 @@ pub struct CouponDraft {
     pub min_items: Option<i64>,
     /// What a full reversal does to the use.
     pub reversal_policy: ReversalPolicy,
+    /// The classes of discount it combines with (none: alone only).
+    pub combines_with: Vec<DiscountClass>,
+    /// Its place among the coupons of an order (higher first).
+    pub priority: i32,
 }
 
 impl CouponSpec {
@@ -546,6 +558,7 @@ impl CouponSpec {
             min_subtotal,
             min_items,
             reversal_policy: draft.reversal_policy,
+            stacking: Stacking::new(draft.combines_with, draft.priority),
         })
     }
 }
@@ -592,6 +605,10 @@ pub struct CouponPatch {
     pub min_items: Option<Option<i64>>,
     /// New reversal policy.
     pub reversal_policy: Option<ReversalPolicy>,
+    /// New classes it combines with.
+    pub combines_with: Option<Vec<DiscountClass>>,
+    /// New priority.
+    pub priority: Option<i32>,
 }
 
 impl CouponSpec {
@@ -658,6 +675,14 @@ impl CouponSpec {
         assign(&mut e, &mut spec.min_items, min_items);
         if let Some(policy) = patch.reversal_policy {
             spec.reversal_policy = policy;
+        }
+        if patch.combines_with.is_some() || patch.priority.is_some() {
+            spec.stacking = Stacking::new(
+                patch
+                    .combines_with
+                    .unwrap_or_else(|| spec.stacking.combines_with().to_vec()),
+                patch.priority.unwrap_or(spec.stacking.priority),
+            );
         }
         e.finish()?;
         Ok(spec)

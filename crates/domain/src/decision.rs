@@ -6,15 +6,16 @@
 //! In order: the code's and coupon's lifecycle and window, the campaign's window
 //! ([`Found::gate`]); the coupon's terms and limits ([`evaluate`](crate::evaluate));
 //! the campaign's use cap and budget; the coupon's rules, whose caps can lower the
-//! discount; and a discount that ends at zero is refused. Last, the discount is fitted
-//! to what the order can still take beside the other coupons on it ([`fit_to_order`]). Announcements of a capped
+//! discount; and a discount that ends at zero is refused. Last, the coupon must be
+//! combinable with the coupons the order already has, and takes its discount from what
+//! they left ([`beside_held`], the one-code case of [`choose`](crate::choose)). Announcements of a capped
 //! coupon's usage are decided here too ([`usage_marks`]).
 
 use chrono::{DateTime, Utc};
 
 use crate::{
-    CampaignLimits, CampaignUsage, CodeTerms, Coupon, Money, Order, Rejection, RuleEvaluator,
-    RuleFacts, RulesOutcome, Usage, evaluate_in_campaign,
+    CampaignLimits, CampaignUsage, CodeTerms, Coupon, Held, Money, Offer, Order, Rejection,
+    RuleEvaluator, RuleFacts, RulesOutcome, Stacked, Usage, choose, evaluate_in_campaign,
 };
 
 /// A code as found, with its coupon and its campaign's limits: enough to tell whether
@@ -67,6 +68,15 @@ impl Found {
             .is_some_and(CampaignLimits::caps_usage)
     }
 
+    /// The coupon as far as sharing an order is concerned.
+    pub fn stacked(&self) -> Stacked {
+        Stacked {
+            code: self.code.clone(),
+            class: self.coupon.spec.class(),
+            stacking: self.coupon.spec.stacking.clone(),
+        }
+    }
+
     /// Whether the coupon binds rules (which need its [`History`]).
     pub fn has_rules(&self) -> bool {
         !self.coupon.spec.rules.is_empty()
@@ -94,9 +104,9 @@ pub struct Snapshot {
     pub campaign_usage: CampaignUsage,
     /// What the rules read; loaded when [`Found::has_rules`].
     pub history: History,
-    /// The discount the order already has from other coupons (live reservations and
-    /// redemptions on the same order id, in its currency, less refunds), in minor units.
-    pub order_discount: i64,
+    /// The other coupons the order already has (live reservations and redemptions on
+    /// the same order id, in its currency), with their discounts less refunds.
+    pub held: Vec<Held>,
 }
 
 /// Whether the snapshot's code applies to `order` at `now`, and the discount; on
@@ -117,24 +127,28 @@ pub fn decide(
     } else {
         discount
     };
-    fit_to_order(discount, order, snapshot.order_discount)
+    beside_held(snapshot, order, discount)
 }
 
-/// Lowers `discount` to what the order can still take: its subtotal less the
-/// `order_discount` it already has from other coupons. With nothing left, refused.
-pub fn fit_to_order(
-    discount: Money,
+/// The discount of one code beside the coupons the order already has: the one-code case
+/// of [`choose`]. It must be combinable with each of them and takes its discount from
+/// what they left, never more than `alone`.
+pub fn beside_held(
+    snapshot: &Snapshot,
     order: &Order,
-    order_discount: i64,
+    alone: Money,
 ) -> Result<Money, Vec<Rejection>> {
-    let room = order.subtotal.minor.saturating_sub(order_discount);
-    if room <= 0 {
-        return Err(vec![Rejection::OrderFullyDiscounted]);
+    let offer = Offer {
+        coupon: snapshot.found.stacked(),
+        discount: snapshot.found.coupon.spec.discount,
+        alone,
+    };
+    let choice = choose(std::slice::from_ref(&offer), &snapshot.held, order.subtotal);
+    match (choice.applied.first(), choice.left_out.first()) {
+        (Some((_, taken)), _) => Ok(*taken),
+        (None, Some((_, why))) => Err(vec![why.clone()]),
+        (None, None) => Err(vec![Rejection::OrderFullyDiscounted]),
     }
-    Ok(Money {
-        minor: discount.minor.min(room),
-        currency: discount.currency,
-    })
 }
 
 /// The decision before rules: the coupon's terms and limits, then the campaign's
@@ -261,28 +275,6 @@ pub fn usage_marks(before: i64, cap: Option<u32>) -> Vec<UsageMark> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_order_takes_no_more_than_its_subtotal() {
-        let order = Order::from_draft(crate::OrderDraft {
-            id: "o-1".into(),
-            currency: "USD".into(),
-            subtotal: rust_decimal::Decimal::new(10_000, 2),
-            ..crate::OrderDraft::default()
-        })
-        .unwrap();
-        let off = |minor| Money {
-            minor,
-            currency: order.currency,
-        };
-        assert_eq!(fit_to_order(off(5_000), &order, 0), Ok(off(5_000)));
-        assert_eq!(fit_to_order(off(6_000), &order, 5_000), Ok(off(5_000)));
-        assert_eq!(fit_to_order(off(1), &order, 9_999), Ok(off(1)));
-        assert_eq!(
-            fit_to_order(off(1_000), &order, 10_000),
-            Err(vec![Rejection::OrderFullyDiscounted])
-        );
-    }
 
     #[test]
     fn marks_are_passed_once_each() {

@@ -33,8 +33,7 @@ pub use coupon::{
     Window,
 };
 pub use decision::{
-    Found, History, Snapshot, UsageMark, decide, decide_terms, fit_to_order, usage_marks,
-    with_rules,
+    Found, History, Snapshot, UsageMark, beside_held, decide, decide_terms, usage_marks, with_rules,
 };
 pub use discount::{Discount, MoneyInput, Percentage};
 pub use error::{Collector, Field, FieldError, Invalid, Problem};

@@ -1,5 +1,6 @@
 //! Property tests of the choice of coupons for one order: [`choose`] gives exactly the
 //! set a brute-force search over every subset gives, and what it gives adds up.
+#![expect(clippy::unwrap_used, reason = "test code")]
 
 use coupons_domain::stacking::{apply_in_order, better};
 use coupons_domain::{

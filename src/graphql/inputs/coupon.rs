@@ -7,7 +7,7 @@ use super::MoneyInput;
 use crate::graphql::error::UserError;
 use crate::graphql::scalars::{DateTime, Decimal};
 use crate::graphql::types::{
-    Coupon, CouponCode, CouponLifecycleStatus, CouponStatus, ReversalPolicy,
+    Coupon, CouponCode, CouponLifecycleStatus, CouponStatus, DiscountClass, ReversalPolicy,
 };
 use crate::service::coupons::NewCoupon;
 
@@ -107,6 +107,13 @@ pub struct CreateCouponInput {
     /// What a full reversal does to the use (default RESTORE_USAGE).
     #[graphql(default_with = "ReversalPolicy::RestoreUsage")]
     pub reversal_policy: ReversalPolicy,
+    /// The classes of discount it may share an order with (default none: it applies
+    /// alone).
+    #[graphql(default)]
+    pub combines_with: Vec<DiscountClass>,
+    /// Its place among the coupons of one order (default 0): higher applies first.
+    #[graphql(default)]
+    pub priority: i32,
 }
 
 impl CreateCouponInput {
@@ -156,6 +163,8 @@ impl CreateCouponInput {
             min_subtotal: self.min_subtotal.map(Into::into),
             min_items: self.min_items.map(i64::from),
             reversal_policy: self.reversal_policy.into(),
+            combines_with: self.combines_with.into_iter().map(Into::into).collect(),
+            priority: self.priority,
         };
         (draft, self.code, status)
     }
@@ -200,6 +209,10 @@ pub struct UpdateCouponInput {
     pub min_items: MaybeUndefined<i32>,
     /// New reversal policy.
     pub reversal_policy: Option<ReversalPolicy>,
+    /// New classes of discount it may share an order with (empty: alone only).
+    pub combines_with: Option<Vec<DiscountClass>>,
+    /// New priority.
+    pub priority: Option<i32>,
 }
 
 impl UpdateCouponInput {
@@ -219,6 +232,10 @@ impl UpdateCouponInput {
             min_subtotal: maybe(self.min_subtotal, Into::into),
             min_items: maybe(self.min_items, i64::from),
             reversal_policy: self.reversal_policy.map(Into::into),
+            combines_with: self
+                .combines_with
+                .map(|c| c.into_iter().map(Into::into).collect()),
+            priority: self.priority,
         }
     }
 }

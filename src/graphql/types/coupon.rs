@@ -60,6 +60,14 @@ pub enum ReversalPolicy {
     KeepUsage,
 }
 
+/// What part of an order a coupon takes its discount from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "domain::DiscountClass")]
+pub enum DiscountClass {
+    /// The order subtotal.
+    Order,
+}
+
 /// A rule the coupon applies, with its parameters.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct RuleBinding {
@@ -199,6 +207,34 @@ impl Coupon {
             .min_items
             .get()
             .and_then(|n| i32::try_from(n).ok())
+    }
+
+    /// The part of an order it discounts.
+    async fn discount_class(&self) -> DiscountClass {
+        self.0.spec.class().into()
+    }
+
+    /// The classes of discount it shares an order with; empty: it applies alone
+    /// (`exclusive`).
+    async fn combines_with(&self) -> Vec<DiscountClass> {
+        self.0
+            .spec
+            .stacking
+            .combines_with()
+            .iter()
+            .map(|c| (*c).into())
+            .collect()
+    }
+
+    /// Whether it applies only alone on an order.
+    async fn exclusive(&self) -> bool {
+        self.0.spec.stacking.exclusive()
+    }
+
+    /// Its place among the coupons of one order: higher applies first, and wins
+    /// between sets that give the same discount.
+    async fn priority(&self) -> i32 {
+        self.0.spec.stacking.priority
     }
 
     /// What a full reversal does to the use it took.

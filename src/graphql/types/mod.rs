@@ -26,7 +26,9 @@ pub use audit_entry::{AuditAction, AuditEntityType, AuditEntry};
 pub use bulk_job::{BulkJob, BulkJobKind, BulkJobStatus, CodePattern};
 pub use campaign::Campaign;
 pub use code::CouponCode;
-pub use coupon::{Coupon, CouponLifecycleStatus, CouponStatus, ReversalPolicy, RuleBinding};
+pub use coupon::{
+    Coupon, CouponLifecycleStatus, CouponStatus, DiscountClass, ReversalPolicy, RuleBinding,
+};
 pub use coupon_event::{CouponEvent, CouponEventType};
 pub use discount::{Discount, DiscountType};
 pub use money::{Money, money};

@@ -36,6 +36,8 @@ diesel::table! {
         reserved_count -> BigInt,
         campaign_id -> Nullable<BigInt>,
         min_items -> Nullable<BigInt>,
+        combines_with -> Text,
+        priority -> Integer,
     }
 }
 
@@ -373,6 +375,8 @@ pub struct CouponColumns {
     pub min_subtotal_minor: Option<i64>,
     pub min_items: Option<i64>,
     pub reversal_policy: &'static str,
+    pub combines_with: String,
+    pub priority: i32,
 }
 
 impl CouponColumns {
@@ -413,6 +417,14 @@ impl CouponColumns {
             min_subtotal_minor: spec.min_subtotal.map(|m| m.minor),
             min_items: spec.min_items.get().map(i64::from),
             reversal_policy: spec.reversal_policy.as_str(),
+            combines_with: spec
+                .stacking
+                .combines_with()
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            priority: spec.stacking.priority,
         }
     }
 }
