@@ -5,6 +5,7 @@
 use async_graphql::MergedObject;
 
 use super::api::campaigns::CampaignMutation;
+use super::api::cart::CartMutation;
 use super::api::checkout::CheckoutMutation;
 use super::api::coupons::CouponMutation;
 use super::api::jobs::BulkJobMutation;
@@ -17,6 +18,7 @@ use super::api::webhooks::WebhookMutation;
 pub struct Mutation(
     CouponMutation,
     CheckoutMutation,
+    CartMutation,
     RuleMutation,
     CampaignMutation,
     BulkJobMutation,

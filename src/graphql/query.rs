@@ -3,6 +3,7 @@
 use async_graphql::MergedObject;
 
 use super::api::campaigns::CampaignQuery;
+use super::api::cart::CartQuery;
 use super::api::checkout::CheckoutQuery;
 use super::api::coupons::CouponQuery;
 use super::api::jobs::BulkJobQuery;
@@ -18,6 +19,7 @@ pub struct Query(
     NodeQuery,
     CouponQuery,
     CheckoutQuery,
+    CartQuery,
     RuleQuery,
     SecurityQuery,
     CampaignQuery,

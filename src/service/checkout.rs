@@ -65,11 +65,11 @@ pub fn customer_key(secret: &[u8], identity: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-fn order_of(draft: OrderDraft) -> Result<Order, Invalid> {
+pub(super) fn order_of(draft: OrderDraft) -> Result<Order, Invalid> {
     Order::from_draft(draft)
 }
 
-fn idempotency_key(raw: &str) -> Result<String, FieldError> {
+pub(super) fn idempotency_key(raw: &str) -> Result<String, FieldError> {
     let k = raw.trim();
     if k.is_empty() {
         return Err(FieldError::new(Field::IdempotencyKey, Problem::Blank));
@@ -86,7 +86,7 @@ fn idempotency_key(raw: &str) -> Result<String, FieldError> {
 }
 
 /// A canonical description of an order, for request hashing.
-fn order_fingerprint(order: &Order) -> serde_json::Value {
+pub(super) fn order_fingerprint(order: &Order) -> serde_json::Value {
     json!({
         "id": order.id,
         "currency": order.currency.code(),
@@ -97,7 +97,7 @@ fn order_fingerprint(order: &Order) -> serde_json::Value {
     })
 }
 
-fn request_hash(value: &serde_json::Value) -> String {
+pub(super) fn request_hash(value: &serde_json::Value) -> String {
     hex::encode(Sha256::digest(value.to_string().as_bytes()))
 }
 
@@ -179,7 +179,11 @@ pub fn outsiders_may_know(coupon: &coupons_domain::Coupon, now: DateTime<Utc>) -
 /// Holds a failed guess by an outside caller until the floor has passed since `started`:
 /// how long finding out that a code is unknown, switched off or not started takes then
 /// says nothing about which it was.
-async fn pad_failed_guess(svc: &Services, caller: &Caller, started: tokio::time::Instant) {
+pub(super) async fn pad_failed_guess(
+    svc: &Services,
+    caller: &Caller,
+    started: tokio::time::Instant,
+) {
     if matches!(caller.role, Role::Storefront | Role::Public) {
         tokio::time::sleep_until(started + svc.checkout.not_found_floor).await;
     }
@@ -187,15 +191,19 @@ async fn pad_failed_guess(svc: &Services, caller: &Caller, started: tokio::time:
 
 /// A code check let in: its attempt, taken from the caller's budgets before the
 /// lookup, and the order's customer key.
-struct Admitted {
-    attempt: Attempt,
-    customer_key: Option<String>,
+pub(super) struct Admitted {
+    pub(super) attempt: Attempt,
+    pub(super) customer_key: Option<String>,
 }
 
 /// Checks the key's channels and takes one attempt from the caller's, the address's
 /// and the customer's budgets; refuses a subject that is locked out (waiting first,
 /// when its attempts are all held by checks still running).
-async fn admit(svc: &Services, caller: &Caller, order: &Order) -> Result<Admitted, ServiceError> {
+pub(super) async fn admit(
+    svc: &Services,
+    caller: &Caller,
+    order: &Order,
+) -> Result<Admitted, ServiceError> {
     caller.check_channel(order.channel.as_deref())?;
     let customer_key = svc.customer_key_of(order);
     let subjects = caller.subjects(customer_key.as_deref());
@@ -212,7 +220,7 @@ async fn admit(svc: &Services, caller: &Caller, order: &Order) -> Result<Admitte
 
 /// Settles a check's attempt by its verdict: a failed guess keeps it, anything else
 /// (including a storage fault, which is no verdict) gives it back.
-fn settle(attempt: Attempt, guessed_wrong: bool) {
+pub(super) fn settle(attempt: Attempt, guessed_wrong: bool) {
     if guessed_wrong {
         attempt.failed();
     } else {
@@ -498,7 +506,7 @@ pub async fn reverse(
 }
 
 /// An owned idempotency claim.
-struct Claim {
+pub(super) struct Claim {
     scope: String,
     key: String,
     hash: String,
@@ -506,7 +514,7 @@ struct Claim {
 }
 
 impl Claim {
-    fn as_ref(&self) -> IdempotencyClaim<'_> {
+    pub(super) fn as_ref(&self) -> IdempotencyClaim<'_> {
         IdempotencyClaim {
             scope: &self.scope,
             key: &self.key,
@@ -516,7 +524,13 @@ impl Claim {
     }
 }
 
-fn claim(svc: &Services, scope: &str, key: &str, hash: &str, now: DateTime<Utc>) -> Claim {
+pub(super) fn claim(
+    svc: &Services,
+    scope: &str,
+    key: &str,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Claim {
     Claim {
         scope: scope.to_owned(),
         key: key.to_owned(),

@@ -5,6 +5,7 @@
 pub mod api_keys;
 pub mod attempts;
 pub mod campaigns;
+pub mod cart;
 pub mod checkout;
 pub mod coupons;
 mod error;

@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use coupons_domain::{
-    CampaignUsage, CodeTerms, Coupon, CouponCode, Currency, DiscountClass, Found, Held, History,
-    Money, Order, Redemption, RedemptionStatus, Refund, Snapshot, Stacked, Stacking, Usage,
-    UsageMark,
+    CampaignUsage, CodeTerms, Coupon, CouponCode, CouponId, Currency, DiscountClass, Found, Held,
+    History, Money, Order, Redemption, RedemptionStatus, Refund, Snapshot, Stacked, Stacking,
+    Usage, UsageMark,
 };
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -338,6 +338,7 @@ pub async fn order_uses(
         .filter(|row| row.0 != coupon_id && row.2 == order.currency.code())
         .map(|(id, code, _, discount_minor, combines_with, priority)| {
             Ok(Held {
+                coupon_id: CouponId(id),
                 coupon: Stacked {
                     code,
                     class: DiscountClass::Order,
@@ -649,6 +650,63 @@ pub async fn lock_code(
         None => None,
     };
     Ok(Some((FoundCode::new(row, coupon, campaign)?, expired)))
+}
+
+/// [`lock_code`] for several codes at once, in an order every checkout shares so that
+/// two carts naming the same coupons never wait on each other in a circle: all their
+/// coupons by id, then all their campaigns by id (a one-code checkout locks its coupon,
+/// then its campaign, which is the same order). Returns each code as read under the
+/// locks (`None` for a code that does not exist), with the code ids of its coupon's
+/// reservations that expired.
+pub async fn lock_codes(
+    c: &mut Conn<'_>,
+    codes: &[CouponCode],
+    now: DateTime<Utc>,
+) -> Result<Vec<Option<(FoundCode, Vec<i64>)>>, StorageError> {
+    let mut owners = Vec::with_capacity(codes.len());
+    for code in codes {
+        owners.push(code_owner(c, code).await?);
+    }
+    let mut coupon_ids: Vec<i64> = owners.iter().flatten().copied().collect();
+    coupon_ids.sort_unstable();
+    coupon_ids.dedup();
+    let mut coupons = BTreeMap::new();
+    for id in &coupon_ids {
+        let coupon = lock_coupon(c, *id).await?.into_domain()?;
+        let expired = if coupon.reserved_count > 0 {
+            expire_due(c, *id, now).await?
+        } else {
+            Vec::new()
+        };
+        coupons.insert(*id, (coupon, expired));
+    }
+    let mut campaign_ids: Vec<i64> = coupons
+        .values()
+        .filter_map(|(c, _)| c.campaign_id)
+        .collect();
+    campaign_ids.sort_unstable();
+    campaign_ids.dedup();
+    let mut campaigns = BTreeMap::new();
+    for id in campaign_ids {
+        campaigns.insert(id, lock_campaign(c, id).await?);
+    }
+    let mut found = Vec::with_capacity(codes.len());
+    for (code, owner) in codes.iter().zip(owners) {
+        let Some((coupon, expired)) = owner.and_then(|id| coupons.get(&id)) else {
+            found.push(None);
+            continue;
+        };
+        let row = code_row(c, code).await?;
+        let campaign = coupon
+            .campaign_id
+            .and_then(|id| campaigns.get(&id))
+            .cloned();
+        found.push(Some((
+            FoundCode::new(row, coupon.clone(), campaign)?,
+            expired.clone(),
+        )));
+    }
+    Ok(found)
 }
 
 /// The code ids of the reservations of a found code's coupon that are past their

@@ -7,7 +7,6 @@
 //! the sweep (or started afresh when their key comes back).
 
 use chrono::{DateTime, Utc};
-use coupons_domain::CheckoutOutcome;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::Value;
@@ -49,11 +48,11 @@ fn corrupt_response(e: &serde_json::Error) -> StorageError {
 /// Claims an idempotency key inside the current transaction: `Some(early answer)` when
 /// the key was used already (a replay, or a key reused for another request), `None` to
 /// go on. A concurrent duplicate waits on the key's unique index.
-pub async fn claim_key(
+pub async fn claim_key<T: serde::de::DeserializeOwned>(
     c: &mut Conn<'_>,
     claim: Option<IdempotencyClaim<'_>>,
     now: DateTime<Utc>,
-) -> Result<Option<Idempotent<CheckoutOutcome>>, StorageError> {
+) -> Result<Option<Idempotent<T>>, StorageError> {
     let Some(claim) = claim else {
         return Ok(None);
     };
@@ -94,18 +93,17 @@ pub async fn claim_key(
         } else if hash != claim.request_hash {
             Ok(Some(Idempotent::KeyReused))
         } else {
-            let outcome: CheckoutOutcome =
-                serde_json::from_value(response).map_err(|e| corrupt_response(&e))?;
+            let outcome: T = serde_json::from_value(response).map_err(|e| corrupt_response(&e))?;
             Ok(Some(Idempotent::Replayed(outcome)))
         }
     })
 }
 
 /// Stores the response for a claimed key.
-pub async fn remember(
+pub async fn remember<T: serde::Serialize>(
     c: &mut Conn<'_>,
     claim: Option<IdempotencyClaim<'_>>,
-    outcome: &CheckoutOutcome,
+    outcome: &T,
 ) -> Result<(), StorageError> {
     let Some(claim) = claim else {
         return Ok(());

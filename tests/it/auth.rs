@@ -71,6 +71,12 @@ fn operations() -> Vec<Operation> {
             roles: &[Admin, Storefront, Public],
         },
         Operation {
+            name: "validateCart",
+            query: "query($code: String!, $o: OrderInput!) { validateCart(input: { codes: [$code], order: $o }) { valid userErrors { code } } }",
+            variables: |f| json!({ "code": f.code, "o": order("v") }),
+            roles: &[Admin, Storefront, Public],
+        },
+        Operation {
             name: "redemptions",
             query: "{ redemptions { nodes { id } } }",
             variables: |_| json!({}),
@@ -187,7 +193,19 @@ fn operations() -> Vec<Operation> {
         Operation {
             name: "reserveCoupon",
             query: "mutation($code: String!, $o: OrderInput!, $k: String!) { reserveCoupon(input: { code: $code, order: $o, idempotencyKey: $k }) { reservation { id } userErrors { code } } }",
-            variables: |f| json!({ "code": f.code, "o": order("res"), "k": format!("res-{}", f.n) }),
+            variables: |f| json!({ "code": f.code, "o": order(&format!("res-{}", f.n)), "k": format!("res-{}", f.n) }),
+            roles: &[Admin, Storefront],
+        },
+        Operation {
+            name: "reserveCart",
+            query: "mutation($code: String!, $o: OrderInput!, $k: String!) { reserveCart(input: { codes: [$code], order: $o, idempotencyKey: $k }) { redemptions { id } userErrors { code } } }",
+            variables: |f| json!({ "code": f.code, "o": order(&format!("cart-res-{}", f.n)), "k": format!("cart-res-{}", f.n) }),
+            roles: &[Admin, Storefront],
+        },
+        Operation {
+            name: "redeemCart",
+            query: "mutation($code: String!, $o: OrderInput!, $k: String!) { redeemCart(input: { codes: [$code], order: $o, idempotencyKey: $k }) { redemptions { id } userErrors { code } } }",
+            variables: |f| json!({ "code": f.code, "o": order(&format!("cart-red-{}", f.n)), "k": format!("cart-red-{}", f.n) }),
             roles: &[Admin, Storefront],
         },
         Operation {

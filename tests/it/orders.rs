@@ -235,3 +235,213 @@ async fn racing_calls_on_one_order_stay_within_it(app: TestApp) {
     assert_reconciled(&app).await;
 }
 both_backends!(racing_calls_on_one_order_stay_within_it);
+
+const VALIDATE_CART: &str = r#"
+query($input: ValidateCartInput!) {
+  validateCart(input: $input) {
+    valid discount { amount currency }
+    applied { code discount { amount } }
+    leftOut { code reasons { code conflictingCode } }
+    userErrors { field code message }
+  }
+}"#;
+
+const REDEEM_CART: &str = r#"
+mutation($input: RedeemCartInput!) {
+  redeemCart(input: $input) {
+    redemptions { id code status discount { amount } }
+    leftOut { code reasons { code conflictingCode } }
+    userErrors { field code message }
+  }
+}"#;
+
+fn cart(codes: &[&str], order_id: &str, subtotal: &str) -> Value {
+    json!({ "input": { "codes": codes, "order": order(order_id, "ann@example.com", subtotal) } })
+}
+
+fn redeem_cart_input(codes: &[&str], order_id: &str, key: &str) -> Value {
+    let mut input = cart(codes, order_id, "100.00");
+    input["input"]["idempotencyKey"] = json!(key);
+    input
+}
+
+/// The worked example of docs/checkout.md: on a 100.00 order, SAVE10 (10%, combines with
+/// order discounts), TAKE20 (20.00 off, combines, priority 1) and SOLO30 (30% alone).
+/// Together SAVE10 and TAKE20 give 28.00 (TAKE20 first, then 10% of the 80.00 left),
+/// less than SOLO30's 30.00 alone, so SOLO30 wins; with SOLO25 instead, the pair wins.
+async fn a_cart_gets_the_best_set_of_its_codes(app: TestApp) {
+    create(
+        &app,
+        json!({ "name": "Save 10%", "code": "SAVE10", "combinesWith": ["ORDER"],
+        "discount": { "percentage": "10" } }),
+    )
+    .await;
+    create(
+        &app,
+        json!({ "name": "Take 20", "code": "TAKE20", "combinesWith": ["ORDER"], "priority": 1,
+        "discount": { "amount": { "amount": "20", "currency": "USD" } } }),
+    )
+    .await;
+    create(
+        &app,
+        json!({ "name": "Solo 30%", "code": "SOLO30", "discount": { "percentage": "30" } }),
+    )
+    .await;
+    create(
+        &app,
+        json!({ "name": "Solo 25%", "code": "SOLO25", "discount": { "percentage": "25" } }),
+    )
+    .await;
+
+    let three = app
+        .admin(
+            VALIDATE_CART,
+            cart(&["save10", "take20", "solo30"], "cart-1", "100.00"),
+        )
+        .await;
+    assert_eq!(
+        three["validateCart"],
+        json!({
+            "valid": false,
+            "discount": { "amount": "30.00", "currency": "USD" },
+            "applied": [{ "code": "SOLO30", "discount": { "amount": "30.00" } }],
+            "leftOut": [
+                { "code": "SAVE10", "reasons": [{ "code": "NOT_COMBINABLE", "conflictingCode": "SOLO30" }] },
+                { "code": "TAKE20", "reasons": [{ "code": "NOT_COMBINABLE", "conflictingCode": "SOLO30" }] }
+            ],
+            "userErrors": []
+        })
+    );
+    let pair_wins = app
+        .admin(
+            VALIDATE_CART,
+            cart(&["SAVE10", "SOLO25", "TAKE20"], "cart-1", "100.00"),
+        )
+        .await;
+    assert_eq!(
+        pair_wins["validateCart"]["applied"],
+        json!([
+            { "code": "TAKE20", "discount": { "amount": "20.00" } },
+            { "code": "SAVE10", "discount": { "amount": "8.00" } }
+        ])
+    );
+    assert_eq!(pair_wins["validateCart"]["discount"]["amount"], "28.00");
+    assert_eq!(
+        pair_wins["validateCart"]["leftOut"],
+        json!([{ "code": "SOLO25", "reasons": [{ "code": "NOT_COMBINABLE", "conflictingCode": "TAKE20" }] }])
+    );
+
+    // All or none: a cart with a code that does not fit writes nothing.
+    let refused = app
+        .admin(
+            REDEEM_CART,
+            redeem_cart_input(&["SAVE10", "TAKE20", "SOLO25"], "cart-1", "c1"),
+        )
+        .await;
+    assert_eq!(refused["redeemCart"]["redemptions"], json!([]));
+    assert_eq!(refused["redeemCart"]["leftOut"][0]["code"], "SOLO25");
+    assert_eq!(app.count("redemptions").await, 0);
+
+    let done = app
+        .admin(
+            REDEEM_CART,
+            redeem_cart_input(&["SAVE10", "TAKE20"], "cart-1", "c2"),
+        )
+        .await;
+    let rows = done["redeemCart"]["redemptions"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let amounts: Vec<&str> = rows
+        .iter()
+        .map(|r| r["discount"]["amount"].as_str().unwrap())
+        .collect();
+    assert_eq!(amounts, ["8.00", "20.00"], "{done:#}");
+    let replay = app
+        .admin(
+            REDEEM_CART,
+            redeem_cart_input(&["SAVE10", "TAKE20"], "cart-1", "c2"),
+        )
+        .await;
+    assert_eq!(replay["redeemCart"]["redemptions"], json!(rows));
+
+    // The order now holds both: a third code must fit beside them.
+    let after = app
+        .admin(VALIDATE_CART, cart(&["SOLO30"], "cart-1", "100.00"))
+        .await;
+    assert_eq!(
+        after["validateCart"]["leftOut"][0]["reasons"][0]["code"],
+        "NOT_COMBINABLE"
+    );
+    assert_reconciled(&app).await;
+}
+both_backends!(a_cart_gets_the_best_set_of_its_codes);
+
+/// 200 carts at once over four capped coupons that share orders, each naming two or
+/// three of them in a different order: every cap is exact, every order's total within
+/// its subtotal, every answer all or nothing, and no caller sees a deadlock.
+async fn racing_carts_keep_every_cap(app: TestApp) {
+    let app = Arc::new(app);
+    let names = ["RACE1", "RACE2", "RACE3", "RACE4"];
+    for name in names {
+        create(
+            &app,
+            json!({ "name": name, "code": name, "combinesWith": ["ORDER"], "maxRedemptions": 40,
+            "discount": { "amount": { "amount": "15", "currency": "USD" } } }),
+        )
+        .await;
+    }
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for i in 0..200_usize {
+        let app = app.clone();
+        let client = client.clone();
+        let mut codes: Vec<&str> = (0..2 + i % 2)
+            .map(|k| names[(i + k * (1 + i % 3)) % 4])
+            .collect();
+        codes.sort_unstable();
+        codes.dedup();
+        // Half the carts name their coupons in the opposite order.
+        if i % 2 == 1 {
+            codes.reverse();
+        }
+        tasks.push(tokio::spawn(async move {
+            let vars = redeem_cart_input(&codes, &format!("race-cart-{i}"), &format!("k{i}"));
+            let (_, body) = app.http(&client, &app.admin, REDEEM_CART, vars).await;
+            (codes.len(), body)
+        }));
+    }
+    let mut applied = 0;
+    for task in tasks {
+        let (n, body) = task.await.unwrap();
+        assert!(body.get("errors").is_none(), "{body:#}");
+        let payload = &body["data"]["redeemCart"];
+        let written = payload["redemptions"].as_array().unwrap().len();
+        assert!(written == 0 || written == n, "all or nothing: {payload:#}");
+        if written == 0 {
+            for left in payload["leftOut"].as_array().unwrap() {
+                let reason = left["reasons"][0]["code"].as_str().unwrap();
+                assert_eq!(reason, "USAGE_LIMIT_REACHED", "{payload:#}");
+            }
+        }
+        applied += written;
+    }
+    let mut at_cap = 0;
+    for name in names {
+        let used: i64 = app
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM redemptions r JOIN coupons c ON c.id = r.coupon_id WHERE c.name = '{name}' AND r.holds_use"
+            ))
+            .await;
+        assert!(used <= 40, "{name}: {used}");
+        at_cap += usize::from(used == 40);
+    }
+    assert!(at_cap > 0, "the caps were reached");
+    assert!(applied >= 100, "most carts fit: {applied}");
+    let over: i64 = app
+        .scalar("SELECT COUNT(*) FROM (SELECT order_id FROM redemptions GROUP BY order_id HAVING SUM(discount_minor) > 10000) t")
+        .await;
+    assert_eq!(over, 0);
+    assert_reconciled(&app).await;
+}
+both_backends!(racing_carts_keep_every_cap);

@@ -117,17 +117,159 @@ pub fn decide(
     rules: &dyn RuleEvaluator,
     now: DateTime<Utc>,
 ) -> Result<Money, Vec<Rejection>> {
-    let discount = decide_terms(snapshot, order, now)?;
-    let discount = if snapshot.found.has_rules() {
-        let facts = rule_facts(snapshot, order, discount, now);
-        with_rules(
-            rules.evaluate(&snapshot.found.coupon.spec.rules, &facts),
-            discount,
-        )?
-    } else {
-        discount
-    };
+    let discount = decide_alone(snapshot, order, rules, now)?;
     beside_held(snapshot, order, discount)
+}
+
+/// The decision for the code alone, before the coupons the order holds are considered:
+/// its terms and limits, then its rules.
+pub fn decide_alone(
+    snapshot: &Snapshot,
+    order: &Order,
+    rules: &dyn RuleEvaluator,
+    now: DateTime<Utc>,
+) -> Result<Money, Vec<Rejection>> {
+    let discount = decide_terms(snapshot, order, now)?;
+    if !snapshot.found.has_rules() {
+        return Ok(discount);
+    }
+    let facts = rule_facts(snapshot, order, discount, now);
+    with_rules(
+        rules.evaluate(&snapshot.found.coupon.spec.rules, &facts),
+        discount,
+    )
+}
+
+/// What an order with several codes gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CartDecision {
+    /// The codes applied (indexes into the entries), in application order, with their
+    /// discounts.
+    pub applied: Vec<(usize, Money)>,
+    /// The codes left out (indexes into the entries), in entry order, with why.
+    pub left_out: Vec<(usize, Vec<Rejection>)>,
+}
+
+/// Decides an order with several codes, each read into a snapshot (or refused before
+/// one could be read: not found, not live). Each code is decided alone first; a coupon
+/// named twice (by the same or another of its codes) counts once. Of those that apply
+/// alone, the order gets the best set that may share it beside the coupons it already
+/// holds ([`choose`]). Coupons of one campaign in the set share its caps: they are
+/// counted in application order, and one that the campaign's caps would refuse or
+/// lower is left out and the set chosen again without it.
+pub fn decide_cart(
+    entries: &[Result<Snapshot, Vec<Rejection>>],
+    order: &Order,
+    rules: &dyn RuleEvaluator,
+    now: DateTime<Utc>,
+) -> CartDecision {
+    let mut left_out = Vec::new();
+    let mut offers: Vec<(usize, Offer)> = Vec::new();
+    let mut in_cart = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let snapshot = match entry {
+            Err(reasons) => {
+                left_out.push((i, reasons.clone()));
+                continue;
+            }
+            Ok(s) => s,
+        };
+        let coupon_id = snapshot.found.coupon.id;
+        if in_cart.contains(&coupon_id) {
+            left_out.push((i, vec![Rejection::AlreadyAppliedToOrder]));
+            continue;
+        }
+        in_cart.push(coupon_id);
+        match decide_alone(snapshot, order, rules, now) {
+            Err(reasons) => left_out.push((i, reasons)),
+            Ok(alone) => offers.push((
+                i,
+                Offer {
+                    coupon: snapshot.found.stacked(),
+                    discount: snapshot.found.coupon.spec.discount,
+                    alone,
+                },
+            )),
+        }
+    }
+    // What the order holds of coupons not in the cart.
+    let mut held: Vec<Held> = Vec::new();
+    for snapshot in entries.iter().flatten() {
+        for h in &snapshot.held {
+            let known = held.iter().any(|k| k.coupon_id == h.coupon_id);
+            if !known && !in_cart.contains(&h.coupon_id) {
+                held.push(h.clone());
+            }
+        }
+    }
+    loop {
+        let candidates: Vec<Offer> = offers.iter().map(|(_, o)| o.clone()).collect();
+        let choice = choose(&candidates, &held, order.subtotal);
+        let entry_of = |o: usize| offers[o].0;
+        if let Some((o, reason)) = campaign_refusal(entries, &choice, &offers) {
+            left_out.push((entry_of(o), vec![reason]));
+            offers.remove(o);
+            continue;
+        }
+        left_out.extend(
+            choice
+                .left_out
+                .iter()
+                .map(|(o, why)| (entry_of(*o), vec![why.clone()])),
+        );
+        left_out.sort_by_key(|(i, _)| *i);
+        return CartDecision {
+            applied: choice
+                .applied
+                .iter()
+                .map(|(o, m)| (entry_of(*o), *m))
+                .collect(),
+            left_out,
+        };
+    }
+}
+
+/// The first applied offer (in application order) that its campaign's caps refuse or
+/// lower once the set's earlier coupons of the same campaign are counted.
+fn campaign_refusal(
+    entries: &[Result<Snapshot, Vec<Rejection>>],
+    choice: &crate::Choice,
+    offers: &[(usize, Offer)],
+) -> Option<(usize, Rejection)> {
+    let mut counted: Vec<(i64, CampaignUsage)> = Vec::new();
+    for (o, taken) in &choice.applied {
+        let Ok(snapshot) = &entries[offers[*o].0] else {
+            continue;
+        };
+        let (Some(campaign_id), Some(limits)) = (
+            snapshot.found.coupon.campaign_id,
+            snapshot.found.campaign.as_ref().filter(|l| l.caps_usage()),
+        ) else {
+            continue;
+        };
+        let earlier = counted
+            .iter()
+            .find(|(id, _)| *id == campaign_id)
+            .map_or_else(CampaignUsage::default, |(_, u)| *u);
+        let usage = CampaignUsage {
+            uses: snapshot.campaign_usage.uses + earlier.uses,
+            discount_minor: snapshot.campaign_usage.discount_minor + earlier.discount_minor,
+        };
+        match limits.limit(usage, *taken) {
+            Ok(allowed) if allowed == *taken => {}
+            Ok(_) => return Some((*o, Rejection::CampaignBudgetExhausted)),
+            Err(reason) => return Some((*o, reason)),
+        }
+        let after = CampaignUsage {
+            uses: earlier.uses + 1,
+            discount_minor: earlier.discount_minor + taken.minor,
+        };
+        match counted.iter_mut().find(|(id, _)| *id == campaign_id) {
+            Some(entry) => entry.1 = after,
+            None => counted.push((campaign_id, after)),
+        }
+    }
+    None
 }
 
 /// The discount of one code beside the coupons the order already has: the one-code case

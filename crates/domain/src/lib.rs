@@ -33,7 +33,8 @@ pub use coupon::{
     Window,
 };
 pub use decision::{
-    Found, History, Snapshot, UsageMark, beside_held, decide, decide_terms, usage_marks, with_rules,
+    CartDecision, Found, History, Snapshot, UsageMark, beside_held, decide, decide_alone,
+    decide_cart, decide_terms, usage_marks, with_rules,
 };
 pub use discount::{Discount, MoneyInput, Percentage};
 pub use error::{Collector, Field, FieldError, Invalid, Problem};
@@ -41,7 +42,7 @@ pub use money::{Currency, Money, MoneyError};
 pub use order::{Customer, LineItem, LineItemDraft, Order, OrderDraft};
 pub use pattern::{CodePattern, PatternError};
 pub use redemption::{
-    CheckoutOutcome, Redemption, RedemptionStatus, Refund, Refusal, check_redeemable,
+    CartOutcome, CheckoutOutcome, Redemption, RedemptionStatus, Refund, Refusal, check_redeemable,
     check_releasable, plan_refund,
 };
 pub use rules::{ItemFacts, NoRules, RuleEvaluator, RuleFacts, RuleVerdict, RulesOutcome};

@@ -112,6 +112,18 @@ pub enum CheckoutOutcome {
     RefundTooPrecise,
 }
 
+/// What a reserve or redeem call for several codes on one order came to: all of them,
+/// or none. Replayed like a [`CheckoutOutcome`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CartOutcome {
+    /// Every code applied; the reservations or redemptions, in the order the codes
+    /// were given.
+    Applied(Vec<Redemption>),
+    /// Not every code applies with the others: nothing was written. The codes left out
+    /// (as given), each with why.
+    Rejected(Vec<(String, Vec<Rejection>)>),
+}
+
 /// Why a reservation or redemption cannot be changed as asked; each is also a
 /// [`CheckoutOutcome`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

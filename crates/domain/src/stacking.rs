@@ -24,7 +24,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Discount, Money, Rejection};
+use crate::{CouponId, Discount, Money, Rejection};
 
 /// What part of an order a coupon takes its discount from.
 #[derive(
@@ -130,6 +130,8 @@ pub struct Offer {
 /// A coupon the order already has from an earlier call, with the discount it holds.
 #[derive(Debug, Clone)]
 pub struct Held {
+    /// The coupon's id.
+    pub coupon_id: CouponId,
     /// The coupon.
     pub coupon: Stacked,
     /// The discount it holds on the order, less refunds, in minor units.
@@ -397,6 +399,7 @@ mod tests {
     #[test]
     fn held_coupons_come_first_and_must_accept_the_new_ones() {
         let held = [Held {
+            coupon_id: CouponId(99),
             coupon: Stacked {
                 code: "HELD".into(),
                 class: DiscountClass::Order,

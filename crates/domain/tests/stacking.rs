@@ -4,7 +4,8 @@
 
 use coupons_domain::stacking::{apply_in_order, better};
 use coupons_domain::{
-    Currency, Discount, DiscountClass, Held, Money, Offer, Percentage, Stacked, Stacking, choose,
+    CouponId, Currency, Discount, DiscountClass, Held, Money, Offer, Percentage, Stacked, Stacking,
+    choose,
 };
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -59,6 +60,7 @@ fn cart() -> impl Strategy<Value = (i64, Vec<Held>, Vec<Offer>)> {
                 .into_iter()
                 .enumerate()
                 .map(|(i, (combines, priority, d))| Held {
+                    coupon_id: CouponId(100 + i as i64),
                     coupon: stacked(format!("H{i}"), combines, priority),
                     discount_minor: d,
                 })

@@ -7,6 +7,7 @@
 //! can fix, `ApiError` (through `?`) for everything else.
 
 pub mod campaigns;
+pub mod cart;
 pub mod checkout;
 pub mod coupons;
 pub mod events;

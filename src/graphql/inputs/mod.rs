@@ -3,6 +3,7 @@
 
 mod bulk_job;
 mod campaign;
+mod cart;
 mod checkout;
 mod coupon;
 mod event;
@@ -20,6 +21,7 @@ pub use campaign::{
     CampaignPayload, CreateCampaignInput, SetCouponCampaignInput, SetCouponCampaignPayload,
     UpdateCampaignInput,
 };
+pub use cart::{CartPayload, RedeemCartInput, ReserveCartInput, ValidateCartInput};
 pub use checkout::{
     RedeemCouponInput, RedeemCouponPayload, RedemptionFilter, ReleaseReservationInput,
     ReleaseReservationPayload, ReserveCouponInput, ReserveCouponPayload, ReverseRedemptionInput,

@@ -5,6 +5,7 @@ mod api_key;
 mod audit_entry;
 mod bulk_job;
 mod campaign;
+mod cart;
 mod code;
 mod coupon;
 mod coupon_event;
@@ -25,6 +26,7 @@ pub use api_key::{ApiKey, ApiKeyRole};
 pub use audit_entry::{AuditAction, AuditEntityType, AuditEntry};
 pub use bulk_job::{BulkJob, BulkJobKind, BulkJobStatus, CodePattern};
 pub use campaign::Campaign;
+pub use cart::{CartCodeDiscount, CartCodeRejection, CartValidation};
 pub use code::CouponCode;
 pub use coupon::{
     Coupon, CouponLifecycleStatus, CouponStatus, DiscountClass, ReversalPolicy, RuleBinding,

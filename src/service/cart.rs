@@ -1,0 +1,352 @@
+//! Carts: several codes on one order, validated, reserved or redeemed together.
+//!
+//! A cart is decided by the domain's `decide_cart`: each code alone, then the best set
+//! that may share the order beside what it already holds. Validation answers that set;
+//! reserving or redeeming writes all the codes given, or none of them when they do not
+//! all belong to that set. The write takes its locks in one order shared by every
+//! checkout (coupons by id, then campaigns by id, then the order id), so carts racing
+//! over the same coupons never deadlock.
+
+use chrono::{DateTime, Duration, Utc};
+use coupons_domain::{
+    CartDecision, CartOutcome, Collector, CouponCode, Field, FieldError, Invalid, Order,
+    OrderDraft, Problem, Rejection, Snapshot, decide_cart, usage_marks,
+};
+use serde_json::json;
+
+use super::checkout::{
+    Admitted, Claim, HOLD_MINUTES, admit, claim, idempotency_key, is_failed_guess,
+    order_fingerprint, order_of, pad_failed_guess, request_hash, settle,
+};
+use super::limiter::Attempt;
+use super::{Caller, ServiceError, Services};
+use crate::auth::Role;
+use crate::storage::checkout::{self as steps, NewUse};
+use crate::storage::idempotency::{claim_key, remember};
+use crate::storage::{Conn, Idempotent, StorageError};
+
+/// Most codes on one cart.
+pub const MAX_CART_CODES: usize = 10;
+
+/// Checks the number of codes: 1 to [`MAX_CART_CODES`].
+fn check_codes(codes: &[String]) -> Result<(), FieldError> {
+    if codes.is_empty() {
+        return Err(FieldError::new(Field::Codes, Problem::TooFew { min: 1 }));
+    }
+    if codes.len() > MAX_CART_CODES {
+        return Err(FieldError::new(
+            Field::Codes,
+            Problem::TooMany {
+                max: MAX_CART_CODES,
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// The codes as typed, each parsed (`None`: it cannot be a code, so none exists).
+fn parse_codes(codes: &[String]) -> Vec<Option<CouponCode>> {
+    codes.iter().map(|c| CouponCode::parse(c).ok()).collect()
+}
+
+/// One attempt per code from the caller's budgets (a cart of guesses costs what as many
+/// single guesses cost), and the order's customer key.
+async fn admit_codes(
+    svc: &Services,
+    caller: &Caller,
+    order: &Order,
+    n: usize,
+) -> Result<(Vec<Attempt>, Option<String>), ServiceError> {
+    let mut attempts = Vec::with_capacity(n);
+    let mut customer_key = None;
+    for _ in 0..n {
+        let Admitted {
+            attempt,
+            customer_key: key,
+        } = admit(svc, caller, order).await?;
+        attempts.push(attempt);
+        customer_key = key;
+    }
+    Ok((attempts, customer_key))
+}
+
+/// Settles each code's attempt by its verdict; whether any was a failed guess.
+fn settle_codes(attempts: Vec<Attempt>, decision: Option<&CartDecision>) -> bool {
+    let mut any_wrong = false;
+    for (i, attempt) in attempts.into_iter().enumerate() {
+        let wrong = decision.is_some_and(|d| {
+            d.left_out
+                .iter()
+                .any(|(j, reasons)| *j == i && is_failed_guess(reasons))
+        });
+        any_wrong |= wrong;
+        settle(attempt, wrong);
+    }
+    any_wrong
+}
+
+/// Reads one code for a cart without locking: its snapshot, or why there is none (not
+/// found, or not live; to an outsider a code switched off or not started does not
+/// exist).
+async fn read_entry(
+    c: &mut Conn<'_>,
+    code: Option<&CouponCode>,
+    order: &Order,
+    customer_key: Option<&str>,
+    live_only: bool,
+    now: DateTime<Utc>,
+) -> Result<Result<Snapshot, Vec<Rejection>>, StorageError> {
+    let Some(code) = code else {
+        return Ok(Err(vec![Rejection::NotFound]));
+    };
+    let Some(found) = steps::find_code(c, code).await? else {
+        return Ok(Err(vec![Rejection::NotFound]));
+    };
+    if let Err(reason) = found.found.gate(order, now) {
+        if live_only && matches!(reason, Rejection::NotActive | Rejection::NotStarted) {
+            return Ok(Err(vec![Rejection::NotFound]));
+        }
+        return Ok(Err(vec![reason]));
+    }
+    let overdue = steps::overdue_codes(c, &found, now).await?;
+    Ok(Ok(steps::load_snapshot(
+        c,
+        &found,
+        &overdue,
+        order,
+        customer_key,
+        now,
+    )
+    .await?))
+}
+
+/// What a cart would get: the codes applied with their discounts, in application
+/// order, and the codes left out with why (indexes into `codes`). Writes nothing.
+pub async fn validate_cart(
+    svc: &Services,
+    caller: &Caller,
+    codes: &[String],
+    order: OrderDraft,
+) -> Result<CartDecision, ServiceError> {
+    let started = tokio::time::Instant::now();
+    let mut e = Collector::default();
+    let order = e.take_all(order_of(order));
+    e.take(check_codes(codes));
+    e.finish()?;
+    let Some(order) = order else {
+        return Err(Invalid(Vec::new()).into());
+    };
+    let (attempts, customer_key) = admit_codes(svc, caller, &order, codes.len()).await?;
+    let now = Utc::now();
+    let parsed = parse_codes(codes);
+    let live_only = matches!(caller.role, Role::Storefront | Role::Public);
+    let rules = svc.rules.as_ref();
+    let (order, parsed, key) = (&order, &parsed, customer_key.as_deref());
+    let read = svc
+        .db
+        .read(async move |mut c| {
+            let mut entries = Vec::with_capacity(parsed.len());
+            for code in parsed {
+                entries.push(read_entry(&mut c, code.as_ref(), order, key, live_only, now).await?);
+            }
+            Ok(entries)
+        })
+        .await;
+    let entries = match read {
+        Ok(entries) => entries,
+        Err(e) => {
+            settle_codes(attempts, None);
+            return Err(e.into());
+        }
+    };
+    let decision = decide_cart(&entries, order, rules, now);
+    for (i, entry) in entries.iter().enumerate() {
+        let coupon_id = entry.as_ref().ok().map(|s| s.found.coupon.id.0);
+        let outcome = match decision.left_out.iter().find(|(j, _)| *j == i) {
+            None => "VALID",
+            Some((_, reasons)) => reasons.first().map_or("REJECTED", |r| r.code()),
+        };
+        svc.attempts.record(coupon_id, outcome, now);
+    }
+    if settle_codes(attempts, Some(&decision)) {
+        pad_failed_guess(svc, caller, started).await;
+    }
+    Ok(decision)
+}
+
+/// Reserves every code of a cart for the order until a deadline, or none.
+pub async fn reserve_cart(
+    svc: &Services,
+    caller: &Caller,
+    codes: &[String],
+    order: OrderDraft,
+    hold_minutes: Option<i64>,
+    key: &str,
+) -> Result<Idempotent<CartOutcome>, ServiceError> {
+    let mut e = Collector::default();
+    let order = e.take_all(order_of(order));
+    let key = e.take(idempotency_key(key));
+    e.take(check_codes(codes));
+    let hold = match hold_minutes {
+        None => Some(svc.checkout.default_hold),
+        Some(m) if HOLD_MINUTES.contains(&m) => Some(Duration::minutes(m)),
+        Some(_) => {
+            e.push(FieldError::new(
+                Field::HoldMinutes,
+                Problem::TooMany {
+                    max: *HOLD_MINUTES.end() as usize,
+                },
+            ));
+            None
+        }
+    };
+    e.finish()?;
+    let (Some(order), Some(key), Some(hold)) = (order, key, hold) else {
+        return Err(Invalid(Vec::new()).into());
+    };
+    let now = Utc::now();
+    let hash = cart_hash("reserve-cart", codes, &order, Some(hold));
+    let claim = claim(
+        svc,
+        &format!("reserve:{}", caller.scope()),
+        &key,
+        &hash,
+        now,
+    );
+    apply_cart(svc, caller, claim, codes, &order, Some(now + hold), now).await
+}
+
+/// Redeems every code of a cart for the order, or none.
+pub async fn redeem_cart(
+    svc: &Services,
+    caller: &Caller,
+    codes: &[String],
+    order: OrderDraft,
+    key: &str,
+) -> Result<Idempotent<CartOutcome>, ServiceError> {
+    let mut e = Collector::default();
+    let order = e.take_all(order_of(order));
+    let key = e.take(idempotency_key(key));
+    e.take(check_codes(codes));
+    e.finish()?;
+    let (Some(order), Some(key)) = (order, key) else {
+        return Err(Invalid(Vec::new()).into());
+    };
+    let now = Utc::now();
+    let hash = cart_hash("redeem-cart", codes, &order, None);
+    let claim = claim(svc, &format!("redeem:{}", caller.scope()), &key, &hash, now);
+    apply_cart(svc, caller, claim, codes, &order, None, now).await
+}
+
+/// The request hash of a cart call: the codes as typed (canonical case), the order and
+/// the hold.
+fn cart_hash(op: &str, codes: &[String], order: &Order, hold: Option<Duration>) -> String {
+    let codes: Vec<String> = codes
+        .iter()
+        .map(|c| c.trim().to_ascii_uppercase())
+        .collect();
+    request_hash(&json!([
+        op,
+        codes,
+        order_fingerprint(order),
+        hold.map(|h| h.num_seconds())
+    ]))
+}
+
+/// Decides a cart under its locks and writes all of its codes, or none.
+async fn apply_cart(
+    svc: &Services,
+    caller: &Caller,
+    claim: Claim,
+    codes: &[String],
+    order: &Order,
+    hold_until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Idempotent<CartOutcome>, ServiceError> {
+    let started = tokio::time::Instant::now();
+    let (attempts, customer_key) = admit_codes(svc, caller, order, codes.len()).await?;
+    let parsed = parse_codes(codes);
+    let new = NewUse {
+        order,
+        customer_key: customer_key.as_deref(),
+        hold_until,
+    };
+    let rules = svc.rules.as_ref();
+    let actor = &caller.actor();
+    let claim = claim.as_ref();
+    let parsed = &parsed;
+    let result = svc
+        .db
+        .write(async move |mut c| {
+            if let Some(early) = claim_key(&mut c, Some(claim), now).await? {
+                return Ok((early, None));
+            }
+            let known: Vec<CouponCode> = parsed.iter().flatten().cloned().collect();
+            let mut locked = steps::lock_codes(&mut c, &known, now).await?.into_iter();
+            steps::lock_order(&mut c, &new.order.id).await?;
+            let mut found = Vec::with_capacity(parsed.len());
+            let mut entries = Vec::with_capacity(parsed.len());
+            for code in parsed {
+                let here = match code {
+                    Some(_) => locked.next().flatten(),
+                    None => None,
+                };
+                let entry = match &here {
+                    None => Err(vec![Rejection::NotFound]),
+                    Some((code, expired)) => Ok(steps::load_snapshot(
+                        &mut c,
+                        code,
+                        expired,
+                        new.order,
+                        new.customer_key,
+                        now,
+                    )
+                    .await?),
+                };
+                found.push(here);
+                entries.push(entry);
+            }
+            let decision = decide_cart(&entries, new.order, rules, now);
+            let outcome = if decision.left_out.is_empty() {
+                let mut written = vec![None; parsed.len()];
+                for (i, discount) in &decision.applied {
+                    let Some((code, _)) = &found[*i] else {
+                        continue;
+                    };
+                    let coupon = &code.found.coupon;
+                    let marks = match new.hold_until {
+                        Some(_) => Vec::new(),
+                        None => {
+                            usage_marks(coupon.redemption_count, coupon.spec.max_redemptions.get())
+                        }
+                    };
+                    let row =
+                        steps::record_use(&mut c, code, new, *discount, &marks, actor, now).await?;
+                    written[*i] = Some(row);
+                }
+                CartOutcome::Applied(written.into_iter().flatten().collect())
+            } else {
+                CartOutcome::Rejected(
+                    decision
+                        .left_out
+                        .iter()
+                        .map(|(i, reasons)| (codes[*i].clone(), reasons.clone()))
+                        .collect(),
+                )
+            };
+            remember(&mut c, Some(claim), &outcome).await?;
+            Ok((Idempotent::Fresh(outcome), Some(decision)))
+        })
+        .await;
+    let (outcome, decision) = match result {
+        Ok(done) => done,
+        Err(e) => {
+            settle_codes(attempts, None);
+            return Err(e.into());
+        }
+    };
+    if settle_codes(attempts, decision.as_ref()) {
+        pad_failed_guess(svc, caller, started).await;
+    }
+    Ok(outcome)
+}
