@@ -118,6 +118,16 @@ pub fn sqlite_loop(
                 "{auth} SELECT * FROM coupon_codes cc JOIN coupons c ON c.id = cc.coupon_id WHERE cc.code = 'BENCH-{c}' LIMIT 1; \
                  SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.combines_with, c.priority FROM redemptions r JOIN coupons c ON c.id = r.coupon_id WHERE r.order_id = 'v-{c}' AND r.holds_use AND (r.status <> 'RESERVED' OR r.reserved_until > {now});"
             ),
+            Scenario::ValidateCart => {
+                let mut sql = auth.to_string();
+                for code in c..c + 3 {
+                    sql.push_str(&format!(
+                        " SELECT * FROM coupon_codes cc JOIN coupons c ON c.id = cc.coupon_id WHERE cc.code = 'CART-{code}' LIMIT 1; \
+                         SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.combines_with, c.priority FROM redemptions r JOIN coupons c ON c.id = r.coupon_id WHERE r.order_id = 'cart-{n}' AND r.holds_use AND (r.status <> 'RESERVED' OR r.reserved_until > {now});"
+                    ));
+                }
+                sql
+            }
             Scenario::RedeemMany | Scenario::RedeemHot | Scenario::Capped => format!(
                 "{auth} {}",
                 redeem(

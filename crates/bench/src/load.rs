@@ -16,7 +16,10 @@ use serde_json::json;
 use crate::Args;
 use crate::baseline::{pgbench, sqlite_loop};
 use crate::scratch::PgDatabase;
-use crate::server::{ADMIN_KEY, CEILING, REDEEM, RESERVE, Server, VALIDATE, order, set_up};
+use crate::server::{
+    ADMIN_KEY, CEILING, REDEEM, RESERVE, Server, VALIDATE, VALIDATE_CART, cart_order, order,
+    set_up, set_up_cart,
+};
 use crate::stats::Stats;
 
 /// Measures every backend in `args` and prints the result table.
@@ -61,6 +64,9 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Coupons that share orders, for the cart scenario.
+const CART_COUPONS: usize = 50;
+
 /// One row of the result table.
 struct Row {
     backend: String,
@@ -86,6 +92,8 @@ pub enum Scenario {
     ReserveRedeem,
     /// `redeemCoupon` on the coupon capped at 500 uses.
     Capped,
+    /// `validateCart` with three of the cart coupons and a 20-line order.
+    ValidateCart,
     /// `{ __typename }`: the HTTP+GraphQL ceiling.
     Ceiling,
 }
@@ -124,6 +132,15 @@ async fn operation(
                 .graphql(key, REDEEM, json!({ "input": input }))
                 .await?;
             Ok(r["data"]["redeemCoupon"]["redemption"]["status"] == "REDEEMED")
+        }
+        Scenario::ValidateCart => {
+            let first = rand::rng().random_range(1..=CART_COUPONS - 2);
+            let codes: Vec<String> = (first..first + 3).map(|c| format!("CART-{c}")).collect();
+            let input = json!({ "codes": codes, "order": cart_order(n) });
+            let r = server
+                .graphql(key, VALIDATE_CART, json!({ "input": input }))
+                .await?;
+            Ok(r["data"]["validateCart"]["valid"] == true)
         }
         Scenario::ReserveRedeem => {
             let input = json!({ "code": format!("BENCH-{}", pick()), "order": order(n), "idempotencyKey": format!("r-{n}") });
@@ -228,7 +245,11 @@ async fn run_backend(args: &Args, backend: &str, rows: &mut Vec<Row>) -> anyhow:
     let server = Arc::new(Server::start(&args.server, &url, pool).await?);
     let key: Arc<str> = set_up(&server, args.coupons).await?.into();
     let many = args.coupons;
-    let scenarios = [
+    let carts = set_up_cart(&server, CART_COUPONS).await?;
+    if !carts {
+        eprintln!("[{backend}] this server has no carts: validate-cart is left out");
+    }
+    let mut scenarios = vec![
         (
             "validate",
             Scenario::Validate,
@@ -254,6 +275,14 @@ async fn run_backend(args: &Args, backend: &str, rows: &mut Vec<Row>) -> anyhow:
             "reserve_redeem.sql",
         ),
     ];
+    if carts {
+        scenarios.push((
+            "validate-cart",
+            Scenario::ValidateCart,
+            args.read_conns,
+            "validate_cart.sql",
+        ));
+    }
     // The ceiling at each connection count the scenarios use.
     let mut ceilings = std::collections::BTreeMap::new();
     for conns in [args.read_conns, args.write_conns] {
@@ -274,7 +303,7 @@ async fn run_backend(args: &Args, backend: &str, rows: &mut Vec<Row>) -> anyhow:
         ceilings.insert(conns, stats.rate());
     }
     let mut measured = Vec::new();
-    for (name, scenario, conns, _) in scenarios {
+    for &(name, scenario, conns, _) in &scenarios {
         eprintln!("[{backend}] service: {name} ({conns} connections, {seconds} s)");
         measured.push(
             load(
@@ -328,6 +357,7 @@ async fn run_backend(args: &Args, backend: &str, rows: &mut Vec<Row>) -> anyhow:
     for ((name, scenario, conns, script), service) in scenarios.into_iter().zip(measured) {
         let (first, last) = match scenario {
             Scenario::RedeemHot => (many + 1, many + 1),
+            Scenario::ValidateCart => (1, CART_COUPONS - 2),
             _ => (1, many),
         };
         eprintln!("[{backend}] raw SQL: {name}");

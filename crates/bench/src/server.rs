@@ -113,6 +113,8 @@ pub const CREATE: &str = "mutation($input: CreateCouponInput!) { createCoupon(in
 pub const VALIDATE: &str = "query($input: ValidateCouponInput!) { validateCoupon(input: $input) { valid discount { amount } } }";
 /// `redeemCoupon`.
 pub const REDEEM: &str = "mutation($input: RedeemCouponInput!) { redeemCoupon(input: $input) { redemption { id status } userErrors { code } } }";
+/// `validateCart`.
+pub const VALIDATE_CART: &str = "query($input: ValidateCartInput!) { validateCart(input: $input) { valid discount { amount } applied { code discount { amount } } } }";
 /// `reserveCoupon`.
 pub const RESERVE: &str = "mutation($input: ReserveCouponInput!) { reserveCoupon(input: $input) { reservation { id } userErrors { code } } }";
 
@@ -143,6 +145,34 @@ pub async fn set_up(server: &Server, many: usize) -> anyhow::Result<String> {
         .as_str()
         .map(str::to_owned)
         .context("no key")
+}
+
+/// Coupons that share orders, `CART-1..CART-m` (5% off each), for carts; `false` when the
+/// server has no carts (an older build measured beside a newer one).
+pub async fn set_up_cart(server: &Server, m: usize) -> anyhow::Result<bool> {
+    for i in 1..=m {
+        let input = json!({ "name": format!("Cart {i}"), "code": format!("CART-{i}"),
+            "combinesWith": ["ORDER"], "discount": { "percentage": "5" } });
+        let r = server
+            .graphql(ADMIN_KEY, CREATE, json!({ "input": input }))
+            .await?;
+        if r.get("errors").is_some() {
+            return Ok(false);
+        }
+        if r["data"]["createCoupon"]["userErrors"] != json!([]) {
+            bail!("cart setup failed: {r}");
+        }
+    }
+    Ok(true)
+}
+
+/// A cart order of 195 USD over 20 lines (39 items), numbered `n`.
+pub fn cart_order(n: u64) -> Value {
+    let items: Vec<Value> = (0..20)
+        .map(|k| json!({ "sku": format!("SKU-{k}"), "categories": [format!("cat-{}", k % 4)], "quantity": 1 + k % 3, "unitPrice": "5.00" }))
+        .collect();
+    json!({ "id": format!("cart-{n}"), "currency": "USD", "subtotal": "195.00", "items": items,
+            "customer": { "email": format!("c{n}@bench.test") } })
 }
 
 /// An order of 100 USD with a customer of its own, numbered `n`.
