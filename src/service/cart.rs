@@ -15,8 +15,8 @@ use coupons_domain::{
 use serde_json::json;
 
 use super::checkout::{
-    Admitted, Claim, HOLD_MINUTES, admit, claim, idempotency_key, is_failed_guess,
-    order_fingerprint, order_of, pad_failed_guess, request_hash, settle,
+    Admitted, Claim, admit, claim, hold, idempotency_key, is_failed_guess, order_fingerprint,
+    order_of, pad_failed_guess, request_hash, settle,
 };
 use super::limiter::Attempt;
 use super::{Caller, ServiceError, Services};
@@ -183,28 +183,9 @@ pub async fn reserve_cart(
     hold_minutes: Option<i64>,
     key: &str,
 ) -> Result<Idempotent<CartOutcome>, ServiceError> {
-    let mut e = Collector::default();
-    let order = e.take_all(order_of(order));
-    let key = e.take(idempotency_key(key));
-    e.take(check_codes(codes));
-    let hold = match hold_minutes {
-        None => Some(svc.checkout.default_hold),
-        Some(m) if HOLD_MINUTES.contains(&m) => Some(Duration::minutes(m)),
-        Some(_) => {
-            e.push(FieldError::new(
-                Field::HoldMinutes,
-                Problem::TooMany {
-                    max: *HOLD_MINUTES.end() as usize,
-                },
-            ));
-            None
-        }
-    };
-    e.finish()?;
-    let (Some(order), Some(key), Some(hold)) = (order, key, hold) else {
-        return Err(Invalid(Vec::new()).into());
-    };
+    let (order, key, hold) = checked(codes, order, key, Some(hold(svc, hold_minutes)))?;
     let now = Utc::now();
+    let hold = hold.unwrap_or(svc.checkout.default_hold);
     let hash = cart_hash("reserve-cart", codes, &order, Some(hold));
     let claim = claim(
         svc,
@@ -224,18 +205,32 @@ pub async fn redeem_cart(
     order: OrderDraft,
     key: &str,
 ) -> Result<Idempotent<CartOutcome>, ServiceError> {
-    let mut e = Collector::default();
-    let order = e.take_all(order_of(order));
-    let key = e.take(idempotency_key(key));
-    e.take(check_codes(codes));
-    e.finish()?;
-    let (Some(order), Some(key)) = (order, key) else {
-        return Err(Invalid(Vec::new()).into());
-    };
+    let (order, key, _) = checked(codes, order, key, None)?;
     let now = Utc::now();
     let hash = cart_hash("redeem-cart", codes, &order, None);
     let claim = claim(svc, &format!("redeem:{}", caller.scope()), &key, &hash, now);
     apply_cart(svc, caller, claim, codes, &order, None, now).await
+}
+
+/// Checks a cart call's input, reporting every problem: the codes, the order, the
+/// idempotency key and, for a reservation, its hold.
+fn checked(
+    codes: &[String],
+    order: OrderDraft,
+    key: &str,
+    hold: Option<Result<Duration, FieldError>>,
+) -> Result<(Order, String, Option<Duration>), ServiceError> {
+    let mut e = Collector::default();
+    let order = e.take_all(order_of(order));
+    let key = e.take(idempotency_key(key));
+    e.take(check_codes(codes));
+    let hold = hold.map(|h| e.take(h));
+    e.finish()?;
+    match (order, key, hold) {
+        (Some(order), Some(key), None) => Ok((order, key, None)),
+        (Some(order), Some(key), Some(Some(hold))) => Ok((order, key, Some(hold))),
+        _ => Err(Invalid(Vec::new()).into()),
+    }
 }
 
 /// The request hash of a cart call: the codes as typed (canonical case), the order and

@@ -303,6 +303,20 @@ pub enum RedeemTarget {
     Reservation(i64),
 }
 
+/// How long a reservation holds: `hold_minutes` (1 to 1440), or the configured default.
+pub(super) fn hold(svc: &Services, hold_minutes: Option<i64>) -> Result<Duration, FieldError> {
+    match hold_minutes {
+        None => Ok(svc.checkout.default_hold),
+        Some(m) if HOLD_MINUTES.contains(&m) => Ok(Duration::minutes(m)),
+        Some(_) => Err(FieldError::new(
+            Field::HoldMinutes,
+            Problem::TooMany {
+                max: *HOLD_MINUTES.end() as usize,
+            },
+        )),
+    }
+}
+
 /// Reserves one use of a code for an order until a deadline.
 pub async fn reserve(
     svc: &Services,
@@ -315,19 +329,7 @@ pub async fn reserve(
     let mut e = Collector::default();
     let order = e.take_all(order_of(order));
     let key = e.take(idempotency_key(key));
-    let hold = match hold_minutes {
-        None => Some(svc.checkout.default_hold),
-        Some(m) if HOLD_MINUTES.contains(&m) => Some(Duration::minutes(m)),
-        Some(_) => {
-            e.push(FieldError::new(
-                Field::HoldMinutes,
-                Problem::TooMany {
-                    max: *HOLD_MINUTES.end() as usize,
-                },
-            ));
-            None
-        }
-    };
+    let hold = e.take(hold(svc, hold_minutes));
     e.finish()?;
     let (Some(order), Some(key), Some(hold)) = (order, key, hold) else {
         return Err(Invalid(Vec::new()).into());

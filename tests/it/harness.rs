@@ -34,6 +34,20 @@ pub enum Backend {
 }
 
 /// The PostgreSQL server the tests use.
+/// A connection to the PostgreSQL server of [`postgres_url`] for creating and dropping
+/// databases; `None` when it is unreachable (a failure under `CI=true`).
+pub async fn postgres_admin() -> Option<AsyncPgConnection> {
+    use diesel_async::AsyncConnection;
+    let base = postgres_url();
+    match AsyncPgConnection::establish(&base).await {
+        Ok(c) => Some(c),
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true but PostgreSQL at {base} is unreachable: {e}")
+        }
+        Err(_) => None,
+    }
+}
+
 pub fn postgres_url() -> String {
     std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
