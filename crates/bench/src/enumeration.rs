@@ -77,7 +77,7 @@ pub async fn run(args: &Args, backend: &str) -> anyhow::Result<()> {
     // Warm up, then interleave the kinds so drift affects them alike.
     for round in 0..args.samples + 200 {
         for (i, (_, code)) in kinds.iter().enumerate() {
-            let input = json!({ "code": code, "order": order(round as u64) });
+            let input = json!({ "code": code, "order": order("enum", round as u64) });
             let t = Instant::now();
             let r = server
                 .graphql(&key, "query($input: ValidateCouponInput!) { validateCoupon(input: $input) { valid reasons { code message } } }", json!({ "input": input }))

@@ -113,7 +113,7 @@ async fn operation(
             Ok(r["data"]["__typename"] == "Query")
         }
         Scenario::Validate => {
-            let input = json!({ "code": format!("BENCH-{}", pick()), "order": order(n) });
+            let input = json!({ "code": format!("BENCH-{}", pick()), "order": order("v", n) });
             let r = server
                 .graphql(key, VALIDATE, json!({ "input": input }))
                 .await?;
@@ -127,7 +127,7 @@ async fn operation(
             };
             // Keys are unique per scenario: a reused key would (rightly) be refused.
             let key_n = format!("{tag}-{n}");
-            let input = json!({ "code": code, "order": order(n), "idempotencyKey": key_n });
+            let input = json!({ "code": code, "order": order(tag, n), "idempotencyKey": key_n });
             let r = server
                 .graphql(key, REDEEM, json!({ "input": input }))
                 .await?;
@@ -143,7 +143,7 @@ async fn operation(
             Ok(r["data"]["validateCart"]["valid"] == true)
         }
         Scenario::ReserveRedeem => {
-            let input = json!({ "code": format!("BENCH-{}", pick()), "order": order(n), "idempotencyKey": format!("r-{n}") });
+            let input = json!({ "code": format!("BENCH-{}", pick()), "order": order("r", n), "idempotencyKey": format!("r-{n}") });
             let r = server
                 .graphql(key, RESERVE, json!({ "input": input }))
                 .await?;

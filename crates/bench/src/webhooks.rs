@@ -83,7 +83,7 @@ pub async fn run(args: &Args, backend: &str) -> anyhow::Result<()> {
                 if i >= n {
                     break;
                 }
-                let input = json!({ "code": format!("BENCH-{}", i % 10 + 1), "order": order(i as u64), "idempotencyKey": format!("hook-{i}") });
+                let input = json!({ "code": format!("BENCH-{}", i % 10 + 1), "order": order("hook", i as u64), "idempotencyKey": format!("hook-{i}") });
                 let r = server
                     .graphql(&key, REDEEM, json!({ "input": input }))
                     .await?;
