@@ -10,7 +10,8 @@
 use chrono::{DateTime, Duration, Utc};
 use coupons_domain::{
     CartDecision, CartOutcome, Collector, CouponCode, Field, FieldError, Invalid, Order,
-    OrderDraft, Problem, Rejection, Snapshot, decide_cart, usage_marks,
+    OrderDraft, Problem, RedemptionStatus, Rejection, Snapshot, check_releasable, decide_cart,
+    plan_refund, usage_marks,
 };
 use serde_json::json;
 
@@ -21,7 +22,7 @@ use super::checkout::{
 use super::limiter::Attempt;
 use super::{Caller, ServiceError, Services};
 use crate::auth::Role;
-use crate::storage::checkout::{self as steps, NewUse};
+use crate::storage::checkout::{self as steps, LockedRedemption, NewUse};
 use crate::storage::idempotency::{claim_key, remember};
 use crate::storage::{Conn, Idempotent, StorageError};
 
@@ -344,4 +345,113 @@ async fn apply_cart(
         pad_failed_guess(svc, caller, started).await;
     }
     Ok(outcome)
+}
+
+/// Checks an order id given on its own: trimmed, not blank, not too long.
+fn order_id(raw: &str) -> Result<String, FieldError> {
+    let id = raw.trim();
+    if id.is_empty() {
+        return Err(FieldError::new(Field::OrderId, Problem::Blank));
+    }
+    if id.chars().count() > coupons_domain::order::ID_MAX {
+        return Err(FieldError::new(
+            Field::OrderId,
+            Problem::TooLong {
+                max: coupons_domain::order::ID_MAX,
+            },
+        ));
+    }
+    Ok(id.to_owned())
+}
+
+/// Refuses a channel-scoped key the uses of an order made on another channel.
+fn check_channels(caller: &Caller, locked: &[LockedRedemption]) -> Result<(), ServiceError> {
+    locked
+        .iter()
+        .try_for_each(|l| caller.check_channel(l.current.channel.as_deref()))
+}
+
+/// Gives back every live reservation of an order, in one transaction; the released
+/// reservations (none when the order holds none).
+pub async fn release_cart(
+    svc: &Services,
+    caller: &Caller,
+    order: &str,
+) -> Result<CartOutcome, ServiceError> {
+    let order = order_id(order).map_err(Invalid::from)?;
+    let now = Utc::now();
+    let actor = &caller.actor();
+    let order = &order;
+    let released = svc
+        .db
+        .write(async move |mut c| {
+            let locked =
+                steps::lock_order_uses(&mut c, order, &[RedemptionStatus::Reserved], now).await?;
+            if let Err(e) = check_channels(caller, &locked) {
+                return Ok(Err(e));
+            }
+            let mut released = Vec::with_capacity(locked.len());
+            for l in &locked {
+                if check_releasable(&l.current) == Ok(true) {
+                    released.push(steps::release_locked(&mut c, l, actor, now).await?);
+                }
+            }
+            Ok(Ok(released))
+        })
+        .await??;
+    Ok(CartOutcome::Applied(released))
+}
+
+/// Reverses in full every redemption of an order, in one transaction (each coupon's
+/// reversal policy decides whether its use comes back); the reversed redemptions.
+pub async fn reverse_cart(
+    svc: &Services,
+    caller: &Caller,
+    order: &str,
+    key: &str,
+) -> Result<Idempotent<CartOutcome>, ServiceError> {
+    let mut e = Collector::default();
+    let order = e.take(order_id(order));
+    let key = e.take(idempotency_key(key));
+    e.finish()?;
+    let (Some(order), Some(key)) = (order, key) else {
+        return Err(Invalid(Vec::new()).into());
+    };
+    let now = Utc::now();
+    let hash = request_hash(&json!(["reverse-cart", order]));
+    let claim = claim(
+        svc,
+        &format!("reverse:{}", caller.scope()),
+        &key,
+        &hash,
+        now,
+    );
+    let claim = claim.as_ref();
+    let actor = &caller.actor();
+    let order = &order;
+    svc.db
+        .write(async move |mut c| {
+            if let Some(early) = claim_key(&mut c, Some(claim), now).await? {
+                return Ok(Ok(early));
+            }
+            let statuses = [
+                RedemptionStatus::Redeemed,
+                RedemptionStatus::PartiallyReversed,
+            ];
+            let locked = steps::lock_order_uses(&mut c, order, &statuses, now).await?;
+            if let Err(e) = check_channels(caller, &locked) {
+                return Ok(Err(e));
+            }
+            let mut reversed = Vec::with_capacity(locked.len());
+            for l in &locked {
+                let policy = l.coupon.spec.reversal_policy;
+                if let Ok(plan) = plan_refund(&l.current, l.currency, None, policy) {
+                    reversed.push(steps::refund_locked(&mut c, l, plan, actor, now).await?);
+                }
+            }
+            let outcome = CartOutcome::Applied(reversed);
+            remember(&mut c, Some(claim), &outcome).await?;
+            Ok(Ok(Idempotent::Fresh(outcome)))
+        })
+        .await?
 }

@@ -867,6 +867,45 @@ pub async fn lock_use(
     }))
 }
 
+/// Locks every reservation or redemption of an order id that is in one of `statuses`, in
+/// the order every checkout takes its locks (their coupons by id, then their campaigns by
+/// id, then the order id), and returns them locked, by coupon id then id.
+pub async fn lock_order_uses(
+    c: &mut Conn<'_>,
+    order_id: &str,
+    statuses: &[RedemptionStatus],
+    now: DateTime<Utc>,
+) -> Result<Vec<LockedRedemption>, StorageError> {
+    let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+    let mut rows: Vec<(i64, i64, Option<i64>)> = on_backend!(c, |conn| {
+        use schema::redemptions::dsl as r;
+        r::redemptions
+            .filter(r::order_id.eq(order_id))
+            .filter(r::status.eq_any(&names))
+            .select((r::coupon_id, r::id, r::campaign_id))
+            .load(conn)
+            .await?
+    });
+    rows.sort_unstable();
+    let mut coupon_ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    coupon_ids.dedup();
+    for id in &coupon_ids {
+        lock_coupon(c, *id).await?;
+    }
+    let mut campaign_ids: Vec<i64> = rows.iter().filter_map(|r| r.2).collect();
+    campaign_ids.sort_unstable();
+    campaign_ids.dedup();
+    for id in campaign_ids {
+        lock_campaign(c, id).await?;
+    }
+    lock_order(c, order_id).await?;
+    let mut locked = Vec::with_capacity(rows.len());
+    for (_, id, _) in rows {
+        locked.extend(lock_use(c, id, now).await?);
+    }
+    Ok(locked)
+}
+
 /// Redeems a locked reservation: the row, the counters, the audit entry and the event,
 /// and the usage marks the redemption passes.
 pub async fn redeem_locked(

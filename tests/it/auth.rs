@@ -209,6 +209,18 @@ fn operations() -> Vec<Operation> {
             roles: &[Admin, Storefront],
         },
         Operation {
+            name: "releaseCart",
+            query: "mutation($o: String!) { releaseCart(input: { orderId: $o }) { redemptions { id } userErrors { code } } }",
+            variables: |f| json!({ "o": format!("cart-res-{}", f.n) }),
+            roles: &[Admin, Storefront],
+        },
+        Operation {
+            name: "reverseCart",
+            query: "mutation($o: String!, $k: String!) { reverseCart(input: { orderId: $o, idempotencyKey: $k }) { redemptions { id } userErrors { code } } }",
+            variables: |f| json!({ "o": format!("cart-red-{}", f.n), "k": format!("cart-rev-{}", f.n) }),
+            roles: &[Admin, Storefront],
+        },
+        Operation {
             name: "redeemCoupon",
             query: "mutation($id: ID!, $k: String!) { redeemCoupon(input: { reservationId: $id, idempotencyKey: $k }) { redemption { id } userErrors { code } } }",
             variables: |f| json!({ "id": f.reservation, "k": format!("red-{}", f.n) }),

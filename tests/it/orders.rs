@@ -445,3 +445,64 @@ async fn racing_carts_keep_every_cap(app: TestApp) {
     assert_reconciled(&app).await;
 }
 both_backends!(racing_carts_keep_every_cap);
+
+/// A cart's reservations are released, and its redemptions reversed, all at once: each
+/// row as its own release or reversal would leave it, the counters given back, and a
+/// retried reversal replayed.
+async fn a_whole_cart_is_released_or_reversed_at_once(app: TestApp) {
+    for code in ["BAG1", "BAG2"] {
+        create(&app, fixed(code, "10")).await;
+    }
+    let reserve = "mutation($input: ReserveCartInput!) { reserveCart(input: $input) { redemptions { id status } userErrors { code } } }";
+    let mut input = cart(&["BAG1", "BAG2"], "bag-1", "100.00");
+    input["input"]["idempotencyKey"] = json!("bag-1-hold");
+    let held = app.admin(reserve, input).await;
+    assert_eq!(
+        held["reserveCart"]["redemptions"].as_array().unwrap().len(),
+        2,
+        "{held:#}"
+    );
+
+    let release = "mutation($o: String!) { releaseCart(input: { orderId: $o }) { redemptions { code status } userErrors { code } } }";
+    let released = app.admin(release, json!({ "o": "bag-1" })).await;
+    assert_eq!(
+        released["releaseCart"]["redemptions"],
+        json!([{ "code": "BAG1", "status": "RELEASED" }, { "code": "BAG2", "status": "RELEASED" }])
+    );
+    let again = app.admin(release, json!({ "o": "bag-1" })).await;
+    assert_eq!(again["releaseCart"]["redemptions"], json!([]));
+
+    let done = app
+        .admin(
+            REDEEM_CART,
+            redeem_cart_input(&["BAG1", "BAG2"], "bag-2", "bag-2-pay"),
+        )
+        .await;
+    assert_eq!(
+        done["redeemCart"]["redemptions"].as_array().unwrap().len(),
+        2
+    );
+    let reverse = "mutation($o: String!, $k: String!) { reverseCart(input: { orderId: $o, idempotencyKey: $k }) { redemptions { id code status } userErrors { code } } }";
+    let reversed = app
+        .admin(reverse, json!({ "o": "bag-2", "k": "bag-2-back" }))
+        .await;
+    let statuses: Vec<&str> = reversed["reverseCart"]["redemptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["REVERSED", "REVERSED"], "{reversed:#}");
+    let replay = app
+        .admin(reverse, json!({ "o": "bag-2", "k": "bag-2-back" }))
+        .await;
+    assert_eq!(replay["reverseCart"], reversed["reverseCart"]);
+    let holding: i64 = app
+        .scalar(
+            "SELECT COUNT(*) FROM redemptions WHERE order_id IN ('bag-1', 'bag-2') AND holds_use",
+        )
+        .await;
+    assert_eq!(holding, 0, "every use given back");
+    assert_reconciled(&app).await;
+}
+both_backends!(a_whole_cart_is_released_or_reversed_at_once);

@@ -6,7 +6,10 @@ use coupons_domain::{CartDecision, CartOutcome, Money as DomainMoney, Rejection}
 use crate::auth::Role;
 use crate::graphql::error::{ApiError, key_reused, user_errors};
 use crate::graphql::guard::{CHECKOUT, RoleGuard, VALIDATE};
-use crate::graphql::inputs::{CartPayload, RedeemCartInput, ReserveCartInput, ValidateCartInput};
+use crate::graphql::inputs::{
+    CartPayload, RedeemCartInput, ReleaseCartInput, ReserveCartInput, ReverseCartInput,
+    ValidateCartInput,
+};
 use crate::graphql::types::{
     CartCodeDiscount, CartCodeRejection, CartValidation, CouponRejection, Redemption,
 };
@@ -168,6 +171,39 @@ impl CartMutation {
             &caller,
             &input.codes,
             input.order.into(),
+            &input.idempotency_key,
+        )
+        .await;
+        cart_payload(result, caller.role)
+    }
+
+    /// Gives back every live reservation of an order at once, in one transaction; the
+    /// reservations released (none when the order holds none).
+    #[graphql(guard = "RoleGuard::new(CHECKOUT)")]
+    async fn release_cart(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The order.")] input: ReleaseCartInput,
+    ) -> Result<CartPayload, ApiError> {
+        let caller = caller(ctx)?;
+        let result = cart::release_cart(services(ctx)?, &caller, &input.order_id).await;
+        cart_payload(result.map(Idempotent::Fresh), caller.role)
+    }
+
+    /// Reverses in full every redemption of an order at once, in one transaction (each
+    /// coupon's `reversalPolicy` decides whether its use comes back); the redemptions
+    /// reversed. Retries with the same idempotency key get the first response.
+    #[graphql(guard = "RoleGuard::new(CHECKOUT)")]
+    async fn reverse_cart(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The order and an idempotency key.")] input: ReverseCartInput,
+    ) -> Result<CartPayload, ApiError> {
+        let caller = caller(ctx)?;
+        let result = cart::reverse_cart(
+            services(ctx)?,
+            &caller,
+            &input.order_id,
             &input.idempotency_key,
         )
         .await;

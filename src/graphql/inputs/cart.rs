@@ -41,11 +41,29 @@ pub struct RedeemCartInput {
     pub idempotency_key: String,
 }
 
-/// Result of `reserveCart` and `redeemCart`.
+/// Give back every live reservation of an order.
+#[derive(Debug, Clone, InputObject)]
+pub struct ReleaseCartInput {
+    /// The order's id, as given when its codes were reserved.
+    pub order_id: String,
+}
+
+/// Reverse in full every redemption of an order.
+#[derive(Debug, Clone, InputObject)]
+pub struct ReverseCartInput {
+    /// The order's id, as given when its codes were redeemed.
+    pub order_id: String,
+    /// A unique key per logical request (1 to 255 characters). Retries with the same key
+    /// and request get the first response; the same key with another request is refused.
+    pub idempotency_key: String,
+}
+
+/// Result of `reserveCart`, `redeemCart`, `releaseCart` and `reverseCart`.
 #[derive(SimpleObject)]
 pub struct CartPayload {
     /// One reservation or redemption per code, in the order the codes were given; empty
-    /// when not every code applies.
+    /// when not every code applies. For `releaseCart` and `reverseCart`: the
+    /// reservations released or the redemptions reversed.
     pub redemptions: Vec<Redemption>,
     /// When not every code applies with the others: the codes left out, with why.
     /// Nothing was written then.

@@ -21,7 +21,10 @@ pub use campaign::{
     CampaignPayload, CreateCampaignInput, SetCouponCampaignInput, SetCouponCampaignPayload,
     UpdateCampaignInput,
 };
-pub use cart::{CartPayload, RedeemCartInput, ReserveCartInput, ValidateCartInput};
+pub use cart::{
+    CartPayload, RedeemCartInput, ReleaseCartInput, ReserveCartInput, ReverseCartInput,
+    ValidateCartInput,
+};
 pub use checkout::{
     RedeemCouponInput, RedeemCouponPayload, RedemptionFilter, ReleaseReservationInput,
     ReleaseReservationPayload, ReserveCouponInput, ReserveCouponPayload, ReverseRedemptionInput,
