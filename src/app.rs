@@ -115,6 +115,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
             default_hold: chrono::Duration::minutes(i64::from(config.reservation_minutes)),
             idempotency_retention: chrono::Duration::hours(i64::from(config.idempotency_hours)),
             not_found_floor: Duration::from_millis(config.security.not_found_floor_ms),
+            max_order_discount: config.max_order_discount_percent,
         },
         attempts: AttemptCounter::default(),
         limiter: Limiter::new(config.security.limiter_settings()),

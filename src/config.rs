@@ -404,6 +404,11 @@ pub struct ServeConfig {
     #[arg(long, env = "COUPONS_RESERVATION_MINUTES", default_value_t = 15,
           value_parser = clap::value_parser!(u32).range(1..=1440))]
     pub reservation_minutes: u32,
+    /// The largest share of an order, in percent (above 0, at most 100), that its
+    /// discounts may take together, whatever its coupons would give; unset: the whole
+    /// subtotal.
+    #[arg(long, env = "COUPONS_MAX_ORDER_DISCOUNT_PERCENT", value_parser = parse_share)]
+    pub max_order_discount_percent: Option<coupons_domain::Percentage>,
     /// Hours an idempotency key's first response is kept and replayed (at least 24).
     #[arg(long, env = "COUPONS_IDEMPOTENCY_HOURS", default_value_t = 24,
           value_parser = clap::value_parser!(u32).range(24..=8760))]
@@ -538,6 +543,15 @@ fn parse_bind(s: &str) -> Result<String, String> {
         ));
     }
     Ok(full)
+}
+
+/// Reads a share of an order in percent: above 0, at most 100.
+fn parse_share(raw: &str) -> Result<coupons_domain::Percentage, String> {
+    let value: rust_decimal::Decimal = raw
+        .trim()
+        .parse()
+        .map_err(|e| format!("{raw:?} is not a number: {e}"))?;
+    coupons_domain::Percentage::new(value).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

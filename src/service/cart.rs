@@ -131,7 +131,7 @@ pub async fn validate_cart(
 ) -> Result<CartDecision, ServiceError> {
     let started = tokio::time::Instant::now();
     let mut e = Collector::default();
-    let order = e.take_all(order_of(order));
+    let order = e.take_all(order_of(svc, order));
     e.take(check_codes(codes));
     e.finish()?;
     let Some(order) = order else {
@@ -184,7 +184,7 @@ pub async fn reserve_cart(
     hold_minutes: Option<i64>,
     key: &str,
 ) -> Result<Idempotent<CartOutcome>, ServiceError> {
-    let (order, key, hold) = checked(codes, order, key, Some(hold(svc, hold_minutes)))?;
+    let (order, key, hold) = checked(svc, codes, order, key, Some(hold(svc, hold_minutes)))?;
     let now = Utc::now();
     let hold = hold.unwrap_or(svc.checkout.default_hold);
     let hash = cart_hash("reserve-cart", codes, &order, Some(hold));
@@ -206,7 +206,7 @@ pub async fn redeem_cart(
     order: OrderDraft,
     key: &str,
 ) -> Result<Idempotent<CartOutcome>, ServiceError> {
-    let (order, key, _) = checked(codes, order, key, None)?;
+    let (order, key, _) = checked(svc, codes, order, key, None)?;
     let now = Utc::now();
     let hash = cart_hash("redeem-cart", codes, &order, None);
     let claim = claim(svc, &format!("redeem:{}", caller.scope()), &key, &hash, now);
@@ -216,13 +216,14 @@ pub async fn redeem_cart(
 /// Checks a cart call's input, reporting every problem: the codes, the order, the
 /// idempotency key and, for a reservation, its hold.
 fn checked(
+    svc: &Services,
     codes: &[String],
     order: OrderDraft,
     key: &str,
     hold: Option<Result<Duration, FieldError>>,
 ) -> Result<(Order, String, Option<Duration>), ServiceError> {
     let mut e = Collector::default();
-    let order = e.take_all(order_of(order));
+    let order = e.take_all(order_of(svc, order));
     let key = e.take(idempotency_key(key));
     e.take(check_codes(codes));
     let hold = hold.map(|h| e.take(h));

@@ -9,8 +9,8 @@
 use chrono::{DateTime, Duration, Utc};
 use coupons_domain::{
     CheckoutOutcome, Collector, CouponCode, Field, FieldError, Invalid, Money, Order, OrderDraft,
-    Problem, Redemption, Rejection, check_redeemable, check_releasable, decide, plan_refund,
-    usage_marks,
+    Percentage, Problem, Redemption, Rejection, check_redeemable, check_releasable, decide,
+    plan_refund, usage_marks,
 };
 use hmac::{Hmac, Mac};
 use rust_decimal::Decimal;
@@ -42,6 +42,8 @@ pub struct CheckoutSettings {
     /// The least time a storefront or public caller waits for `NOT_FOUND`, so that an
     /// unknown code and an inactive one take the same time to answer.
     pub not_found_floor: std::time::Duration,
+    /// The largest share of an order its discounts may take together; `None`: all of it.
+    pub max_order_discount: Option<Percentage>,
 }
 
 impl std::fmt::Debug for CheckoutSettings {
@@ -51,6 +53,7 @@ impl std::fmt::Debug for CheckoutSettings {
             .field("default_hold", &self.default_hold)
             .field("idempotency_retention", &self.idempotency_retention)
             .field("not_found_floor", &self.not_found_floor)
+            .field("max_order_discount", &self.max_order_discount)
             .finish()
     }
 }
@@ -65,8 +68,13 @@ pub fn customer_key(secret: &[u8], identity: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-pub(super) fn order_of(draft: OrderDraft) -> Result<Order, Invalid> {
-    Order::from_draft(draft)
+/// Reads an order, with the share of it its discounts may take.
+pub(super) fn order_of(svc: &Services, draft: OrderDraft) -> Result<Order, Invalid> {
+    let mut order = Order::from_draft(draft)?;
+    if let Some(share) = svc.checkout.max_order_discount {
+        order.limit_discounts(share);
+    }
+    Ok(order)
 }
 
 pub(super) fn idempotency_key(raw: &str) -> Result<String, FieldError> {
@@ -237,7 +245,7 @@ pub async fn validate(
     order: OrderDraft,
 ) -> Result<Result<Money, Vec<Rejection>>, ServiceError> {
     let started = tokio::time::Instant::now();
-    let order = order_of(order)?;
+    let order = order_of(svc, order)?;
     let Admitted {
         attempt,
         customer_key: key,
@@ -327,7 +335,7 @@ pub async fn reserve(
     key: &str,
 ) -> Result<Idempotent<CheckoutOutcome>, ServiceError> {
     let mut e = Collector::default();
-    let order = e.take_all(order_of(order));
+    let order = e.take_all(order_of(svc, order));
     let key = e.take(idempotency_key(key));
     let hold = e.take(hold(svc, hold_minutes));
     e.finish()?;
@@ -358,7 +366,7 @@ pub async fn redeem(
     match target {
         RedeemTarget::Code { code, order } => {
             let mut e = Collector::default();
-            let order = e.take_all(order_of(*order));
+            let order = e.take_all(order_of(svc, *order));
             let key = e.take(idempotency_key(key));
             e.finish()?;
             let (Some(order), Some(key)) = (order, key) else {

@@ -167,6 +167,8 @@ pub struct Options {
     pub limiter: Option<coupons::service::limiter::LimiterSettings>,
     /// Least wait of an outsider's `NOT_FOUND` (default 2 ms).
     pub not_found_floor: Option<std::time::Duration>,
+    /// The largest share of an order its discounts may take (default: all of it).
+    pub max_order_discount: Option<coupons_domain::Percentage>,
     /// Events buffered per subscriber (default: the service's).
     pub event_capacity: Option<usize>,
     /// Webhook delivery settings (default: the service's).
@@ -254,6 +256,7 @@ impl TestApp {
                 not_found_floor: options
                     .not_found_floor
                     .unwrap_or(std::time::Duration::from_millis(2)),
+                max_order_discount: options.max_order_discount,
             },
             attempts: coupons::service::attempts::AttemptCounter::default(),
             limiter: coupons::service::limiter::Limiter::new(
@@ -384,6 +387,7 @@ impl TestApp {
                 default_hold: chrono::Duration::minutes(15),
                 idempotency_retention: chrono::Duration::hours(24),
                 not_found_floor: std::time::Duration::from_millis(2),
+                max_order_discount: None,
             },
             attempts: coupons::service::attempts::AttemptCounter::default(),
             limiter: coupons::service::limiter::Limiter::default(),

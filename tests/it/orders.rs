@@ -506,3 +506,69 @@ async fn a_whole_cart_is_released_or_reversed_at_once(app: TestApp) {
     assert_reconciled(&app).await;
 }
 both_backends!(a_whole_cart_is_released_or_reversed_at_once);
+
+fn half_at_most() -> crate::harness::Options {
+    crate::harness::Options {
+        max_order_discount: Some(
+            coupons_domain::Percentage::new(rust_decimal::Decimal::from(50)).unwrap(),
+        ),
+        ..crate::harness::Options::default()
+    }
+}
+
+/// With `COUPONS_MAX_ORDER_DISCOUNT_PERCENT=50`, no order's discounts take more than half
+/// of it: one coupon alone is cut to the half, and in a cart the later coupon gets what
+/// is left of it (a percentage still counts on what is left of the subtotal).
+async fn the_configured_share_caps_every_order(app: TestApp) {
+    create(
+        &app,
+        json!({ "name": "Big", "code": "BIG80", "discount": { "percentage": "80" } }),
+    )
+    .await;
+    for code in ["PCT30A", "PCT30B"] {
+        create(
+            &app,
+            json!({ "name": code, "code": code, "combinesWith": ["ORDER"],
+            "discount": { "percentage": "30" } }),
+        )
+        .await;
+    }
+    let alone = redeem(&app, "BIG80", "share-1", "s1").await;
+    assert_eq!(
+        alone["redemption"]["discount"]["amount"], "50.00",
+        "{alone:#}"
+    );
+
+    let pair = app
+        .admin(
+            VALIDATE_CART,
+            cart(&["PCT30A", "PCT30B"], "share-2", "100.00"),
+        )
+        .await;
+    assert_eq!(
+        pair["validateCart"]["applied"],
+        json!([
+            { "code": "PCT30A", "discount": { "amount": "30.00" } },
+            { "code": "PCT30B", "discount": { "amount": "20.00" } }
+        ])
+    );
+    let done = app
+        .admin(
+            REDEEM_CART,
+            redeem_cart_input(&["PCT30A", "PCT30B"], "share-2", "s2"),
+        )
+        .await;
+    assert_eq!(
+        done["redeemCart"]["redemptions"].as_array().unwrap().len(),
+        2,
+        "{done:#}"
+    );
+    let third = redeem(&app, "BIG80", "share-2", "s3").await;
+    assert_eq!(user_error(&third), Some("NOT_COMBINABLE"), "{third:#}");
+    let total: i64 = app
+        .scalar("SELECT CAST(SUM(discount_minor) AS BIGINT) FROM redemptions WHERE order_id = 'share-2'")
+        .await;
+    assert_eq!(total, 5_000);
+    assert_reconciled(&app).await;
+}
+both_backends!(the_configured_share_caps_every_order, super::half_at_most());

@@ -204,7 +204,7 @@ pub fn decide_cart(
     }
     loop {
         let candidates: Vec<Offer> = offers.iter().map(|(_, o)| o.clone()).collect();
-        let choice = choose(&candidates, &held, order.subtotal);
+        let choice = choose(&candidates, &held, order.subtotal, order.discount_limit);
         let entry_of = |o: usize| offers[o].0;
         if let Some((o, reason)) = campaign_refusal(entries, &choice, &offers) {
             left_out.push((entry_of(o), vec![reason]));
@@ -285,7 +285,12 @@ pub fn beside_held(
         discount: snapshot.found.coupon.spec.discount,
         alone,
     };
-    let choice = choose(std::slice::from_ref(&offer), &snapshot.held, order.subtotal);
+    let choice = choose(
+        std::slice::from_ref(&offer),
+        &snapshot.held,
+        order.subtotal,
+        order.discount_limit,
+    );
     match (choice.applied.first(), choice.left_out.first()) {
         (Some((_, taken)), _) => Ok(*taken),
         (None, Some((_, why))) => Err(vec![why.clone()]),

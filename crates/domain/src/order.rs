@@ -72,6 +72,9 @@ pub struct Order {
     pub customer: Customer,
     /// Sales channel (lower case), if given.
     pub channel: Option<String>,
+    /// The most its discounts may add up to: the subtotal, or less under a share the
+    /// service is configured with ([`Order::limit_discounts`]).
+    pub discount_limit: Money,
 }
 
 /// A line item as sent.
@@ -141,6 +144,21 @@ pub fn normalize_email(raw: &str) -> Result<String, Problem> {
 }
 
 impl Order {
+    /// Caps the order's total discount at `share` of its subtotal (rounded half away
+    /// from zero to the minor unit), whatever its coupons would give together.
+    pub fn limit_discounts(&mut self, share: crate::Percentage) {
+        let cap = crate::Discount::Percentage {
+            percent: share,
+            max_discount: None,
+        }
+        .amount_for(self.subtotal)
+        .unwrap_or(self.subtotal);
+        self.discount_limit = Money {
+            minor: cap.minor.min(self.subtotal.minor),
+            currency: self.subtotal.currency,
+        };
+    }
+
     /// How many items the order has: the sum of its lines' quantities.
     pub fn item_count(&self) -> u64 {
         self.items.iter().map(|i| u64::from(i.quantity)).sum()
@@ -250,6 +268,7 @@ impl Order {
                 id,
                 currency,
                 subtotal,
+                discount_limit: subtotal,
                 items,
                 customer: Customer {
                     id: cid,

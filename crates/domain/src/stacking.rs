@@ -154,12 +154,19 @@ impl Choice {
     }
 }
 
-/// What each of `set` (indexes into `offers`, any order) takes from `base` when applied
-/// together, in application order.
-pub fn apply_in_order(offers: &[Offer], set: &[usize], base: Money) -> Vec<(usize, Money)> {
+/// What each of `set` (indexes into `offers`, any order) takes when applied together, in
+/// application order: each from `left`, the part of the subtotal the coupons before it
+/// left, and all of them together no more than `room`.
+pub fn apply_in_order(
+    offers: &[Offer],
+    set: &[usize],
+    left: Money,
+    room: i64,
+) -> Vec<(usize, Money)> {
     let mut ordered = set.to_vec();
     ordered.sort_by(|a, b| offers[*a].coupon.place().cmp(&offers[*b].coupon.place()));
-    let mut left = base.minor.max(0);
+    let mut left_minor = left.minor.max(0);
+    let mut room = room.clamp(0, left_minor);
     ordered
         .into_iter()
         .map(|i| {
@@ -167,17 +174,18 @@ pub fn apply_in_order(offers: &[Offer], set: &[usize], base: Money) -> Vec<(usiz
             let here = offer
                 .discount
                 .amount_for(Money {
-                    minor: left,
-                    currency: base.currency,
+                    minor: left_minor,
+                    currency: left.currency,
                 })
                 .map_or(0, |m| m.minor);
-            let minor = here.min(offer.alone.minor).clamp(0, left);
-            left -= minor;
+            let minor = here.min(offer.alone.minor).clamp(0, room);
+            left_minor -= minor;
+            room -= minor;
             (
                 i,
                 Money {
                     minor,
-                    currency: base.currency,
+                    currency: left.currency,
                 },
             )
         })
@@ -203,21 +211,24 @@ pub fn better(offers: &[Offer], a: &[(usize, Money)], b: &[(usize, Money)]) -> b
 }
 
 /// Chooses the offers an order with `subtotal` gets beside the coupons it already
-/// `held` (whose discounts are taken first): the best legal set (see the module
-/// documentation). Offers left out are told why: the coupon they may not share the
+/// `held` (whose discounts are taken first), when its discounts may add up to `limit`
+/// (the subtotal, or less when the service caps the share of an order that may be
+/// discounted): the best legal set (see the module documentation). The limit only caps
+/// the total: a percentage still applies to what is left of the subtotal. Offers left out are told why: the coupon they may not share the
 /// order with, or that nothing is left for them.
-pub fn choose(offers: &[Offer], held: &[Held], subtotal: Money) -> Choice {
+pub fn choose(offers: &[Offer], held: &[Held], subtotal: Money, limit: Money) -> Choice {
     let held_minor: i64 = held.iter().map(|h| h.discount_minor).sum();
-    let base = Money {
+    let left = Money {
         minor: (subtotal.minor - held_minor).max(0),
         currency: subtotal.currency,
     };
+    let room = (limit.minor - held_minor).max(0);
     // Offers that may join what the order holds.
     let fits_held = |i: usize| held.iter().all(|h| offers[i].coupon.combinable(&h.coupon));
     let open: Vec<usize> = (0..offers.len()).filter(|i| fits_held(*i)).collect();
     let mut best: Vec<(usize, Money)> = Vec::new();
     for group in maximal_groups(offers, &open) {
-        let taken: Vec<(usize, Money)> = apply_in_order(offers, &group, base)
+        let taken: Vec<(usize, Money)> = apply_in_order(offers, &group, left, room)
             .into_iter()
             .filter(|(_, m)| m.minor > 0)
             .collect();
@@ -361,7 +372,7 @@ mod tests {
             offer("A", percent(10), true, 0, 10_000),
             offer("B", Discount::FixedAmount(usd(2_000)), true, 1, 10_000),
         ];
-        let choice = choose(&offers, &[], usd(10_000));
+        let choice = choose(&offers, &[], usd(10_000), usd(10_000));
         assert_eq!(choice.applied, vec![(1, usd(2_000)), (0, usd(800))]);
         assert!(choice.left_out.is_empty());
     }
@@ -373,7 +384,7 @@ mod tests {
             offer("A", Discount::FixedAmount(usd(2_000)), true, 0, 10_000),
             offer("B", Discount::FixedAmount(usd(2_000)), true, 0, 10_000),
         ];
-        let choice = choose(&offers, &[], usd(10_000));
+        let choice = choose(&offers, &[], usd(10_000), usd(10_000));
         assert_eq!(choice.total_minor(), 4_000);
         assert_eq!(
             choice.left_out,
@@ -383,7 +394,7 @@ mod tests {
             offer("SOLO", Discount::FixedAmount(usd(5_000)), false, 0, 10_000),
             offer("A", Discount::FixedAmount(usd(2_000)), true, 0, 10_000),
         ];
-        let choice = choose(&offers, &[], usd(10_000));
+        let choice = choose(&offers, &[], usd(10_000), usd(10_000));
         assert_eq!(choice.applied, vec![(0, usd(5_000))]);
         assert_eq!(
             choice.left_out,
@@ -411,7 +422,7 @@ mod tests {
             offer("A", Discount::FixedAmount(usd(5_000)), true, 0, 10_000),
             offer("SOLO", Discount::FixedAmount(usd(5_000)), false, 0, 10_000),
         ];
-        let choice = choose(&offers, &held, usd(10_000));
+        let choice = choose(&offers, &held, usd(10_000), usd(10_000));
         assert_eq!(choice.applied, vec![(0, usd(1_000))]);
         assert_eq!(
             choice.left_out,

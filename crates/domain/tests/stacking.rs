@@ -83,8 +83,10 @@ fn cart() -> impl Strategy<Value = (i64, Vec<Held>, Vec<Offer>)> {
 }
 
 /// The best legal set by trying every subset.
-fn brute_force(offers: &[Offer], held: &[Held], subtotal: i64) -> Vec<(usize, Money)> {
-    let base = usd((subtotal - held.iter().map(|h| h.discount_minor).sum::<i64>()).max(0));
+fn brute_force(offers: &[Offer], held: &[Held], subtotal: i64, limit: i64) -> Vec<(usize, Money)> {
+    let held_minor = held.iter().map(|h| h.discount_minor).sum::<i64>();
+    let base = usd((subtotal - held_minor).max(0));
+    let room = (limit - held_minor).max(0);
     let mut best: Vec<(usize, Money)> = Vec::new();
     for mask in 1_u32..(1 << offers.len()) {
         let set: Vec<usize> = (0..offers.len()).filter(|i| mask & (1 << i) != 0).collect();
@@ -97,7 +99,7 @@ fn brute_force(offers: &[Offer], held: &[Held], subtotal: i64) -> Vec<(usize, Mo
         if !legal {
             continue;
         }
-        let taken = apply_in_order(offers, &set, base);
+        let taken = apply_in_order(offers, &set, base, room);
         if taken.iter().any(|(_, m)| m.minor == 0) {
             continue;
         }
@@ -115,10 +117,15 @@ proptest! {
     /// total stays within what the order has left, no coupon gives more than alone, and
     /// every offer is either applied or left out with a reason.
     #[test]
-    fn the_choice_is_the_best_legal_set((subtotal, held, offers) in cart()) {
-        let choice = choose(&offers, &held, usd(subtotal));
-        prop_assert_eq!(&choice.applied, &brute_force(&offers, &held, subtotal));
-        let room = (subtotal - held.iter().map(|h| h.discount_minor).sum::<i64>()).max(0);
+    fn the_choice_is_the_best_legal_set(
+        (subtotal, held, offers) in cart(),
+        share in prop::option::of(1_i64..=100),
+    ) {
+        // The service may cap the share of an order its discounts take.
+        let limit = share.map_or(subtotal, |p| subtotal * p / 100);
+        let choice = choose(&offers, &held, usd(subtotal), usd(limit));
+        prop_assert_eq!(&choice.applied, &brute_force(&offers, &held, subtotal, limit));
+        let room = (limit - held.iter().map(|h| h.discount_minor).sum::<i64>()).max(0);
         prop_assert!(choice.total_minor() <= room);
         for (i, taken) in &choice.applied {
             prop_assert!(taken.minor > 0 && taken.minor <= offers[*i].alone.minor);
