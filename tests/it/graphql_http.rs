@@ -54,23 +54,11 @@ async fn fields_come_back_in_selection_order(app: TestApp) {
         json!({ "name": "Ordered", "code": "ORDER10", "discount": { "percentage": "10" } }),
     )
     .await;
-    let url = format!("{}/graphql", app.base_url().await);
     let client = reqwest::Client::new();
+    let variables = json!({ "id": coupon["id"] });
     let send = |query: &'static str| {
-        let client = client.clone();
-        let url = url.clone();
-        let key = app.admin.clone();
-        let variables = json!({ "id": coupon["id"] });
-        async move {
-            let response = client
-                .post(url)
-                .bearer_auth(key)
-                .json(&json!({ "query": query, "variables": variables }))
-                .send()
-                .await
-                .unwrap();
-            response.text().await.unwrap()
-        }
+        let (app, client, variables) = (&app, &client, variables.clone());
+        async move { app.http(client, &app.admin, query, variables).await.0 }
     };
     // Several times: the order async resolution gives depends on timing.
     for _ in 0..10 {
