@@ -4,14 +4,14 @@
 \set n random(1, 2000000000)
 SELECT id, role FROM api_keys WHERE secret_hash = 'baseline' AND revoked_at IS NULL LIMIT 1;
 SELECT * FROM coupon_codes cc JOIN coupons c ON c.id = cc.coupon_id WHERE cc.code = 'CART-' || :c LIMIT 1;
-SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.combines_with, c.priority
+SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.combines_with, c.priority, c.target, r.lines
   FROM redemptions r JOIN coupons c ON c.id = r.coupon_id
   WHERE r.order_id = 'cart-' || :n AND r.holds_use AND (r.status <> 'RESERVED' OR r.reserved_until > now());
 SELECT * FROM coupon_codes cc JOIN coupons c ON c.id = cc.coupon_id WHERE cc.code = 'CART-' || (:c + 1) LIMIT 1;
-SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.combines_with, c.priority
+SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.combines_with, c.priority, c.target, r.lines
   FROM redemptions r JOIN coupons c ON c.id = r.coupon_id
   WHERE r.order_id = 'cart-' || :n AND r.holds_use AND (r.status <> 'RESERVED' OR r.reserved_until > now());
 SELECT * FROM coupon_codes cc JOIN coupons c ON c.id = cc.coupon_id WHERE cc.code = 'CART-' || (:c + 2) LIMIT 1;
-SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.combines_with, c.priority
+SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.combines_with, c.priority, c.target, r.lines
   FROM redemptions r JOIN coupons c ON c.id = r.coupon_id
   WHERE r.order_id = 'cart-' || :n AND r.holds_use AND (r.status <> 'RESERVED' OR r.reserved_until > now());

@@ -272,6 +272,8 @@ pub enum UserErrorCode {
     PercentageTooPrecise,
     /// Both or neither of `percentage` and `amount`.
     DiscountKindAmbiguous,
+    /// A buy-X-get-Y target with a fixed-amount discount: it gives a percentage off.
+    PercentageRequired,
     /// `maxDiscount` given for a fixed-amount discount.
     MaxDiscountNotApplicable,
     /// `expiresAt` not later than `startsAt`.
@@ -312,6 +314,8 @@ pub enum UserErrorCode {
     MinSubtotalNotMet,
     /// The order has fewer items than the coupon's minimum.
     MinItemsNotMet,
+    /// None of the order's items qualifies for the coupon's target.
+    NoEligibleItems,
     /// The discount on this order would be zero.
     ZeroDiscount,
     /// Every use of the coupon is taken (redeemed or reserved).
@@ -342,6 +346,8 @@ pub enum UserErrorCode {
     InvalidRedemptionStatus,
     /// The refund is larger than the discount not yet refunded.
     RefundExceedsDiscount,
+    /// The line named in a refund has no share of the discount left.
+    LineNotDiscounted,
     /// One of the coupon's rules rejected the order (the message names the rule).
     RuleRejected,
     /// One of the coupon's rules could not be evaluated; the coupon does not apply.
@@ -426,6 +432,11 @@ pub fn outcome_errors(
             UserErrorCode::AmountTooPrecise,
             "the refund has more decimal places than the currency",
         )],
+        CheckoutOutcome::LineNotDiscounted => vec![UserError::new(
+            &["input", "line"],
+            UserErrorCode::LineNotDiscounted,
+            "this line has no share of the discount left to refund",
+        )],
     }
 }
 
@@ -494,11 +505,17 @@ fn path(field: Field) -> Vec<String> {
         Field::MinSubtotal => p(&["minSubtotal", "amount"]),
         Field::MinSubtotalCurrency => p(&["minSubtotal", "currency"]),
         Field::MinItems => p(&["minItems"]),
+        Field::Target => p(&["target"]),
+        Field::TargetLines => p(&["target", "lines"]),
+        Field::TargetBuyQuantity => p(&["target", "buyXGetY", "buyQuantity"]),
+        Field::TargetGetQuantity => p(&["target", "buyXGetY", "getQuantity"]),
+        Field::TargetMaxApplications => p(&["target", "buyXGetY", "maxApplications"]),
         Field::ReversalPolicy => p(&["reversalPolicy"]),
         Field::OrderId => p(&["order", "id"]),
         Field::OrderCurrency => p(&["order", "currency"]),
         Field::OrderSubtotal => p(&["order", "subtotal"]),
         Field::OrderItems => p(&["order", "items"]),
+        Field::OrderShipping => p(&["order", "shipping"]),
         Field::ItemSku(i) => item(i, "sku"),
         Field::ItemQuantity(i) => item(i, "quantity"),
         Field::ItemUnitPrice(i) => item(i, "unitPrice"),
@@ -509,6 +526,7 @@ fn path(field: Field) -> Vec<String> {
         Field::IdempotencyKey => p(&["idempotencyKey"]),
         Field::HoldMinutes => p(&["holdMinutes"]),
         Field::RefundedDiscount => p(&["refundedDiscount"]),
+        Field::RefundLine => p(&["line"]),
         Field::RuleName => p(&["name"]),
         Field::RuleSource => p(&["source"]),
         Field::RuleVersion => p(&["version"]),
@@ -554,6 +572,7 @@ fn code(problem: &Problem) -> UserErrorCode {
         Problem::CurrencyMismatch { .. } => C::CurrencyMismatch,
         Problem::InvalidEmail => C::InvalidEmail,
         Problem::DiscountKindAmbiguous => C::DiscountKindAmbiguous,
+        Problem::PercentageRequired => C::PercentageRequired,
         Problem::MaxDiscountNotApplicable => C::MaxDiscountNotApplicable,
         Problem::WindowInverted => C::InvalidDateRange,
         Problem::LimitTooSmall => C::InvalidLimit,

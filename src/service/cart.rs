@@ -318,7 +318,7 @@ async fn apply_cart(
                         }
                     };
                     let row =
-                        steps::record_use(&mut c, code, new, *discount, &marks, actor, now).await?;
+                        steps::record_use(&mut c, code, new, discount, &marks, actor, now).await?;
                     written[*i] = Some(row);
                 }
                 CartOutcome::Applied(written.into_iter().flatten().collect())

@@ -8,9 +8,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 use coupons_domain::{
-    CheckoutOutcome, Collector, CouponCode, Field, FieldError, Invalid, Money, Order, OrderDraft,
+    CheckoutOutcome, Collector, CouponCode, Field, FieldError, Granted, Invalid, Order, OrderDraft,
     Percentage, Problem, Redemption, Rejection, check_redeemable, check_releasable, decide,
-    plan_refund, usage_marks,
+    plan_line_refund, plan_refund, usage_marks,
 };
 use hmac::{Hmac, Mac};
 use rust_decimal::Decimal;
@@ -243,7 +243,7 @@ pub async fn validate(
     caller: &Caller,
     code: &str,
     order: OrderDraft,
-) -> Result<Result<Money, Vec<Rejection>>, ServiceError> {
+) -> Result<Result<Granted, Vec<Rejection>>, ServiceError> {
     let started = tokio::time::Instant::now();
     let order = order_of(svc, order)?;
     let Admitted {
@@ -404,7 +404,7 @@ pub async fn redeem(
                                 let redeemed =
                                     steps::redeem_locked(&mut c, &locked, &marks, actor, now)
                                         .await?;
-                                CheckoutOutcome::Applied(redeemed)
+                                CheckoutOutcome::Applied(Box::new(redeemed))
                             }
                         },
                     };
@@ -448,10 +448,10 @@ pub async fn release(
             };
             Ok(match check_releasable(&locked.current) {
                 Err(refusal) => refusal.into(),
-                Ok(false) => CheckoutOutcome::Applied(locked.current.clone()),
+                Ok(false) => CheckoutOutcome::Applied(Box::new(locked.current.clone())),
                 Ok(true) => {
                     let released = steps::release_locked(&mut c, &locked, actor, now).await?;
-                    CheckoutOutcome::Applied(released)
+                    CheckoutOutcome::Applied(Box::new(released))
                 }
             })
         })
@@ -463,16 +463,28 @@ pub async fn reverse(
     svc: &Services,
     caller: &Caller,
     redemption_id: i64,
-    refund: Option<Decimal>,
+    refund: RefundOf,
     key: &str,
 ) -> Result<Idempotent<CheckoutOutcome>, ServiceError> {
     let mut e = Collector::default();
     let key = e.take(idempotency_key(key));
-    if refund.is_some_and(|r| r <= Decimal::ZERO) {
-        e.push(FieldError::new(
+    match refund {
+        RefundOf::Amount(r) if r <= Decimal::ZERO => e.push(FieldError::new(
             Field::RefundedDiscount,
             Problem::AmountNotPositive,
-        ));
+        )),
+        RefundOf::Line(line) if line < 0 => e.push(FieldError::new(
+            Field::RefundLine,
+            Problem::OutOfRange {
+                min: 0,
+                max: coupons_domain::order::ITEMS_MAX as u64,
+            },
+        )),
+        RefundOf::Both => e.push(FieldError::new(
+            Field::RefundLine,
+            Problem::Exclusive("give refundedDiscount or line, not both"),
+        )),
+        _ => {}
     }
     e.finish()?;
     let Some(key) = key else {
@@ -483,7 +495,11 @@ pub async fn reverse(
     let hash = request_hash(&json!([
         "reverse",
         redemption_id,
-        refund.map(|r| r.normalize().to_string())
+        match refund {
+            RefundOf::Amount(r) => json!(r.normalize().to_string()),
+            RefundOf::Line(line) => json!({ "line": line }),
+            RefundOf::Rest | RefundOf::Both => serde_json::Value::Null,
+        }
     ]));
     let scope = format!("reverse:{}", caller.scope());
     let claim = claim(svc, &scope, &key, &hash, now);
@@ -499,12 +515,25 @@ pub async fn reverse(
                 None => CheckoutOutcome::NotFound,
                 Some(locked) => {
                     let policy = locked.coupon.spec.reversal_policy;
-                    match plan_refund(&locked.current, locked.currency, refund, policy) {
+                    let plan = match refund {
+                        RefundOf::Line(line) => plan_line_refund(
+                            &locked.current,
+                            u32::try_from(line).unwrap_or(u32::MAX),
+                            policy,
+                        ),
+                        RefundOf::Amount(r) => {
+                            plan_refund(&locked.current, locked.currency, Some(r), policy)
+                        }
+                        RefundOf::Rest | RefundOf::Both => {
+                            plan_refund(&locked.current, locked.currency, None, policy)
+                        }
+                    };
+                    match plan {
                         Err(refusal) => refusal.into(),
                         Ok(plan) => {
                             let reversed =
                                 steps::refund_locked(&mut c, &locked, plan, actor, now).await?;
-                            CheckoutOutcome::Applied(reversed)
+                            CheckoutOutcome::Applied(Box::new(reversed))
                         }
                     }
                 }
@@ -513,6 +542,31 @@ pub async fn reverse(
             Ok(Idempotent::Fresh(outcome))
         })
         .await?)
+}
+
+/// What a reversal refunds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundOf {
+    /// All of the discount not yet refunded.
+    Rest,
+    /// This amount, in the redemption's currency.
+    Amount(Decimal),
+    /// One line's share of a line discount (the line's position in the order).
+    Line(i64),
+    /// Both an amount and a line were given: refused.
+    Both,
+}
+
+impl RefundOf {
+    /// The refund a caller asked for with an optional amount and an optional line.
+    pub fn from_parts(amount: Option<Decimal>, line: Option<i32>) -> Self {
+        match (amount, line) {
+            (None, None) => Self::Rest,
+            (Some(a), None) => Self::Amount(a),
+            (None, Some(l)) => Self::Line(i64::from(l)),
+            (Some(_), Some(_)) => Self::Both,
+        }
+    }
 }
 
 /// An owned idempotency claim.
@@ -611,10 +665,10 @@ async fn apply(
                                 ),
                             };
                             let redemption = steps::record_use(
-                                &mut c, &locked, new, discount, &marks, actor, now,
+                                &mut c, &locked, new, &discount, &marks, actor, now,
                             )
                             .await?;
-                            CheckoutOutcome::Applied(redemption)
+                            CheckoutOutcome::Applied(Box::new(redemption))
                         }
                     }
                 }

@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use coupons_domain::{
-    CampaignUsage, CodeTerms, Coupon, CouponCode, CouponId, Currency, DiscountClass, Found, Held,
-    History, Money, Order, Redemption, RedemptionStatus, Refund, Snapshot, Stacked, Stacking,
-    Usage, UsageMark,
+    CampaignUsage, CodeTerms, Coupon, CouponCode, CouponId, Currency, Found, Granted, Held,
+    History, LineShare, Order, Redemption, RedemptionStatus, Refund, Snapshot, Stacked, Stacking,
+    Target, Usage, UsageMark,
 };
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -308,7 +308,16 @@ pub async fn order_uses(
     coupon_id: i64,
     now: DateTime<Utc>,
 ) -> Result<(i64, Vec<Held>), StorageError> {
-    type Row = (i64, String, String, i64, String, i32);
+    type Row = (
+        i64,
+        String,
+        String,
+        i64,
+        String,
+        i32,
+        Option<serde_json::Value>,
+        Option<serde_json::Value>,
+    );
     let rows: Vec<Row> = on_backend!(c, |conn| {
         use schema::coupons::dsl as cp;
         use schema::redemptions::dsl as r;
@@ -328,6 +337,8 @@ pub async fn order_uses(
                 r::discount_minor - r::refunded_minor,
                 cp::combines_with,
                 cp::priority,
+                cp::target,
+                r::lines,
             ))
             .load(conn)
             .await?
@@ -336,26 +347,37 @@ pub async fn order_uses(
     let held = rows
         .into_iter()
         .filter(|row| row.0 != coupon_id && row.2 == order.currency.code())
-        .map(|(id, code, _, discount_minor, combines_with, priority)| {
-            Ok(Held {
-                coupon_id: CouponId(id),
-                coupon: Stacked {
-                    code,
-                    class: DiscountClass::Order,
-                    stacking: Stacking::new(
-                        super::models::discount_classes(&combines_with).map_err(|reason| {
-                            StorageError::Corrupt {
-                                table: "coupons",
-                                id,
-                                reason,
-                            }
-                        })?,
-                        priority,
-                    ),
-                },
-                discount_minor,
-            })
-        })
+        .map(
+            |(id, code, _, discount_minor, combines_with, priority, target, lines)| {
+                let corrupt = |table: &'static str| {
+                    move |reason: String| StorageError::Corrupt { table, id, reason }
+                };
+                let target: Target = target
+                    .map(serde_json::from_value)
+                    .transpose()
+                    .map_err(|e| corrupt("coupons")(e.to_string()))?
+                    .unwrap_or_default();
+                let lines: Vec<LineShare> = lines
+                    .map(serde_json::from_value)
+                    .transpose()
+                    .map_err(|e| corrupt("redemptions")(e.to_string()))?
+                    .unwrap_or_default();
+                Ok(Held {
+                    coupon_id: CouponId(id),
+                    coupon: Stacked {
+                        code,
+                        class: target.class(),
+                        stacking: Stacking::new(
+                            super::models::discount_classes(&combines_with)
+                                .map_err(corrupt("coupons"))?,
+                            priority,
+                        ),
+                    },
+                    discount_minor,
+                    lines,
+                })
+            },
+        )
         .collect::<Result<_, StorageError>>()?;
     Ok((uses, held))
 }
@@ -460,9 +482,15 @@ async fn insert_redemption(
     code: &StoredCode,
     campaign_id: Option<i64>,
     req: NewUse<'_>,
-    discount: Money,
+    discount: &Granted,
     now: DateTime<Utc>,
 ) -> Result<StoredRedemption, StorageError> {
+    // A list of plain values always serialises.
+    let lines = if discount.lines.is_empty() {
+        None
+    } else {
+        serde_json::to_value(&discount.lines).ok()
+    };
     let status = if req.hold_until.is_some() {
         RedemptionStatus::Reserved
     } else {
@@ -486,7 +514,7 @@ async fn insert_redemption(
                 ),
                 (
                     r::subtotal_minor.eq(req.order.subtotal.minor),
-                    r::discount_minor.eq(discount.minor),
+                    r::discount_minor.eq(discount.amount.minor),
                     r::refunded_minor.eq(0_i64),
                     r::reserved_until.eq(req.hold_until),
                     r::created_at.eq(now),
@@ -494,6 +522,7 @@ async fn insert_redemption(
                     r::updated_at.eq(now),
                     r::campaign_id.eq(campaign_id),
                     r::reserved_at.eq(req.hold_until.map(|_| now)),
+                    r::lines.eq(lines),
                 ),
             ))
             .get_result(conn)
@@ -507,12 +536,13 @@ enum RowChange {
     Redeem,
     /// A reservation gives its use back.
     Release,
-    /// A refund: the total refunded so far, whether that is all of the discount, and
-    /// whether the row still holds its use.
+    /// A refund: the total refunded so far, whether that is all of the discount,
+    /// whether the row still holds its use, and the line shares it keeps.
     Refund {
         refunded: i64,
         full: bool,
         holds_use: bool,
+        lines: Option<serde_json::Value>,
     },
 }
 
@@ -553,6 +583,7 @@ async fn change_redemption(
                 refunded,
                 full,
                 holds_use,
+                lines,
             } => {
                 let status = if full {
                     RedemptionStatus::Reversed
@@ -566,6 +597,7 @@ async fn change_redemption(
                         r::holds_use.eq(holds_use),
                         r::closed_at.eq(full.then_some(now)),
                         r::updated_at.eq(now),
+                        r::lines.eq(lines),
                     ))
                     .get_result(conn)
                     .await?
@@ -782,7 +814,7 @@ pub async fn record_use(
     c: &mut Conn<'_>,
     code: &FoundCode,
     new: NewUse<'_>,
-    discount: Money,
+    discount: &Granted,
     marks: &[UsageMark],
     actor: &Actor,
     now: DateTime<Utc>,
@@ -958,6 +990,12 @@ pub async fn refund_locked(
         refunded: refund.refunded,
         full: refund.full,
         holds_use: !refund.gives_use_back,
+        // A list of plain values always serialises.
+        lines: match &refund.lines {
+            None => current.lines.clone(),
+            Some(l) if l.is_empty() => None,
+            Some(l) => serde_json::to_value(l).ok(),
+        },
     };
     let row = change_redemption(c, current.id, change, now).await?;
     if refund.gives_use_back {

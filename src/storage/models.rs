@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use coupons_domain::{
     Channels, Coupon, CouponId, CouponSpec, Currency, Discount, DiscountClass, LifecycleStatus,
     Limit, Metadata, Money, Percentage, Redemption, RedemptionStatus, ReversalPolicy, RuleBinding,
-    Stacking, Window,
+    Stacking, Target, Window,
 };
 use diesel::Queryable;
 use rust_decimal::Decimal;
@@ -43,6 +43,7 @@ pub(super) struct StoredCoupon {
     min_items: Option<i64>,
     combines_with: String,
     priority: i32,
+    target: Option<Value>,
 }
 
 /// Reads the stored list of discount classes (comma-separated names).
@@ -142,6 +143,10 @@ impl StoredCoupon {
                 discount_classes(&self.combines_with).map_err(corrupt)?,
                 self.priority,
             ),
+            target: match self.target {
+                None => Target::Order,
+                Some(t) => serde_json::from_value(t).map_err(|e| corrupt(e.to_string()))?,
+            },
         };
         Ok(Coupon {
             id: CouponId(id),
@@ -181,6 +186,7 @@ pub(super) struct StoredRedemption {
     pub updated_at: DateTime<Utc>,
     pub campaign_id: Option<i64>,
     pub reserved_at: Option<DateTime<Utc>>,
+    pub lines: Option<Value>,
 }
 
 impl StoredRedemption {
@@ -209,6 +215,14 @@ impl StoredRedemption {
             created_at: self.created_at,
             redeemed_at: self.redeemed_at,
             closed_at: self.closed_at,
+            lines: match self.lines {
+                None => Vec::new(),
+                Some(v) => serde_json::from_value(v).map_err(|e| StorageError::Corrupt {
+                    table: "redemptions",
+                    id: self.id,
+                    reason: e.to_string(),
+                })?,
+            },
         })
     }
 }

@@ -32,6 +32,7 @@ mod rules;
 mod schema;
 mod security;
 mod subscriptions;
+mod targets;
 mod transfer;
 mod transports;
 mod webhooks;

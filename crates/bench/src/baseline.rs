@@ -103,9 +103,9 @@ pub fn sqlite_loop(
                  UPDATE coupons SET updated_at = updated_at WHERE id = {c} RETURNING *; \
                  UPDATE redemptions SET status = 'EXPIRED', holds_use = 0, closed_at = {now}, updated_at = {now} WHERE coupon_id = {c} AND status = 'RESERVED' AND reserved_until <= {now} RETURNING code_id; \
                  SELECT * FROM coupon_codes WHERE code = 'BENCH-{c}' LIMIT 1; \
-                 SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.combines_with, c.priority FROM redemptions r JOIN coupons c ON c.id = r.coupon_id WHERE r.order_id = 'o-{key}' AND r.holds_use AND (r.status <> 'RESERVED' OR r.reserved_until > {now}); \
-                 INSERT INTO redemptions (coupon_id, code_id, code, status, holds_use, customer_key, email_domain, order_id, channel, currency, subtotal_minor, discount_minor, refunded_minor, reserved_until, created_at, redeemed_at, updated_at) \
-                   VALUES ({c}, {c}, 'BENCH-{c}', '{status}', 1, '{key}', 'bench.test', 'o-{key}', NULL, 'USD', 10000, 1000, 0, {until}, {now}, {redeemed}, {now}) RETURNING *; \
+                 SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.combines_with, c.priority, c.target, r.lines FROM redemptions r JOIN coupons c ON c.id = r.coupon_id WHERE r.order_id = 'o-{key}' AND r.holds_use AND (r.status <> 'RESERVED' OR r.reserved_until > {now}); \
+                 INSERT INTO redemptions (coupon_id, code_id, code, status, holds_use, customer_key, email_domain, order_id, channel, currency, subtotal_minor, discount_minor, refunded_minor, reserved_until, created_at, redeemed_at, updated_at, lines) \
+                   VALUES ({c}, {c}, 'BENCH-{c}', '{status}', 1, '{key}', 'bench.test', 'o-{key}', NULL, 'USD', 10000, 1000, 0, {until}, {now}, {redeemed}, {now}, NULL) RETURNING *; \
                  UPDATE coupons SET {counter} = {counter} + 1 WHERE id = {c}; \
                  UPDATE coupon_codes SET {counter} = {counter} + 1 WHERE id = {c}; \
                  UPDATE idempotency_keys SET response = '{{}}' WHERE scope = 'baseline' AND key = '{key}'; \
@@ -116,14 +116,14 @@ pub fn sqlite_loop(
             Scenario::Ceiling => auth.to_string(),
             Scenario::Validate => format!(
                 "{auth} SELECT * FROM coupon_codes cc JOIN coupons c ON c.id = cc.coupon_id WHERE cc.code = 'BENCH-{c}' LIMIT 1; \
-                 SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.combines_with, c.priority FROM redemptions r JOIN coupons c ON c.id = r.coupon_id WHERE r.order_id = 'v-{c}' AND r.holds_use AND (r.status <> 'RESERVED' OR r.reserved_until > {now});"
+                 SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.combines_with, c.priority, c.target, r.lines FROM redemptions r JOIN coupons c ON c.id = r.coupon_id WHERE r.order_id = 'v-{c}' AND r.holds_use AND (r.status <> 'RESERVED' OR r.reserved_until > {now});"
             ),
             Scenario::ValidateCart => {
                 let mut sql = auth.to_string();
                 for code in c..c + 3 {
                     sql.push_str(&format!(
                         " SELECT * FROM coupon_codes cc JOIN coupons c ON c.id = cc.coupon_id WHERE cc.code = 'CART-{code}' LIMIT 1; \
-                         SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.combines_with, c.priority FROM redemptions r JOIN coupons c ON c.id = r.coupon_id WHERE r.order_id = 'cart-{n}' AND r.holds_use AND (r.status <> 'RESERVED' OR r.reserved_until > {now});"
+                         SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.combines_with, c.priority, c.target, r.lines FROM redemptions r JOIN coupons c ON c.id = r.coupon_id WHERE r.order_id = 'cart-{n}' AND r.holds_use AND (r.status <> 'RESERVED' OR r.reserved_until > {now});"
                     ));
                 }
                 sql

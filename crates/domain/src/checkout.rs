@@ -47,6 +47,9 @@ pub enum Rejection {
     MinSubtotalNotMet,
     /// The order has fewer items than the coupon's minimum.
     MinItemsNotMet,
+    /// None of the order's lines is one the coupon discounts (a line target matching no
+    /// line, a buy X get Y whose terms the order does not meet).
+    NoEligibleItems,
     /// The discount on this order would be zero.
     ZeroDiscount,
     /// Every use of the coupon is taken (redeemed or reserved).
@@ -101,6 +104,7 @@ impl RejectionKind {
             Self::ChannelNotEligible => "CHANNEL_NOT_ELIGIBLE",
             Self::MinSubtotalNotMet => "MIN_SUBTOTAL_NOT_MET",
             Self::MinItemsNotMet => "MIN_ITEMS_NOT_MET",
+            Self::NoEligibleItems => "NO_ELIGIBLE_ITEMS",
             Self::ZeroDiscount => "ZERO_DISCOUNT",
             Self::UsageLimitReached => "USAGE_LIMIT_REACHED",
             Self::CodeUsageLimitReached => "CODE_USAGE_LIMIT_REACHED",
@@ -127,6 +131,7 @@ impl RejectionKind {
             Self::ChannelNotEligible => "this coupon does not apply in this sales channel",
             Self::MinSubtotalNotMet => "the order subtotal is below this coupon's minimum",
             Self::MinItemsNotMet => "the order has fewer items than this coupon's minimum",
+            Self::NoEligibleItems => "none of the order's items qualifies for this coupon",
             Self::ZeroDiscount => "this coupon gives no discount on this order",
             Self::UsageLimitReached => "this coupon has been used as often as allowed",
             Self::CodeUsageLimitReached => "this code has been used as often as allowed",
@@ -257,8 +262,23 @@ pub fn evaluate(
     {
         reasons.push(Rejection::MinItemsNotMet);
     }
-    let discount = spec.discount.amount_for(order.subtotal);
-    if discount.is_some_and(|d| d.minor == 0) && !reasons.contains(&Rejection::CurrencyMismatch) {
+    let reach = spec.target.reach(order);
+    if reach.misses() {
+        reasons.push(Rejection::NoEligibleItems);
+    }
+    // A fixed amount or a cap in another currency gives nothing to compare.
+    let discount = match spec.discount.currency() {
+        Some(c) if c != order.currency => None,
+        _ => Some(
+            crate::Left::of(order)
+                .take(&spec.discount, &reach, i64::MAX, order)
+                .amount,
+        ),
+    };
+    if discount.is_some_and(|d| d.minor == 0)
+        && !reasons.contains(&Rejection::CurrencyMismatch)
+        && !reasons.contains(&Rejection::NoEligibleItems)
+    {
         reasons.push(Rejection::ZeroDiscount);
     }
     if spec

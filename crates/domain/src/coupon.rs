@@ -7,7 +7,8 @@ use serde_json::Value;
 use crate::discount::{Discount, MoneyInput};
 use crate::error::{Collector, Field, FieldError, Invalid, Problem};
 use crate::money::{Currency, Money};
-use crate::stacking::{DiscountClass, Stacking};
+use crate::stacking::Stacking;
+use crate::target::{DiscountClass, Target};
 
 /// Longest coupon name.
 pub const NAME_MAX: usize = 200;
@@ -395,12 +396,14 @@ pub struct CouponSpec {
     pub reversal_policy: ReversalPolicy,
     /// Which coupons it shares an order with, and its place among them.
     pub stacking: Stacking,
+    /// What part of an order it discounts.
+    pub target: Target,
 }
 
 impl CouponSpec {
-    /// The part of an order it discounts.
+    /// The class of discount it gives.
     pub fn class(&self) -> DiscountClass {
-        DiscountClass::Order
+        self.target.class()
     }
 
     /// The one currency the coupon is tied to, if any: that of a fixed amount, of a cap,
@@ -473,6 +476,8 @@ pub struct CouponDraft {
     pub combines_with: Vec<DiscountClass>,
     /// Its place among the coupons of an order (higher first).
     pub priority: i32,
+    /// What part of an order it discounts.
+    pub target: Target,
 }
 
 impl CouponSpec {
@@ -515,6 +520,10 @@ impl CouponSpec {
             Some(d) => e.take(Self::check_min_subtotal(d, draft.min_subtotal.as_ref())),
             None => Some(None),
         };
+        let target = match &discount {
+            Some(d) => e.take_all(draft.target.check(d)),
+            None => Some(Target::Order),
+        };
         e.finish()?;
         // `finish` returned Ok, so every part was taken.
         let (
@@ -529,6 +538,7 @@ impl CouponSpec {
             Some(metadata),
             Some(min_subtotal),
             Some(min_items),
+            Some(target),
         ) = (
             name,
             description,
@@ -541,6 +551,7 @@ impl CouponSpec {
             metadata,
             min_subtotal,
             min_items,
+            target,
         )
         else {
             return Err(FieldError::new(Field::Discount, Problem::DiscountKindAmbiguous).into());
@@ -559,6 +570,7 @@ impl CouponSpec {
             min_items,
             reversal_policy: draft.reversal_policy,
             stacking: Stacking::new(draft.combines_with, draft.priority),
+            target,
         })
     }
 }
@@ -609,6 +621,8 @@ pub struct CouponPatch {
     pub combines_with: Option<Vec<DiscountClass>>,
     /// New priority.
     pub priority: Option<i32>,
+    /// New target.
+    pub target: Option<Target>,
 }
 
 impl CouponSpec {
@@ -684,6 +698,8 @@ impl CouponSpec {
                 patch.priority.unwrap_or(spec.stacking.priority),
             );
         }
+        let target = patch.target.unwrap_or_else(|| spec.target.clone());
+        assign(&mut e, &mut spec.target, Some(target.check(&spec.discount)));
         e.finish()?;
         Ok(spec)
     }

@@ -14,8 +14,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::{
-    CampaignLimits, CampaignUsage, CodeTerms, Coupon, Held, Money, Offer, Order, Rejection,
-    RuleEvaluator, RuleFacts, RulesOutcome, Stacked, Usage, choose, evaluate_in_campaign,
+    CampaignLimits, CampaignUsage, CodeTerms, Coupon, Granted, Held, Money, Offer, Order,
+    Rejection, RuleEvaluator, RuleFacts, RulesOutcome, Stacked, Usage, choose,
+    evaluate_in_campaign,
 };
 
 /// A code as found, with its coupon and its campaign's limits: enough to tell whether
@@ -77,6 +78,16 @@ impl Found {
         }
     }
 
+    /// The coupon as offered for `order`, taking at most `alone`.
+    pub fn offer(&self, order: &Order, alone: Money) -> Offer {
+        Offer {
+            coupon: self.stacked(),
+            discount: self.coupon.spec.discount,
+            reach: self.coupon.spec.target.reach(order),
+            alone,
+        }
+    }
+
     /// Whether the coupon binds rules (which need its [`History`]).
     pub fn has_rules(&self) -> bool {
         !self.coupon.spec.rules.is_empty()
@@ -109,14 +120,14 @@ pub struct Snapshot {
     pub held: Vec<Held>,
 }
 
-/// Whether the snapshot's code applies to `order` at `now`, and the discount; on
-/// refusal, the reasons.
+/// Whether the snapshot's code applies to `order` at `now`, and the discount (with its
+/// shares by line, for a line discount); on refusal, the reasons.
 pub fn decide(
     snapshot: &Snapshot,
     order: &Order,
     rules: &dyn RuleEvaluator,
     now: DateTime<Utc>,
-) -> Result<Money, Vec<Rejection>> {
+) -> Result<Granted, Vec<Rejection>> {
     let discount = decide_alone(snapshot, order, rules, now)?;
     beside_held(snapshot, order, discount)
 }
@@ -145,7 +156,7 @@ pub fn decide_alone(
 pub struct CartDecision {
     /// The codes applied (indexes into the entries), in application order, with their
     /// discounts.
-    pub applied: Vec<(usize, Money)>,
+    pub applied: Vec<(usize, Granted)>,
     /// The codes left out (indexes into the entries), in entry order, with why.
     pub left_out: Vec<(usize, Vec<Rejection>)>,
 }
@@ -182,14 +193,7 @@ pub fn decide_cart(
         in_cart.push(coupon_id);
         match decide_alone(snapshot, order, rules, now) {
             Err(reasons) => left_out.push((i, reasons)),
-            Ok(alone) => offers.push((
-                i,
-                Offer {
-                    coupon: snapshot.found.stacked(),
-                    discount: snapshot.found.coupon.spec.discount,
-                    alone,
-                },
-            )),
+            Ok(alone) => offers.push((i, snapshot.found.offer(order, alone))),
         }
     }
     // What the order holds of coupons not in the cart.
@@ -204,7 +208,7 @@ pub fn decide_cart(
     }
     loop {
         let candidates: Vec<Offer> = offers.iter().map(|(_, o)| o.clone()).collect();
-        let choice = choose(&candidates, &held, order.subtotal, order.discount_limit);
+        let choice = choose(&candidates, &held, order);
         let entry_of = |o: usize| offers[o].0;
         if let Some((o, reason)) = campaign_refusal(entries, &choice, &offers) {
             left_out.push((entry_of(o), vec![reason]));
@@ -222,7 +226,7 @@ pub fn decide_cart(
             applied: choice
                 .applied
                 .iter()
-                .map(|(o, m)| (entry_of(*o), *m))
+                .map(|(o, g)| (entry_of(*o), g.clone()))
                 .collect(),
             left_out,
         };
@@ -255,14 +259,14 @@ fn campaign_refusal(
             uses: snapshot.campaign_usage.uses + earlier.uses,
             discount_minor: snapshot.campaign_usage.discount_minor + earlier.discount_minor,
         };
-        match limits.limit(usage, *taken) {
-            Ok(allowed) if allowed == *taken => {}
+        match limits.limit(usage, taken.amount) {
+            Ok(allowed) if allowed == taken.amount => {}
             Ok(_) => return Some((*o, Rejection::CampaignBudgetExhausted)),
             Err(reason) => return Some((*o, reason)),
         }
         let after = CampaignUsage {
             uses: earlier.uses + 1,
-            discount_minor: earlier.discount_minor + taken.minor,
+            discount_minor: earlier.discount_minor + taken.amount.minor,
         };
         match counted.iter_mut().find(|(id, _)| *id == campaign_id) {
             Some(entry) => entry.1 = after,
@@ -279,22 +283,18 @@ pub fn beside_held(
     snapshot: &Snapshot,
     order: &Order,
     alone: Money,
-) -> Result<Money, Vec<Rejection>> {
-    let offer = Offer {
-        coupon: snapshot.found.stacked(),
-        discount: snapshot.found.coupon.spec.discount,
-        alone,
-    };
-    let choice = choose(
-        std::slice::from_ref(&offer),
-        &snapshot.held,
-        order.subtotal,
-        order.discount_limit,
-    );
-    match (choice.applied.first(), choice.left_out.first()) {
-        (Some((_, taken)), _) => Ok(*taken),
-        (None, Some((_, why))) => Err(vec![why.clone()]),
-        (None, None) => Err(vec![Rejection::OrderFullyDiscounted]),
+) -> Result<Granted, Vec<Rejection>> {
+    let offer = snapshot.found.offer(order, alone);
+    let choice = choose(std::slice::from_ref(&offer), &snapshot.held, order);
+    match choice.applied.into_iter().next() {
+        Some((_, taken)) => Ok(taken),
+        None => Err(vec![
+            choice
+                .left_out
+                .into_iter()
+                .next()
+                .map_or(Rejection::OrderFullyDiscounted, |(_, why)| why),
+        ]),
     }
 }
 

@@ -60,6 +60,16 @@ pub enum Field {
     MinSubtotalCurrency,
     /// The smallest number of items an order must have.
     MinItems,
+    /// What part of an order the coupon discounts, as a whole.
+    Target,
+    /// The SKUs or categories of a target's lines.
+    TargetLines,
+    /// How many units a buy-X-get-Y target needs bought.
+    TargetBuyQuantity,
+    /// How many units a buy-X-get-Y target discounts.
+    TargetGetQuantity,
+    /// The most applications of a buy-X-get-Y target on one order.
+    TargetMaxApplications,
     /// The order's id.
     OrderId,
     /// The order's currency.
@@ -68,6 +78,8 @@ pub enum Field {
     OrderSubtotal,
     /// The order's items as a whole.
     OrderItems,
+    /// The order's shipping price.
+    OrderShipping,
     /// The SKU of the item at this index.
     ItemSku(usize),
     /// The quantity of the item at this index.
@@ -88,6 +100,8 @@ pub enum Field {
     HoldMinutes,
     /// The refunded discount of a reversal.
     RefundedDiscount,
+    /// The line a reversal refunds.
+    RefundLine,
     /// The reversal policy.
     ReversalPolicy,
     /// A rule's name, when publishing.
@@ -189,6 +203,9 @@ pub enum Problem {
     /// Both or neither of `percentage` and `amount`.
     #[error("give exactly one of percentage or amount")]
     DiscountKindAmbiguous,
+    /// A target that gives a percentage off (buy X get Y) with a fixed-amount discount.
+    #[error("buy X get Y gives a percentage off (100 for free), not a fixed amount")]
+    PercentageRequired,
     /// `maxDiscount` on a fixed-amount discount.
     #[error("maxDiscount applies only to percentage discounts")]
     MaxDiscountNotApplicable,

@@ -23,6 +23,7 @@ pub mod pattern;
 pub mod redemption;
 pub mod rules;
 pub mod stacking;
+pub mod target;
 
 pub use campaign::{CampaignLimits, CampaignUsage, LimitsError};
 pub use checkout::{CodeTerms, Rejection, RejectionKind, Usage, evaluate, evaluate_in_campaign};
@@ -43,7 +44,10 @@ pub use order::{Customer, LineItem, LineItemDraft, Order, OrderDraft};
 pub use pattern::{CodePattern, PatternError};
 pub use redemption::{
     CartOutcome, CheckoutOutcome, Redemption, RedemptionStatus, Refund, Refusal, check_redeemable,
-    check_releasable, plan_refund,
+    check_releasable, plan_line_refund, plan_refund,
 };
 pub use rules::{ItemFacts, NoRules, RuleEvaluator, RuleFacts, RuleVerdict, RulesOutcome};
-pub use stacking::{Choice, DiscountClass, Held, Offer, Stacked, Stacking, choose};
+pub use stacking::{Choice, Held, Offer, Stacked, Stacking, choose, left_beside};
+pub use target::{
+    BuyXGetY, DiscountClass, Granted, Left, LineSelector, LineShare, Reach, Target, allocate,
+};

@@ -25,6 +25,13 @@ pub struct LineItem {
     pub unit_price: Money,
 }
 
+impl LineItem {
+    /// The line's total, quantity × unit price, in minor units.
+    pub fn total_minor(&self) -> i64 {
+        i64::from(self.quantity).saturating_mul(self.unit_price.minor)
+    }
+}
+
 /// Who is buying. At least one of id and e-mail identifies the customer for limits.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Customer {
@@ -68,6 +75,8 @@ pub struct Order {
     pub subtotal: Money,
     /// Lines.
     pub items: Vec<LineItem>,
+    /// The shipping price (zero when not given).
+    pub shipping: Money,
     /// The buyer.
     pub customer: Customer,
     /// Sales channel (lower case), if given.
@@ -101,6 +110,8 @@ pub struct OrderDraft {
     pub subtotal: Decimal,
     /// Lines.
     pub items: Vec<LineItemDraft>,
+    /// Shipping price (decimal; zero when the order has none).
+    pub shipping: Decimal,
     /// Customer id.
     pub customer_id: Option<String>,
     /// Customer e-mail.
@@ -187,6 +198,22 @@ impl Order {
                     }),
             )
         });
+        let shipping = currency.and_then(|c| {
+            e.take(
+                Money::from_decimal(d.shipping, c)
+                    .map_err(|p| FieldError::new(Field::OrderShipping, p))
+                    .and_then(|m| {
+                        if m.minor < 0 {
+                            Err(FieldError::new(
+                                Field::OrderShipping,
+                                Problem::AmountNegative,
+                            ))
+                        } else {
+                            Ok(m)
+                        }
+                    }),
+            )
+        });
         if d.items.len() > ITEMS_MAX {
             e.push(FieldError::new(
                 Field::OrderItems,
@@ -263,26 +290,36 @@ impl Order {
             ));
         }
         e.finish()?;
-        match (id, currency, subtotal, customer_id, customer_email) {
-            (Some(id), Some(currency), Some(subtotal), Some(cid), Some(email)) => Ok(Self {
-                id,
-                currency,
-                subtotal,
-                discount_limit: subtotal,
-                items,
-                customer: Customer {
-                    id: cid,
-                    email,
-                    tags: d
-                        .customer_tags
-                        .iter()
-                        .map(|t| t.trim().to_owned())
-                        .filter(|t| !t.is_empty())
-                        .collect(),
-                    first_order: d.first_order,
-                },
-                channel,
-            }),
+        match (
+            id,
+            currency,
+            subtotal,
+            shipping,
+            customer_id,
+            customer_email,
+        ) {
+            (Some(id), Some(currency), Some(subtotal), Some(shipping), Some(cid), Some(email)) => {
+                Ok(Self {
+                    id,
+                    currency,
+                    subtotal,
+                    discount_limit: subtotal,
+                    items,
+                    shipping,
+                    customer: Customer {
+                        id: cid,
+                        email,
+                        tags: d
+                            .customer_tags
+                            .iter()
+                            .map(|t| t.trim().to_owned())
+                            .filter(|t| !t.is_empty())
+                            .collect(),
+                        first_order: d.first_order,
+                    },
+                    channel,
+                })
+            }
             _ => Err(FieldError::new(Field::OrderId, Problem::Blank).into()),
         }
     }

@@ -87,6 +87,10 @@ pub struct Redemption {
     pub redeemed_at: Option<DateTime<Utc>>,
     /// When it was released, expired or fully reversed.
     pub closed_at: Option<DateTime<Utc>>,
+    /// How a line discount is shared between the order's lines, less what refunds of a
+    /// line took back; empty for a discount on the subtotal or shipping.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<crate::LineShare>,
 }
 
 /// What a reserve, redeem, release or reverse call came to. Everything but faults is an
@@ -94,7 +98,7 @@ pub struct Redemption {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CheckoutOutcome {
     /// Done; the redemption as it stands afterwards.
-    Applied(Redemption),
+    Applied(Box<Redemption>),
     /// The coupon does not apply to the order.
     Rejected(Vec<Rejection>),
     /// No reservation or redemption with that id.
@@ -110,6 +114,8 @@ pub enum CheckoutOutcome {
     },
     /// The refund amount has more decimal places than the currency.
     RefundTooPrecise,
+    /// The line named has no share of the discount left to refund.
+    LineNotDiscounted,
 }
 
 /// What a reserve or redeem call for several codes on one order came to: all of them,
@@ -139,6 +145,8 @@ pub enum Refusal {
     },
     /// The refund amount has more decimal places than the currency.
     RefundTooPrecise,
+    /// The line named has no share of the discount left to refund.
+    LineNotDiscounted,
 }
 
 impl From<Refusal> for CheckoutOutcome {
@@ -150,6 +158,7 @@ impl From<Refusal> for CheckoutOutcome {
                 Self::RefundExceedsDiscount { remaining_minor }
             }
             Refusal::RefundTooPrecise => Self::RefundTooPrecise,
+            Refusal::LineNotDiscounted => Self::LineNotDiscounted,
         }
     }
 }
@@ -175,7 +184,7 @@ pub fn check_releasable(current: &Redemption) -> Result<bool, Refusal> {
 }
 
 /// What a refund does to a redemption.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refund {
     /// Refunded now, minor units.
     pub amount: i64,
@@ -186,6 +195,9 @@ pub struct Refund {
     /// Whether the redemption gives its use back (a full refund, when the coupon's
     /// policy says so).
     pub gives_use_back: bool,
+    /// The line shares after a refund of one line (that line's share gone); `None`
+    /// when they do not change.
+    pub lines: Option<Vec<crate::LineShare>>,
 }
 
 /// Decides a refund of `requested` (all that is left when `None`, in the redemption's
@@ -215,14 +227,56 @@ pub fn plan_refund(
             remaining_minor: remaining,
         });
     }
+    Ok(refund_of(current, amount, policy, None))
+}
+
+fn refund_of(
+    current: &Redemption,
+    amount: i64,
+    policy: crate::ReversalPolicy,
+    lines: Option<Vec<crate::LineShare>>,
+) -> Refund {
     let refunded = current.refunded_minor + amount;
     let full = refunded == current.discount_minor;
-    Ok(Refund {
+    Refund {
         amount,
         refunded,
         full,
         gives_use_back: full && policy == crate::ReversalPolicy::RestoreUsage,
-    })
+        lines,
+    }
+}
+
+/// Decides the refund of one line's share of a line discount (the line as numbered in
+/// the order, see [`Redemption::lines`]): its share, or what is left of the discount
+/// when less, taken off the line shares.
+pub fn plan_line_refund(
+    current: &Redemption,
+    line: u32,
+    policy: crate::ReversalPolicy,
+) -> Result<Refund, Refusal> {
+    match current.status {
+        RedemptionStatus::Redeemed | RedemptionStatus::PartiallyReversed => {}
+        other => return Err(Refusal::WrongStatus(other)),
+    }
+    let share = current
+        .lines
+        .iter()
+        .find(|s| s.line == line && s.minor > 0)
+        .ok_or(Refusal::LineNotDiscounted)?;
+    let amount = share
+        .minor
+        .min(current.discount_minor - current.refunded_minor);
+    if amount <= 0 {
+        return Err(Refusal::LineNotDiscounted);
+    }
+    let lines = current
+        .lines
+        .iter()
+        .filter(|s| s.line != line)
+        .cloned()
+        .collect();
+    Ok(refund_of(current, amount, policy, Some(lines)))
 }
 
 #[cfg(test)]
@@ -251,6 +305,7 @@ mod tests {
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             redeemed_at: None,
             closed_at: None,
+            lines: Vec::new(),
         }
     }
 

@@ -2,12 +2,14 @@
 //! which set of them the order gets.
 //!
 //! - Every coupon has a [`DiscountClass`], the part of the order it takes its discount
-//!   from (today: the order subtotal), and a [`Stacking`] policy: the classes of
+//!   from (lines, the subtotal, shipping), and a [`Stacking`] policy: the classes of
 //!   discount it combines with (none: it applies alone) and a priority.
 //! - Two coupons may share an order when each combines with the other's class.
-//! - The coupons of a set apply one after another, higher priority first, then by code;
-//!   each takes its discount from the amount the ones before it left, never more than
-//!   it would take alone.
+//! - The coupons of a set apply one after another: line discounts, then order
+//!   discounts, then shipping discounts, and within a class higher priority first, then
+//!   by code. Each takes its discount from what the ones before it left ([`Left`]):
+//!   a line discount from its lines (and so from the subtotal), an order discount from
+//!   the subtotal, never more than it would take alone.
 //! - Of the coupons offered for an order, the order gets the legal set that gives the
 //!   largest total discount; between sets that give the same, the one whose coupons,
 //!   in application order, come first (a set that is a prefix of another wins). A coupon
@@ -17,43 +19,16 @@
 //! maximal group of coupons that may all share the order (a maximal clique of the
 //! "may share" graph), and within such a group the best set is the group itself, less
 //! the coupons that give nothing there. Adding a coupon to a set never lowers its total
-//! (each step leaves no more than it was given, and leaves more when given more), so the
+//! (each step takes no more than it removes from what later steps see, and more is never
+//! less), so the
 //! group has the largest total of all its subsets; and taking each coupon of the group
 //! in application order unless it gives nothing is the first set, in that order, that
 //! reaches this total.
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CouponId, Discount, Money, Rejection};
-
-/// What part of an order a coupon takes its discount from.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
-pub enum DiscountClass {
-    /// The order subtotal.
-    Order,
-}
-
-impl DiscountClass {
-    /// The stored and shown name.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
+use crate::target::{DiscountClass, Granted, Left, LineShare, Reach};
+use crate::{CouponId, Discount, Money, Order, Rejection};
 
 /// Whether a coupon may share an order with others, and its place among them.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -109,9 +84,14 @@ impl Stacked {
         self.stacking.accepts(other.class) && other.stacking.accepts(self.class)
     }
 
-    /// Its place in application order: higher priority first, then by code.
-    fn place(&self) -> (std::cmp::Reverse<i32>, &str) {
-        (std::cmp::Reverse(self.stacking.priority), &self.code)
+    /// Its place in application order: by class, then higher priority first, then by
+    /// code.
+    fn place(&self) -> (DiscountClass, std::cmp::Reverse<i32>, &str) {
+        (
+            self.class,
+            std::cmp::Reverse(self.stacking.priority),
+            &self.code,
+        )
     }
 }
 
@@ -120,8 +100,10 @@ impl Stacked {
 pub struct Offer {
     /// The coupon.
     pub coupon: Stacked,
-    /// What it takes off (applied to the amount left in a set).
+    /// What it takes off (applied to what is left in a set).
     pub discount: Discount,
+    /// What of the order it reaches.
+    pub reach: Reach,
     /// What it would take off alone, every cap and rule applied: the most it takes in
     /// any set.
     pub alone: Money,
@@ -136,13 +118,15 @@ pub struct Held {
     pub coupon: Stacked,
     /// The discount it holds on the order, less refunds, in minor units.
     pub discount_minor: i64,
+    /// Its shares by line, for a line discount.
+    pub lines: Vec<LineShare>,
 }
 
 /// Which offers the order gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Choice {
     /// Indexes of the offers applied, in application order, with their discounts.
-    pub applied: Vec<(usize, Money)>,
+    pub applied: Vec<(usize, Granted)>,
     /// Indexes of the offers left out, with why.
     pub left_out: Vec<(usize, Rejection)>,
 }
@@ -150,57 +134,41 @@ pub struct Choice {
 impl Choice {
     /// The total discount of the applied offers, in minor units.
     pub fn total_minor(&self) -> i64 {
-        self.applied.iter().map(|(_, m)| m.minor).sum()
+        self.applied.iter().map(|(_, g)| g.amount.minor).sum()
     }
 }
 
-/// What each of `set` (indexes into `offers`, any order) takes when applied together, in
-/// application order: each from `left`, the part of the subtotal the coupons before it
-/// left, and all of them together no more than `room`.
+/// What each of `set` (indexes into `offers`, any order) takes when applied together to
+/// `order`, in application order, starting from what `left` says is left.
 pub fn apply_in_order(
     offers: &[Offer],
     set: &[usize],
-    left: Money,
-    room: i64,
-) -> Vec<(usize, Money)> {
+    left: &Left,
+    order: &Order,
+) -> Vec<(usize, Granted)> {
     let mut ordered = set.to_vec();
     ordered.sort_by(|a, b| offers[*a].coupon.place().cmp(&offers[*b].coupon.place()));
-    let mut left_minor = left.minor.max(0);
-    let mut room = room.clamp(0, left_minor);
+    let mut left = left.clone();
     ordered
         .into_iter()
         .map(|i| {
             let offer = &offers[i];
-            let here = offer
-                .discount
-                .amount_for(Money {
-                    minor: left_minor,
-                    currency: left.currency,
-                })
-                .map_or(0, |m| m.minor);
-            let minor = here.min(offer.alone.minor).clamp(0, room);
-            left_minor -= minor;
-            room -= minor;
-            (
-                i,
-                Money {
-                    minor,
-                    currency: left.currency,
-                },
-            )
+            let granted = left.take(&offer.discount, &offer.reach, offer.alone.minor, order);
+            left.spend(offer.coupon.class, &granted);
+            (i, granted)
         })
         .collect()
 }
 
 /// Whether `a` is a better set than `b` (each in application order, with its takings):
 /// a larger total, or the same total with coupons that come first in application order.
-pub fn better(offers: &[Offer], a: &[(usize, Money)], b: &[(usize, Money)]) -> bool {
-    let total = |s: &[(usize, Money)]| s.iter().map(|(_, m)| m.minor).sum::<i64>();
+pub fn better(offers: &[Offer], a: &[(usize, Granted)], b: &[(usize, Granted)]) -> bool {
+    let total = |s: &[(usize, Granted)]| s.iter().map(|(_, g)| g.amount.minor).sum::<i64>();
     match total(a).cmp(&total(b)) {
         std::cmp::Ordering::Greater => true,
         std::cmp::Ordering::Less => false,
         std::cmp::Ordering::Equal => {
-            let places = |s: &[(usize, Money)]| {
+            let places = |s: &[(usize, Granted)]| {
                 s.iter()
                     .map(|(i, _)| offers[*i].coupon.place())
                     .collect::<Vec<_>>()
@@ -210,27 +178,21 @@ pub fn better(offers: &[Offer], a: &[(usize, Money)], b: &[(usize, Money)]) -> b
     }
 }
 
-/// Chooses the offers an order with `subtotal` gets beside the coupons it already
-/// `held` (whose discounts are taken first), when its discounts may add up to `limit`
-/// (the subtotal, or less when the service caps the share of an order that may be
-/// discounted): the best legal set (see the module documentation). The limit only caps
-/// the total: a percentage still applies to what is left of the subtotal. Offers left out are told why: the coupon they may not share the
-/// order with, or that nothing is left for them.
-pub fn choose(offers: &[Offer], held: &[Held], subtotal: Money, limit: Money) -> Choice {
-    let held_minor: i64 = held.iter().map(|h| h.discount_minor).sum();
-    let left = Money {
-        minor: (subtotal.minor - held_minor).max(0),
-        currency: subtotal.currency,
-    };
-    let room = (limit.minor - held_minor).max(0);
+/// Chooses the offers `order` gets beside the coupons it already `held` (whose
+/// discounts are taken first): the best legal set (see the module documentation). The
+/// order's discount limit only caps the total of line and order discounts: a percentage
+/// still applies to what is left of the subtotal. Offers left out are told why: the
+/// coupon they may not share the order with, or that nothing is left for them.
+pub fn choose(offers: &[Offer], held: &[Held], order: &Order) -> Choice {
+    let left = left_beside(held, order);
     // Offers that may join what the order holds.
     let fits_held = |i: usize| held.iter().all(|h| offers[i].coupon.combinable(&h.coupon));
     let open: Vec<usize> = (0..offers.len()).filter(|i| fits_held(*i)).collect();
-    let mut best: Vec<(usize, Money)> = Vec::new();
+    let mut best: Vec<(usize, Granted)> = Vec::new();
     for group in maximal_groups(offers, &open) {
-        let taken: Vec<(usize, Money)> = apply_in_order(offers, &group, left, room)
+        let taken: Vec<(usize, Granted)> = apply_in_order(offers, &group, &left, order)
             .into_iter()
-            .filter(|(_, m)| m.minor > 0)
+            .filter(|(_, g)| g.amount.minor > 0)
             .collect();
         if better(offers, &taken, &best) {
             best = taken;
@@ -246,9 +208,23 @@ pub fn choose(offers: &[Offer], held: &[Held], subtotal: Money, limit: Money) ->
     }
 }
 
+/// What `order` has left to discount once the coupons it `held` have taken theirs.
+pub fn left_beside(held: &[Held], order: &Order) -> Left {
+    let mut left = Left::of(order);
+    for h in held {
+        left.spend_held(h.coupon.class, h.discount_minor, &h.lines, order);
+    }
+    left
+}
+
 /// Why offer `i` is not in `chosen`: the first coupon (held, then chosen) it may not
 /// share the order with, else that nothing was left for it.
-fn why_left_out(offers: &[Offer], held: &[Held], chosen: &[(usize, Money)], i: usize) -> Rejection {
+fn why_left_out(
+    offers: &[Offer],
+    held: &[Held],
+    chosen: &[(usize, Granted)],
+    i: usize,
+) -> Rejection {
     let me = &offers[i].coupon;
     let conflict = held
         .iter()
@@ -354,8 +330,26 @@ mod tests {
                 stacking: Stacking::new(classes, priority),
             },
             discount,
+            reach: Reach::Order,
             alone,
         }
+    }
+
+    fn order(subtotal: i64) -> Order {
+        Order {
+            id: "o".into(),
+            currency: usd(0).currency,
+            subtotal: usd(subtotal),
+            items: Vec::new(),
+            shipping: usd(0),
+            customer: crate::Customer::default(),
+            channel: None,
+            discount_limit: usd(subtotal),
+        }
+    }
+
+    fn amounts(choice: &Choice) -> Vec<(usize, Money)> {
+        choice.applied.iter().map(|(i, g)| (*i, g.amount)).collect()
     }
 
     fn percent(p: i64) -> Discount {
@@ -372,8 +366,8 @@ mod tests {
             offer("A", percent(10), true, 0, 10_000),
             offer("B", Discount::FixedAmount(usd(2_000)), true, 1, 10_000),
         ];
-        let choice = choose(&offers, &[], usd(10_000), usd(10_000));
-        assert_eq!(choice.applied, vec![(1, usd(2_000)), (0, usd(800))]);
+        let choice = choose(&offers, &[], &order(10_000));
+        assert_eq!(amounts(&choice), vec![(1, usd(2_000)), (0, usd(800))]);
         assert!(choice.left_out.is_empty());
     }
 
@@ -384,7 +378,7 @@ mod tests {
             offer("A", Discount::FixedAmount(usd(2_000)), true, 0, 10_000),
             offer("B", Discount::FixedAmount(usd(2_000)), true, 0, 10_000),
         ];
-        let choice = choose(&offers, &[], usd(10_000), usd(10_000));
+        let choice = choose(&offers, &[], &order(10_000));
         assert_eq!(choice.total_minor(), 4_000);
         assert_eq!(
             choice.left_out,
@@ -394,8 +388,8 @@ mod tests {
             offer("SOLO", Discount::FixedAmount(usd(5_000)), false, 0, 10_000),
             offer("A", Discount::FixedAmount(usd(2_000)), true, 0, 10_000),
         ];
-        let choice = choose(&offers, &[], usd(10_000), usd(10_000));
-        assert_eq!(choice.applied, vec![(0, usd(5_000))]);
+        let choice = choose(&offers, &[], &order(10_000));
+        assert_eq!(amounts(&choice), vec![(0, usd(5_000))]);
         assert_eq!(
             choice.left_out,
             vec![(
@@ -417,13 +411,14 @@ mod tests {
                 stacking: Stacking::new(vec![DiscountClass::Order], 0),
             },
             discount_minor: 9_000,
+            lines: Vec::new(),
         }];
         let offers = [
             offer("A", Discount::FixedAmount(usd(5_000)), true, 0, 10_000),
             offer("SOLO", Discount::FixedAmount(usd(5_000)), false, 0, 10_000),
         ];
-        let choice = choose(&offers, &held, usd(10_000), usd(10_000));
-        assert_eq!(choice.applied, vec![(0, usd(1_000))]);
+        let choice = choose(&offers, &held, &order(10_000));
+        assert_eq!(amounts(&choice), vec![(0, usd(1_000))]);
         assert_eq!(
             choice.left_out,
             vec![(

@@ -121,6 +121,7 @@ fn draft() -> impl Strategy<Value = OrderDraft> {
                     id,
                     currency,
                     subtotal,
+                    shipping: Decimal::ZERO,
                     items,
                     customer_id,
                     customer_email,

@@ -11,7 +11,7 @@ use crate::graphql::inputs::{
     ValidateCartInput,
 };
 use crate::graphql::types::{
-    CartCodeDiscount, CartCodeRejection, CartValidation, CouponRejection, Redemption,
+    CartCodeDiscount, CartCodeRejection, CartValidation, CouponRejection, LineDiscount, Redemption,
 };
 use crate::graphql::{caller, services};
 use crate::service::ServiceError;
@@ -40,7 +40,7 @@ fn validation(codes: &[String], decision: &CartDecision, role: Role) -> CartVali
     let total = decision
         .applied
         .iter()
-        .map(|(_, m)| *m)
+        .map(|(_, g)| g.amount)
         .reduce(|a, b| DomainMoney {
             minor: a.minor + b.minor,
             currency: a.currency,
@@ -51,9 +51,10 @@ fn validation(codes: &[String], decision: &CartDecision, role: Role) -> CartVali
         applied: decision
             .applied
             .iter()
-            .map(|(i, m)| CartCodeDiscount {
+            .map(|(i, g)| CartCodeDiscount {
                 code: shown(&codes[*i]),
-                discount: (*m).into(),
+                discount: g.amount.into(),
+                lines: LineDiscount::list(&g.lines, g.amount.currency),
             })
             .collect(),
         left_out: decision

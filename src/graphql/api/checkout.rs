@@ -16,7 +16,7 @@ use crate::graphql::inputs::{
     ReverseRedemptionPayload, ValidateCouponInput,
 };
 use crate::graphql::pagination::{Page, after_id, page_size};
-use crate::graphql::types::{CouponRejection, CouponValidation, Redemption};
+use crate::graphql::types::{CouponRejection, CouponValidation, LineDiscount, Redemption};
 use crate::graphql::{caller, services};
 use crate::ids::{self, Kind};
 use crate::service::ServiceError;
@@ -41,15 +41,17 @@ impl CheckoutQuery {
         let result =
             checkout::validate(services(ctx)?, &caller, &input.code, input.order.into()).await;
         Ok(match result {
-            Ok(Ok(discount)) => CouponValidation {
+            Ok(Ok(granted)) => CouponValidation {
                 valid: true,
-                discount: Some(discount.into()),
+                discount: Some(granted.amount.into()),
+                lines: LineDiscount::list(&granted.lines, granted.amount.currency),
                 reasons: Vec::new(),
                 user_errors: Vec::new(),
             },
             Ok(Err(reasons)) => CouponValidation {
                 valid: false,
                 discount: None,
+                lines: Vec::new(),
                 reasons: visible_rejections(&reasons, caller.role)
                     .into_iter()
                     .map(CouponRejection::from)
@@ -59,6 +61,7 @@ impl CheckoutQuery {
             Err(e) => CouponValidation {
                 valid: false,
                 discount: None,
+                lines: Vec::new(),
                 reasons: Vec::new(),
                 user_errors: user_errors(e, "code")?,
             },
@@ -112,7 +115,7 @@ fn checkout_result(
 ) -> Result<(Option<Redemption>, Vec<UserError>), ApiError> {
     match result {
         Ok(Idempotent::Fresh(outcome) | Idempotent::Replayed(outcome)) => match outcome {
-            CheckoutOutcome::Applied(r) => Ok((Some(Redemption(r)), Vec::new())),
+            CheckoutOutcome::Applied(r) => Ok((Some(Redemption(*r)), Vec::new())),
             other => Ok((None, outcome_errors(&other, role, id_field, not_found))),
         },
         Ok(Idempotent::KeyReused) => Ok((None, vec![key_reused()])),
@@ -241,8 +244,9 @@ impl CheckoutMutation {
         })
     }
 
-    /// Records a refund of all or part of a redemption's discount. A full reversal gives
-    /// the use back when the coupon's reversal policy is RESTORE_USAGE.
+    /// Records a refund of all or part of a redemption's discount: an amount, one line's
+    /// share of a line discount, or all that is left. A full reversal gives the use back
+    /// when the coupon's reversal policy is RESTORE_USAGE.
     #[graphql(guard = "RoleGuard::new(CHECKOUT)")]
     async fn reverse_redemption(
         &self,
@@ -261,7 +265,7 @@ impl CheckoutMutation {
             services(ctx)?,
             &caller,
             id,
-            input.refunded_discount.map(|d| d.0),
+            checkout::RefundOf::from_parts(input.refunded_discount.map(|d| d.0), input.line),
             &input.idempotency_key,
         )
         .await;

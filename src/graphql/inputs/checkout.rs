@@ -57,9 +57,12 @@ pub struct ReleaseReservationInput {
 pub struct ReverseRedemptionInput {
     /// The redemption.
     pub redemption_id: ID,
-    /// The part of the discount refunded, in the redemption's currency; omit for all
-    /// that is left.
+    /// The part of the discount refunded, in the redemption's currency; omit (with
+    /// `line`) for all that is left.
     pub refunded_discount: Option<Decimal>,
+    /// Refund one line's share of a line discount instead: the line's position in the
+    /// order, as the redemption's `lines` give it. Not with `refundedDiscount`.
+    pub line: Option<i32>,
     /// A unique key per logical request (1 to 255 characters).
     pub idempotency_key: String,
 }

@@ -3,7 +3,7 @@
 use async_graphql::{Enum, ID, InputObject, Json, MaybeUndefined, SimpleObject};
 use coupons_domain::{CouponDraft, CouponPatch, DiscountParts, Expiry, LifecycleStatus};
 
-use super::MoneyInput;
+use super::{MoneyInput, TargetInput};
 use crate::graphql::error::UserError;
 use crate::graphql::scalars::{DateTime, Decimal};
 use crate::graphql::types::{
@@ -114,6 +114,8 @@ pub struct CreateCouponInput {
     /// Its place among the coupons of one order (default 0): higher applies first.
     #[graphql(default)]
     pub priority: i32,
+    /// What part of an order it discounts (default: the subtotal).
+    pub target: Option<TargetInput>,
 }
 
 impl CreateCouponInput {
@@ -165,6 +167,7 @@ impl CreateCouponInput {
             reversal_policy: self.reversal_policy.into(),
             combines_with: self.combines_with.into_iter().map(Into::into).collect(),
             priority: self.priority,
+            target: self.target.map(Into::into).unwrap_or_default(),
         };
         (draft, self.code, status)
     }
@@ -213,6 +216,8 @@ pub struct UpdateCouponInput {
     pub combines_with: Option<Vec<DiscountClass>>,
     /// New priority.
     pub priority: Option<i32>,
+    /// New target.
+    pub target: Option<TargetInput>,
 }
 
 impl UpdateCouponInput {
@@ -236,6 +241,7 @@ impl UpdateCouponInput {
                 .combines_with
                 .map(|c| c.into_iter().map(Into::into).collect()),
             priority: self.priority,
+            target: self.target.map(Into::into),
         }
     }
 }

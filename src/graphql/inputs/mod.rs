@@ -11,6 +11,7 @@ mod money;
 mod order;
 mod rule;
 mod security;
+mod target;
 mod webhook;
 
 pub use bulk_job::{
@@ -43,6 +44,7 @@ pub use security::{
     ApiKeyFilter, AuditLogFilter, CreateApiKeyInput, CreateApiKeyPayload, RevokeApiKeyInput,
     RevokeApiKeyPayload, RotateApiKeyInput, RotateApiKeyPayload,
 };
+pub use target::{BuyXGetYInput, LineSelectionInput, TargetInput};
 pub use webhook::{
     CreateWebhookEndpointInput, CreateWebhookEndpointPayload, DeleteWebhookEndpointInput,
     DeleteWebhookEndpointPayload, RedeliverWebhookInput, RedeliverWebhookPayload,

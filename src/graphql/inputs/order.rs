@@ -47,6 +47,8 @@ pub struct OrderInput {
     /// The order's lines.
     #[graphql(default)]
     pub items: Vec<LineItemInput>,
+    /// The shipping price, if the order ships (shipping discounts take from it).
+    pub shipping: Option<Decimal>,
     /// The buyer.
     pub customer: Option<CustomerInput>,
     /// Sales channel (e.g. `web`, `pos`).
@@ -63,6 +65,7 @@ impl From<OrderInput> for OrderDraft {
             id: o.id,
             currency: o.currency,
             subtotal: o.subtotal.0,
+            shipping: o.shipping.map(|s| s.0).unwrap_or_default(),
             items: o
                 .items
                 .into_iter()

@@ -2,7 +2,7 @@
 
 use async_graphql::SimpleObject;
 
-use super::{CouponRejection, Money};
+use super::{CouponRejection, LineDiscount, Money};
 use crate::graphql::error::UserError;
 
 /// A code of a cart and the discount it gives there.
@@ -12,6 +12,9 @@ pub struct CartCodeDiscount {
     pub code: String,
     /// What it takes off this order, after the codes applied before it.
     pub discount: Money,
+    /// For a line discount, its share on each line (adding up to `discount`); empty
+    /// otherwise.
+    pub lines: Vec<LineDiscount>,
 }
 
 /// A code of a cart that is left out, with why.

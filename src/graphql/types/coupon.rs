@@ -64,8 +64,12 @@ pub enum ReversalPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[graphql(remote = "domain::DiscountClass")]
 pub enum DiscountClass {
-    /// The order subtotal.
+    /// Some of the order's lines (a LINES or BUY_X_GET_Y target); applies first.
+    Line,
+    /// The order subtotal; applies after line discounts.
     Order,
+    /// The shipping price.
+    Shipping,
 }
 
 /// A rule the coupon applies, with its parameters.
@@ -209,9 +213,14 @@ impl Coupon {
             .and_then(|n| i32::try_from(n).ok())
     }
 
-    /// The part of an order it discounts.
+    /// The class of discount it gives, from its target.
     async fn discount_class(&self) -> DiscountClass {
         self.0.spec.class().into()
+    }
+
+    /// What part of an order it discounts.
+    async fn target(&self) -> super::Target {
+        (&self.0.spec.target).into()
     }
 
     /// The classes of discount it shares an order with; empty: it applies alone

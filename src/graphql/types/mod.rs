@@ -17,6 +17,7 @@ mod report;
 mod rule;
 mod rule_version;
 mod simulation;
+mod target;
 mod validation;
 mod viewer;
 mod webhook_delivery;
@@ -42,6 +43,7 @@ pub use report::{
 pub use rule::{Rule, RuleParameter, RuleSource};
 pub use rule_version::RuleVersion;
 pub use simulation::{RuleSimulation, RuleSimulationResult, RuleVerdictKind};
+pub use target::{BuyXGetY, LineDiscount, LineSelection, Target, TargetKind};
 pub use validation::{CouponRejection, CouponValidation, RejectionCode};
 pub use viewer::Viewer;
 pub use webhook_delivery::{WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus};

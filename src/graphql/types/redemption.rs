@@ -76,6 +76,15 @@ impl Redemption {
         money(&self.0.currency, self.0.discount_minor)
     }
 
+    /// For a line discount, its share on each line of the order (less what refunds of
+    /// a line took back); empty otherwise.
+    async fn lines(&self) -> Vec<super::LineDiscount> {
+        match domain_currency(&self.0.currency) {
+            Some(currency) => super::LineDiscount::list(&self.0.lines, currency),
+            None => Vec::new(),
+        }
+    }
+
     /// The part of the discount refunded by reversals.
     async fn refunded_discount(&self) -> Option<Money> {
         money(&self.0.currency, self.0.refunded_minor)
@@ -106,4 +115,8 @@ impl Redemption {
     async fn coupon(&self, ctx: &Context<'_>) -> Result<Option<Coupon>, ApiError> {
         loaders::load(ctx, CouponKey(CouponId(self.0.coupon_id))).await
     }
+}
+
+fn domain_currency(code: &str) -> Option<coupons_domain::Currency> {
+    coupons_domain::Currency::parse(code).ok()
 }

@@ -3,7 +3,7 @@
 use async_graphql::{Enum, SimpleObject};
 use coupons_domain as domain;
 
-use super::Money;
+use super::{LineDiscount, Money};
 use crate::graphql::error::UserError;
 
 // Mirrors the domain's `RejectionKind`: a reason is added there first.
@@ -28,6 +28,9 @@ pub enum RejectionCode {
     MinSubtotalNotMet,
     /// The order has fewer items than the coupon's minimum (`minItems`).
     MinItemsNotMet,
+    /// None of the order's lines qualifies (a LINES target matching no line, a
+    /// BUY_X_GET_Y whose terms the order does not meet).
+    NoEligibleItems,
     /// The discount on this order would be zero.
     ZeroDiscount,
     /// Every use of the coupon is taken (redeemed or reserved).
@@ -99,6 +102,9 @@ pub struct CouponValidation {
     pub valid: bool,
     /// The discount it would give; null when not valid.
     pub discount: Option<Money>,
+    /// For a line discount, its share on each line (adding up to `discount`); empty
+    /// otherwise.
+    pub lines: Vec<LineDiscount>,
     /// Why it does not apply; empty when valid.
     pub reasons: Vec<CouponRejection>,
     /// Problems with the input itself (e.g. a malformed order); empty otherwise.

@@ -38,6 +38,7 @@ diesel::table! {
         min_items -> Nullable<BigInt>,
         combines_with -> Text,
         priority -> Integer,
+        target -> Nullable<Document>,
     }
 }
 
@@ -84,6 +85,7 @@ diesel::table! {
         updated_at -> Instant,
         campaign_id -> Nullable<BigInt>,
         reserved_at -> Nullable<Instant>,
+        lines -> Nullable<Document>,
     }
 }
 
@@ -377,6 +379,7 @@ pub struct CouponColumns {
     pub reversal_policy: &'static str,
     pub combines_with: String,
     pub priority: i32,
+    pub target: Option<Value>,
 }
 
 impl CouponColumns {
@@ -425,6 +428,10 @@ impl CouponColumns {
                 .collect::<Vec<_>>()
                 .join(","),
             priority: spec.stacking.priority,
+            target: match &spec.target {
+                coupons_domain::Target::Order => None,
+                other => serde_json::to_value(other).ok(),
+            },
         }
     }
 }

@@ -1,0 +1,2 @@
+ALTER TABLE redemptions DROP COLUMN lines;
+ALTER TABLE coupons DROP COLUMN target;
