@@ -1,5 +1,6 @@
 -- Raw-SQL baseline of one `validateCart` with three codes: the API-key lookup, then for
--- each code the code-with-coupon read and the read of what the order already has.
+-- each code the code-with-coupon read and the read of what the order already has, then
+-- the list of live automatic coupons (none here).
 \set c random(:first, :last)
 \set n random(1, 2000000000)
 SELECT id, role FROM api_keys WHERE secret_hash = 'baseline' AND revoked_at IS NULL LIMIT 1;
@@ -15,3 +16,5 @@ SELECT * FROM coupon_codes cc JOIN coupons c ON c.id = cc.coupon_id WHERE cc.cod
 SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.combines_with, c.priority, c.target, r.lines
   FROM redemptions r JOIN coupons c ON c.id = r.coupon_id
   WHERE r.order_id = 'cart-' || :n AND r.holds_use AND (r.status <> 'RESERVED' OR r.reserved_until > now());
+SELECT id FROM coupons WHERE automatic = true AND status = 'ACTIVE' AND starts_at <= now()
+  AND (expires_at IS NULL OR expires_at > now()) ORDER BY id LIMIT 50;

@@ -29,11 +29,8 @@ use crate::storage::{Conn, Idempotent, StorageError};
 /// Most codes on one cart.
 pub const MAX_CART_CODES: usize = 10;
 
-/// Checks the number of codes: 1 to [`MAX_CART_CODES`].
+/// Checks the number of codes: none (automatic discounts only) to [`MAX_CART_CODES`].
 fn check_codes(codes: &[String]) -> Result<(), FieldError> {
-    if codes.is_empty() {
-        return Err(FieldError::new(Field::Codes, Problem::TooFew { min: 1 }));
-    }
     if codes.len() > MAX_CART_CODES {
         return Err(FieldError::new(
             Field::Codes,
@@ -58,8 +55,9 @@ async fn admit_codes(
     order: &Order,
     n: usize,
 ) -> Result<(Vec<Attempt>, Option<String>), ServiceError> {
+    caller.check_channel(order.channel.as_deref())?;
     let mut attempts = Vec::with_capacity(n);
-    let mut customer_key = None;
+    let mut customer_key = svc.customer_key_of(order);
     for _ in 0..n {
         let Admitted {
             attempt,
@@ -121,14 +119,59 @@ async fn read_entry(
     .await?))
 }
 
+/// A cart decided: the entries are the codes as typed, then the automatic coupons that
+/// are live (by id), each named by its code row.
+#[derive(Debug, Clone)]
+pub struct CartCheck {
+    /// The decision; indexes are into `names`. Only typed codes are ever left out: an
+    /// automatic coupon that does not apply is simply not applied.
+    pub decision: CartDecision,
+    /// The codes as typed, then the code rows of the automatic coupons considered.
+    pub names: Vec<String>,
+    /// How many of `names` were typed.
+    pub typed: usize,
+}
+
+impl CartCheck {
+    /// Whether entry `i` is an automatic coupon.
+    pub fn is_automatic(&self, i: usize) -> bool {
+        i >= self.typed
+    }
+}
+
+/// Reads the live automatic coupons for a cart without locking: their snapshots, and
+/// their code rows' names. One that is not live for the order (its campaign's window)
+/// is skipped.
+async fn read_automatic(
+    c: &mut Conn<'_>,
+    order: &Order,
+    customer_key: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, Snapshot)>, StorageError> {
+    let mut out = Vec::new();
+    for id in steps::automatic_coupons(c, now).await? {
+        let Some(found) = steps::find_automatic(c, id).await? else {
+            continue;
+        };
+        if found.found.gate(order, now).is_err() {
+            continue;
+        }
+        let overdue = steps::overdue_codes(c, &found, now).await?;
+        let snapshot = steps::load_snapshot(c, &found, &overdue, order, customer_key, now).await?;
+        out.push((found.found.code.clone(), snapshot));
+    }
+    Ok(out)
+}
+
 /// What a cart would get: the codes applied with their discounts, in application
-/// order, and the codes left out with why (indexes into `codes`). Writes nothing.
+/// order (automatic discounts among them), and the typed codes left out with why.
+/// Writes nothing.
 pub async fn validate_cart(
     svc: &Services,
     caller: &Caller,
     codes: &[String],
     order: OrderDraft,
-) -> Result<CartDecision, ServiceError> {
+) -> Result<CartCheck, ServiceError> {
     let started = tokio::time::Instant::now();
     let mut e = Collector::default();
     let order = e.take_all(order_of(svc, order));
@@ -150,18 +193,26 @@ pub async fn validate_cart(
             for code in parsed {
                 entries.push(read_entry(&mut c, code.as_ref(), order, key, live_only, now).await?);
             }
-            Ok(entries)
+            let automatic = read_automatic(&mut c, order, key, now).await?;
+            Ok((entries, automatic))
         })
         .await;
-    let entries = match read {
-        Ok(entries) => entries,
+    let (mut entries, automatic) = match read {
+        Ok(read) => read,
         Err(e) => {
             settle_codes(attempts, None);
             return Err(e.into());
         }
     };
-    let decision = decide_cart(&entries, order, rules, now);
-    for (i, entry) in entries.iter().enumerate() {
+    let typed = entries.len();
+    let mut names = codes.to_vec();
+    for (name, snapshot) in automatic {
+        names.push(name);
+        entries.push(Ok(snapshot));
+    }
+    let mut decision = decide_cart(&entries, order, rules, now);
+    decision.left_out.retain(|(i, _)| *i < typed);
+    for (i, entry) in entries.iter().enumerate().take(typed) {
         let coupon_id = entry.as_ref().ok().map(|s| s.found.coupon.id.0);
         let outcome = match decision.left_out.iter().find(|(j, _)| *j == i) {
             None => "VALID",
@@ -172,7 +223,11 @@ pub async fn validate_cart(
     if settle_codes(attempts, Some(&decision)) {
         pad_failed_guess(svc, caller, started).await;
     }
-    Ok(decision)
+    Ok(CartCheck {
+        decision,
+        names,
+        typed,
+    })
 }
 
 /// Reserves every code of a cart for the order until a deadline, or none.
@@ -279,7 +334,12 @@ async fn apply_cart(
                 return Ok((early, None));
             }
             let known: Vec<CouponCode> = parsed.iter().flatten().cloned().collect();
-            let mut locked = steps::lock_codes(&mut c, &known, now).await?.into_iter();
+            let automatic = steps::automatic_coupons(&mut c, now).await?;
+            let steps::Locked {
+                typed,
+                automatic: locked_automatic,
+            } = steps::lock_codes(&mut c, &known, &automatic, now).await?;
+            let mut locked = typed.into_iter();
             steps::lock_order(&mut c, &new.order.id).await?;
             let mut found = Vec::with_capacity(parsed.len());
             let mut entries = Vec::with_capacity(parsed.len());
@@ -303,9 +363,20 @@ async fn apply_cart(
                 found.push(here);
                 entries.push(entry);
             }
-            let decision = decide_cart(&entries, new.order, rules, now);
+            for (code, expired) in locked_automatic {
+                if code.found.gate(new.order, now).is_err() {
+                    continue;
+                }
+                let snapshot =
+                    steps::load_snapshot(&mut c, &code, &expired, new.order, new.customer_key, now)
+                        .await?;
+                entries.push(Ok(snapshot));
+                found.push(Some((code, expired)));
+            }
+            let mut decision = decide_cart(&entries, new.order, rules, now);
+            decision.left_out.retain(|(i, _)| *i < parsed.len());
             let outcome = if decision.left_out.is_empty() {
-                let mut written = vec![None; parsed.len()];
+                let mut written = vec![None; entries.len()];
                 for (i, discount) in &decision.applied {
                     let Some((code, _)) = &found[*i] else {
                         continue;

@@ -110,7 +110,7 @@ pub(super) fn request_hash(value: &serde_json::Value) -> String {
 }
 
 impl Services {
-    fn customer_key_of(&self, order: &Order) -> Option<String> {
+    pub(super) fn customer_key_of(&self, order: &Order) -> Option<String> {
         order
             .customer
             .identity()

@@ -103,7 +103,15 @@ pub async fn create_coupon(
     let now = Utc::now();
     let defaults = &svc.coupon_defaults;
     defaults.apply(&mut input)?;
-    if input.code.is_none() {
+    if input.draft.automatic {
+        if input.code.is_some() {
+            return Err(FieldError::new(
+                Field::Code,
+                Problem::Exclusive("an automatic coupon has no code"),
+            )
+            .into());
+        }
+    } else if input.code.is_none() {
         input.code = made_up_code(svc).await?;
     }
     let spec = CouponSpec::from_draft(input.draft, now, defaults.expiration_days);

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use coupons_domain::{
     CampaignUsage, CodeTerms, Coupon, CouponCode, CouponId, Currency, Found, Granted, Held,
     History, LineShare, Order, Redemption, RedemptionStatus, Refund, Snapshot, Stacked, Stacking,
-    Target, Usage, UsageMark,
+    Target, Usage, UsageMark, automatic_code,
 };
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -46,11 +46,11 @@ async fn code_owner(c: &mut Conn<'_>, code: &CouponCode) -> Result<Option<i64>, 
 
 /// A code's row. Read it under its coupon's lock: a read before it could see counters
 /// that a transaction committing meanwhile has changed.
-async fn code_row(c: &mut Conn<'_>, code: &CouponCode) -> Result<StoredCode, StorageError> {
+async fn code_row(c: &mut Conn<'_>, code: &str) -> Result<StoredCode, StorageError> {
     on_backend!(c, |conn| {
         use schema::coupon_codes::dsl as cc;
         Ok(cc::coupon_codes
-            .filter(cc::code.eq(code.as_str()))
+            .filter(cc::code.eq(code))
             .first(conn)
             .await?)
     })
@@ -646,6 +646,10 @@ pub async fn find_code(
     c: &mut Conn<'_>,
     code: &CouponCode,
 ) -> Result<Option<FoundCode>, StorageError> {
+    find_named(c, code.as_str()).await
+}
+
+async fn find_named(c: &mut Conn<'_>, code: &str) -> Result<Option<FoundCode>, StorageError> {
     let Some((row, coupon)) = code_and_coupon(c, code).await? else {
         return Ok(None);
     };
@@ -670,7 +674,7 @@ pub async fn lock_code(
         return Ok(None);
     };
     let coupon = lock_coupon(c, coupon_id).await?.into_domain()?;
-    let row = code_row(c, code).await?;
+    let row = code_row(c, code.as_str()).await?;
     // Read under the lock, `reserved_count` says whether there is anything to expire.
     let expired = if coupon.reserved_count > 0 {
         expire_due(c, coupon_id, now).await?
@@ -693,13 +697,19 @@ pub async fn lock_code(
 pub async fn lock_codes(
     c: &mut Conn<'_>,
     codes: &[CouponCode],
+    automatic: &[CouponId],
     now: DateTime<Utc>,
-) -> Result<Vec<Option<(FoundCode, Vec<i64>)>>, StorageError> {
+) -> Result<Locked, StorageError> {
     let mut owners = Vec::with_capacity(codes.len());
     for code in codes {
         owners.push(code_owner(c, code).await?);
     }
-    let mut coupon_ids: Vec<i64> = owners.iter().flatten().copied().collect();
+    let mut coupon_ids: Vec<i64> = owners
+        .iter()
+        .flatten()
+        .copied()
+        .chain(automatic.iter().map(|id| id.0))
+        .collect();
     coupon_ids.sort_unstable();
     coupon_ids.dedup();
     let mut coupons = BTreeMap::new();
@@ -728,7 +738,7 @@ pub async fn lock_codes(
             found.push(None);
             continue;
         };
-        let row = code_row(c, code).await?;
+        let row = code_row(c, code.as_str()).await?;
         let campaign = coupon
             .campaign_id
             .and_then(|id| campaigns.get(&id))
@@ -738,7 +748,67 @@ pub async fn lock_codes(
             expired.clone(),
         )));
     }
-    Ok(found)
+    let mut auto = Vec::with_capacity(automatic.len());
+    for id in automatic {
+        let Some((coupon, expired)) = coupons.get(&id.0) else {
+            continue;
+        };
+        let row = code_row(c, &automatic_code(*id)).await?;
+        let campaign = coupon
+            .campaign_id
+            .and_then(|id| campaigns.get(&id))
+            .cloned();
+        auto.push((
+            FoundCode::new(row, coupon.clone(), campaign)?,
+            expired.clone(),
+        ));
+    }
+    Ok(Locked {
+        typed: found,
+        automatic: auto,
+    })
+}
+
+/// The codes [`lock_codes`] locked, with the reservations of their coupons it found
+/// overdue and expired.
+pub struct Locked {
+    /// Each typed code, in the order given; `None` when there is no such code.
+    pub typed: Vec<Option<(FoundCode, Vec<i64>)>>,
+    /// Each automatic coupon, through its code row.
+    pub automatic: Vec<(FoundCode, Vec<i64>)>,
+}
+
+/// Most automatic coupons a cart considers (the first by id).
+pub const AUTOMATIC_MAX: i64 = 50;
+
+/// The automatic coupons live at `now` (active, within their window), by id, at most
+/// [`AUTOMATIC_MAX`].
+pub async fn automatic_coupons(
+    c: &mut Conn<'_>,
+    now: DateTime<Utc>,
+) -> Result<Vec<CouponId>, StorageError> {
+    let ids: Vec<i64> = on_backend!(c, |conn| {
+        use schema::coupons::dsl as cp;
+        cp::coupons
+            .filter(cp::automatic.eq(true))
+            .filter(cp::status.eq(coupons_domain::LifecycleStatus::Active.as_str()))
+            .filter(cp::starts_at.le(now))
+            .filter(cp::expires_at.is_null().or(cp::expires_at.gt(now)))
+            .order(cp::id)
+            .limit(AUTOMATIC_MAX)
+            .select(cp::id)
+            .load(conn)
+            .await?
+    });
+    Ok(ids.into_iter().map(CouponId).collect())
+}
+
+/// An automatic coupon found through its code row, without locking (validation).
+pub async fn find_automatic(
+    c: &mut Conn<'_>,
+    id: CouponId,
+) -> Result<Option<FoundCode>, StorageError> {
+    find_named(c, &automatic_code(id)).await
 }
 
 /// The code ids of the reservations of a found code's coupon that are past their
@@ -1014,14 +1084,14 @@ pub async fn refund_locked(
 /// A code with its coupon, read without a lock.
 async fn code_and_coupon(
     c: &mut Conn<'_>,
-    code: &CouponCode,
+    code: &str,
 ) -> Result<Option<(StoredCode, StoredCoupon)>, StorageError> {
     on_backend!(c, |conn| {
         use schema::coupon_codes::dsl as cc;
         use schema::coupons::dsl as cp;
         Ok(cc::coupon_codes
             .inner_join(cp::coupons)
-            .filter(cc::code.eq(code.as_str()))
+            .filter(cc::code.eq(code))
             .first(conn)
             .await
             .optional()?)

@@ -139,6 +139,20 @@ pub async fn insert_coupon(
         now,
     )
     .await?;
+    if spec.automatic {
+        let name = coupons_domain::automatic_code(CouponId(row.id));
+        on_backend!(c, |conn| {
+            use schema::coupon_codes::dsl as cc;
+            diesel::insert_into(cc::coupon_codes)
+                .values((
+                    cc::coupon_id.eq(row.id),
+                    cc::code.eq(&name),
+                    cc::created_at.eq(now),
+                ))
+                .execute(conn)
+                .await?;
+        });
+    }
     on_backend!(c, |conn| {
         use schema::coupon_codes::dsl as cc;
         // One statement per code: diesel-async has no multi-row insert for SQLite.

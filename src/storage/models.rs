@@ -44,6 +44,7 @@ pub(super) struct StoredCoupon {
     combines_with: String,
     priority: i32,
     target: Option<Value>,
+    automatic: bool,
 }
 
 /// Reads the stored list of discount classes (comma-separated names).
@@ -147,6 +148,7 @@ impl StoredCoupon {
                 None => Target::Order,
                 Some(t) => serde_json::from_value(t).map_err(|e| corrupt(e.to_string()))?,
             },
+            automatic: self.automatic,
         };
         Ok(Coupon {
             id: CouponId(id),

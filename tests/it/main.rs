@@ -12,6 +12,7 @@ mod snapshot;
 
 mod audit;
 mod auth;
+mod automatic;
 mod campaigns;
 mod checkout;
 mod cli;

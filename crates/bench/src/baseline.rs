@@ -126,6 +126,10 @@ pub fn sqlite_loop(
                          SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.combines_with, c.priority, c.target, r.lines FROM redemptions r JOIN coupons c ON c.id = r.coupon_id WHERE r.order_id = 'cart-{n}' AND r.holds_use AND (r.status <> 'RESERVED' OR r.reserved_until > {now});"
                     ));
                 }
+                sql.push_str(&format!(
+                    " SELECT id FROM coupons WHERE automatic = 1 AND status = 'ACTIVE' AND starts_at <= {now} \
+                     AND (expires_at IS NULL OR expires_at > {now}) ORDER BY id LIMIT 50;"
+                ));
                 sql
             }
             Scenario::RedeemMany | Scenario::RedeemHot | Scenario::Capped => format!(

@@ -398,6 +398,14 @@ pub struct CouponSpec {
     pub stacking: Stacking,
     /// What part of an order it discounts.
     pub target: Target,
+    /// Whether it has no code and applies to every eligible cart by itself.
+    pub automatic: bool,
+}
+
+/// The name of the one code row of an automatic coupon: its redemptions go through it.
+/// No typed code can match it (`#` is not a code character).
+pub fn automatic_code(id: CouponId) -> String {
+    format!("AUTO#{}", id.0)
 }
 
 impl CouponSpec {
@@ -478,6 +486,8 @@ pub struct CouponDraft {
     pub priority: i32,
     /// What part of an order it discounts.
     pub target: Target,
+    /// Whether it has no code and applies to every eligible cart by itself.
+    pub automatic: bool,
 }
 
 impl CouponSpec {
@@ -571,6 +581,7 @@ impl CouponSpec {
             reversal_policy: draft.reversal_policy,
             stacking: Stacking::new(draft.combines_with, draft.priority),
             target,
+            automatic: draft.automatic,
         })
     }
 }

@@ -31,7 +31,7 @@ pub use code::{CodeError, CouponCode};
 pub use coupon::{
     Channels, Coupon, CouponDraft, CouponId, CouponPatch, CouponSpec, CouponStatus, DiscountParts,
     Expiry, LifecycleStatus, Limit, Metadata, ReversalPolicy, RuleBinding, Warning, WarningKind,
-    Window,
+    Window, automatic_code,
 };
 pub use decision::{
     CartDecision, Found, History, Snapshot, UsageMark, beside_held, decide, decide_alone,

@@ -1,7 +1,7 @@
 //! Carts: several codes on one order, validated, reserved or redeemed together.
 
 use async_graphql::{Context, Object};
-use coupons_domain::{CartDecision, CartOutcome, Money as DomainMoney, Rejection};
+use coupons_domain::{CartOutcome, Money as DomainMoney, Rejection};
 
 use crate::auth::Role;
 use crate::graphql::error::{ApiError, key_reused, user_errors};
@@ -15,7 +15,7 @@ use crate::graphql::types::{
 };
 use crate::graphql::{caller, services};
 use crate::service::ServiceError;
-use crate::service::cart;
+use crate::service::cart::{self, CartCheck};
 use crate::service::checkout::visible_rejections;
 use crate::storage::Idempotent;
 
@@ -35,8 +35,9 @@ fn rejection(code: &str, reasons: &[Rejection], role: Role) -> CartCodeRejection
     }
 }
 
-/// The answer to `validateCart` from the decision on `codes`.
-fn validation(codes: &[String], decision: &CartDecision, role: Role) -> CartValidation {
+/// The answer to `validateCart` from the check of a cart.
+fn validation(check: &CartCheck, role: Role) -> CartValidation {
+    let (codes, decision) = (&check.names, &check.decision);
     let total = decision
         .applied
         .iter()
@@ -53,6 +54,7 @@ fn validation(codes: &[String], decision: &CartDecision, role: Role) -> CartVali
             .iter()
             .map(|(i, g)| CartCodeDiscount {
                 code: shown(&codes[*i]),
+                automatic: check.is_automatic(*i),
                 discount: g.amount.into(),
                 lines: LineDiscount::list(&g.lines, g.amount.currency),
             })
@@ -87,7 +89,7 @@ impl CartQuery {
         let result =
             cart::validate_cart(services(ctx)?, &caller, &input.codes, input.order.into()).await;
         Ok(match result {
-            Ok(decision) => validation(&input.codes, &decision, caller.role),
+            Ok(check) => validation(&check, caller.role),
             Err(e) => CartValidation {
                 valid: false,
                 discount: None,

@@ -9,7 +9,7 @@ use crate::graphql::types::{CartCodeRejection, Redemption};
 /// Several codes and the order they are for.
 #[derive(Debug, Clone, InputObject)]
 pub struct ValidateCartInput {
-    /// The codes as the customer typed them, 1 to 10.
+    /// The codes as the customer typed them, up to 10 (none: automatic discounts only).
     pub codes: Vec<String>,
     /// The order.
     pub order: OrderInput,
@@ -18,7 +18,7 @@ pub struct ValidateCartInput {
 /// Hold one use of each of several codes for an order until a deadline: all or none.
 #[derive(Debug, Clone, InputObject)]
 pub struct ReserveCartInput {
-    /// The codes as the customer typed them, 1 to 10.
+    /// The codes as the customer typed them, up to 10 (none: automatic discounts only).
     pub codes: Vec<String>,
     /// The order.
     pub order: OrderInput,
@@ -32,7 +32,7 @@ pub struct ReserveCartInput {
 /// Redeem several codes for an order: all or none.
 #[derive(Debug, Clone, InputObject)]
 pub struct RedeemCartInput {
-    /// The codes as the customer typed them, 1 to 10.
+    /// The codes as the customer typed them, up to 10 (none: automatic discounts only).
     pub codes: Vec<String>,
     /// The order.
     pub order: OrderInput,

@@ -116,6 +116,10 @@ pub struct CreateCouponInput {
     pub priority: i32,
     /// What part of an order it discounts (default: the subtotal).
     pub target: Option<TargetInput>,
+    /// An automatic discount: no code; every cart it applies to gets it without asking
+    /// (default false). Not with `code`.
+    #[graphql(default)]
+    pub automatic: bool,
 }
 
 impl CreateCouponInput {
@@ -168,6 +172,7 @@ impl CreateCouponInput {
             combines_with: self.combines_with.into_iter().map(Into::into).collect(),
             priority: self.priority,
             target: self.target.map(Into::into).unwrap_or_default(),
+            automatic: self.automatic,
         };
         (draft, self.code, status)
     }

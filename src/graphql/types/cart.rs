@@ -8,8 +8,11 @@ use crate::graphql::error::UserError;
 /// A code of a cart and the discount it gives there.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct CartCodeDiscount {
-    /// The code (canonical: trimmed, upper case).
+    /// The code (canonical: trimmed, upper case); for an automatic discount, its code
+    /// row (`AUTO#<coupon id>`, which no one can type).
     pub code: String,
+    /// Whether it is an automatic discount, applied without being asked for.
+    pub automatic: bool,
     /// What it takes off this order, after the codes applied before it.
     pub discount: Money,
     /// For a line discount, its share on each line (adding up to `discount`); empty

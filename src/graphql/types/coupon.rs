@@ -218,6 +218,11 @@ impl Coupon {
         self.0.spec.class().into()
     }
 
+    /// Whether it is an automatic discount: no code; every cart it applies to gets it.
+    async fn automatic(&self) -> bool {
+        self.0.spec.automatic
+    }
+
     /// What part of an order it discounts.
     async fn target(&self) -> super::Target {
         (&self.0.spec.target).into()

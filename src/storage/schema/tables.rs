@@ -39,6 +39,7 @@ diesel::table! {
         combines_with -> Text,
         priority -> Integer,
         target -> Nullable<Document>,
+        automatic -> Bool,
     }
 }
 
@@ -380,6 +381,7 @@ pub struct CouponColumns {
     pub combines_with: String,
     pub priority: i32,
     pub target: Option<Value>,
+    pub automatic: bool,
 }
 
 impl CouponColumns {
@@ -432,6 +434,7 @@ impl CouponColumns {
                 coupons_domain::Target::Order => None,
                 other => serde_json::to_value(other).ok(),
             },
+            automatic: spec.automatic,
         }
     }
 }

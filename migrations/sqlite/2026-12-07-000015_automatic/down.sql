@@ -1,0 +1,2 @@
+DROP INDEX coupons_automatic;
+ALTER TABLE coupons DROP COLUMN automatic;
