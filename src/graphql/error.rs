@@ -326,6 +326,8 @@ pub enum UserErrorCode {
     CustomerRequired,
     /// This customer has used the coupon as often as allowed.
     CustomerLimitReached,
+    /// This customer has had as much discount from the coupon as allowed.
+    CustomerDiscountLimitReached,
     /// The coupon is already used on this order (reserved or redeemed).
     AlreadyAppliedToOrder,
     /// The coupon may not share the order with another coupon (see `conflictingCode`).
@@ -505,6 +507,8 @@ fn path(field: Field) -> Vec<String> {
         Field::MinSubtotal => p(&["minSubtotal", "amount"]),
         Field::MinSubtotalCurrency => p(&["minSubtotal", "currency"]),
         Field::MinItems => p(&["minItems"]),
+        Field::MaxDiscountPerCustomer => p(&["maxDiscountPerCustomer", "amount"]),
+        Field::MaxDiscountPerCustomerCurrency => p(&["maxDiscountPerCustomer", "currency"]),
         Field::Target => p(&["target"]),
         Field::TargetLines => p(&["target", "lines"]),
         Field::TargetBuyQuantity => p(&["target", "buyXGetY", "buyQuantity"]),

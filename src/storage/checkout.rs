@@ -824,6 +824,34 @@ pub async fn overdue_codes(
     due_reservation_codes(c, code.row.coupon_id, now).await
 }
 
+/// The discount a customer has from a coupon in the order's currency, less refunds
+/// (live reservations and redemptions).
+async fn customer_discount(
+    c: &mut Conn<'_>,
+    coupon_id: i64,
+    customer_key: &str,
+    order: &Order,
+    now: DateTime<Utc>,
+) -> Result<i64, StorageError> {
+    let amounts: Vec<i64> = on_backend!(c, |conn| {
+        use schema::redemptions::dsl as r;
+        r::redemptions
+            .filter(r::coupon_id.eq(coupon_id))
+            .filter(r::customer_key.eq(customer_key))
+            .filter(r::currency.eq(order.currency.code()))
+            .filter(r::holds_use.eq(true))
+            .filter(
+                r::status
+                    .ne(RedemptionStatus::Reserved.as_str())
+                    .or(r::reserved_until.gt(now)),
+            )
+            .select(r::discount_minor - r::refunded_minor)
+            .load(conn)
+            .await?
+    });
+    Ok(amounts.iter().sum())
+}
+
 /// Reads what a decision on `code` needs: the usage of the coupon, the code and the
 /// customer (less `overdue`, the code ids of reservations past their deadline), the
 /// campaign's usage when it caps it, and the rules' history when the coupon has rules.
@@ -840,8 +868,13 @@ pub async fn load_snapshot(
         (true, Some(key)) => customer_uses(c, code.row.coupon_id, key, now).await?,
         _ => 0,
     };
+    let customer_discount = match (found.caps_customer_discount(), customer_key) {
+        (true, Some(key)) => customer_discount(c, code.row.coupon_id, key, order, now).await?,
+        _ => 0,
+    };
     let (on_order, held) = order_uses(c, order, code.row.coupon_id, now).await?;
     let usage = Usage {
+        customer_discount,
         coupon: found.coupon.redemption_count + found.coupon.reserved_count - overdue.len() as i64,
         code: code.row.redemption_count + code.row.reserved_count
             - overdue.iter().filter(|id| **id == code.row.id).count() as i64,

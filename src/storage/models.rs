@@ -45,6 +45,7 @@ pub(super) struct StoredCoupon {
     priority: i32,
     target: Option<Value>,
     automatic: bool,
+    max_discount_per_customer_minor: Option<i64>,
 }
 
 /// Reads the stored list of discount classes (comma-separated names).
@@ -149,6 +150,13 @@ impl StoredCoupon {
                 Some(t) => serde_json::from_value(t).map_err(|e| corrupt(e.to_string()))?,
             },
             automatic: self.automatic,
+            max_discount_per_customer: match (self.max_discount_per_customer_minor, currency) {
+                (None, _) => None,
+                (Some(minor), Some(currency)) => Some(Money { minor, currency }),
+                (Some(_), None) => {
+                    return Err(corrupt("customer discount cap without currency".into()));
+                }
+            },
         };
         Ok(Coupon {
             id: CouponId(id),

@@ -572,3 +572,82 @@ async fn the_configured_share_caps_every_order(app: TestApp) {
     assert_reconciled(&app).await;
 }
 both_backends!(the_configured_share_caps_every_order, super::half_at_most());
+
+/// A per-customer cap on discount *amount*: 20% off, at most 30.00 per customer. Ann's
+/// first order gets 20.00, her second the 10.00 left, her third nothing
+/// (CUSTOMER_DISCOUNT_LIMIT_REACHED); Bob is counted apart; an order without a customer
+/// is refused; a refund gives the amount back; the cap must be in the coupon's currency.
+async fn a_customer_gets_no_more_discount_than_the_coupon_allows(app: TestApp) {
+    create(
+        &app,
+        json!({ "name": "20% up to 30 each", "code": "CAP30", "discount": { "percentage": "20" },
+                "maxDiscountPerCustomer": { "amount": "30", "currency": "USD" } }),
+    )
+    .await;
+    let redeem_as = |email: &'static str, order_id: &'static str| {
+        let app = &app;
+        async move {
+            app.admin(
+                REDEEM,
+                redeem_input("CAP30", order(order_id, email, "100.00"), order_id),
+            )
+            .await["redeemCoupon"]
+                .clone()
+        }
+    };
+    let first = redeem_as("ann@example.com", "cap-1").await;
+    assert_eq!(first["redemption"]["discount"]["amount"], "20.00");
+    let second = redeem_as("ann@example.com", "cap-2").await;
+    assert_eq!(
+        second["redemption"]["discount"]["amount"], "10.00",
+        "{second:#}"
+    );
+    let third = redeem_as("ann@example.com", "cap-3").await;
+    assert_eq!(
+        user_error(&third),
+        Some("CUSTOMER_DISCOUNT_LIMIT_REACHED"),
+        "{third:#}"
+    );
+    let bob = redeem_as("bob@example.com", "cap-4").await;
+    assert_eq!(bob["redemption"]["discount"]["amount"], "20.00");
+    let nobody = app
+        .admin(
+            REDEEM,
+            redeem_input(
+                "CAP30",
+                json!({ "id": "cap-5", "currency": "USD", "subtotal": "100.00" }),
+                "cap-5",
+            ),
+        )
+        .await;
+    assert_eq!(
+        user_error(&nobody["redeemCoupon"]),
+        Some("CUSTOMER_REQUIRED")
+    );
+    // Ann's first redemption refunded: its 20.00 no longer counts.
+    app.admin(
+        "mutation($id: ID!) { reverseRedemption(input: { redemptionId: $id, idempotencyKey: \"back\" }) { userErrors { code } } }",
+        json!({ "id": first["redemption"]["id"] }),
+    )
+    .await;
+    let again = redeem_as("ann@example.com", "cap-6").await;
+    assert_eq!(
+        again["redemption"]["discount"]["amount"], "20.00",
+        "{again:#}"
+    );
+
+    let wrong = app
+        .admin(
+            "mutation($input: CreateCouponInput!) { createCoupon(input: $input) { userErrors { field code } } }",
+            json!({ "input": { "name": "Euro", "code": "EURCAP",
+                "discount": { "amount": { "amount": "5", "currency": "EUR" } },
+                "maxDiscountPerCustomer": { "amount": "30", "currency": "USD" } } }),
+        )
+        .await;
+    assert_eq!(
+        wrong["createCoupon"]["userErrors"],
+        json!([{ "field": ["input", "maxDiscountPerCustomer", "currency"], "code": "CURRENCY_MISMATCH" }])
+    );
+    assert_reconciled(&app).await;
+}
+both_backends!(a_customer_gets_no_more_discount_than_the_coupon_allows);

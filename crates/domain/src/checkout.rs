@@ -60,6 +60,8 @@ pub enum Rejection {
     CustomerRequired,
     /// This customer has used the coupon as often as allowed.
     CustomerLimitReached,
+    /// This customer has had as much discount from the coupon as allowed.
+    CustomerDiscountLimitReached,
     /// The coupon is already used on this order (reserved or redeemed).
     AlreadyAppliedToOrder,
     /// The coupon may not share the order with another coupon on it (or chosen for it).
@@ -110,6 +112,7 @@ impl RejectionKind {
             Self::CodeUsageLimitReached => "CODE_USAGE_LIMIT_REACHED",
             Self::CustomerRequired => "CUSTOMER_REQUIRED",
             Self::CustomerLimitReached => "CUSTOMER_LIMIT_REACHED",
+            Self::CustomerDiscountLimitReached => "CUSTOMER_DISCOUNT_LIMIT_REACHED",
             Self::AlreadyAppliedToOrder => "ALREADY_APPLIED_TO_ORDER",
             Self::NotCombinable => "NOT_COMBINABLE",
             Self::CampaignUsageLimitReached => "CAMPAIGN_USAGE_LIMIT_REACHED",
@@ -137,6 +140,9 @@ impl RejectionKind {
             Self::CodeUsageLimitReached => "this code has been used as often as allowed",
             Self::CustomerRequired => "this coupon needs a customer id or e-mail on the order",
             Self::CustomerLimitReached => "this customer has used this coupon as often as allowed",
+            Self::CustomerDiscountLimitReached => {
+                "this customer has had as much discount from this coupon as allowed"
+            }
             Self::AlreadyAppliedToOrder => "this coupon is already used on this order",
             Self::NotCombinable => "this coupon cannot be combined with another on the order",
             Self::CampaignUsageLimitReached => "this promotion has been used as often as allowed",
@@ -184,6 +190,9 @@ pub struct Usage {
     pub customer: i64,
     /// Uses of the coupon on this order id: at most one is allowed.
     pub order: i64,
+    /// Discount this customer has from the coupon, less refunds, in minor units of
+    /// its currency (only counted when the coupon caps it).
+    pub customer_discount: i64,
 }
 
 /// The code being used, as far as eligibility is concerned.
@@ -298,11 +307,26 @@ pub fn evaluate(
             reasons.push(Rejection::CustomerLimitReached);
         }
     }
+    let mut customer_room = i64::MAX;
+    if let Some(cap) = spec.max_discount_per_customer {
+        if order.customer.identity().is_none() {
+            if !reasons.contains(&Rejection::CustomerRequired) {
+                reasons.push(Rejection::CustomerRequired);
+            }
+        } else if usage.customer_discount >= cap.minor {
+            reasons.push(Rejection::CustomerDiscountLimitReached);
+        } else {
+            customer_room = cap.minor - usage.customer_discount;
+        }
+    }
     if usage.order > 0 {
         reasons.push(Rejection::AlreadyAppliedToOrder);
     }
     match discount {
-        Some(d) if reasons.is_empty() => Ok(d),
+        Some(d) if reasons.is_empty() => Ok(Money {
+            minor: d.minor.min(customer_room),
+            currency: d.currency,
+        }),
         Some(_) => Err(reasons),
         None => {
             if !reasons.contains(&Rejection::CurrencyMismatch) {

@@ -400,6 +400,9 @@ pub struct CouponSpec {
     pub target: Target,
     /// Whether it has no code and applies to every eligible cart by itself.
     pub automatic: bool,
+    /// The most discount one customer may have from it, over all their uses (less
+    /// refunds), in the coupon's currency.
+    pub max_discount_per_customer: Option<Money>,
 }
 
 /// The name of the one code row of an automatic coupon: its redemptions go through it.
@@ -420,6 +423,35 @@ impl CouponSpec {
         self.discount
             .currency()
             .or(self.min_subtotal.map(|m| m.currency))
+            .or(self.max_discount_per_customer.map(|m| m.currency))
+    }
+
+    /// Validates a per-customer discount cap: a positive amount in the currency the
+    /// coupon is otherwise tied to (`expected`), if any.
+    pub fn check_customer_cap(
+        expected: Option<Currency>,
+        cap: Option<&MoneyInput>,
+    ) -> Result<Option<Money>, FieldError> {
+        let Some(cap) = cap else { return Ok(None) };
+        let currency = Currency::parse(&cap.currency)
+            .map_err(|e| FieldError::new(Field::MaxDiscountPerCustomerCurrency, e))?;
+        let money = Money::from_decimal(cap.amount, currency)
+            .map_err(|e| FieldError::new(Field::MaxDiscountPerCustomer, e))?;
+        if money.minor <= 0 {
+            return Err(FieldError::new(
+                Field::MaxDiscountPerCustomer,
+                Problem::AmountNotPositive,
+            ));
+        }
+        match expected {
+            Some(c) if c != currency => Err(FieldError::new(
+                Field::MaxDiscountPerCustomerCurrency,
+                Problem::CurrencyMismatch {
+                    expected: c.code().to_owned(),
+                },
+            )),
+            _ => Ok(Some(money)),
+        }
     }
 
     /// Validates a minimum subtotal against the discount's currency.
@@ -488,6 +520,8 @@ pub struct CouponDraft {
     pub target: Target,
     /// Whether it has no code and applies to every eligible cart by itself.
     pub automatic: bool,
+    /// The most discount one customer may have from it.
+    pub max_discount_per_customer: Option<MoneyInput>,
 }
 
 impl CouponSpec {
@@ -534,6 +568,14 @@ impl CouponSpec {
             Some(d) => e.take_all(draft.target.check(d)),
             None => Some(Target::Order),
         };
+        let expected = discount
+            .as_ref()
+            .and_then(Discount::currency)
+            .or(min_subtotal.flatten().map(|m| m.currency));
+        let customer_cap = e.take(Self::check_customer_cap(
+            expected,
+            draft.max_discount_per_customer.as_ref(),
+        ));
         e.finish()?;
         // `finish` returned Ok, so every part was taken.
         let (
@@ -549,6 +591,7 @@ impl CouponSpec {
             Some(min_subtotal),
             Some(min_items),
             Some(target),
+            Some(max_discount_per_customer),
         ) = (
             name,
             description,
@@ -562,6 +605,7 @@ impl CouponSpec {
             min_subtotal,
             min_items,
             target,
+            customer_cap,
         )
         else {
             return Err(FieldError::new(Field::Discount, Problem::DiscountKindAmbiguous).into());
@@ -582,6 +626,7 @@ impl CouponSpec {
             stacking: Stacking::new(draft.combines_with, draft.priority),
             target,
             automatic: draft.automatic,
+            max_discount_per_customer,
         })
     }
 }
@@ -634,6 +679,8 @@ pub struct CouponPatch {
     pub priority: Option<i32>,
     /// New target.
     pub target: Option<Target>,
+    /// New per-customer discount cap (`Some(None)`: none).
+    pub max_discount_per_customer: Option<Option<MoneyInput>>,
 }
 
 impl CouponSpec {
@@ -709,6 +756,27 @@ impl CouponSpec {
                 patch.priority.unwrap_or(spec.stacking.priority),
             );
         }
+        let expected = spec
+            .discount
+            .currency()
+            .or(spec.min_subtotal.map(|m| m.currency));
+        let customer_cap = match patch.max_discount_per_customer {
+            Some(cap) => Self::check_customer_cap(expected, cap.as_ref()),
+            None => match (expected, spec.max_discount_per_customer) {
+                (Some(c), Some(cap)) if cap.currency != c => Err(FieldError::new(
+                    Field::MaxDiscountPerCustomerCurrency,
+                    Problem::CurrencyMismatch {
+                        expected: c.code().to_owned(),
+                    },
+                )),
+                (_, kept) => Ok(kept),
+            },
+        };
+        assign(
+            &mut e,
+            &mut spec.max_discount_per_customer,
+            Some(customer_cap),
+        );
         let target = patch.target.unwrap_or_else(|| spec.target.clone());
         assign(&mut e, &mut spec.target, Some(target.check(&spec.discount)));
         e.finish()?;

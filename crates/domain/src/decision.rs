@@ -62,6 +62,11 @@ impl Found {
         self.coupon.spec.per_customer_limit.get().is_some() || self.has_rules()
     }
 
+    /// Whether deciding needs the discount this customer has had from the coupon.
+    pub fn caps_customer_discount(&self) -> bool {
+        self.coupon.spec.max_discount_per_customer.is_some()
+    }
+
     /// Whether deciding needs the campaign's usage.
     pub fn caps_campaign(&self) -> bool {
         self.campaign

@@ -42,6 +42,10 @@ pub enum Field {
     MaxRedemptions,
     /// The cap on redemptions by one customer.
     PerCustomerLimit,
+    /// The cap on one customer's discount.
+    MaxDiscountPerCustomer,
+    /// The currency of the cap on one customer's discount.
+    MaxDiscountPerCustomerCurrency,
     /// The channel at this index.
     ChannelAt(usize),
     /// The list of channels as a whole.

@@ -120,6 +120,10 @@ pub struct CreateCouponInput {
     /// (default false). Not with `code`.
     #[graphql(default)]
     pub automatic: bool,
+    /// The most discount one customer may have from it over all their uses, less
+    /// refunds (in the coupon's currency); the use that would pass it is lowered to what
+    /// is left. Needs a customer on the order.
+    pub max_discount_per_customer: Option<MoneyInput>,
 }
 
 impl CreateCouponInput {
@@ -173,6 +177,7 @@ impl CreateCouponInput {
             priority: self.priority,
             target: self.target.map(Into::into).unwrap_or_default(),
             automatic: self.automatic,
+            max_discount_per_customer: self.max_discount_per_customer.map(Into::into),
         };
         (draft, self.code, status)
     }
@@ -223,6 +228,8 @@ pub struct UpdateCouponInput {
     pub priority: Option<i32>,
     /// New target.
     pub target: Option<TargetInput>,
+    /// New per-customer discount cap (`null`: none).
+    pub max_discount_per_customer: MaybeUndefined<MoneyInput>,
 }
 
 impl UpdateCouponInput {
@@ -247,6 +254,7 @@ impl UpdateCouponInput {
                 .map(|c| c.into_iter().map(Into::into).collect()),
             priority: self.priority,
             target: self.target.map(Into::into),
+            max_discount_per_customer: maybe(self.max_discount_per_customer, Into::into),
         }
     }
 }

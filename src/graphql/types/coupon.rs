@@ -218,6 +218,12 @@ impl Coupon {
         self.0.spec.class().into()
     }
 
+    /// The most discount one customer may have from it over all their uses, less
+    /// refunds; null for no cap.
+    async fn max_discount_per_customer(&self) -> Option<Money> {
+        self.0.spec.max_discount_per_customer.map(Into::into)
+    }
+
     /// Whether it is an automatic discount: no code; every cart it applies to gets it.
     async fn automatic(&self) -> bool {
         self.0.spec.automatic

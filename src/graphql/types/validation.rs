@@ -41,6 +41,9 @@ pub enum RejectionCode {
     CustomerRequired,
     /// This customer has used the coupon as often as allowed.
     CustomerLimitReached,
+    /// This customer has had as much discount from the coupon as allowed
+    /// (`maxDiscountPerCustomer`).
+    CustomerDiscountLimitReached,
     /// The coupon is already used on this order (reserved or redeemed).
     AlreadyAppliedToOrder,
     /// The coupon may not share the order with another coupon (see `conflictingCode`).

@@ -40,6 +40,7 @@ diesel::table! {
         priority -> Integer,
         target -> Nullable<Document>,
         automatic -> Bool,
+        max_discount_per_customer_minor -> Nullable<BigInt>,
     }
 }
 
@@ -382,6 +383,7 @@ pub struct CouponColumns {
     pub priority: i32,
     pub target: Option<Value>,
     pub automatic: bool,
+    pub max_discount_per_customer_minor: Option<i64>,
 }
 
 impl CouponColumns {
@@ -435,6 +437,7 @@ impl CouponColumns {
                 other => serde_json::to_value(other).ok(),
             },
             automatic: spec.automatic,
+            max_discount_per_customer_minor: spec.max_discount_per_customer.map(|m| m.minor),
         }
     }
 }

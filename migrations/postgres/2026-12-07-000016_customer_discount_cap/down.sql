@@ -1,0 +1,1 @@
+ALTER TABLE coupons DROP COLUMN max_discount_per_customer_minor;
