@@ -274,6 +274,8 @@ pub enum UserErrorCode {
     DiscountKindAmbiguous,
     /// A buy-X-get-Y target with a fixed-amount discount: it gives a percentage off.
     PercentageRequired,
+    /// Not an IANA time zone name.
+    UnknownTimeZone,
     /// `maxDiscount` given for a fixed-amount discount.
     MaxDiscountNotApplicable,
     /// `expiresAt` not later than `startsAt`.
@@ -507,6 +509,7 @@ fn path(field: Field) -> Vec<String> {
         Field::MinSubtotal => p(&["minSubtotal", "amount"]),
         Field::MinSubtotalCurrency => p(&["minSubtotal", "currency"]),
         Field::MinItems => p(&["minItems"]),
+        Field::TimeZone => p(&["timeZone"]),
         Field::MaxDiscountPerCustomer => p(&["maxDiscountPerCustomer", "amount"]),
         Field::MaxDiscountPerCustomerCurrency => p(&["maxDiscountPerCustomer", "currency"]),
         Field::Target => p(&["target"]),
@@ -577,6 +580,7 @@ fn code(problem: &Problem) -> UserErrorCode {
         Problem::InvalidEmail => C::InvalidEmail,
         Problem::DiscountKindAmbiguous => C::DiscountKindAmbiguous,
         Problem::PercentageRequired => C::PercentageRequired,
+        Problem::UnknownTimeZone(_) => C::UnknownTimeZone,
         Problem::MaxDiscountNotApplicable => C::MaxDiscountNotApplicable,
         Problem::WindowInverted => C::InvalidDateRange,
         Problem::LimitTooSmall => C::InvalidLimit,

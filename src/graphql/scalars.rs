@@ -1,5 +1,5 @@
-//! Scalars: `DateTime` (RFC 3339 with an offset, answered in UTC) and `Decimal` (exact
-//! decimal text).
+//! Scalars: `DateTime` (RFC 3339 with an offset, answered in UTC), `Date` (a calendar
+//! day) and `Decimal` (exact decimal text).
 
 use std::str::FromStr;
 
@@ -33,6 +33,32 @@ impl ScalarType for DateTime {
 
     fn to_value(&self) -> Value {
         Value::String(self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    }
+}
+
+/// A calendar day, `YYYY-MM-DD` (ISO 8601), read in a time zone the field names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Date(pub chrono::NaiveDate);
+
+/// A calendar day, `YYYY-MM-DD` (ISO 8601), read in a time zone the field names.
+#[Scalar(
+    name = "Date",
+    specified_by_url = "https://www.iso.org/iso-8601-date-and-time-format.html"
+)]
+impl ScalarType for Date {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(Self)
+                .map_err(|_| {
+                    InputValueError::custom(format!("{s:?} is not a date such as 2026-12-31"))
+                }),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.format("%Y-%m-%d").to_string())
     }
 }
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use coupons_domain::{
     Channels, Coupon, CouponId, CouponSpec, Currency, Discount, DiscountClass, LifecycleStatus,
     Limit, Metadata, Money, Percentage, Redemption, RedemptionStatus, ReversalPolicy, RuleBinding,
-    Stacking, Target, Window,
+    Stacking, Target, TimeZone, Window,
 };
 use diesel::Queryable;
 use rust_decimal::Decimal;
@@ -46,6 +46,7 @@ pub(super) struct StoredCoupon {
     target: Option<Value>,
     automatic: bool,
     max_discount_per_customer_minor: Option<i64>,
+    time_zone: Option<String>,
 }
 
 /// Reads the stored list of discount classes (comma-separated names).
@@ -157,6 +158,12 @@ impl StoredCoupon {
                     return Err(corrupt("customer discount cap without currency".into()));
                 }
             },
+            time_zone: self
+                .time_zone
+                .as_deref()
+                .map(TimeZone::parse)
+                .transpose()
+                .map_err(|e| corrupt(e.to_string()))?,
         };
         Ok(Coupon {
             id: CouponId(id),

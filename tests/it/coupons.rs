@@ -958,3 +958,79 @@ both_backends!(
     configured_defaults_fill_what_is_left_out,
     super::configured_defaults()
 );
+
+/// A coupon's dates in its time zone: "1 to 31 December in Berlin" runs from Berlin
+/// midnight to Berlin midnight, shown back in Berlin time beside UTC; across a clock
+/// change the offset follows the date; an unknown zone, or a day beside an instant, is
+/// refused; a new zone keeps the instants and shows them in the new zone.
+async fn dates_are_read_and_shown_in_the_coupon_time_zone(app: TestApp) {
+    const FIELDS: &str = "id timeZone startsAt expiresAt startsAtLocal expiresAtLocal";
+    let berlin = create(
+        &app,
+        json!({ "name": "December", "code": "DEC26", "discount": { "percentage": "10" },
+                "timeZone": "Europe/Berlin", "startsOn": "2026-12-01", "endsOn": "2026-12-31" }),
+    )
+    .await;
+    let read = app
+        .admin(
+            &format!("query($id: ID) {{ coupon(id: $id) {{ {FIELDS} }} }}"),
+            json!({ "id": berlin["id"] }),
+        )
+        .await;
+    assert_eq!(
+        read["coupon"],
+        json!({ "id": berlin["id"], "timeZone": "Europe/Berlin",
+                "startsAt": "2026-11-30T23:00:00Z", "expiresAt": "2026-12-31T23:00:00Z",
+                "startsAtLocal": "2026-12-01T00:00:00+01:00",
+                "expiresAtLocal": "2027-01-01T00:00:00+01:00" })
+    );
+    let summer = create(
+        &app,
+        json!({ "name": "Fourth", "code": "JULY4", "discount": { "percentage": "10" },
+                "timeZone": "America/New_York", "startsOn": "2027-03-01", "endsOn": "2027-07-04" }),
+    )
+    .await;
+    let read = app
+        .admin(
+            &format!("query($id: ID) {{ coupon(id: $id) {{ {FIELDS} }} }}"),
+            json!({ "id": summer["id"] }),
+        )
+        .await;
+    assert_eq!(read["coupon"]["startsAt"], "2027-03-01T05:00:00Z");
+    assert_eq!(read["coupon"]["expiresAt"], "2027-07-05T04:00:00Z");
+    assert_eq!(
+        read["coupon"]["expiresAtLocal"],
+        "2027-07-05T00:00:00-04:00"
+    );
+
+    let bad = app
+        .admin(
+            "mutation($input: CreateCouponInput!) { createCoupon(input: $input) { userErrors { field code } } }",
+            json!({ "input": { "name": "Bad", "code": "BADTZ", "discount": { "percentage": "10" },
+                "timeZone": "Mars/Olympus", "startsAt": "2026-12-01T00:00:00Z", "startsOn": "2026-12-01" } }),
+        )
+        .await;
+    assert_eq!(
+        bad["createCoupon"]["userErrors"],
+        json!([
+            { "field": ["input", "timeZone"], "code": "UNKNOWN_TIME_ZONE" },
+            { "field": ["input", "startsAt"], "code": "INVALID_LIMIT" }
+        ])
+    );
+
+    let moved = app
+        .admin(
+            &format!("mutation($id: ID!) {{ updateCoupon(input: {{ id: $id, timeZone: \"Asia/Tokyo\" }}) {{ coupon {{ {FIELDS} }} userErrors {{ code }} }} }}"),
+            json!({ "id": berlin["id"] }),
+        )
+        .await;
+    assert_eq!(
+        moved["updateCoupon"]["coupon"]["expiresAt"],
+        "2026-12-31T23:00:00Z"
+    );
+    assert_eq!(
+        moved["updateCoupon"]["coupon"]["expiresAtLocal"], "2027-01-01T08:00:00+09:00",
+        "{moved:#}"
+    );
+}
+both_backends!(dates_are_read_and_shown_in_the_coupon_time_zone);

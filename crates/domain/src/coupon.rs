@@ -142,6 +142,48 @@ impl Window {
     }
 }
 
+/// Where a coupon's calendar dates are read and its instants shown: an IANA time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeZone(chrono_tz::Tz);
+
+impl TimeZone {
+    /// UTC, for coupons without a zone.
+    pub const UTC: Self = Self(chrono_tz::UTC);
+
+    /// Reads an IANA name such as `Europe/Berlin`.
+    pub fn parse(name: &str) -> Result<Self, Problem> {
+        name.trim()
+            .parse::<chrono_tz::Tz>()
+            .map(Self)
+            .map_err(|_| Problem::UnknownTimeZone(name.trim().to_owned()))
+    }
+
+    /// The IANA name.
+    pub fn name(self) -> &'static str {
+        self.0.name()
+    }
+
+    /// The first instant of `day` in this zone: local midnight, or the first local time
+    /// after it when a clock change skips midnight.
+    pub fn start_of(self, day: chrono::NaiveDate) -> DateTime<Utc> {
+        use chrono::TimeZone as _;
+        let midnight = day.and_time(chrono::NaiveTime::MIN);
+        (0..=180)
+            .find_map(|m| {
+                self.0
+                    .from_local_datetime(&(midnight + Duration::minutes(m)))
+                    .earliest()
+            })
+            .map_or_else(|| midnight.and_utc(), |t| t.with_timezone(&Utc))
+    }
+
+    /// `t` as RFC 3339 with this zone's offset at that instant.
+    pub fn show(self, t: DateTime<Utc>) -> String {
+        t.with_timezone(&self.0)
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    }
+}
+
 /// How the end of the window was given at creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expiry {
@@ -403,6 +445,8 @@ pub struct CouponSpec {
     /// The most discount one customer may have from it, over all their uses (less
     /// refunds), in the coupon's currency.
     pub max_discount_per_customer: Option<Money>,
+    /// Where its dates are read and shown; `None`: UTC.
+    pub time_zone: Option<TimeZone>,
 }
 
 /// The name of the one code row of an automatic coupon: its redemptions go through it.
@@ -522,6 +566,12 @@ pub struct CouponDraft {
     pub automatic: bool,
     /// The most discount one customer may have from it.
     pub max_discount_per_customer: Option<MoneyInput>,
+    /// IANA time zone its dates are read in.
+    pub time_zone: Option<String>,
+    /// First day of validity, from local midnight (instead of `starts_at`).
+    pub starts_on: Option<chrono::NaiveDate>,
+    /// Last day of validity, to local midnight after it (instead of `expires_at`).
+    pub ends_on: Option<chrono::NaiveDate>,
 }
 
 impl CouponSpec {
@@ -545,11 +595,35 @@ impl CouponSpec {
             draft.amount.as_ref(),
             draft.max_discount.as_ref(),
         ));
-        let starts_at = draft.starts_at.unwrap_or(now);
-        let expires_at = draft
-            .expires_at
-            .unwrap_or(Expiry::Default)
-            .resolve(starts_at, default_expiration_days);
+        let time_zone = match draft.time_zone.as_deref() {
+            Some(z) => e
+                .take(TimeZone::parse(z).map_err(|p| FieldError::new(Field::TimeZone, p)))
+                .map(Some),
+            None => Some(None),
+        };
+        let here = time_zone.flatten().unwrap_or(TimeZone::UTC);
+        let expiry = draft.expires_at.unwrap_or(Expiry::Default);
+        if draft.starts_on.is_some() && draft.starts_at.is_some() {
+            e.push(FieldError::new(
+                Field::StartsAt,
+                Problem::Exclusive("give startsAt or startsOn, not both"),
+            ));
+        }
+        if draft.ends_on.is_some() && expiry != Expiry::Default {
+            e.push(FieldError::new(
+                Field::ExpiresAt,
+                Problem::Exclusive("give expiresAt or endsOn, not both"),
+            ));
+        }
+        let starts_at = draft
+            .starts_on
+            .map(|d| here.start_of(d))
+            .or(draft.starts_at)
+            .unwrap_or(now);
+        let expires_at = match draft.ends_on {
+            Some(day) => Some(here.start_of(day.succ_opt().unwrap_or(day))),
+            None => expiry.resolve(starts_at, default_expiration_days),
+        };
         let window = e.take(Window::new(starts_at, expires_at));
         let max_redemptions = e.take(Limit::new(draft.max_redemptions, Field::MaxRedemptions));
         let per_customer_limit = e.take(Limit::new(
@@ -592,6 +666,7 @@ impl CouponSpec {
             Some(min_items),
             Some(target),
             Some(max_discount_per_customer),
+            Some(time_zone),
         ) = (
             name,
             description,
@@ -606,6 +681,7 @@ impl CouponSpec {
             min_items,
             target,
             customer_cap,
+            time_zone,
         )
         else {
             return Err(FieldError::new(Field::Discount, Problem::DiscountKindAmbiguous).into());
@@ -627,6 +703,7 @@ impl CouponSpec {
             target,
             automatic: draft.automatic,
             max_discount_per_customer,
+            time_zone,
         })
     }
 }
@@ -681,6 +758,12 @@ pub struct CouponPatch {
     pub target: Option<Target>,
     /// New per-customer discount cap (`Some(None)`: none).
     pub max_discount_per_customer: Option<Option<MoneyInput>>,
+    /// New time zone (`Some(None)`: UTC). The window's instants stay as they are.
+    pub time_zone: Option<Option<String>>,
+    /// New first day, read in the (new) time zone (instead of `starts_at`).
+    pub starts_on: Option<chrono::NaiveDate>,
+    /// New last day, read in the (new) time zone (instead of `expires_at`).
+    pub ends_on: Option<chrono::NaiveDate>,
 }
 
 impl CouponSpec {
@@ -712,8 +795,34 @@ impl CouponSpec {
             Discount::from_parts(d.percentage, d.amount.as_ref(), d.max_discount.as_ref())
         });
         assign(&mut e, &mut spec.discount, discount);
-        let starts_at = patch.starts_at.unwrap_or(spec.window.starts_at);
-        let expires_at = patch.expires_at.unwrap_or(spec.window.expires_at);
+        if let Some(zone) = patch.time_zone {
+            let zone = zone
+                .map(|z| TimeZone::parse(&z).map_err(|p| FieldError::new(Field::TimeZone, p)))
+                .transpose();
+            assign(&mut e, &mut spec.time_zone, Some(zone));
+        }
+        let here = spec.time_zone.unwrap_or(TimeZone::UTC);
+        if patch.starts_on.is_some() && patch.starts_at.is_some() {
+            e.push(FieldError::new(
+                Field::StartsAt,
+                Problem::Exclusive("give startsAt or startsOn, not both"),
+            ));
+        }
+        if patch.ends_on.is_some() && patch.expires_at.is_some() {
+            e.push(FieldError::new(
+                Field::ExpiresAt,
+                Problem::Exclusive("give expiresAt or endsOn, not both"),
+            ));
+        }
+        let starts_at = patch
+            .starts_on
+            .map(|d| here.start_of(d))
+            .or(patch.starts_at)
+            .unwrap_or(spec.window.starts_at);
+        let expires_at = match patch.ends_on {
+            Some(day) => Some(here.start_of(day.succ_opt().unwrap_or(day))),
+            None => patch.expires_at.unwrap_or(spec.window.expires_at),
+        };
         assign(
             &mut e,
             &mut spec.window,

@@ -38,6 +38,8 @@ pub enum Field {
     StartsAt,
     /// The end of the validity window.
     ExpiresAt,
+    /// The time zone dates are read in.
+    TimeZone,
     /// The cap on redemptions over all codes.
     MaxRedemptions,
     /// The cap on redemptions by one customer.
@@ -207,6 +209,9 @@ pub enum Problem {
     /// Both or neither of `percentage` and `amount`.
     #[error("give exactly one of percentage or amount")]
     DiscountKindAmbiguous,
+    /// Not an IANA time zone name.
+    #[error("{0:?} is not an IANA time zone name, such as Europe/Berlin")]
+    UnknownTimeZone(String),
     /// A target that gives a percentage off (buy X get Y) with a fixed-amount discount.
     #[error("buy X get Y gives a percentage off (100 for free), not a fixed amount")]
     PercentageRequired,

@@ -30,8 +30,8 @@ pub use checkout::{CodeTerms, Rejection, RejectionKind, Usage, evaluate, evaluat
 pub use code::{CodeError, CouponCode};
 pub use coupon::{
     Channels, Coupon, CouponDraft, CouponId, CouponPatch, CouponSpec, CouponStatus, DiscountParts,
-    Expiry, LifecycleStatus, Limit, Metadata, ReversalPolicy, RuleBinding, Warning, WarningKind,
-    Window, automatic_code,
+    Expiry, LifecycleStatus, Limit, Metadata, ReversalPolicy, RuleBinding, TimeZone, Warning,
+    WarningKind, Window, automatic_code,
 };
 pub use decision::{
     CartDecision, Found, History, Snapshot, UsageMark, beside_held, decide, decide_alone,

@@ -5,7 +5,7 @@ use coupons_domain::{CouponDraft, CouponPatch, DiscountParts, Expiry, LifecycleS
 
 use super::{MoneyInput, TargetInput};
 use crate::graphql::error::UserError;
-use crate::graphql::scalars::{DateTime, Decimal};
+use crate::graphql::scalars::{Date, DateTime, Decimal};
 use crate::graphql::types::{
     Coupon, CouponCode, CouponLifecycleStatus, CouponStatus, DiscountClass, ReversalPolicy,
 };
@@ -124,6 +124,13 @@ pub struct CreateCouponInput {
     /// refunds (in the coupon's currency); the use that would pass it is lowered to what
     /// is left. Needs a customer on the order.
     pub max_discount_per_customer: Option<MoneyInput>,
+    /// IANA time zone (e.g. `Europe/Berlin`) that `startsOn` and `endsOn` are read in
+    /// and the window is shown in (`startsAtLocal`, `expiresAtLocal`); default UTC.
+    pub time_zone: Option<String>,
+    /// First day of validity, from local midnight (instead of `startsAt`).
+    pub starts_on: Option<Date>,
+    /// Last day of validity, up to local midnight after it (instead of `expiresAt`).
+    pub ends_on: Option<Date>,
 }
 
 impl CreateCouponInput {
@@ -178,6 +185,9 @@ impl CreateCouponInput {
             target: self.target.map(Into::into).unwrap_or_default(),
             automatic: self.automatic,
             max_discount_per_customer: self.max_discount_per_customer.map(Into::into),
+            time_zone: self.time_zone,
+            starts_on: self.starts_on.map(|d| d.0),
+            ends_on: self.ends_on.map(|d| d.0),
         };
         (draft, self.code, status)
     }
@@ -230,6 +240,12 @@ pub struct UpdateCouponInput {
     pub target: Option<TargetInput>,
     /// New per-customer discount cap (`null`: none).
     pub max_discount_per_customer: MaybeUndefined<MoneyInput>,
+    /// New time zone (`null`: UTC); the window's instants stay as they are.
+    pub time_zone: MaybeUndefined<String>,
+    /// New first day, read in the coupon's (new) time zone (instead of `startsAt`).
+    pub starts_on: Option<Date>,
+    /// New last day, read in the coupon's (new) time zone (instead of `expiresAt`).
+    pub ends_on: Option<Date>,
 }
 
 impl UpdateCouponInput {
@@ -255,6 +271,9 @@ impl UpdateCouponInput {
             priority: self.priority,
             target: self.target.map(Into::into),
             max_discount_per_customer: maybe(self.max_discount_per_customer, Into::into),
+            time_zone: maybe(self.time_zone, |z| z),
+            starts_on: self.starts_on.map(|d| d.0),
+            ends_on: self.ends_on.map(|d| d.0),
         }
     }
 }

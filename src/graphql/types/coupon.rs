@@ -85,6 +85,12 @@ pub struct RuleBinding {
 #[derive(Debug, Clone)]
 pub struct Coupon(pub domain::Coupon);
 
+impl Coupon {
+    fn zone(&self) -> domain::TimeZone {
+        self.0.spec.time_zone.unwrap_or(domain::TimeZone::UTC)
+    }
+}
+
 /// A discount definition, reachable through any of its codes.
 #[Object]
 impl Coupon {
@@ -135,6 +141,22 @@ impl Coupon {
     /// First instant it can no longer be used; null for never.
     async fn expires_at(&self) -> Option<DateTime> {
         self.0.spec.window.expires_at.map(DateTime)
+    }
+
+    /// The IANA time zone its dates are read and shown in; null: UTC.
+    async fn time_zone(&self) -> Option<&'static str> {
+        self.0.spec.time_zone.map(domain::TimeZone::name)
+    }
+
+    /// `startsAt` in the coupon's time zone (RFC 3339 with that zone's offset).
+    async fn starts_at_local(&self) -> String {
+        self.zone().show(self.0.spec.window.starts_at)
+    }
+
+    /// `expiresAt` in the coupon's time zone; null for never.
+    async fn expires_at_local(&self) -> Option<String> {
+        let zone = self.zone();
+        self.0.spec.window.expires_at.map(|t| zone.show(t))
     }
 
     /// Most redemptions over all its codes; null for no cap.

@@ -41,6 +41,7 @@ diesel::table! {
         target -> Nullable<Document>,
         automatic -> Bool,
         max_discount_per_customer_minor -> Nullable<BigInt>,
+        time_zone -> Nullable<Text>,
     }
 }
 
@@ -384,6 +385,7 @@ pub struct CouponColumns {
     pub target: Option<Value>,
     pub automatic: bool,
     pub max_discount_per_customer_minor: Option<i64>,
+    pub time_zone: Option<&'static str>,
 }
 
 impl CouponColumns {
@@ -438,6 +440,7 @@ impl CouponColumns {
             },
             automatic: spec.automatic,
             max_discount_per_customer_minor: spec.max_discount_per_customer.map(|m| m.minor),
+            time_zone: spec.time_zone.map(coupons_domain::TimeZone::name),
         }
     }
 }
