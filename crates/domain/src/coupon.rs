@@ -184,6 +184,22 @@ impl TimeZone {
     }
 }
 
+/// Records that a window's start or end was given both as a day and as an instant.
+fn days_or_instants(e: &mut Collector, both_starts: bool, both_ends: bool) {
+    if both_starts {
+        e.push(FieldError::new(
+            Field::StartsAt,
+            Problem::Exclusive("give startsAt or startsOn, not both"),
+        ));
+    }
+    if both_ends {
+        e.push(FieldError::new(
+            Field::ExpiresAt,
+            Problem::Exclusive("give expiresAt or endsOn, not both"),
+        ));
+    }
+}
+
 /// How the end of the window was given at creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expiry {
@@ -603,18 +619,11 @@ impl CouponSpec {
         };
         let here = time_zone.flatten().unwrap_or(TimeZone::UTC);
         let expiry = draft.expires_at.unwrap_or(Expiry::Default);
-        if draft.starts_on.is_some() && draft.starts_at.is_some() {
-            e.push(FieldError::new(
-                Field::StartsAt,
-                Problem::Exclusive("give startsAt or startsOn, not both"),
-            ));
-        }
-        if draft.ends_on.is_some() && expiry != Expiry::Default {
-            e.push(FieldError::new(
-                Field::ExpiresAt,
-                Problem::Exclusive("give expiresAt or endsOn, not both"),
-            ));
-        }
+        days_or_instants(
+            &mut e,
+            draft.starts_on.is_some() && draft.starts_at.is_some(),
+            draft.ends_on.is_some() && expiry != Expiry::Default,
+        );
         let starts_at = draft
             .starts_on
             .map(|d| here.start_of(d))
@@ -802,18 +811,11 @@ impl CouponSpec {
             assign(&mut e, &mut spec.time_zone, Some(zone));
         }
         let here = spec.time_zone.unwrap_or(TimeZone::UTC);
-        if patch.starts_on.is_some() && patch.starts_at.is_some() {
-            e.push(FieldError::new(
-                Field::StartsAt,
-                Problem::Exclusive("give startsAt or startsOn, not both"),
-            ));
-        }
-        if patch.ends_on.is_some() && patch.expires_at.is_some() {
-            e.push(FieldError::new(
-                Field::ExpiresAt,
-                Problem::Exclusive("give expiresAt or endsOn, not both"),
-            ));
-        }
+        days_or_instants(
+            &mut e,
+            patch.starts_on.is_some() && patch.starts_at.is_some(),
+            patch.ends_on.is_some() && patch.expires_at.is_some(),
+        );
         let starts_at = patch
             .starts_on
             .map(|d| here.start_of(d))

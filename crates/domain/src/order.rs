@@ -135,6 +135,15 @@ fn bounded(raw: &str, field: Field) -> Result<String, FieldError> {
     Ok(t.to_owned())
 }
 
+/// An amount of an order in its currency: exact to the minor unit, not negative.
+fn amount(value: Decimal, currency: Currency, field: Field) -> Result<Money, FieldError> {
+    let m = Money::from_decimal(value, currency).map_err(|p| FieldError::new(field, p))?;
+    if m.minor < 0 {
+        return Err(FieldError::new(field, Problem::AmountNegative));
+    }
+    Ok(m)
+}
+
 /// Normalises an e-mail address (trimmed, lower case) and checks its shape.
 pub fn normalize_email(raw: &str) -> Result<String, Problem> {
     let e = raw.trim().to_lowercase();
@@ -182,38 +191,8 @@ impl Order {
         let currency = e.take(
             Currency::parse(&d.currency).map_err(|p| FieldError::new(Field::OrderCurrency, p)),
         );
-        let subtotal = currency.and_then(|c| {
-            e.take(
-                Money::from_decimal(d.subtotal, c)
-                    .map_err(|p| FieldError::new(Field::OrderSubtotal, p))
-                    .and_then(|m| {
-                        if m.minor < 0 {
-                            Err(FieldError::new(
-                                Field::OrderSubtotal,
-                                Problem::AmountNegative,
-                            ))
-                        } else {
-                            Ok(m)
-                        }
-                    }),
-            )
-        });
-        let shipping = currency.and_then(|c| {
-            e.take(
-                Money::from_decimal(d.shipping, c)
-                    .map_err(|p| FieldError::new(Field::OrderShipping, p))
-                    .and_then(|m| {
-                        if m.minor < 0 {
-                            Err(FieldError::new(
-                                Field::OrderShipping,
-                                Problem::AmountNegative,
-                            ))
-                        } else {
-                            Ok(m)
-                        }
-                    }),
-            )
-        });
+        let subtotal = currency.and_then(|c| e.take(amount(d.subtotal, c, Field::OrderSubtotal)));
+        let shipping = currency.and_then(|c| e.take(amount(d.shipping, c, Field::OrderShipping)));
         if d.items.len() > ITEMS_MAX {
             e.push(FieldError::new(
                 Field::OrderItems,
