@@ -15,7 +15,8 @@
 
 use async_graphql::{Enum, SimpleObject};
 use coupons_domain::{
-    CheckoutOutcome, CodeError, Field, FieldError, LimitsError, MoneyError, Problem, RejectionKind,
+    CheckoutOutcome, CodeError, Field, FieldError, LimitsError, MoneyError, MoneyList, Problem,
+    RejectionKind,
 };
 
 use std::sync::Arc;
@@ -262,6 +263,8 @@ pub enum UserErrorCode {
     UnknownCurrency,
     /// More decimal places than the currency has.
     AmountTooPrecise,
+    /// A currency given twice in one list of amounts.
+    DuplicateCurrency,
     /// An amount too large to store.
     AmountTooLarge,
     /// An amount that is zero or negative.
@@ -551,10 +554,32 @@ fn path(field: Field) -> Vec<String> {
         Field::CouponId => p(&["couponId"]),
         Field::AllCoupons => p(&["allCoupons"]),
         Field::GraceMinutes => p(&["graceMinutes"]),
+        Field::MoneyAt {
+            list,
+            index,
+            currency,
+        } => {
+            let mut at = money_list(list);
+            at.push(index.to_string());
+            at.push(if currency { "currency" } else { "amount" }.to_owned());
+            at
+        }
+        Field::MoneyList(list) => money_list(list),
     };
     let mut out = vec!["input".to_owned()];
     out.extend(rest);
     out
+}
+
+/// Where a coupon's money list is in the input.
+fn money_list(list: MoneyList) -> Vec<String> {
+    let at: &[&str] = match list {
+        MoneyList::Amounts => &["discount", "amounts"],
+        MoneyList::MaxDiscounts => &["discount", "maxDiscounts"],
+        MoneyList::MinSubtotals => &["minSubtotals"],
+        MoneyList::MaxDiscountsPerCustomer => &["maxDiscountsPerCustomer"],
+    };
+    at.iter().map(|s| (*s).to_owned()).collect()
 }
 
 fn code(problem: &Problem) -> UserErrorCode {
@@ -576,7 +601,8 @@ fn code(problem: &Problem) -> UserErrorCode {
         Problem::PercentageTooPrecise { .. } => C::PercentageTooPrecise,
         Problem::AmountNotPositive => C::AmountNotPositive,
         Problem::AmountNegative => C::AmountNegative,
-        Problem::CurrencyMismatch { .. } => C::CurrencyMismatch,
+        Problem::CurrencyMismatch { .. } | Problem::CurrenciesDiffer { .. } => C::CurrencyMismatch,
+        Problem::CurrencyRepeated(_) => C::DuplicateCurrency,
         Problem::InvalidEmail => C::InvalidEmail,
         Problem::DiscountKindAmbiguous => C::DiscountKindAmbiguous,
         Problem::PercentageRequired => C::PercentageRequired,

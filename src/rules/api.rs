@@ -4,8 +4,11 @@
 use std::str::FromStr;
 
 use chrono::{Datelike, TimeZone, Timelike, Utc};
-use coupons_domain::{Currency, Money};
+use coupons_domain::{BuyXGetY, Currency, Money, Percentage, Shape};
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
+
+/// What `check` may return, for the error when it returns something else.
+const VERDICTS: &str = "check must return pass(), reject(..), cap(..), only_lines(..), free_shipping() or buy_x_get_y(..)";
 
 fn verdict(kind: &str) -> Map {
     let mut m = Map::new();
@@ -37,6 +40,68 @@ fn cap(amount: i64) -> Map {
     let mut m = verdict("cap");
     m.insert("amount".into(), amount.into());
     m
+}
+
+/// `only_lines(skus)`: the coupon's discount goes to the order's lines with these SKUs
+/// only.
+fn only_lines(skus: Array) -> Map {
+    let mut m = verdict("lines");
+    m.insert("skus".into(), skus.into());
+    m
+}
+
+/// `free_shipping()`: the coupon takes the whole shipping price off, instead of its own
+/// discount.
+fn free_shipping() -> Map {
+    verdict("free_shipping")
+}
+
+/// `buy_x_get_y(offer)`: the coupon gives a buy-X-get-Y instead of its own discount:
+/// `#{ buy: #{ skus, categories }, buy_quantity, get: #{ skus, categories },
+/// get_quantity, percentage, max_applications }` (`percentage` 100 when left out: the
+/// units got are free).
+fn buy_x_get_y(offer: Map) -> Map {
+    let mut m = offer;
+    m.insert("verdict".into(), "buy_x_get_y".into());
+    m
+}
+
+/// A shape verdict's map as the domain's shape, validated like a coupon's target.
+fn read_shape(kind: &str, map: &Map) -> Result<Shape, String> {
+    let shape = match kind {
+        "lines" => {
+            let skus = map
+                .get("skus")
+                .cloned()
+                .and_then(string_list)
+                .ok_or("only_lines(skus) needs an array of SKUs")?;
+            Shape::lines(skus)
+        }
+        "free_shipping" => Shape::free_shipping(),
+        _ => {
+            let mut offer = map.clone();
+            offer.remove("verdict");
+            let percent = match offer.remove("percentage") {
+                None => Percentage::ALL,
+                Some(p) => {
+                    let value = p
+                        .as_int()
+                        .map(rust_decimal::Decimal::from)
+                        .or_else(|_| {
+                            p.into_string().map_err(|_| ()).and_then(|s| {
+                                rust_decimal::Decimal::from_str(s.trim()).map_err(|_| ())
+                            })
+                        })
+                        .map_err(|()| "buy_x_get_y: percentage is a number from 0 to 100")?;
+                    Percentage::new(value).map_err(|e| format!("buy_x_get_y: {e}"))?
+                }
+            };
+            let offer: BuyXGetY = rhai::serde::from_dynamic(&offer.into())
+                .map_err(|e| format!("buy_x_get_y: {e}"))?;
+            Shape::buy_x_get_y(offer, percent)
+        }
+    };
+    shape.check()
 }
 
 /// `domain_matches(domain, pattern)`: `"acme.com"` matches itself only; `"*.acme.com"`
@@ -146,6 +211,9 @@ pub fn register(engine: &mut Engine) {
         .register_fn("reject", reject)
         .register_fn("reject", reject_with)
         .register_fn("cap", cap)
+        .register_fn("only_lines", only_lines)
+        .register_fn("free_shipping", free_shipping)
+        .register_fn("buy_x_get_y", buy_x_get_y)
         .register_fn("domain_matches", domain_matches)
         .register_fn("eligible_subtotal", eligible_subtotal)
         .register_fn("day_of_week", day_of_week)
@@ -154,15 +222,14 @@ pub fn register(engine: &mut Engine) {
         .register_fn("format_money", format_money);
 }
 
-/// Reads a verdict returned by `check`: `()` or `pass()`, `reject(..)`, `cap(..)`.
+/// Reads a verdict returned by `check`: `()` or `pass()`, `reject(..)`, `cap(..)`, or a
+/// shape: `only_lines(..)`, `free_shipping()`, `buy_x_get_y(..)`.
 pub fn read_verdict(value: Dynamic) -> Result<coupons_domain::RuleVerdict, String> {
     use coupons_domain::RuleVerdict;
     if value.is_unit() {
         return Ok(RuleVerdict::Pass);
     }
-    let map = value
-        .try_cast::<Map>()
-        .ok_or("check must return pass(), reject(..) or cap(..)")?;
+    let map = value.try_cast::<Map>().ok_or(VERDICTS)?;
     let text = |key: &str| map.get(key).and_then(|v| v.clone().into_string().ok());
     match text("verdict").as_deref() {
         Some("pass") => Ok(RuleVerdict::Pass),
@@ -179,7 +246,10 @@ pub fn read_verdict(value: Dynamic) -> Result<coupons_domain::RuleVerdict, Strin
             .and_then(|a| a.as_int().ok())
             .map(|a| RuleVerdict::Cap(a.max(0)))
             .ok_or_else(|| "cap(amount) needs a whole number of minor units".to_owned()),
-        _ => Err("check must return pass(), reject(..) or cap(..)".to_owned()),
+        Some(kind @ ("lines" | "free_shipping" | "buy_x_get_y")) => {
+            read_shape(kind, &map).map(RuleVerdict::Shape)
+        }
+        _ => Err(VERDICTS.to_owned()),
     }
 }
 

@@ -56,6 +56,7 @@ pub fn facts_to_dynamic(f: &RuleFacts) -> Dynamic {
     order.insert("id".into(), f.order_id.clone().into());
     order.insert("currency".into(), f.order_currency.clone().into());
     order.insert("subtotal".into(), f.subtotal.into());
+    order.insert("shipping".into(), f.shipping.into());
     order.insert(
         "item_count".into(),
         f.items.iter().map(|i| i.quantity).sum::<i64>().into(),
@@ -66,7 +67,11 @@ pub fn facts_to_dynamic(f: &RuleFacts) -> Dynamic {
     customer.insert("id".into(), opt(f.customer_id.as_ref()));
     customer.insert("email_domain".into(), opt(f.email_domain.as_ref()));
     customer.insert("tags".into(), strings(&f.customer_tags));
-    customer.insert("first_order".into(), f.first_order.into());
+    customer.insert(
+        "first_order".into(),
+        f.first_order.map_or(Dynamic::UNIT, Dynamic::from),
+    );
+    customer.insert("orders".into(), f.customer_orders.into());
     let mut usage = Map::new();
     usage.insert("coupon".into(), f.coupon_uses.into());
     usage.insert("code".into(), f.code_uses.into());

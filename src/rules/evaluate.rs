@@ -37,13 +37,17 @@ impl Rules {
 impl RuleEvaluator for Rules {
     fn evaluate(&self, bindings: &[RuleBinding], facts: &RuleFacts) -> RulesOutcome {
         if bindings.is_empty() {
-            return RulesOutcome::Pass { cap: None };
+            return RulesOutcome::Pass {
+                cap: None,
+                shape: None,
+            };
         }
         let rules = self.snapshot();
         // Built once and shared read-only: each rule gets a cheap handle, and none can
         // change what the next one sees.
         let ctx = facts_to_dynamic(facts).into_read_only().into_shared();
         let mut cap: Option<i64> = None;
+        let mut shape: Option<coupons_domain::Shape> = None;
         for binding in bindings {
             let Some(rule) = rules.get(&binding.name) else {
                 tracing::error!(rule = %binding.name, coupon = facts.coupon_id, "coupon binds a rule that is not loaded");
@@ -54,6 +58,9 @@ impl RuleEvaluator for Rules {
             match self.run(rule, ctx.clone(), &binding.params) {
                 Ok(RuleVerdict::Pass) => {}
                 Ok(RuleVerdict::Cap(n)) => cap = Some(cap.map_or(n, |c| c.min(n))),
+                Ok(RuleVerdict::Shape(s)) => {
+                    shape.get_or_insert(s);
+                }
                 Ok(RuleVerdict::Reject { code, message, .. }) => {
                     return RulesOutcome::Rejected {
                         rule: binding.name.clone(),
@@ -69,6 +76,6 @@ impl RuleEvaluator for Rules {
                 }
             }
         }
-        RulesOutcome::Pass { cap }
+        RulesOutcome::Pass { cap, shape }
     }
 }

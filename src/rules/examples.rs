@@ -75,6 +75,7 @@ fn expectation_failure(expect: &str, verdict: &RuleVerdict) -> Option<String> {
         RuleVerdict::Pass => "pass".to_owned(),
         RuleVerdict::Reject { code, .. } => format!("reject:{code}"),
         RuleVerdict::Cap(n) => format!("cap:{n}"),
+        RuleVerdict::Shape(shape) => format!("shape:{}", shape.label()),
     };
     let matches = match expect {
         "pass" => got == "pass",
@@ -95,6 +96,7 @@ pub fn example_facts() -> RuleFacts {
         order_id: "example-1".into(),
         order_currency: "USD".into(),
         subtotal: 10_000,
+        shipping: 500,
         items: vec![
             coupons_domain::ItemFacts {
                 sku: "SKU-1".into(),
@@ -113,7 +115,8 @@ pub fn example_facts() -> RuleFacts {
         customer_id: Some("cust-1".into()),
         email_domain: Some("example.com".into()),
         customer_tags: vec!["vip".into()],
-        first_order: false,
+        first_order: None,
+        customer_orders: 2,
         coupon_uses: 10,
         code_uses: 1,
         customer_uses: 0,

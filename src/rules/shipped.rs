@@ -24,6 +24,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../rules/first_order_only.rhai"),
     ),
     (
+        "free_shipping_over",
+        include_str!("../../rules/free_shipping_over.rhai"),
+    ),
+    (
         "max_discount",
         include_str!("../../rules/max_discount.rhai"),
     ),
@@ -47,6 +51,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
     (
         "spend_budget",
         include_str!("../../rules/spend_budget.rhai"),
+    ),
+    (
+        "three_for_two",
+        include_str!("../../rules/three_for_two.rhai"),
     ),
     (
         "total_redemption_cap",

@@ -59,15 +59,16 @@ impl CouponDefaults {
     fn apply(&self, input: &mut NewCoupon) -> Result<(), Invalid> {
         let draft = &mut input.draft;
         if let Some(value) = input.discount_value {
-            if draft.percentage.is_some() || draft.amount.is_some() {
+            let prices = &mut draft.prices;
+            if prices.percentage.is_some() || !prices.amounts.is_empty() {
                 return Err(
                     FieldError::new(Field::Discount, Problem::DiscountKindAmbiguous).into(),
                 );
             }
             match self.discount_type {
-                DiscountType::Percentage => draft.percentage = Some(value),
+                DiscountType::Percentage => prices.percentage = Some(value),
                 DiscountType::FixedAmount => {
-                    draft.amount = Some(MoneyInput {
+                    prices.amounts.one = Some(MoneyInput {
                         amount: value,
                         currency: self.currency.clone().unwrap_or_default(),
                     });

@@ -324,13 +324,14 @@ async fn inspect(
             let snapshot =
                 checkout_steps::load_snapshot(&mut c, &found, &overdue, order, customer_key, now)
                     .await?;
-            let decided = decide_terms(&snapshot, order, now);
+            let decided = decide_terms(&snapshot, order, None, now);
             let coupon = &snapshot.found.coupon;
             let discount = decided.clone().unwrap_or_else(|_| {
                 coupon
                     .spec
-                    .discount
-                    .amount_for(order.subtotal)
+                    .prices
+                    .in_currency(order.currency)
+                    .and_then(|t| t.discount.amount_for(order.subtotal))
                     .unwrap_or(Money {
                         minor: 0,
                         currency: order.currency,

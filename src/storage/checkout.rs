@@ -383,8 +383,9 @@ pub async fn order_uses(
 }
 
 /// What a coupon's rules read beyond the order and the usage: this customer's use times
-/// (reservations past their deadline left out) and the discount the coupon has granted
-/// in the order's currency, less refunds.
+/// (reservations past their deadline left out), the discount the coupon has granted
+/// in the order's currency, less refunds, and how many other orders this customer has
+/// redeemed a coupon on (any coupon).
 async fn history(
     c: &mut Conn<'_>,
     coupon_id: i64,
@@ -392,41 +393,55 @@ async fn history(
     customer_key: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<History, StorageError> {
-    let (times, totals): (Vec<DateTime<Utc>>, Vec<CurrencyTotal>) = on_backend!(c, |conn| {
-        use schema::redemptions::dsl as fr;
-        let times = match customer_key {
-            Some(key) => {
-                fr::redemptions
-                    .filter(fr::coupon_id.eq(coupon_id))
-                    .filter(fr::customer_key.eq(key))
-                    .filter(fr::holds_use.eq(true))
-                    .filter(
-                        fr::status
-                            .ne(RedemptionStatus::Reserved.as_str())
-                            .or(fr::reserved_until.gt(now)),
-                    )
-                    .order(fr::id.desc())
-                    .limit(1000)
-                    .select(fr::created_at)
-                    .load(conn)
-                    .await?
-            }
-            None => Vec::new(),
-        };
-        let totals = diesel::sql_query(
-            "SELECT currency, CAST(SUM(discount_minor - refunded_minor) AS BIGINT) AS total \
+    let (times, totals, orders): (Vec<DateTime<Utc>>, Vec<CurrencyTotal>, i64) =
+        on_backend!(c, |conn| {
+            use schema::redemptions::dsl as fr;
+            let times = match customer_key {
+                Some(key) => {
+                    fr::redemptions
+                        .filter(fr::coupon_id.eq(coupon_id))
+                        .filter(fr::customer_key.eq(key))
+                        .filter(fr::holds_use.eq(true))
+                        .filter(
+                            fr::status
+                                .ne(RedemptionStatus::Reserved.as_str())
+                                .or(fr::reserved_until.gt(now)),
+                        )
+                        .order(fr::id.desc())
+                        .limit(1000)
+                        .select(fr::created_at)
+                        .load(conn)
+                        .await?
+                }
+                None => Vec::new(),
+            };
+            let totals = diesel::sql_query(
+                "SELECT currency, CAST(SUM(discount_minor - refunded_minor) AS BIGINT) AS total \
              FROM redemptions WHERE coupon_id = $1 AND currency = $2 \
              AND status IN ('REDEEMED', 'PARTIALLY_REVERSED', 'REVERSED') GROUP BY currency",
-        )
-        .bind::<BigInt, _>(coupon_id)
-        .bind::<Text, _>(order.currency.code())
-        .load(conn)
-        .await?;
-        (times, totals)
-    });
+            )
+            .bind::<BigInt, _>(coupon_id)
+            .bind::<Text, _>(order.currency.code())
+            .load(conn)
+            .await?;
+            let orders: i64 = match customer_key {
+                Some(key) => {
+                    fr::redemptions
+                        .filter(fr::customer_key.eq(key))
+                        .filter(fr::redeemed_at.is_not_null())
+                        .filter(fr::order_id.ne(&order.id))
+                        .select(diesel::dsl::count(fr::order_id).aggregate_distinct())
+                        .first(conn)
+                        .await?
+                }
+                None => 0,
+            };
+            (times, totals, orders)
+        });
     Ok(History {
         customer_use_times: times.iter().map(DateTime::timestamp).collect(),
         discount_total: totals.iter().map(|t| t.total).next().unwrap_or(0),
+        customer_orders: orders,
     })
 }
 

@@ -4,9 +4,9 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use coupons_domain::{
-    Channels, Coupon, CouponId, CouponSpec, Currency, Discount, DiscountClass, LifecycleStatus,
-    Limit, Metadata, Money, Percentage, Redemption, RedemptionStatus, ReversalPolicy, RuleBinding,
-    Stacking, Target, TimeZone, Window,
+    Channels, Coupon, CouponId, CouponSpec, Currency, CurrencyTerms, Discount, DiscountClass,
+    LifecycleStatus, Limit, Metadata, Money, Percentage, Prices, Redemption, RedemptionStatus,
+    ReversalPolicy, RuleBinding, Stacking, Target, TimeZone, Window,
 };
 use diesel::Queryable;
 use rust_decimal::Decimal;
@@ -47,6 +47,84 @@ pub(super) struct StoredCoupon {
     automatic: bool,
     max_discount_per_customer_minor: Option<i64>,
     time_zone: Option<String>,
+    other_currencies: Option<Value>,
+}
+
+/// A coupon's terms in a currency after its main one, as stored in `other_currencies`
+/// (minor units; each amount present when the main currency has it).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct OtherCurrency {
+    currency: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    amount: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_discount: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    min_subtotal: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_discount_per_customer: Option<i64>,
+}
+
+impl OtherCurrency {
+    /// The column's value: null for a coupon in one currency.
+    pub(crate) fn column(prices: &Prices) -> Option<Value> {
+        let others: Vec<Self> = prices
+            .others()
+            .iter()
+            .filter_map(|t| {
+                let (amount, max_discount) = match t.discount {
+                    Discount::FixedAmount(m) => (Some(m.minor), None),
+                    Discount::Percentage { max_discount, .. } => {
+                        (None, max_discount.map(|m| m.minor))
+                    }
+                };
+                Some(Self {
+                    currency: t.currency()?.code().to_owned(),
+                    amount,
+                    max_discount,
+                    min_subtotal: t.min_subtotal.map(|m| m.minor),
+                    max_discount_per_customer: t.max_discount_per_customer.map(|m| m.minor),
+                })
+            })
+            .collect();
+        if others.is_empty() {
+            None
+        } else {
+            serde_json::to_value(others).ok()
+        }
+    }
+
+    /// The terms in this currency, shaped like the main currency's.
+    fn terms(self, main: &CurrencyTerms) -> Result<CurrencyTerms, String> {
+        let currency = Currency::parse(&self.currency).map_err(|e| e.to_string())?;
+        let money = |minor: Option<i64>, main: Option<Money>, what: &str| match (minor, main) {
+            (Some(minor), Some(_)) => Ok(Some(Money { minor, currency })),
+            (None, None) => Ok(None),
+            _ => Err(format!("{what} in {currency} unlike the main currency")),
+        };
+        let discount = match main.discount {
+            Discount::FixedAmount(m) => Discount::FixedAmount(
+                money(self.amount, Some(m), "amount")?
+                    .ok_or_else(|| format!("no amount in {currency}"))?,
+            ),
+            Discount::Percentage {
+                percent,
+                max_discount,
+            } => Discount::Percentage {
+                percent,
+                max_discount: money(self.max_discount, max_discount, "cap")?,
+            },
+        };
+        Ok(CurrencyTerms {
+            discount,
+            min_subtotal: money(self.min_subtotal, main.min_subtotal, "minimum subtotal")?,
+            max_discount_per_customer: money(
+                self.max_discount_per_customer,
+                main.max_discount_per_customer,
+                "customer discount cap",
+            )?,
+        })
+    }
 }
 
 /// Reads the stored list of discount classes (comma-separated names).
@@ -114,10 +192,33 @@ impl StoredCoupon {
         };
         let channels: Vec<String> =
             serde_json::from_value(self.channels).map_err(|e| corrupt(e.to_string()))?;
+        let main = CurrencyTerms {
+            discount,
+            min_subtotal: match (self.min_subtotal_minor, currency) {
+                (None, _) => None,
+                (Some(minor), Some(currency)) => Some(Money { minor, currency }),
+                (Some(_), None) => return Err(corrupt("minimum subtotal without currency".into())),
+            },
+            max_discount_per_customer: match (self.max_discount_per_customer_minor, currency) {
+                (None, _) => None,
+                (Some(minor), Some(currency)) => Some(Money { minor, currency }),
+                (Some(_), None) => {
+                    return Err(corrupt("customer discount cap without currency".into()));
+                }
+            },
+        };
+        let others = match self.other_currencies {
+            None => Vec::new(),
+            Some(list) => serde_json::from_value::<Vec<OtherCurrency>>(list)
+                .map_err(|e| corrupt(e.to_string()))?
+                .into_iter()
+                .map(|o| o.terms(&main).map_err(corrupt))
+                .collect::<Result<_, _>>()?,
+        };
         let spec = CouponSpec {
             name: self.name,
             description: self.description,
-            discount,
+            prices: Prices::new(main, others),
             window: Window::new(self.starts_at, self.expires_at)
                 .map_err(|e| corrupt(e.problem.to_string()))?,
             max_redemptions: Limit::new(
@@ -133,11 +234,6 @@ impl StoredCoupon {
             channels: Channels::new(&channels).map_err(|e| corrupt(e.to_string()))?,
             rules,
             metadata: Metadata::new(self.metadata).map_err(|e| corrupt(e.problem.to_string()))?,
-            min_subtotal: match (self.min_subtotal_minor, currency) {
-                (None, _) => None,
-                (Some(minor), Some(currency)) => Some(Money { minor, currency }),
-                (Some(_), None) => return Err(corrupt("minimum subtotal without currency".into())),
-            },
             min_items: Limit::new(self.min_items, coupons_domain::Field::MinItems)
                 .map_err(|e| corrupt(e.problem.to_string()))?,
             reversal_policy: ReversalPolicy::parse(&self.reversal_policy)
@@ -151,13 +247,6 @@ impl StoredCoupon {
                 Some(t) => serde_json::from_value(t).map_err(|e| corrupt(e.to_string()))?,
             },
             automatic: self.automatic,
-            max_discount_per_customer: match (self.max_discount_per_customer_minor, currency) {
-                (None, _) => None,
-                (Some(minor), Some(currency)) => Some(Money { minor, currency }),
-                (Some(_), None) => {
-                    return Err(corrupt("customer discount cap without currency".into()));
-                }
-            },
             time_zone: self
                 .time_zone
                 .as_deref()

@@ -684,7 +684,10 @@ pub async fn hold_write_lock(database_url: &str) -> WriteLock {
         >::establish(path)
         .await
         .unwrap();
-        conn.batch_execute("BEGIN IMMEDIATE").await.unwrap();
+        // The server may be writing (a sweep, a job): wait for it rather than fail.
+        conn.batch_execute("PRAGMA busy_timeout = 10000; BEGIN IMMEDIATE")
+            .await
+            .unwrap();
         WriteLock::Sqlite(conn)
     }
 }

@@ -19,6 +19,7 @@ mod cli;
 mod connections;
 mod cors;
 mod coupons;
+mod currencies;
 mod differential;
 mod docs;
 mod events;

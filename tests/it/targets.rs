@@ -335,3 +335,149 @@ async fn each_target_through_the_api(app: TestApp) {
     );
 }
 both_backends!(each_target_through_the_api);
+
+const PUBLISH: &str = "mutation($n: String!, $s: String!) { publishRule(input: { name: $n, source: $s }) { rule { name } userErrors { code message } } }";
+
+/// Rules that shape the discount give the worked example's figures from coupons whose
+/// own discount is plain: `three_for_two` on tea, a published rule that puts a 25%
+/// order discount on the mug only, `free_shipping_over` 30.00. A shaped coupon takes
+/// the class of its shape (the free shipping is a SHIPPING discount beside the others);
+/// below the amount the shipping coupon is left out with the rule's reason.
+/// `first_order_only` reads the service's own history: Ann, who redeemed on an earlier
+/// order, is refused whatever her storefront says; Bob, unknown here, is not.
+async fn rules_shape_the_discount(app: TestApp) {
+    let published = app
+        .admin(
+            PUBLISH,
+            json!({ "n": "mug_only", "s": "fn check(ctx, params) { only_lines([\"MUG\"]) }" }),
+        )
+        .await;
+    assert_eq!(
+        published["publishRule"]["userErrors"],
+        json!([]),
+        "{published:#}"
+    );
+    let rule = |name: &str, params: Value| json!([{ "name": name, "params": params }]);
+    for (code, percentage, combines, rules) in [
+        (
+            "RULE3FOR2",
+            "10",
+            json!(ALL),
+            rule("three_for_two", json!({ "categories": ["tea"] })),
+        ),
+        ("MUGONLY", "25", json!(ALL), rule("mug_only", json!({}))),
+        ("TEA10", "10", json!(ALL), json!([])),
+        (
+            "RULESHIP",
+            "10",
+            json!(["LINE", "ORDER"]),
+            rule("free_shipping_over", json!({ "amount": "30.00" })),
+        ),
+    ] {
+        create(
+            &app,
+            json!({ "name": code, "code": code, "combinesWith": combines,
+                    "discount": { "percentage": percentage }, "rules": rules }),
+        )
+        .await;
+    }
+    let codes = ["TEA10", "RULESHIP", "RULE3FOR2", "MUGONLY"];
+    let cart = app
+        .admin(
+            VALIDATE_CART,
+            json!({ "input": { "codes": codes, "order": tea_order("shaped-1") } }),
+        )
+        .await;
+    assert_eq!(
+        cart["validateCart"],
+        json!({
+            "valid": true, "discount": { "amount": "15.10" },
+            "applied": [
+                { "code": "MUGONLY", "discount": { "amount": "3.00" }, "lines": [share(2, "MUG", "3.00")] },
+                { "code": "RULE3FOR2", "discount": { "amount": "4.00" }, "lines": [share(0, "TEA-GREEN", "4.00")] },
+                { "code": "TEA10", "discount": { "amount": "3.10" }, "lines": [] },
+                { "code": "RULESHIP", "discount": { "amount": "5.00" }, "lines": [] },
+            ],
+            "leftOut": [], "userErrors": []
+        }),
+        "{cart:#}"
+    );
+
+    // Under 30.00 of tea, no free shipping: the rule's reason.
+    let mut small = tea_order("shaped-2");
+    small["subtotal"] = json!("20.00");
+    small["items"] = json!([{ "sku": "TEA-BLACK", "categories": ["tea"], "quantity": 3, "unitPrice": "6.00" },
+                            { "sku": "TEA-GREEN", "categories": ["tea"], "quantity": 1, "unitPrice": "2.00" }]);
+    let cart = app
+        .admin(
+            VALIDATE_CART,
+            json!({ "input": { "codes": ["RULESHIP", "RULE3FOR2"], "order": small } }),
+        )
+        .await;
+    assert_eq!(
+        cart["validateCart"]["applied"],
+        json!([{ "code": "RULE3FOR2", "discount": { "amount": "2.00" }, "lines": [share(1, "TEA-GREEN", "2.00")] }]),
+        "{cart:#}"
+    );
+    assert_eq!(
+        cart["validateCart"]["leftOut"][0]["reasons"][0]["code"],
+        "RULE_REJECTED"
+    );
+
+    // Redeemed: the shaped coupon's share of the lines is stored with it.
+    let redeemed = app
+        .admin(
+            REDEEM_CART,
+            json!({ "input": { "codes": codes, "order": tea_order("shaped-1"), "idempotencyKey": "shaped-1" } }),
+        )
+        .await;
+    let redemptions = redeemed["redeemCart"]["redemptions"].as_array().unwrap();
+    let three_for_two = redemptions
+        .iter()
+        .find(|r| r["code"] == "RULE3FOR2")
+        .unwrap();
+    assert_eq!(
+        three_for_two["lines"],
+        json!([share(0, "TEA-GREEN", "4.00")])
+    );
+    assert_reconciled(&app).await;
+
+    // First orders, from the service's own history.
+    create(
+        &app,
+        json!({ "name": "Welcome", "code": "WELCOME", "discount": { "percentage": "15" },
+                "combinesWith": ALL,
+                "rules": rule("first_order_only", json!({})) }),
+    )
+    .await;
+    let first = |email: &str, id: &str, first_order: Value| {
+        let mut order = tea_order(id);
+        order["customer"] = json!({ "email": email });
+        if !first_order.is_null() {
+            order["customer"]["firstOrder"] = first_order;
+        }
+        let app = &app;
+        async move {
+            let data = app
+                .admin(
+                    "query($input: ValidateCouponInput!) { validateCoupon(input: $input) { valid reasons { code ruleCode } } }",
+                    json!({ "input": { "code": "WELCOME", "order": order } }),
+                )
+                .await;
+            data["validateCoupon"].clone()
+        }
+    };
+    let ann = first("ann@example.com", "shaped-3", json!(true)).await;
+    assert_eq!(ann["reasons"][0]["ruleCode"], "NOT_FIRST_ORDER", "{ann:#}");
+    let same_order = first("ann@example.com", "shaped-1", Value::Null).await;
+    assert_eq!(
+        same_order["valid"], true,
+        "the order being redeemed is not an earlier one: {same_order:#}"
+    );
+    let bob = first("bob@example.com", "shaped-4", Value::Null).await;
+    assert_eq!(bob["valid"], true, "{bob:#}");
+    let bob_says_not = first("bob@example.com", "shaped-5", json!(false)).await;
+    assert_eq!(bob_says_not["reasons"][0]["ruleCode"], "NOT_FIRST_ORDER");
+}
+
+both_backends!(rules_shape_the_discount);

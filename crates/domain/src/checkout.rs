@@ -10,6 +10,7 @@ use crate::campaign::CampaignLimits;
 use crate::coupon::{Coupon, LifecycleStatus};
 use crate::money::Money;
 use crate::order::Order;
+use crate::rules::Shape;
 
 /// Why a coupon does not apply. The order of variants is the order of checks.
 ///
@@ -207,15 +208,17 @@ pub struct CodeTerms {
 /// [`evaluate`] for a coupon that may belong to a campaign: the campaign's window closes
 /// the coupon as its own would, checked right after the coupon's lifecycle and window.
 /// The campaign's caps are applied to the final discount ([`CampaignLimits::limit`]).
+/// With a `shape` (a rule's), the discount is the shaped one ([`evaluate_shaped`]).
 pub fn evaluate_in_campaign(
     coupon: &Coupon,
     campaign: Option<&CampaignLimits>,
     code: CodeTerms,
     order: &Order,
     usage: Usage,
+    shape: Option<&Shape>,
     now: DateTime<Utc>,
 ) -> Result<Money, Vec<Rejection>> {
-    let decided = evaluate(coupon, code, order, usage, now);
+    let decided = evaluate_shaped(coupon, shape, code, order, usage, now);
     if let Err(reasons) = &decided
         && matches!(
             reasons.as_slice(),
@@ -240,6 +243,19 @@ pub fn evaluate(
     usage: Usage,
     now: DateTime<Utc>,
 ) -> Result<Money, Vec<Rejection>> {
+    evaluate_shaped(coupon, None, code, order, usage, now)
+}
+
+/// [`evaluate`] with the coupon's discount shaped by a rule: the shape's target and
+/// percentage instead of the coupon's, everything else (terms, limits, caps) the same.
+pub fn evaluate_shaped(
+    coupon: &Coupon,
+    shape: Option<&Shape>,
+    code: CodeTerms,
+    order: &Order,
+    usage: Usage,
+    now: DateTime<Utc>,
+) -> Result<Money, Vec<Rejection>> {
     if coupon.lifecycle != LifecycleStatus::Active || !code.active {
         return Err(vec![Rejection::NotActive]);
     }
@@ -251,16 +267,18 @@ pub fn evaluate(
         return Err(vec![Rejection::Expired]);
     }
     let mut reasons = Vec::new();
-    if spec.currency().is_some_and(|c| c != order.currency) {
+    // The terms of the order's currency; none: the coupon is not offered in it.
+    let terms = spec.prices.in_currency(order.currency);
+    if terms.is_none() {
         reasons.push(Rejection::CurrencyMismatch);
     }
     let channels = spec.channels.as_slice();
     if !channels.is_empty() && !order.channel.as_ref().is_some_and(|c| channels.contains(c)) {
         reasons.push(Rejection::ChannelNotEligible);
     }
-    if spec
-        .min_subtotal
-        .is_some_and(|min| min.currency == order.currency && order.subtotal.minor < min.minor)
+    if terms
+        .and_then(|t| t.min_subtotal)
+        .is_some_and(|min| order.subtotal.minor < min.minor)
     {
         reasons.push(Rejection::MinSubtotalNotMet);
     }
@@ -271,19 +289,16 @@ pub fn evaluate(
     {
         reasons.push(Rejection::MinItemsNotMet);
     }
-    let reach = spec.target.reach(order);
+    let reach = shape.map_or(&spec.target, |s| &s.target).reach(order);
     if reach.misses() {
         reasons.push(Rejection::NoEligibleItems);
     }
-    // A fixed amount or a cap in another currency gives nothing to compare.
-    let discount = match spec.discount.currency() {
-        Some(c) if c != order.currency => None,
-        _ => Some(
-            crate::Left::of(order)
-                .take(&spec.discount, &reach, i64::MAX, order)
-                .amount,
-        ),
-    };
+    let discount = terms.map(|t| {
+        let discount = shape.map_or(t.discount, |s| s.discount(&t.discount));
+        crate::Left::of(order)
+            .take(&discount, &reach, i64::MAX, order)
+            .amount
+    });
     if discount.is_some_and(|d| d.minor == 0)
         && !reasons.contains(&Rejection::CurrencyMismatch)
         && !reasons.contains(&Rejection::NoEligibleItems)
@@ -308,7 +323,7 @@ pub fn evaluate(
         }
     }
     let mut customer_room = i64::MAX;
-    if let Some(cap) = spec.max_discount_per_customer {
+    if let Some(cap) = terms.and_then(|t| t.max_discount_per_customer) {
         if order.customer.identity().is_none() {
             if !reasons.contains(&Rejection::CustomerRequired) {
                 reasons.push(Rejection::CustomerRequired);

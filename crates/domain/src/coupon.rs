@@ -4,9 +4,9 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use crate::discount::{Discount, MoneyInput};
+use crate::discount::Discount;
 use crate::error::{Collector, Field, FieldError, Invalid, Problem};
-use crate::money::{Currency, Money};
+use crate::priced::{MoneyGiven, Prices, PricesDraft};
 use crate::stacking::Stacking;
 use crate::target::{DiscountClass, Target};
 
@@ -432,8 +432,9 @@ pub struct CouponSpec {
     pub name: String,
     /// Optional longer text.
     pub description: Option<String>,
-    /// What it takes off.
-    pub discount: Discount,
+    /// What it takes off, its cap, minimum subtotal and per-customer cap, in each
+    /// currency it is offered in.
+    pub prices: Prices,
     /// When it may be used.
     pub window: Window,
     /// Cap over all codes.
@@ -446,8 +447,6 @@ pub struct CouponSpec {
     pub rules: Vec<RuleBinding>,
     /// Free-form data.
     pub metadata: Metadata,
-    /// Smallest order subtotal the coupon applies to.
-    pub min_subtotal: Option<Money>,
     /// Smallest number of items (the sum of line quantities) an order must have.
     pub min_items: Limit,
     /// What a full reversal does to the use.
@@ -458,9 +457,6 @@ pub struct CouponSpec {
     pub target: Target,
     /// Whether it has no code and applies to every eligible cart by itself.
     pub automatic: bool,
-    /// The most discount one customer may have from it, over all their uses (less
-    /// refunds), in the coupon's currency.
-    pub max_discount_per_customer: Option<Money>,
     /// Where its dates are read and shown; `None`: UTC.
     pub time_zone: Option<TimeZone>,
 }
@@ -477,65 +473,10 @@ impl CouponSpec {
         self.target.class()
     }
 
-    /// The one currency the coupon is tied to, if any: that of a fixed amount, of a cap,
-    /// or of a minimum subtotal (validation keeps them equal).
-    pub fn currency(&self) -> Option<Currency> {
-        self.discount
-            .currency()
-            .or(self.min_subtotal.map(|m| m.currency))
-            .or(self.max_discount_per_customer.map(|m| m.currency))
-    }
-
-    /// Validates a per-customer discount cap: a positive amount in the currency the
-    /// coupon is otherwise tied to (`expected`), if any.
-    pub fn check_customer_cap(
-        expected: Option<Currency>,
-        cap: Option<&MoneyInput>,
-    ) -> Result<Option<Money>, FieldError> {
-        let Some(cap) = cap else { return Ok(None) };
-        let currency = Currency::parse(&cap.currency)
-            .map_err(|e| FieldError::new(Field::MaxDiscountPerCustomerCurrency, e))?;
-        let money = Money::from_decimal(cap.amount, currency)
-            .map_err(|e| FieldError::new(Field::MaxDiscountPerCustomer, e))?;
-        if money.minor <= 0 {
-            return Err(FieldError::new(
-                Field::MaxDiscountPerCustomer,
-                Problem::AmountNotPositive,
-            ));
-        }
-        match expected {
-            Some(c) if c != currency => Err(FieldError::new(
-                Field::MaxDiscountPerCustomerCurrency,
-                Problem::CurrencyMismatch {
-                    expected: c.code().to_owned(),
-                },
-            )),
-            _ => Ok(Some(money)),
-        }
-    }
-
-    /// Validates a minimum subtotal against the discount's currency.
-    pub fn check_min_subtotal(
-        discount: &Discount,
-        min: Option<&MoneyInput>,
-    ) -> Result<Option<Money>, FieldError> {
-        let Some(min) = min else { return Ok(None) };
-        let currency = Currency::parse(&min.currency)
-            .map_err(|e| FieldError::new(Field::MinSubtotalCurrency, e))?;
-        let money = Money::from_decimal(min.amount, currency)
-            .map_err(|e| FieldError::new(Field::MinSubtotal, e))?;
-        if money.minor < 0 {
-            return Err(FieldError::new(Field::MinSubtotal, Problem::AmountNegative));
-        }
-        match discount.currency() {
-            Some(c) if c != currency => Err(FieldError::new(
-                Field::MinSubtotalCurrency,
-                Problem::CurrencyMismatch {
-                    expected: c.code().to_owned(),
-                },
-            )),
-            _ => Ok(Some(money)),
-        }
+    /// What it takes off in its main currency (the only one, for a percentage with
+    /// no amounts).
+    pub fn discount(&self) -> &Discount {
+        &self.prices.main().discount
     }
 }
 
@@ -546,12 +487,8 @@ pub struct CouponDraft {
     pub name: String,
     /// Optional longer text.
     pub description: Option<String>,
-    /// Percentage, for a percentage discount.
-    pub percentage: Option<Decimal>,
-    /// Amount, for a fixed-amount discount.
-    pub amount: Option<MoneyInput>,
-    /// Cap, for a percentage discount.
-    pub max_discount: Option<MoneyInput>,
+    /// The discount and every amount, per currency.
+    pub prices: PricesDraft,
     /// Start; `None` for "now".
     pub starts_at: Option<DateTime<Utc>>,
     /// End.
@@ -566,8 +503,6 @@ pub struct CouponDraft {
     pub rules: Vec<(String, Value)>,
     /// Free-form data.
     pub metadata: Value,
-    /// Smallest order subtotal.
-    pub min_subtotal: Option<MoneyInput>,
     /// Smallest number of items.
     pub min_items: Option<i64>,
     /// What a full reversal does to the use.
@@ -580,8 +515,6 @@ pub struct CouponDraft {
     pub target: Target,
     /// Whether it has no code and applies to every eligible cart by itself.
     pub automatic: bool,
-    /// The most discount one customer may have from it.
-    pub max_discount_per_customer: Option<MoneyInput>,
     /// IANA time zone its dates are read in.
     pub time_zone: Option<String>,
     /// First day of validity, from local midnight (instead of `starts_at`).
@@ -606,11 +539,7 @@ impl CouponSpec {
                 .map(|d| Some(d).filter(|d| !d.is_empty())),
             None => Some(None),
         };
-        let discount = e.take_all(Discount::from_parts(
-            draft.percentage,
-            draft.amount.as_ref(),
-            draft.max_discount.as_ref(),
-        ));
+        let prices = e.take_all(Prices::from_draft(&draft.prices));
         let time_zone = match draft.time_zone.as_deref() {
             Some(z) => e
                 .take(TimeZone::parse(z).map_err(|p| FieldError::new(Field::TimeZone, p)))
@@ -643,53 +572,37 @@ impl CouponSpec {
         let rules = e.take_all(RuleBinding::list(draft.rules));
         let metadata = e.take(Metadata::new(draft.metadata));
         let min_items = e.take(Limit::new(draft.min_items, Field::MinItems));
-        let min_subtotal = match &discount {
-            Some(d) => e.take(Self::check_min_subtotal(d, draft.min_subtotal.as_ref())),
-            None => Some(None),
-        };
-        let target = match &discount {
-            Some(d) => e.take_all(draft.target.check(d)),
+        let target = match &prices {
+            Some(p) => e.take_all(draft.target.check(&p.main().discount)),
             None => Some(Target::Order),
         };
-        let expected = discount
-            .as_ref()
-            .and_then(Discount::currency)
-            .or(min_subtotal.flatten().map(|m| m.currency));
-        let customer_cap = e.take(Self::check_customer_cap(
-            expected,
-            draft.max_discount_per_customer.as_ref(),
-        ));
         e.finish()?;
         // `finish` returned Ok, so every part was taken.
         let (
             Some(name),
             Some(description),
-            Some(discount),
+            Some(prices),
             Some(window),
             Some(max_redemptions),
             Some(per_customer_limit),
             Some(channels),
             Some(rules),
             Some(metadata),
-            Some(min_subtotal),
             Some(min_items),
             Some(target),
-            Some(max_discount_per_customer),
             Some(time_zone),
         ) = (
             name,
             description,
-            discount,
+            prices,
             window,
             max_redemptions,
             per_customer_limit,
             channels,
             rules,
             metadata,
-            min_subtotal,
             min_items,
             target,
-            customer_cap,
             time_zone,
         )
         else {
@@ -698,34 +611,32 @@ impl CouponSpec {
         Ok(Self {
             name,
             description,
-            discount,
+            prices,
             window,
             max_redemptions,
             per_customer_limit,
             channels,
             rules,
             metadata,
-            min_subtotal,
             min_items,
             reversal_policy: draft.reversal_policy,
             stacking: Stacking::new(draft.combines_with, draft.priority),
             target,
             automatic: draft.automatic,
-            max_discount_per_customer,
             time_zone,
         })
     }
 }
 
-/// A discount as a caller sends it: exactly one of percentage and amount.
+/// A discount as a caller sends it: exactly one of percentage and amounts.
 #[derive(Debug, Clone, Default)]
 pub struct DiscountParts {
     /// Percentage off.
     pub percentage: Option<Decimal>,
-    /// Fixed amount off.
-    pub amount: Option<MoneyInput>,
-    /// Cap of a percentage discount.
-    pub max_discount: Option<MoneyInput>,
+    /// Fixed amounts off, per currency.
+    pub amounts: MoneyGiven,
+    /// Caps of a percentage discount, per currency.
+    pub max_discounts: MoneyGiven,
 }
 
 /// A change to a coupon's definition. `None` leaves a field as it is; for nullable
@@ -753,8 +664,8 @@ pub struct CouponPatch {
     pub rules: Option<Vec<(String, Value)>>,
     /// New metadata.
     pub metadata: Option<Value>,
-    /// New minimum subtotal (`Some(None)`: none).
-    pub min_subtotal: Option<Option<MoneyInput>>,
+    /// New minimum subtotals (`Some` of nothing: none).
+    pub min_subtotals: Option<MoneyGiven>,
     /// New smallest number of items (`Some(None)`: none).
     pub min_items: Option<Option<i64>>,
     /// New reversal policy.
@@ -765,8 +676,8 @@ pub struct CouponPatch {
     pub priority: Option<i32>,
     /// New target.
     pub target: Option<Target>,
-    /// New per-customer discount cap (`Some(None)`: none).
-    pub max_discount_per_customer: Option<Option<MoneyInput>>,
+    /// New per-customer discount caps (`Some` of nothing: none).
+    pub max_discounts_per_customer: Option<MoneyGiven>,
     /// New time zone (`Some(None)`: UTC). The window's instants stay as they are.
     pub time_zone: Option<Option<String>>,
     /// New first day, read in the (new) time zone (instead of `starts_at`).
@@ -800,10 +711,26 @@ impl CouponSpec {
                 .map(|d| Some(d).filter(|d| !d.is_empty())),
         });
         assign(&mut e, &mut spec.description, description);
-        let discount = patch.discount.map(|d| {
-            Discount::from_parts(d.percentage, d.amount.as_ref(), d.max_discount.as_ref())
-        });
-        assign(&mut e, &mut spec.discount, discount);
+        // The money terms are checked together: a kept minimum must still name the
+        // currencies of a new discount.
+        if patch.discount.is_some()
+            || patch.min_subtotals.is_some()
+            || patch.max_discounts_per_customer.is_some()
+        {
+            let mut draft = spec.prices.to_draft();
+            if let Some(d) = patch.discount {
+                draft.percentage = d.percentage;
+                draft.amounts = d.amounts;
+                draft.max_discounts = d.max_discounts;
+            }
+            if let Some(min) = patch.min_subtotals {
+                draft.min_subtotals = min;
+            }
+            if let Some(cap) = patch.max_discounts_per_customer {
+                draft.max_discounts_per_customer = cap;
+            }
+            assign(&mut e, &mut spec.prices, Some(Prices::from_draft(&draft)));
+        }
         if let Some(zone) = patch.time_zone {
             let zone = zone
                 .map(|z| TimeZone::parse(&z).map_err(|p| FieldError::new(Field::TimeZone, p)))
@@ -849,11 +776,6 @@ impl CouponSpec {
             &mut spec.metadata,
             patch.metadata.map(Metadata::new),
         );
-        let min_subtotal = match patch.min_subtotal {
-            Some(min) => Self::check_min_subtotal(&spec.discount, min.as_ref()),
-            None => Self::recheck_min_subtotal(&spec.discount, spec.min_subtotal),
-        };
-        assign(&mut e, &mut spec.min_subtotal, Some(min_subtotal));
         let min_items = patch.min_items.map(|n| Limit::new(n, Field::MinItems));
         assign(&mut e, &mut spec.min_items, min_items);
         if let Some(policy) = patch.reversal_policy {
@@ -867,47 +789,14 @@ impl CouponSpec {
                 patch.priority.unwrap_or(spec.stacking.priority),
             );
         }
-        let expected = spec
-            .discount
-            .currency()
-            .or(spec.min_subtotal.map(|m| m.currency));
-        let customer_cap = match patch.max_discount_per_customer {
-            Some(cap) => Self::check_customer_cap(expected, cap.as_ref()),
-            None => match (expected, spec.max_discount_per_customer) {
-                (Some(c), Some(cap)) if cap.currency != c => Err(FieldError::new(
-                    Field::MaxDiscountPerCustomerCurrency,
-                    Problem::CurrencyMismatch {
-                        expected: c.code().to_owned(),
-                    },
-                )),
-                (_, kept) => Ok(kept),
-            },
-        };
+        let target = patch.target.unwrap_or_else(|| spec.target.clone());
         assign(
             &mut e,
-            &mut spec.max_discount_per_customer,
-            Some(customer_cap),
+            &mut spec.target,
+            Some(target.check(&spec.prices.main().discount)),
         );
-        let target = patch.target.unwrap_or_else(|| spec.target.clone());
-        assign(&mut e, &mut spec.target, Some(target.check(&spec.discount)));
         e.finish()?;
         Ok(spec)
-    }
-
-    /// A kept minimum subtotal against a (possibly new) discount's currency.
-    fn recheck_min_subtotal(
-        discount: &Discount,
-        min: Option<Money>,
-    ) -> Result<Option<Money>, FieldError> {
-        match (discount.currency(), min) {
-            (Some(expected), Some(min)) if min.currency != expected => Err(FieldError::new(
-                Field::MinSubtotalCurrency,
-                Problem::CurrencyMismatch {
-                    expected: expected.code().to_owned(),
-                },
-            )),
-            _ => Ok(min),
-        }
     }
 }
 
@@ -956,7 +845,8 @@ impl CouponSpec {
         if self.window.ended(now) {
             warnings.push(Warning::WindowOver);
         }
-        if let (None, Some(min)) = (self.discount.currency(), self.min_subtotal) {
+        let main = self.prices.main();
+        if let (None, Some(min)) = (main.discount.currency(), main.min_subtotal) {
             warnings.push(Warning::CurrencyOnlyFromMinimum {
                 currency: min.currency.code().to_owned(),
             });
@@ -1020,7 +910,10 @@ mod tests {
     fn draft() -> CouponDraft {
         CouponDraft {
             name: "Summer".into(),
-            percentage: Some(Decimal::from_str("10").unwrap()),
+            prices: PricesDraft {
+                percentage: Some(Decimal::from_str("10").unwrap()),
+                ..PricesDraft::default()
+            },
             ..CouponDraft::default()
         }
     }

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     CampaignLimits, CampaignUsage, CodeTerms, Coupon, Granted, Held, Money, Offer, Order,
-    Rejection, RuleEvaluator, RuleFacts, RulesOutcome, Stacked, Usage, choose,
+    Rejection, RuleEvaluator, RuleFacts, RulesOutcome, Shape, Stacked, Usage, choose,
     evaluate_in_campaign,
 };
 
@@ -43,6 +43,7 @@ impl Found {
             self.terms,
             order,
             Usage::default(),
+            None,
             now,
         );
         match decided {
@@ -64,7 +65,7 @@ impl Found {
 
     /// Whether deciding needs the discount this customer has had from the coupon.
     pub fn caps_customer_discount(&self) -> bool {
-        self.coupon.spec.max_discount_per_customer.is_some()
+        self.coupon.spec.prices.caps_customer_discount()
     }
 
     /// Whether deciding needs the campaign's usage.
@@ -74,22 +75,26 @@ impl Found {
             .is_some_and(CampaignLimits::caps_usage)
     }
 
-    /// The coupon as far as sharing an order is concerned.
-    pub fn stacked(&self) -> Stacked {
-        Stacked {
-            code: self.code.clone(),
-            class: self.coupon.spec.class(),
-            stacking: self.coupon.spec.stacking.clone(),
-        }
-    }
-
-    /// The coupon as offered for `order`, taking at most `alone`.
-    pub fn offer(&self, order: &Order, alone: Money) -> Offer {
+    /// The coupon as offered for `order`, as decided alone: shaped by its rules, if
+    /// they shaped it (the shape's target gives its class too), taking at most what it
+    /// takes alone.
+    pub fn offer(&self, order: &Order, alone: &Alone) -> Offer {
+        let spec = &self.coupon.spec;
+        let own = spec
+            .prices
+            .in_currency(order.currency)
+            .map_or(*spec.discount(), |t| t.discount);
+        let shape = alone.shape.as_ref();
+        let target = shape.map_or(&spec.target, |s| &s.target);
         Offer {
-            coupon: self.stacked(),
-            discount: self.coupon.spec.discount,
-            reach: self.coupon.spec.target.reach(order),
-            alone,
+            coupon: Stacked {
+                code: self.code.clone(),
+                class: target.class(),
+                stacking: spec.stacking.clone(),
+            },
+            discount: shape.map_or(own, |s| s.discount(&own)),
+            reach: target.reach(order),
+            alone: alone.amount,
         }
     }
 
@@ -106,6 +111,8 @@ pub struct History {
     pub customer_use_times: Vec<i64>,
     /// Discount the coupon has granted so far in the order's currency, less refunds.
     pub discount_total: i64,
+    /// Earlier orders of this customer on which a coupon was redeemed here.
+    pub customer_orders: i64,
 }
 
 /// Everything one decision reads.
@@ -133,27 +140,53 @@ pub fn decide(
     rules: &dyn RuleEvaluator,
     now: DateTime<Utc>,
 ) -> Result<Granted, Vec<Rejection>> {
-    let discount = decide_alone(snapshot, order, rules, now)?;
-    beside_held(snapshot, order, discount)
+    let alone = decide_alone(snapshot, order, rules, now)?;
+    beside_held(snapshot, order, &alone)
+}
+
+/// A code's decision on its own: the most it takes, and the shape its rules gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alone {
+    /// The most it takes off the order.
+    pub amount: Money,
+    /// What its rules made of its discount, if they shaped it.
+    pub shape: Option<Shape>,
 }
 
 /// The decision for the code alone, before the coupons the order holds are considered:
-/// its terms and limits, then its rules.
+/// its terms and limits, then its rules. A rule that shapes the discount has the terms
+/// and limits decided again on the shaped discount, then the rules' caps applied.
 pub fn decide_alone(
     snapshot: &Snapshot,
     order: &Order,
     rules: &dyn RuleEvaluator,
     now: DateTime<Utc>,
-) -> Result<Money, Vec<Rejection>> {
-    let discount = decide_terms(snapshot, order, now)?;
+) -> Result<Alone, Vec<Rejection>> {
+    let discount = decide_terms(snapshot, order, None, now)?;
     if !snapshot.found.has_rules() {
-        return Ok(discount);
+        return Ok(Alone {
+            amount: discount,
+            shape: None,
+        });
     }
     let facts = rule_facts(snapshot, order, discount, now);
-    with_rules(
-        rules.evaluate(&snapshot.found.coupon.spec.rules, &facts),
-        discount,
-    )
+    match rules.evaluate(&snapshot.found.coupon.spec.rules, &facts) {
+        RulesOutcome::Pass {
+            cap,
+            shape: Some(shape),
+        } => {
+            let shaped = decide_terms(snapshot, order, Some(&shape), now)?;
+            let amount = with_rules(RulesOutcome::Pass { cap, shape: None }, shaped)?;
+            Ok(Alone {
+                amount,
+                shape: Some(shape),
+            })
+        }
+        outcome => with_rules(outcome, discount).map(|amount| Alone {
+            amount,
+            shape: None,
+        }),
+    }
 }
 
 /// What an order with several codes gets.
@@ -198,7 +231,7 @@ pub fn decide_cart(
         in_cart.push(coupon_id);
         match decide_alone(snapshot, order, rules, now) {
             Err(reasons) => left_out.push((i, reasons)),
-            Ok(alone) => offers.push((i, snapshot.found.offer(order, alone))),
+            Ok(alone) => offers.push((i, snapshot.found.offer(order, &alone))),
         }
     }
     // What the order holds of coupons not in the cart.
@@ -287,7 +320,7 @@ fn campaign_refusal(
 pub fn beside_held(
     snapshot: &Snapshot,
     order: &Order,
-    alone: Money,
+    alone: &Alone,
 ) -> Result<Granted, Vec<Rejection>> {
     let offer = snapshot.found.offer(order, alone);
     let choice = choose(std::slice::from_ref(&offer), &snapshot.held, order);
@@ -304,10 +337,11 @@ pub fn beside_held(
 }
 
 /// The decision before rules: the coupon's terms and limits, then the campaign's
-/// window, use cap and budget.
+/// window, use cap and budget; with a rule's `shape`, on the shaped discount.
 pub fn decide_terms(
     snapshot: &Snapshot,
     order: &Order,
+    shape: Option<&Shape>,
     now: DateTime<Utc>,
 ) -> Result<Money, Vec<Rejection>> {
     let found = &snapshot.found;
@@ -317,6 +351,7 @@ pub fn decide_terms(
         found.terms,
         order,
         snapshot.usage,
+        shape,
         now,
     )?;
     match found.campaign.as_ref().filter(|l| l.caps_usage()) {
@@ -345,6 +380,7 @@ pub fn rule_facts(
         customer_uses: snapshot.usage.customer,
         customer_use_times: snapshot.history.customer_use_times.clone(),
         discount_total: snapshot.history.discount_total,
+        customer_orders: snapshot.history.customer_orders,
         discount: discount.minor,
         ..RuleFacts::for_order(order, now.timestamp())
     }
@@ -354,7 +390,7 @@ pub fn rule_facts(
 /// lower the discount, and a discount capped to zero is refused.
 pub fn with_rules(outcome: RulesOutcome, discount: Money) -> Result<Money, Vec<Rejection>> {
     match outcome {
-        RulesOutcome::Pass { cap } => {
+        RulesOutcome::Pass { cap, .. } => {
             let minor = cap.map_or(discount.minor, |c| c.min(discount.minor));
             if minor == 0 {
                 Err(vec![Rejection::ZeroDiscount])
@@ -460,13 +496,35 @@ mod tests {
             minor: 1_000,
             currency: usd,
         };
-        assert_eq!(with_rules(RulesOutcome::Pass { cap: None }, ten), Ok(ten));
         assert_eq!(
-            with_rules(RulesOutcome::Pass { cap: Some(250) }, ten).map(|m| m.minor),
+            with_rules(
+                RulesOutcome::Pass {
+                    cap: None,
+                    shape: None
+                },
+                ten
+            ),
+            Ok(ten)
+        );
+        assert_eq!(
+            with_rules(
+                RulesOutcome::Pass {
+                    cap: Some(250),
+                    shape: None
+                },
+                ten
+            )
+            .map(|m| m.minor),
             Ok(250)
         );
         assert_eq!(
-            with_rules(RulesOutcome::Pass { cap: Some(0) }, ten),
+            with_rules(
+                RulesOutcome::Pass {
+                    cap: Some(0),
+                    shape: None
+                },
+                ten
+            ),
             Err(vec![Rejection::ZeroDiscount])
         );
         assert_eq!(

@@ -2,15 +2,30 @@
 
 use rust_decimal::Decimal;
 
-use crate::error::{Collector, Field, FieldError, Invalid, Problem};
+use crate::error::Problem;
 use crate::money::{Currency, Money};
 
 /// The most decimal places a percentage may have (12.5 and 33.3333 are fine).
 pub const PERCENT_SCALE: u32 = 4;
 
 /// A percentage `p` with `0 < p <= 100`, exact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "Decimal", into = "Decimal")]
 pub struct Percentage(Decimal);
+
+impl TryFrom<Decimal> for Percentage {
+    type Error = Problem;
+
+    fn try_from(p: Decimal) -> Result<Self, Problem> {
+        Self::new(p)
+    }
+}
+
+impl From<Percentage> for Decimal {
+    fn from(p: Percentage) -> Self {
+        p.0
+    }
+}
 
 impl Percentage {
     /// Validates a percentage.
@@ -29,6 +44,9 @@ impl Percentage {
     pub fn value(self) -> Decimal {
         self.0
     }
+
+    /// All of it: 100 percent.
+    pub const ALL: Self = Self(Decimal::ONE_HUNDRED);
 }
 
 /// What a coupon takes off an order.
@@ -54,63 +72,16 @@ pub struct MoneyInput {
     pub currency: String,
 }
 
-impl Discount {
-    /// Builds a discount from the optional parts a caller sends, reporting every problem.
-    pub fn from_parts(
-        percentage: Option<Decimal>,
-        amount: Option<&MoneyInput>,
-        max_discount: Option<&MoneyInput>,
-    ) -> Result<Self, Invalid> {
-        let mut errors = Collector::default();
-        let discount = match (percentage, amount) {
-            (Some(p), None) => {
-                let percent = errors
-                    .take(Percentage::new(p).map_err(|e| FieldError::new(Field::Percentage, e)));
-                let cap = match max_discount {
-                    Some(m) => errors
-                        .take_all(positive_money(
-                            m,
-                            Field::MaxDiscount,
-                            Field::MaxDiscountCurrency,
-                        ))
-                        .map(Some),
-                    None => Some(None),
-                };
-                percent
-                    .zip(cap)
-                    .map(|(percent, max_discount)| Self::Percentage {
-                        percent,
-                        max_discount,
-                    })
-            }
-            (None, Some(a)) => {
-                if max_discount.is_some() {
-                    errors.push(FieldError::new(
-                        Field::MaxDiscount,
-                        Problem::MaxDiscountNotApplicable,
-                    ));
-                }
-                errors
-                    .take_all(positive_money(a, Field::Amount, Field::AmountCurrency))
-                    .map(Self::FixedAmount)
-            }
-            _ => {
-                errors.push(FieldError::new(
-                    Field::Discount,
-                    Problem::DiscountKindAmbiguous,
-                ));
-                None
-            }
-        };
-        errors.finish()?;
-        discount.ok_or_else(|| {
-            Invalid(vec![FieldError::new(
-                Field::Discount,
-                Problem::DiscountKindAmbiguous,
-            )])
-        })
+impl From<Money> for MoneyInput {
+    fn from(m: Money) -> Self {
+        Self {
+            amount: m.to_decimal(),
+            currency: m.currency.code().to_owned(),
+        }
     }
+}
 
+impl Discount {
     /// What this discount takes off an eligible subtotal.
     ///
     /// A percentage is applied to the subtotal in minor units and **rounded half away
@@ -155,21 +126,6 @@ impl Discount {
     }
 }
 
-fn positive_money(
-    input: &MoneyInput,
-    amount_field: Field,
-    currency_field: Field,
-) -> Result<Money, Invalid> {
-    let currency =
-        Currency::parse(&input.currency).map_err(|e| FieldError::new(currency_field, e))?;
-    let money = Money::from_decimal(input.amount, currency)
-        .map_err(|e| FieldError::new(amount_field, e))?;
-    if money.minor <= 0 {
-        return Err(FieldError::new(amount_field, Problem::AmountNotPositive).into());
-    }
-    Ok(money)
-}
-
 #[cfg(test)]
 mod tests {
     use std::str::FromStr;
@@ -178,13 +134,6 @@ mod tests {
 
     fn dec(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
-    }
-
-    fn money(a: &str, c: &str) -> MoneyInput {
-        MoneyInput {
-            amount: dec(a),
-            currency: c.into(),
-        }
     }
 
     #[test]
@@ -217,38 +166,6 @@ mod tests {
             Percentage::new(dec("12.34567")),
             Err(Problem::PercentageTooPrecise { max: 4 })
         );
-    }
-
-    #[test]
-    fn exactly_one_kind() {
-        let both = Discount::from_parts(Some(dec("10")), Some(&money("5", "USD")), None);
-        assert_eq!(
-            both.unwrap_err().0[0].problem,
-            Problem::DiscountKindAmbiguous
-        );
-        let neither = Discount::from_parts(None, None, None);
-        assert_eq!(neither.unwrap_err().0[0].field, Field::Discount);
-    }
-
-    #[test]
-    fn reports_every_problem_with_its_field() {
-        let err = Discount::from_parts(None, Some(&money("0", "USD")), Some(&money("5", "USD")))
-            .unwrap_err();
-        let fields: Vec<_> = err.0.iter().map(|e| e.field).collect();
-        assert_eq!(fields, vec![Field::MaxDiscount, Field::Amount]);
-        let err =
-            Discount::from_parts(Some(dec("150")), None, Some(&money("5", "QQQ"))).unwrap_err();
-        let fields: Vec<_> = err.0.iter().map(|e| e.field).collect();
-        assert_eq!(fields, vec![Field::Percentage, Field::MaxDiscountCurrency]);
-    }
-
-    #[test]
-    fn fixed_amount_in_minor_units() {
-        let d = Discount::from_parts(None, Some(&money("5.5", "eur")), None).unwrap();
-        let Discount::FixedAmount(m) = d else {
-            panic!("{d:?}")
-        };
-        assert_eq!((m.minor, m.currency.code()), (550, "EUR"));
     }
 
     #[test]

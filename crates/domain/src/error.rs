@@ -144,6 +144,17 @@ pub enum Field {
     AllCoupons,
     /// The grace period of a rotated API key, in minutes.
     GraceMinutes,
+    /// One entry of a coupon's money list.
+    MoneyAt {
+        /// The list.
+        list: crate::priced::MoneyList,
+        /// The entry's index.
+        index: usize,
+        /// Its currency (else its amount).
+        currency: bool,
+    },
+    /// A coupon's money list as a whole.
+    MoneyList(crate::priced::MoneyList),
 }
 
 /// What is wrong with a field.
@@ -201,6 +212,15 @@ pub enum Problem {
     #[error("currency must be {expected}, the coupon's currency")]
     CurrencyMismatch {
         /// The currency required.
+        expected: String,
+    },
+    /// A currency given twice in one list of amounts.
+    #[error("{0} is given more than once")]
+    CurrencyRepeated(String),
+    /// A list of amounts that does not name the coupon's currencies.
+    #[error("give one amount for each of the coupon's currencies: {expected}")]
+    CurrenciesDiffer {
+        /// The currencies required, in order.
         expected: String,
     },
     /// Not an e-mail address.

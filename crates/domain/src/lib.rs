@@ -20,13 +20,16 @@ pub mod error;
 pub mod money;
 pub mod order;
 pub mod pattern;
+pub mod priced;
 pub mod redemption;
 pub mod rules;
 pub mod stacking;
 pub mod target;
 
 pub use campaign::{CampaignLimits, CampaignUsage, LimitsError};
-pub use checkout::{CodeTerms, Rejection, RejectionKind, Usage, evaluate, evaluate_in_campaign};
+pub use checkout::{
+    CodeTerms, Rejection, RejectionKind, Usage, evaluate, evaluate_in_campaign, evaluate_shaped,
+};
 pub use code::{CodeError, CouponCode};
 pub use coupon::{
     Channels, Coupon, CouponDraft, CouponId, CouponPatch, CouponSpec, CouponStatus, DiscountParts,
@@ -34,7 +37,7 @@ pub use coupon::{
     WarningKind, Window, automatic_code,
 };
 pub use decision::{
-    CartDecision, Found, History, Snapshot, UsageMark, beside_held, decide, decide_alone,
+    Alone, CartDecision, Found, History, Snapshot, UsageMark, beside_held, decide, decide_alone,
     decide_cart, decide_terms, usage_marks, with_rules,
 };
 pub use discount::{Discount, MoneyInput, Percentage};
@@ -42,11 +45,12 @@ pub use error::{Collector, Field, FieldError, Invalid, Problem};
 pub use money::{Currency, Money, MoneyError};
 pub use order::{Customer, LineItem, LineItemDraft, Order, OrderDraft};
 pub use pattern::{CodePattern, PatternError};
+pub use priced::{CurrencyTerms, MoneyGiven, MoneyList, Prices, PricesDraft};
 pub use redemption::{
     CartOutcome, CheckoutOutcome, Redemption, RedemptionStatus, Refund, Refusal, check_redeemable,
     check_releasable, plan_line_refund, plan_refund,
 };
-pub use rules::{ItemFacts, NoRules, RuleEvaluator, RuleFacts, RuleVerdict, RulesOutcome};
+pub use rules::{ItemFacts, NoRules, RuleEvaluator, RuleFacts, RuleVerdict, RulesOutcome, Shape};
 pub use stacking::{Choice, Held, Offer, Stacked, Stacking, choose, left_beside};
 pub use target::{
     BuyXGetY, DiscountClass, Granted, Left, LineSelector, LineShare, Reach, Target, allocate,

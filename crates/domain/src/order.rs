@@ -41,8 +41,8 @@ pub struct Customer {
     pub email: Option<String>,
     /// Tags the storefront gives the customer (e.g. `vip`).
     pub tags: Vec<String>,
-    /// Whether this is the customer's first order, as the storefront says.
-    pub first_order: bool,
+    /// Whether this is the customer's first order, as the storefront says (`None`: not said).
+    pub first_order: Option<bool>,
 }
 
 impl Customer {
@@ -118,8 +118,8 @@ pub struct OrderDraft {
     pub customer_email: Option<String>,
     /// Customer tags.
     pub customer_tags: Vec<String>,
-    /// Whether this is the customer's first order.
-    pub first_order: bool,
+    /// Whether this is the customer's first order (`None`: not said).
+    pub first_order: Option<bool>,
     /// Sales channel.
     pub channel: Option<String>,
 }

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::coupon::RuleBinding;
+use crate::discount::{Discount, Percentage};
 use crate::order::Order;
+use crate::target::{BuyXGetY, LineSelector, Target};
 
 /// One line of the order, as rules see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +43,8 @@ pub struct RuleFacts {
     pub order_currency: String,
     /// Order subtotal.
     pub subtotal: i64,
+    /// Shipping price (zero when the order has none).
+    pub shipping: i64,
     /// Lines.
     pub items: Vec<ItemFacts>,
     /// Sales channel.
@@ -51,8 +55,12 @@ pub struct RuleFacts {
     pub email_domain: Option<String>,
     /// Customer tags, as the storefront sent them.
     pub customer_tags: Vec<String>,
-    /// Whether this is the customer's first order, as the storefront said.
-    pub first_order: bool,
+    /// Whether this is the customer's first order, as the storefront said (`None`: it
+    /// did not say).
+    pub first_order: Option<bool>,
+    /// Earlier orders of this customer on which a coupon was redeemed here (counted
+    /// only for coupons with rules, and only when the order names a customer).
+    pub customer_orders: i64,
     /// Uses of the coupon (redeemed and live reservations), all codes.
     pub coupon_uses: i64,
     /// Uses of this code.
@@ -81,6 +89,7 @@ impl RuleFacts {
             order_id: order.id.clone(),
             order_currency: order.currency.code().to_owned(),
             subtotal: order.subtotal.minor,
+            shipping: order.shipping.minor,
             items: order
                 .items
                 .iter()
@@ -96,6 +105,7 @@ impl RuleFacts {
             email_domain: order.customer.email_domain().map(str::to_owned),
             customer_tags: order.customer.tags.clone(),
             first_order: order.customer.first_order,
+            customer_orders: 0,
             coupon_uses: 0,
             code_uses: 0,
             customer_uses: 0,
@@ -123,15 +133,103 @@ pub enum RuleVerdict {
     },
     /// The coupon applies with at most this discount (minor units).
     Cap(i64),
+    /// The coupon applies, shaped: on this order it takes off what the shape says
+    /// instead of what the coupon defines.
+    Shape(Shape),
+}
+
+/// What a rule makes of a coupon's discount on one order, instead of what the coupon
+/// defines: the part of the order it reaches and, optionally, the percentage taken off
+/// it (else the coupon's own discount applies there). The coupon's caps, limits and
+/// budgets still apply, and so does a rule's `cap`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shape {
+    /// The part of the order it reaches.
+    pub target: Target,
+    /// The percentage off it; `None`: the coupon's own discount.
+    pub percent: Option<Percentage>,
+}
+
+impl Shape {
+    /// The coupon's own discount, on these lines only.
+    pub fn lines(skus: Vec<String>) -> Self {
+        Self {
+            target: Target::Lines(LineSelector {
+                skus,
+                categories: Vec::new(),
+            }),
+            percent: None,
+        }
+    }
+
+    /// The whole shipping price off.
+    pub fn free_shipping() -> Self {
+        Self {
+            target: Target::Shipping,
+            percent: Some(Percentage::ALL),
+        }
+    }
+
+    /// A buy-X-get-Y at `percent` off the units got.
+    pub fn buy_x_get_y(offer: BuyXGetY, percent: Percentage) -> Self {
+        Self {
+            target: Target::BuyXGetY(Box::new(offer)),
+            percent: Some(percent),
+        }
+    }
+
+    /// The shape validated as a coupon's target would be, against the discount it
+    /// gives. Why not, for people.
+    pub fn check(self) -> Result<Self, String> {
+        let discount = self.discount(&Discount::Percentage {
+            percent: Percentage::ALL,
+            max_discount: None,
+        });
+        let target = self.target.check(&discount).map_err(|invalid| {
+            invalid
+                .0
+                .iter()
+                .map(|e| e.problem.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+        Ok(Self { target, ..self })
+    }
+
+    /// The discount it gives where the coupon gives `own`.
+    pub fn discount(&self, own: &Discount) -> Discount {
+        match self.percent {
+            Some(percent) => Discount::Percentage {
+                percent,
+                max_discount: None,
+            },
+            None => *own,
+        }
+    }
+
+    /// A short name for people and examples: `lines:A,B`, `free_shipping`,
+    /// `buy_x_get_y`, `shipping`, `order`.
+    pub fn label(&self) -> String {
+        match (&self.target, self.percent) {
+            (Target::Lines(s), _) => format!("lines:{}", s.skus.join(",")),
+            (Target::Shipping, Some(p)) if p == Percentage::ALL => "free_shipping".into(),
+            (Target::Shipping, _) => "shipping".into(),
+            (Target::BuyXGetY(_), _) => "buy_x_get_y".into(),
+            (Target::Order, _) => "order".into(),
+        }
+    }
 }
 
 /// The result of a coupon's rule set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum RulesOutcome {
-    /// Every rule passed; the discount is capped at the smallest cap, if any.
+    /// Every rule passed; the discount is capped at the smallest cap, if any, and
+    /// shaped by the first shape a rule gave, if any.
     Pass {
         /// The lowest cap a rule set.
         cap: Option<i64>,
+        /// The first shape a rule gave.
+        shape: Option<Shape>,
     },
     /// A rule rejected (the first one, in binding order).
     Rejected {
@@ -162,7 +260,10 @@ pub struct NoRules;
 impl RuleEvaluator for NoRules {
     fn evaluate(&self, bindings: &[RuleBinding], _facts: &RuleFacts) -> RulesOutcome {
         match bindings.first() {
-            None => RulesOutcome::Pass { cap: None },
+            None => RulesOutcome::Pass {
+                cap: None,
+                shape: None,
+            },
             Some(b) => RulesOutcome::Failed {
                 rule: b.name.clone(),
             },

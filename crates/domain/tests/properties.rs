@@ -102,7 +102,7 @@ fn draft() -> impl Strategy<Value = OrderDraft> {
         prop::option::of(text()),
         prop::option::of(text()),
         prop::collection::vec(text(), 0..3),
-        any::<bool>(),
+        proptest::option::of(any::<bool>()),
         prop::option::of(text()),
     )
         .prop_map(

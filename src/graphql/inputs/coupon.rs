@@ -1,7 +1,9 @@
 //! Inputs and payloads of the coupon mutations, and the coupon list's filter.
 
 use async_graphql::{Enum, ID, InputObject, Json, MaybeUndefined, SimpleObject};
-use coupons_domain::{CouponDraft, CouponPatch, DiscountParts, Expiry, LifecycleStatus};
+use coupons_domain::{
+    CouponDraft, CouponPatch, DiscountParts, Expiry, LifecycleStatus, MoneyGiven, PricesDraft,
+};
 
 use super::{MoneyInput, TargetInput};
 use crate::graphql::error::UserError;
@@ -11,15 +13,23 @@ use crate::graphql::types::{
 };
 use crate::service::coupons::NewCoupon;
 
-/// A discount: give exactly one of `percentage` and `amount`.
+/// A discount: give exactly one of `percentage` and `amount` (or `amounts`).
 #[derive(Debug, Clone, InputObject)]
 pub struct DiscountInput {
     /// Percentage off, `0 < p <= 100`, at most 4 decimal places ("12.5").
     pub percentage: Option<Decimal>,
-    /// Fixed amount off, in the coupon's currency.
+    /// Fixed amount off, in one currency.
     pub amount: Option<MoneyInput>,
-    /// Cap on a percentage discount.
+    /// Fixed amount off in each currency the coupon is offered in (instead of
+    /// `amount`): an order gets the amount in its own currency and is refused in any
+    /// other. The first is the coupon's main currency.
+    pub amounts: Option<Vec<MoneyInput>>,
+    /// Cap on a percentage discount, in one currency: orders in other currencies are
+    /// refused.
     pub max_discount: Option<MoneyInput>,
+    /// Cap on a percentage discount in each currency it is offered in (instead of
+    /// `maxDiscount`).
+    pub max_discounts: Option<Vec<MoneyInput>>,
     /// A bare value instead of `percentage` or `amount`, read as the server's default
     /// discount type says (`COUPONS_DEFAULT_DISCOUNT_TYPE`: a percentage, or an amount
     /// in `COUPONS_DEFAULT_CURRENCY`). Only in `createCoupon`.
@@ -30,10 +40,30 @@ impl From<DiscountInput> for DiscountParts {
     fn from(d: DiscountInput) -> Self {
         Self {
             percentage: d.percentage.map(|p| p.0),
-            amount: d.amount.map(Into::into),
-            max_discount: d.max_discount.map(Into::into),
+            amounts: given(d.amount, d.amounts),
+            max_discounts: given(d.max_discount, d.max_discounts),
         }
     }
+}
+
+/// An amount field and its list form, as the domain takes them.
+fn given(one: Option<MoneyInput>, many: Option<Vec<MoneyInput>>) -> MoneyGiven {
+    MoneyGiven {
+        one: one.map(Into::into),
+        many: many.map(|list| list.into_iter().map(Into::into).collect()),
+    }
+}
+
+/// A nullable amount field and its nullable list form, as a patch: `None` when both are
+/// left out; `null` clears.
+fn given_patch(
+    one: MaybeUndefined<MoneyInput>,
+    many: MaybeUndefined<Vec<MoneyInput>>,
+) -> Option<MoneyGiven> {
+    if one.is_undefined() && many.is_undefined() {
+        return None;
+    }
+    Some(given(one.take(), many.take()))
 }
 
 /// A rule to apply, with its parameters.
@@ -99,8 +129,12 @@ pub struct CreateCouponInput {
     /// Rules to apply, in order. Left out: the server's default e-mail domains
     /// (`COUPONS_DEFAULT_ALLOWED_EMAIL_DOMAINS`), if set; `[]`: none.
     pub rules: Option<Vec<RuleBindingInput>>,
-    /// Smallest order subtotal the coupon applies to (in the coupon's currency).
+    /// Smallest order subtotal the coupon applies to, in one currency: orders in other
+    /// currencies are refused.
     pub min_subtotal: Option<MoneyInput>,
+    /// Smallest order subtotal in each of the coupon's currencies (instead of
+    /// `minSubtotal`).
+    pub min_subtotals: Option<Vec<MoneyInput>>,
     /// Smallest number of items (the sum of the lines' quantities) an order must have;
     /// at least 1.
     pub min_items: Option<i32>,
@@ -122,8 +156,11 @@ pub struct CreateCouponInput {
     pub automatic: bool,
     /// The most discount one customer may have from it over all their uses, less
     /// refunds (in the coupon's currency); the use that would pass it is lowered to what
-    /// is left. Needs a customer on the order.
+    /// is left. Needs a customer on the order. Counted per currency.
     pub max_discount_per_customer: Option<MoneyInput>,
+    /// The same cap in each of the coupon's currencies (instead of
+    /// `maxDiscountPerCustomer`).
+    pub max_discounts_per_customer: Option<Vec<MoneyInput>>,
     /// IANA time zone (e.g. `Europe/Berlin`) that `startsOn` and `endsOn` are read in
     /// and the window is shown in (`startsAtLocal`, `expiresAtLocal`); default UTC.
     pub time_zone: Option<String>,
@@ -164,9 +201,16 @@ impl CreateCouponInput {
         let draft = CouponDraft {
             name: self.name,
             description: self.description,
-            percentage: self.discount.percentage.map(|p| p.0),
-            amount: self.discount.amount.map(Into::into),
-            max_discount: self.discount.max_discount.map(Into::into),
+            prices: PricesDraft {
+                percentage: self.discount.percentage.map(|p| p.0),
+                amounts: given(self.discount.amount, self.discount.amounts),
+                max_discounts: given(self.discount.max_discount, self.discount.max_discounts),
+                min_subtotals: given(self.min_subtotal, self.min_subtotals),
+                max_discounts_per_customer: given(
+                    self.max_discount_per_customer,
+                    self.max_discounts_per_customer,
+                ),
+            },
             starts_at: self.starts_at.map(|t| t.0),
             expires_at: Some(expires_at),
             max_redemptions: self.max_redemptions.map(i64::from),
@@ -177,14 +221,12 @@ impl CreateCouponInput {
                 .metadata
                 .map(|m| m.0)
                 .unwrap_or(serde_json::Value::Null),
-            min_subtotal: self.min_subtotal.map(Into::into),
             min_items: self.min_items.map(i64::from),
             reversal_policy: self.reversal_policy.into(),
             combines_with: self.combines_with.into_iter().map(Into::into).collect(),
             priority: self.priority,
             target: self.target.map(Into::into).unwrap_or_default(),
             automatic: self.automatic,
-            max_discount_per_customer: self.max_discount_per_customer.map(Into::into),
             time_zone: self.time_zone,
             starts_on: self.starts_on.map(|d| d.0),
             ends_on: self.ends_on.map(|d| d.0),
@@ -228,6 +270,8 @@ pub struct UpdateCouponInput {
     pub rules: Option<Vec<RuleBindingInput>>,
     /// New minimum order subtotal (`null`: none).
     pub min_subtotal: MaybeUndefined<MoneyInput>,
+    /// New minimum subtotals, one per currency (instead of `minSubtotal`; `null`: none).
+    pub min_subtotals: MaybeUndefined<Vec<MoneyInput>>,
     /// New smallest number of items (`null`: none).
     pub min_items: MaybeUndefined<i32>,
     /// New reversal policy.
@@ -240,6 +284,9 @@ pub struct UpdateCouponInput {
     pub target: Option<TargetInput>,
     /// New per-customer discount cap (`null`: none).
     pub max_discount_per_customer: MaybeUndefined<MoneyInput>,
+    /// New per-customer discount caps, one per currency (instead of
+    /// `maxDiscountPerCustomer`; `null`: none).
+    pub max_discounts_per_customer: MaybeUndefined<Vec<MoneyInput>>,
     /// New time zone (`null`: UTC); the window's instants stay as they are.
     pub time_zone: MaybeUndefined<String>,
     /// New first day, read in the coupon's (new) time zone (instead of `startsAt`).
@@ -262,7 +309,7 @@ impl UpdateCouponInput {
             channels: self.channels,
             rules: self.rules.map(rules),
             metadata: self.metadata.map(|m| m.0),
-            min_subtotal: maybe(self.min_subtotal, Into::into),
+            min_subtotals: given_patch(self.min_subtotal, self.min_subtotals),
             min_items: maybe(self.min_items, i64::from),
             reversal_policy: self.reversal_policy.map(Into::into),
             combines_with: self
@@ -270,7 +317,10 @@ impl UpdateCouponInput {
                 .map(|c| c.into_iter().map(Into::into).collect()),
             priority: self.priority,
             target: self.target.map(Into::into),
-            max_discount_per_customer: maybe(self.max_discount_per_customer, Into::into),
+            max_discounts_per_customer: given_patch(
+                self.max_discount_per_customer,
+                self.max_discounts_per_customer,
+            ),
             time_zone: maybe(self.time_zone, |z| z),
             starts_on: self.starts_on.map(|d| d.0),
             ends_on: self.ends_on.map(|d| d.0),

@@ -30,9 +30,9 @@ pub struct CustomerInput {
     /// Tags the storefront gives the customer (rules may read them).
     #[graphql(default)]
     pub tags: Vec<String>,
-    /// Whether this is the customer's first order (rules may read it).
-    #[graphql(default)]
-    pub first_order: bool,
+    /// Whether this is the customer's first order, as the storefront knows it (rules
+    /// may read it; left out: not said).
+    pub first_order: Option<bool>,
 }
 
 /// The order a coupon is applied to.
@@ -59,7 +59,7 @@ impl From<OrderInput> for OrderDraft {
     fn from(o: OrderInput) -> Self {
         let (customer_id, customer_email, customer_tags, first_order) = match o.customer {
             Some(c) => (c.id, c.email, c.tags, c.first_order),
-            None => (None, None, Vec::new(), false),
+            None => (None, None, Vec::new(), None),
         };
         Self {
             id: o.id,

@@ -130,7 +130,7 @@ impl Coupon {
 
     /// What it takes off.
     async fn discount(&self) -> Discount {
-        self.0.spec.discount.into()
+        Discount::of(&self.0.spec.prices)
     }
 
     /// First instant it can be used.
@@ -220,9 +220,25 @@ impl Coupon {
         Ok(coupons::validation_attempts(services(ctx)?, self.0.id).await?)
     }
 
-    /// Smallest order subtotal the coupon applies to; null for none.
+    /// Smallest order subtotal the coupon applies to, in its main currency; null for
+    /// none.
     async fn min_subtotal(&self) -> Option<Money> {
-        self.0.spec.min_subtotal.map(Into::into)
+        self.0.spec.prices.main().min_subtotal.map(Into::into)
+    }
+
+    /// Smallest order subtotal in each currency it is offered in, the main one first.
+    async fn min_subtotals(&self) -> Vec<Money> {
+        let all = self.0.spec.prices.all();
+        all.iter()
+            .filter_map(|t| t.min_subtotal.map(Into::into))
+            .collect()
+    }
+
+    /// The currencies it is offered in, the main one first: orders in others are
+    /// refused. Empty: any (a percentage with no amounts).
+    async fn currencies(&self) -> Vec<String> {
+        let currencies = self.0.spec.prices.currencies();
+        currencies.iter().map(|c| c.code().to_owned()).collect()
     }
 
     /// Smallest number of items (the sum of line quantities) an order must have; null
@@ -243,7 +259,17 @@ impl Coupon {
     /// The most discount one customer may have from it over all their uses, less
     /// refunds; null for no cap.
     async fn max_discount_per_customer(&self) -> Option<Money> {
-        self.0.spec.max_discount_per_customer.map(Into::into)
+        let main = self.0.spec.prices.main();
+        main.max_discount_per_customer.map(Into::into)
+    }
+
+    /// The per-customer discount cap in each currency, the main one first (each
+    /// currency counted on its own).
+    async fn max_discounts_per_customer(&self) -> Vec<Money> {
+        let all = self.0.spec.prices.all();
+        all.iter()
+            .filter_map(|t| t.max_discount_per_customer.map(Into::into))
+            .collect()
     }
 
     /// Whether it is an automatic discount: no code; every cart it applies to gets it.

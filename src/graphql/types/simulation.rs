@@ -16,6 +16,8 @@ pub enum RuleVerdictKind {
     Reject,
     /// The coupon applies with a lower discount.
     Cap,
+    /// The coupon applies with its discount shaped (see `shape`).
+    Shape,
     /// The rule could not run (see `message`).
     Failed,
 }
@@ -29,7 +31,9 @@ pub struct RuleSimulationResult {
     pub verdict: RuleVerdictKind,
     /// For REJECT, the rule's own code.
     pub code: Option<String>,
-    /// For REJECT, the rule's message; for FAILED, the error (with line and column).
+    /// For REJECT, the rule's message; for FAILED, the error (with line and column);
+    /// for SHAPE, what the discount becomes (`lines:SKU-1,SKU-2`, `free_shipping`,
+    /// `buy_x_get_y`).
     pub message: Option<String>,
     /// For CAP, the most the coupon may take off, in minor units of the order's currency.
     pub cap_minor: Option<i64>,
@@ -46,6 +50,9 @@ impl From<rules::RuleRun> for RuleSimulationResult {
                 (RuleVerdictKind::Reject, Some(code), Some(message), None)
             }
             Ok(domain::RuleVerdict::Cap(n)) => (RuleVerdictKind::Cap, None, None, Some(n)),
+            Ok(domain::RuleVerdict::Shape(ref s)) => {
+                (RuleVerdictKind::Shape, None, Some(s.label()), None)
+            }
             Err(e) => (RuleVerdictKind::Failed, None, Some(e), None),
         };
         Self {

@@ -42,6 +42,7 @@ diesel::table! {
         automatic -> Bool,
         max_discount_per_customer_minor -> Nullable<BigInt>,
         time_zone -> Nullable<Text>,
+        other_currencies -> Nullable<Document>,
     }
 }
 
@@ -386,11 +387,13 @@ pub struct CouponColumns {
     pub automatic: bool,
     pub max_discount_per_customer_minor: Option<i64>,
     pub time_zone: Option<&'static str>,
+    pub other_currencies: Option<Value>,
 }
 
 impl CouponColumns {
     pub fn new(spec: &CouponSpec, status: LifecycleStatus) -> Self {
-        let (discount_kind, percent_off, amount_minor, max_discount_minor) = match spec.discount {
+        let main = spec.prices.main();
+        let (discount_kind, percent_off, amount_minor, max_discount_minor) = match main.discount {
             Discount::Percentage {
                 percent,
                 max_discount,
@@ -410,7 +413,7 @@ impl CouponColumns {
             percent_off,
             amount_minor,
             max_discount_minor,
-            currency: spec.currency().map(|c| c.code().to_owned()),
+            currency: main.currency().map(|c| c.code().to_owned()),
             starts_at: spec.window.starts_at,
             expires_at: spec.window.expires_at,
             max_redemptions: spec.max_redemptions.get().map(i64::from),
@@ -423,7 +426,7 @@ impl CouponColumns {
                     .collect(),
             ),
             metadata: spec.metadata.as_value().clone(),
-            min_subtotal_minor: spec.min_subtotal.map(|m| m.minor),
+            min_subtotal_minor: main.min_subtotal.map(|m| m.minor),
             min_items: spec.min_items.get().map(i64::from),
             reversal_policy: spec.reversal_policy.as_str(),
             combines_with: spec
@@ -439,8 +442,9 @@ impl CouponColumns {
                 other => serde_json::to_value(other).ok(),
             },
             automatic: spec.automatic,
-            max_discount_per_customer_minor: spec.max_discount_per_customer.map(|m| m.minor),
+            max_discount_per_customer_minor: main.max_discount_per_customer.map(|m| m.minor),
             time_zone: spec.time_zone.map(coupons_domain::TimeZone::name),
+            other_currencies: crate::storage::models::OtherCurrency::column(&spec.prices),
         }
     }
 }

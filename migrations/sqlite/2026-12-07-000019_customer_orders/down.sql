@@ -1,0 +1,1 @@
+DROP INDEX redemptions_customer_orders_idx;
