@@ -565,6 +565,7 @@ fn path(field: Field) -> Vec<String> {
             at
         }
         Field::MoneyList(list) => money_list(list),
+        Field::MaxOrderDiscountPercent => p(&["maxOrderDiscountPercent"]),
     };
     let mut out = vec!["input".to_owned()];
     out.extend(rest);

@@ -48,6 +48,7 @@ pub(super) struct StoredCoupon {
     max_discount_per_customer_minor: Option<i64>,
     time_zone: Option<String>,
     other_currencies: Option<Value>,
+    max_order_discount_percent: Option<String>,
 }
 
 /// A coupon's terms in a currency after its main one, as stored in `other_currencies`
@@ -247,6 +248,16 @@ impl StoredCoupon {
                 Some(t) => serde_json::from_value(t).map_err(|e| corrupt(e.to_string()))?,
             },
             automatic: self.automatic,
+            max_order_discount: self
+                .max_order_discount_percent
+                .as_deref()
+                .map(|p| {
+                    Decimal::from_str(p)
+                        .map_err(|e| e.to_string())
+                        .and_then(|p| Percentage::new(p).map_err(|e| e.to_string()))
+                })
+                .transpose()
+                .map_err(corrupt)?,
             time_zone: self
                 .time_zone
                 .as_deref()

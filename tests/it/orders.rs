@@ -651,3 +651,91 @@ async fn a_customer_gets_no_more_discount_than_the_coupon_allows(app: TestApp) {
     assert_reconciled(&app).await;
 }
 both_backends!(a_customer_gets_no_more_discount_than_the_coupon_allows);
+
+/// A coupon's own cap on the order (`maxOrderDiscountPercent`): TOPUP (20%, capped at 25%
+/// of the order) gives 20.00 alone; after TAKE15 (15.00, priority 1) in a cart it gives
+/// only the 10.00 that brings the order to 25.00 (not 20% of the 85.00 left); on an order
+/// that already holds 30.00 it gives nothing and is left out. The cap is refused on a
+/// shipping discount and can be cleared.
+async fn a_coupon_caps_the_order_it_joins(app: TestApp) {
+    let topup = create(
+        &app,
+        json!({ "name": "Top up", "code": "TOPUP", "combinesWith": ["ORDER"],
+                "discount": { "percentage": "20" }, "maxOrderDiscountPercent": "25" }),
+    )
+    .await;
+    let read = app
+        .admin(
+            "query($id: ID!) { coupon(id: $id) { maxOrderDiscountPercent } }",
+            json!({ "id": topup["id"] }),
+        )
+        .await;
+    assert_eq!(read["coupon"]["maxOrderDiscountPercent"], "25");
+    create(
+        &app,
+        json!({ "name": "Take 15", "code": "TAKE15", "combinesWith": ["ORDER"], "priority": 1,
+                "discount": { "amount": { "amount": "15", "currency": "USD" } } }),
+    )
+    .await;
+    create(
+        &app,
+        json!({ "name": "Take 30", "code": "TAKE30", "combinesWith": ["ORDER"],
+                "discount": { "amount": { "amount": "30", "currency": "USD" } } }),
+    )
+    .await;
+    let alone = app
+        .admin(VALIDATE_CART, cart(&["TOPUP"], "top-1", "100.00"))
+        .await;
+    assert_eq!(
+        alone["validateCart"]["applied"],
+        json!([{ "code": "TOPUP", "discount": { "amount": "20.00" } }])
+    );
+    let pair = app
+        .admin(VALIDATE_CART, cart(&["TOPUP", "TAKE15"], "top-1", "100.00"))
+        .await;
+    assert_eq!(
+        pair["validateCart"]["applied"],
+        json!([
+            { "code": "TAKE15", "discount": { "amount": "15.00" } },
+            { "code": "TOPUP", "discount": { "amount": "10.00" } }
+        ]),
+        "{pair:#}"
+    );
+    let held = redeem(&app, "TAKE30", "top-2", "t2").await;
+    assert_eq!(held["redemption"]["discount"]["amount"], "30.00");
+    let late = redeem(&app, "TOPUP", "top-2", "t3").await;
+    assert_eq!(
+        user_error(&late),
+        Some("ORDER_FULLY_DISCOUNTED"),
+        "{late:#}"
+    );
+
+    let shipping = app
+        .admin(
+            crate::coupons::CREATE,
+            json!({ "input": { "name": "Ship", "code": "SHIPCAP", "discount": { "percentage": "100" },
+                               "target": { "shipping": true }, "maxOrderDiscountPercent": "25" } }),
+        )
+        .await;
+    assert_eq!(
+        shipping["createCoupon"]["userErrors"][0]["field"],
+        json!(["input", "maxOrderDiscountPercent"])
+    );
+    let cleared = app
+        .admin(
+            "mutation($id: ID!) { updateCoupon(input: { id: $id, maxOrderDiscountPercent: null }) { coupon { maxOrderDiscountPercent } userErrors { code } } }",
+            json!({ "id": topup["id"] }),
+        )
+        .await;
+    assert_eq!(
+        cleared["updateCoupon"]["coupon"]["maxOrderDiscountPercent"],
+        Value::Null
+    );
+    let late = redeem(&app, "TOPUP", "top-2", "t4").await;
+    assert_eq!(
+        late["redemption"]["discount"]["amount"], "14.00",
+        "20% of the 70.00 left: {late:#}"
+    );
+    assert_reconciled(&app).await;
+}
+both_backends!(a_coupon_caps_the_order_it_joins);

@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use crate::discount::Discount;
+use crate::discount::{Discount, Percentage};
 use crate::error::{Collector, Field, FieldError, Invalid, Problem};
 use crate::priced::{MoneyGiven, Prices, PricesDraft};
 use crate::stacking::Stacking;
@@ -198,6 +198,26 @@ fn days_or_instants(e: &mut Collector, both_starts: bool, both_ends: bool) {
             Problem::Exclusive("give expiresAt or endsOn, not both"),
         ));
     }
+}
+
+/// Validates a coupon's cap on the order's line and order discounts: a percentage, on
+/// a coupon that gives one of those.
+fn check_order_cap(
+    cap: Option<Decimal>,
+    target: &Target,
+) -> Result<Option<Percentage>, FieldError> {
+    let Some(cap) = cap else { return Ok(None) };
+    let percent =
+        Percentage::new(cap).map_err(|p| FieldError::new(Field::MaxOrderDiscountPercent, p))?;
+    if target.class() == DiscountClass::Shipping {
+        return Err(FieldError::new(
+            Field::MaxOrderDiscountPercent,
+            Problem::Exclusive(
+                "maxOrderDiscountPercent caps line and order discounts, not shipping",
+            ),
+        ));
+    }
+    Ok(Some(percent))
 }
 
 /// How the end of the window was given at creation.
@@ -459,6 +479,10 @@ pub struct CouponSpec {
     pub automatic: bool,
     /// Where its dates are read and shown; `None`: UTC.
     pub time_zone: Option<TimeZone>,
+    /// The most the order's line and order discounts may add up to, as a share of its
+    /// subtotal, once this coupon has taken its discount (it gives up what it would
+    /// take beyond); `None`: no cap of its own.
+    pub max_order_discount: Option<Percentage>,
 }
 
 /// The name of the one code row of an automatic coupon: its redemptions go through it.
@@ -517,6 +541,8 @@ pub struct CouponDraft {
     pub automatic: bool,
     /// IANA time zone its dates are read in.
     pub time_zone: Option<String>,
+    /// Its cap on the order's line and order discounts, percent of the subtotal.
+    pub max_order_discount: Option<Decimal>,
     /// First day of validity, from local midnight (instead of `starts_at`).
     pub starts_on: Option<chrono::NaiveDate>,
     /// Last day of validity, to local midnight after it (instead of `expires_at`).
@@ -576,6 +602,10 @@ impl CouponSpec {
             Some(p) => e.take_all(draft.target.check(&p.main().discount)),
             None => Some(Target::Order),
         };
+        let max_order_discount = e.take(check_order_cap(
+            draft.max_order_discount,
+            target.as_ref().unwrap_or(&Target::Order),
+        ));
         e.finish()?;
         // `finish` returned Ok, so every part was taken.
         let (
@@ -591,6 +621,7 @@ impl CouponSpec {
             Some(min_items),
             Some(target),
             Some(time_zone),
+            Some(max_order_discount),
         ) = (
             name,
             description,
@@ -604,6 +635,7 @@ impl CouponSpec {
             min_items,
             target,
             time_zone,
+            max_order_discount,
         )
         else {
             return Err(FieldError::new(Field::Discount, Problem::DiscountKindAmbiguous).into());
@@ -624,6 +656,7 @@ impl CouponSpec {
             target,
             automatic: draft.automatic,
             time_zone,
+            max_order_discount,
         })
     }
 }
@@ -680,6 +713,8 @@ pub struct CouponPatch {
     pub max_discounts_per_customer: Option<MoneyGiven>,
     /// New time zone (`Some(None)`: UTC). The window's instants stay as they are.
     pub time_zone: Option<Option<String>>,
+    /// New cap on the order's discounts (`Some(None)`: none).
+    pub max_order_discount: Option<Option<Decimal>>,
     /// New first day, read in the (new) time zone (instead of `starts_at`).
     pub starts_on: Option<chrono::NaiveDate>,
     /// New last day, read in the (new) time zone (instead of `expires_at`).
@@ -794,6 +829,14 @@ impl CouponSpec {
             &mut e,
             &mut spec.target,
             Some(target.check(&spec.prices.main().discount)),
+        );
+        let order_cap = patch
+            .max_order_discount
+            .unwrap_or(spec.max_order_discount.map(Percentage::value));
+        assign(
+            &mut e,
+            &mut spec.max_order_discount,
+            Some(check_order_cap(order_cap, &spec.target)),
         );
         e.finish()?;
         Ok(spec)

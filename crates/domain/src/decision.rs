@@ -12,6 +12,7 @@
 //! coupon's usage are decided here too ([`usage_marks`]).
 
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 
 use crate::{
     CampaignLimits, CampaignUsage, CodeTerms, Coupon, Granted, Held, Money, Offer, Order,
@@ -95,6 +96,11 @@ impl Found {
             discount: shape.map_or(own, |s| s.discount(&own)),
             reach: target.reach(order),
             alone: alone.amount,
+            order_cap: spec.max_order_discount.map(|p| {
+                let share =
+                    Decimal::from(order.subtotal.minor.max(0)) * p.value() / Decimal::ONE_HUNDRED;
+                i64::try_from(share.floor()).unwrap_or(i64::MAX)
+            }),
         }
     }
 

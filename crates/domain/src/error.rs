@@ -144,6 +144,8 @@ pub enum Field {
     AllCoupons,
     /// The grace period of a rotated API key, in minutes.
     GraceMinutes,
+    /// A coupon's cap on the order's discounts.
+    MaxOrderDiscountPercent,
     /// One entry of a coupon's money list.
     MoneyAt {
         /// The list.

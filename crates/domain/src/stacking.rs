@@ -9,7 +9,9 @@
 //!   discounts, then shipping discounts, and within a class higher priority first, then
 //!   by code. Each takes its discount from what the ones before it left ([`Left`]):
 //!   a line discount from its lines (and so from the subtotal), an order discount from
-//!   the subtotal, never more than it would take alone.
+//!   the subtotal, never more than it would take alone, and never more than brings
+//!   the order's line and order discounts to its own cap on them, if it has one
+//!   (`maxOrderDiscountPercent`).
 //! - Of the coupons offered for an order, the order gets the legal set that gives the
 //!   largest total discount; between sets that give the same, the one whose coupons,
 //!   in application order, come first (a set that is a prefix of another wins). A coupon
@@ -20,7 +22,8 @@
 //! "may share" graph), and within such a group the best set is the group itself, less
 //! the coupons that give nothing there. Adding a coupon to a set never lowers its total
 //! (each step takes no more than it removes from what later steps see, and more is never
-//! less), so the
+//! less; a coupon with an order cap gives up at most what the coupons before it added),
+//! so the
 //! group has the largest total of all its subsets; and taking each coupon of the group
 //! in application order unless it gives nothing is the first set, in that order, that
 //! reaches this total.
@@ -107,6 +110,20 @@ pub struct Offer {
     /// What it would take off alone, every cap and rule applied: the most it takes in
     /// any set.
     pub alone: Money,
+    /// The most the order's line and order discounts may add up to once it has taken
+    /// its own (its `maxOrderDiscountPercent` of the subtotal), in minor units: it takes
+    /// no more than what the discounts before it leave of this.
+    pub order_cap: Option<i64>,
+}
+
+impl Offer {
+    /// The most it takes from `left`: what it takes alone, within its order cap.
+    fn most(&self, left: &Left) -> i64 {
+        let within_cap = self
+            .order_cap
+            .map_or(i64::MAX, |cap| (cap - left.taken).max(0));
+        self.alone.minor.min(within_cap)
+    }
 }
 
 /// A coupon the order already has from an earlier call, with the discount it holds.
@@ -153,7 +170,7 @@ pub fn apply_in_order(
         .into_iter()
         .map(|i| {
             let offer = &offers[i];
-            let granted = left.take(&offer.discount, &offer.reach, offer.alone.minor, order);
+            let granted = left.take(&offer.discount, &offer.reach, offer.most(&left), order);
             left.spend(offer.coupon.class, &granted);
             (i, granted)
         })
@@ -332,6 +349,7 @@ mod tests {
             discount,
             reach: Reach::Order,
             alone,
+            order_cap: None,
         }
     }
 

@@ -338,6 +338,8 @@ pub struct Left {
     pub shipping: i64,
     /// Of what the order's line and order discounts may add up to.
     pub room: i64,
+    /// What the order's line and order discounts add up to so far.
+    pub taken: i64,
 }
 
 impl Left {
@@ -348,6 +350,7 @@ impl Left {
             subtotal: order.subtotal.minor,
             shipping: order.shipping.minor,
             room: order.discount_limit.minor,
+            taken: 0,
         }
     }
 
@@ -414,6 +417,7 @@ impl Left {
             DiscountClass::Order | DiscountClass::Line => {
                 self.subtotal -= minor;
                 self.room -= minor;
+                self.taken += minor;
                 for share in &granted.lines {
                     if let Some(left) = self.lines.get_mut(share.line as usize) {
                         *left -= share.minor;

@@ -124,13 +124,15 @@ fn order() -> impl Strategy<Value = Order> {
 }
 
 /// A cart: the order, the coupons it already holds, and up to six offers (each with a
-/// rule or campaign cap, sometimes, below what its terms give).
+/// rule or campaign cap, sometimes, below what its terms give, and sometimes, for line
+/// and order discounts, a cap on the order's total once it is taken).
 fn cart() -> impl Strategy<Value = (Order, Vec<Held>, Vec<Offer>)> {
     let offer = (
         targeted(),
         0_u8..8,
         0_i32..3,
         prop::option::of(1_i64..4_000),
+        prop::option::of(1_i64..=100),
     );
     let held = (0_usize..3, 0_u8..8, 0_i32..3, 0_i64..3_000, 0_usize..4);
     (
@@ -168,23 +170,28 @@ fn cart() -> impl Strategy<Value = (Order, Vec<Held>, Vec<Offer>)> {
             let offers = offers
                 .into_iter()
                 .enumerate()
-                .map(|(i, ((target, discount), mask, priority, cap))| {
-                    let reach = target.reach(&order);
-                    let alone = Left::of(&order)
-                        .take(&discount, &reach, i64::MAX, &order)
-                        .amount
-                        .minor;
-                    Offer {
-                        coupon: Stacked {
-                            code: format!("C{}", 5 - i),
-                            class: target.class(),
-                            stacking: Stacking::new(classes(mask), priority),
-                        },
-                        discount,
-                        reach,
-                        alone: usd(cap.map_or(alone, |c| c.min(alone))),
-                    }
-                })
+                .map(
+                    |(i, ((target, discount), mask, priority, cap, order_cap))| {
+                        let reach = target.reach(&order);
+                        let alone = Left::of(&order)
+                            .take(&discount, &reach, i64::MAX, &order)
+                            .amount
+                            .minor;
+                        Offer {
+                            coupon: Stacked {
+                                code: format!("C{}", 5 - i),
+                                class: target.class(),
+                                stacking: Stacking::new(classes(mask), priority),
+                            },
+                            discount,
+                            reach,
+                            alone: usd(cap.map_or(alone, |c| c.min(alone))),
+                            order_cap: order_cap
+                                .filter(|_| target.class() != DiscountClass::Shipping)
+                                .map(|p| order.subtotal.minor * p / 100),
+                        }
+                    },
+                )
                 .collect();
             (order, held, offers)
         })

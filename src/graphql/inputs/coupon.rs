@@ -168,6 +168,11 @@ pub struct CreateCouponInput {
     pub starts_on: Option<Date>,
     /// Last day of validity, up to local midnight after it (instead of `expiresAt`).
     pub ends_on: Option<Date>,
+    /// The most the order's line and order discounts may add up to once this coupon has
+    /// taken its own, in percent of the subtotal ("30"): it gives up what it would take
+    /// beyond. Not for shipping discounts. The server's `COUPONS_MAX_ORDER_DISCOUNT_PERCENT`
+    /// caps every order besides.
+    pub max_order_discount_percent: Option<Decimal>,
 }
 
 impl CreateCouponInput {
@@ -230,6 +235,7 @@ impl CreateCouponInput {
             time_zone: self.time_zone,
             starts_on: self.starts_on.map(|d| d.0),
             ends_on: self.ends_on.map(|d| d.0),
+            max_order_discount: self.max_order_discount_percent.map(|p| p.0),
         };
         (draft, self.code, status)
     }
@@ -293,6 +299,9 @@ pub struct UpdateCouponInput {
     pub starts_on: Option<Date>,
     /// New last day, read in the coupon's (new) time zone (instead of `expiresAt`).
     pub ends_on: Option<Date>,
+    /// New cap on the order's line and order discounts, percent of the subtotal
+    /// (`null`: none).
+    pub max_order_discount_percent: MaybeUndefined<Decimal>,
 }
 
 impl UpdateCouponInput {
@@ -324,6 +333,7 @@ impl UpdateCouponInput {
             time_zone: maybe(self.time_zone, |z| z),
             starts_on: self.starts_on.map(|d| d.0),
             ends_on: self.ends_on.map(|d| d.0),
+            max_order_discount: maybe(self.max_order_discount_percent, |p| p.0),
         }
     }
 }

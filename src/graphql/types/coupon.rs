@@ -9,7 +9,7 @@ use crate::graphql::error::ApiError;
 use crate::graphql::guard::{READERS, RoleGuard};
 use crate::graphql::loaders::{self, CampaignKey, FirstCodeKey};
 use crate::graphql::pagination::{Page, after_id, page_size};
-use crate::graphql::scalars::DateTime;
+use crate::graphql::scalars::{DateTime, Decimal};
 use crate::graphql::{global_id, services};
 use crate::ids::Kind;
 use crate::service::coupons;
@@ -270,6 +270,12 @@ impl Coupon {
         all.iter()
             .filter_map(|t| t.max_discount_per_customer.map(Into::into))
             .collect()
+    }
+
+    /// The most the order's line and order discounts may add up to once it has taken
+    /// its own, in percent of the subtotal; null for no cap of its own.
+    async fn max_order_discount_percent(&self) -> Option<Decimal> {
+        self.0.spec.max_order_discount.map(|p| Decimal(p.value()))
     }
 
     /// Whether it is an automatic discount: no code; every cart it applies to gets it.

@@ -43,6 +43,7 @@ diesel::table! {
         max_discount_per_customer_minor -> Nullable<BigInt>,
         time_zone -> Nullable<Text>,
         other_currencies -> Nullable<Document>,
+        max_order_discount_percent -> Nullable<Text>,
     }
 }
 
@@ -388,6 +389,7 @@ pub struct CouponColumns {
     pub max_discount_per_customer_minor: Option<i64>,
     pub time_zone: Option<&'static str>,
     pub other_currencies: Option<Value>,
+    pub max_order_discount_percent: Option<String>,
 }
 
 impl CouponColumns {
@@ -445,6 +447,7 @@ impl CouponColumns {
             max_discount_per_customer_minor: main.max_discount_per_customer.map(|m| m.minor),
             time_zone: spec.time_zone.map(coupons_domain::TimeZone::name),
             other_currencies: crate::storage::models::OtherCurrency::column(&spec.prices),
+            max_order_discount_percent: spec.max_order_discount.map(|p| p.value().to_string()),
         }
     }
 }
