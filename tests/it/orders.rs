@@ -378,8 +378,9 @@ async fn a_cart_gets_the_best_set_of_its_codes(app: TestApp) {
 both_backends!(a_cart_gets_the_best_set_of_its_codes);
 
 /// 200 carts at once over four capped coupons that share orders, each naming two or
-/// three of them in a different order: every cap is exact, every order's total within
-/// its subtotal, every answer all or nothing, and no caller sees a deadlock.
+/// three of them in a different order, and a capped automatic discount every cart gets
+/// while it lasts: every cap is exact, every order's total within its subtotal, every
+/// answer all or nothing for the typed codes, and no caller sees a deadlock.
 async fn racing_carts_keep_every_cap(app: TestApp) {
     let app = Arc::new(app);
     let names = ["RACE1", "RACE2", "RACE3", "RACE4"];
@@ -391,6 +392,12 @@ async fn racing_carts_keep_every_cap(app: TestApp) {
         )
         .await;
     }
+    create(
+        &app,
+        json!({ "name": "AUTORACE", "automatic": true, "combinesWith": ["ORDER"], "maxRedemptions": 60,
+        "discount": { "amount": { "amount": "5", "currency": "USD" } } }),
+    )
+    .await;
     let client = reqwest::Client::new();
     let mut tasks = Vec::new();
     for i in 0..200_usize {
@@ -416,7 +423,13 @@ async fn racing_carts_keep_every_cap(app: TestApp) {
         let (n, body) = task.await.unwrap();
         assert!(body.get("errors").is_none(), "{body:#}");
         let payload = &body["data"]["redeemCart"];
-        let written = payload["redemptions"].as_array().unwrap().len();
+        let redemptions = payload["redemptions"].as_array().unwrap();
+        let automatic = redemptions
+            .iter()
+            .filter(|r| r["code"].as_str().unwrap().starts_with("AUTO#"))
+            .count();
+        assert!(automatic <= 1, "{payload:#}");
+        let written = redemptions.len() - automatic;
         assert!(written == 0 || written == n, "all or nothing: {payload:#}");
         if written == 0 {
             for left in payload["leftOut"].as_array().unwrap() {
@@ -437,6 +450,10 @@ async fn racing_carts_keep_every_cap(app: TestApp) {
         at_cap += usize::from(used == 40);
     }
     assert!(at_cap > 0, "the caps were reached");
+    let automatic: i64 = app
+        .scalar("SELECT COUNT(*) FROM redemptions r JOIN coupons c ON c.id = r.coupon_id WHERE c.name = 'AUTORACE' AND r.holds_use")
+        .await;
+    assert_eq!(automatic, 60, "the automatic discount's cap, exactly");
     assert!(applied >= 100, "most carts fit: {applied}");
     let over: i64 = app
         .scalar("SELECT COUNT(*) FROM (SELECT order_id FROM redemptions GROUP BY order_id HAVING SUM(discount_minor) > 10000) t")
