@@ -89,6 +89,17 @@ impl Coupon {
     fn zone(&self) -> domain::TimeZone {
         self.0.spec.time_zone.unwrap_or(domain::TimeZone::UTC)
     }
+
+    /// One amount of its terms in each currency that has it, the main one first.
+    fn per_currency(
+        &self,
+        amount: fn(&domain::CurrencyTerms) -> Option<domain::Money>,
+    ) -> Vec<Money> {
+        let all = self.0.spec.prices.all();
+        all.iter()
+            .filter_map(|t| amount(t).map(Into::into))
+            .collect()
+    }
 }
 
 /// A discount definition, reachable through any of its codes.
@@ -228,10 +239,7 @@ impl Coupon {
 
     /// Smallest order subtotal in each currency it is offered in, the main one first.
     async fn min_subtotals(&self) -> Vec<Money> {
-        let all = self.0.spec.prices.all();
-        all.iter()
-            .filter_map(|t| t.min_subtotal.map(Into::into))
-            .collect()
+        self.per_currency(|t| t.min_subtotal)
     }
 
     /// The currencies it is offered in, the main one first: orders in others are
@@ -266,10 +274,7 @@ impl Coupon {
     /// The per-customer discount cap in each currency, the main one first (each
     /// currency counted on its own).
     async fn max_discounts_per_customer(&self) -> Vec<Money> {
-        let all = self.0.spec.prices.all();
-        all.iter()
-            .filter_map(|t| t.max_discount_per_customer.map(Into::into))
-            .collect()
+        self.per_currency(|t| t.max_discount_per_customer)
     }
 
     /// The most the order's line and order discounts may add up to once it has taken
