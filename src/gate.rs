@@ -27,6 +27,7 @@ use crate::graphql::error::ApiError;
 use crate::graphql::order::SelectionOrder;
 use crate::graphql::shape::{MAX_TEXT_NESTING, const_has_nul, nests_deeper_than, shape};
 use crate::graphql::{CouponSchema, prepare_request};
+use crate::messages::Language;
 use crate::router::HttpSettings;
 use crate::service::Services;
 use crate::service::limiter::Subject;
@@ -47,6 +48,8 @@ pub struct Visitor {
     pub caller: Option<Caller>,
     /// The client's address (the TCP peer, or the trusted proxy header).
     pub ip: Option<IpAddr>,
+    /// The language its messages are written in (from `Accept-Language`).
+    pub language: Language,
 }
 
 /// A document that passed the checks, ready to run.
@@ -243,7 +246,12 @@ impl Gate {
             }
             request = request.disable_introspection();
         }
-        let request = prepare_request(request, visitor.caller.clone(), &self.services);
+        let request = prepare_request(
+            request,
+            visitor.caller.clone(),
+            visitor.language,
+            &self.services,
+        );
         Ok(Admitted {
             request,
             kind,

@@ -26,6 +26,7 @@ pub mod graphql;
 pub mod ids;
 pub mod jobs;
 pub mod media;
+pub mod messages;
 pub mod router;
 pub mod rules;
 pub mod server;

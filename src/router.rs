@@ -41,6 +41,7 @@ use crate::gate::{Gate, Visitor};
 use crate::graphql::build_schema;
 use crate::graphql::error::ApiError;
 use crate::media::{self, AnswerType};
+use crate::messages::Language;
 use crate::server::{ConnectionLimits, body_deadline, timed_out};
 use crate::service::Services;
 use crate::socket::{OpenSockets, SocketState};
@@ -318,7 +319,7 @@ async fn graphql_get(
         sockets: state.sockets.clone(),
         events: state.services.events.clone(),
     };
-    crate::socket::upgrade(sockets, upgrade, protocol, ip)
+    crate::socket::upgrade(sockets, upgrade, protocol, ip, language_of(&headers))
         .unwrap_or_else(|e| top_level_error(StatusCode::TOO_MANY_REQUESTS, &e))
 }
 
@@ -381,7 +382,11 @@ async fn answer(
         Ok(b) => b,
         Err(e) => return top_level_error(StatusCode::BAD_REQUEST, &e),
     };
-    let visitor = Visitor { caller, ip };
+    let visitor = Visitor {
+        caller,
+        ip,
+        language: language_of(headers),
+    };
     let (single, requests) = match batch {
         BatchRequest::Single(r) => (true, vec![r]),
         BatchRequest::Batch(rs) => (false, rs),
@@ -520,4 +525,13 @@ async fn readyz(State(state): State<AppState>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
         }
     }
+}
+
+/// The language a request's messages are written in, from its `Accept-Language`.
+fn language_of(headers: &HeaderMap) -> Language {
+    Language::negotiate(
+        headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    )
 }

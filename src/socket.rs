@@ -19,6 +19,7 @@
 //! - at shutdown every socket is closed with 1001 (going away), so its client can
 //!   reconnect to another instance.
 
+use crate::messages::Language;
 use std::any::TypeId;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -146,6 +147,7 @@ pub fn upgrade(
     upgrade: WebSocketUpgrade,
     protocol: GraphQLProtocol,
     ip: Option<IpAddr>,
+    language: Language,
 ) -> Result<Response, ApiError> {
     let max = state.gate.settings().ws_max_per_ip;
     let permit = match ip {
@@ -159,7 +161,7 @@ pub fn upgrade(
     };
     Ok(upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| serve(socket, state, protocol, ip, permit)))
+        .on_upgrade(move |socket| serve(socket, state, protocol, ip, language, permit)))
 }
 
 /// The executor async-graphql's socket code calls for each `subscribe` (or `start`)
@@ -168,6 +170,7 @@ pub fn upgrade(
 struct SocketExecutor {
     gate: Gate,
     ip: Option<IpAddr>,
+    language: Language,
 }
 
 impl Executor for SocketExecutor {
@@ -190,6 +193,7 @@ impl Executor for SocketExecutor {
         let visitor = Visitor {
             caller,
             ip: self.ip,
+            language: self.language,
         };
         self.gate.stream(&visitor, request, session)
     }
@@ -210,6 +214,7 @@ async fn serve(
     state: SocketState,
     protocol: GraphQLProtocol,
     ip: Option<IpAddr>,
+    language: Language,
     address_permit: Option<SocketPermit>,
 ) {
     let settings = state.gate.settings();
@@ -240,6 +245,7 @@ async fn serve(
     let executor = SocketExecutor {
         gate: state.gate.clone(),
         ip,
+        language,
     };
     let closing = state.events.clone();
     let init = {

@@ -22,6 +22,7 @@ use coupons_domain::{
 use std::sync::Arc;
 
 use crate::auth::Role;
+use crate::messages::{self, Language};
 use crate::service::ServiceError;
 use crate::service::checkout::visible_rejections;
 use crate::service::reports::PeriodError;
@@ -407,6 +408,7 @@ impl From<RejectionKind> for UserErrorCode {
 pub fn outcome_errors(
     outcome: &CheckoutOutcome,
     role: Role,
+    language: Language,
     id_field: &str,
     not_found: UserErrorCode,
 ) -> Vec<UserError> {
@@ -414,7 +416,10 @@ pub fn outcome_errors(
         CheckoutOutcome::Applied(_) => Vec::new(),
         CheckoutOutcome::Rejected(reasons) => visible_rejections(reasons, role)
             .into_iter()
-            .map(|r| UserError::new(&["input", "code"], r.kind().into(), r.message()))
+            .map(|r| {
+                let message = messages::rejection(language, &r);
+                UserError::new(&["input", "code"], r.kind().into(), message)
+            })
             .collect(),
         CheckoutOutcome::NotFound => {
             vec![UserError::new(&["input", id_field], not_found, "not found")]

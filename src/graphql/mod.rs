@@ -94,14 +94,29 @@ pub fn caller(ctx: &Context<'_>) -> Result<Caller, ApiError> {
     data::<Caller>(ctx).cloned()
 }
 
+/// The language this request's messages are written in (English when not set).
+pub fn language(ctx: &Context<'_>) -> crate::messages::Language {
+    ctx.data_opt::<crate::messages::Language>()
+        .copied()
+        .unwrap_or_default()
+}
+
 /// The global ID of the object of `kind` with row id `id`.
 pub fn global_id(kind: Kind, id: i64) -> ID {
     ID(ids::encode(kind, id))
 }
 
-/// Adds what one request needs: the caller (with its address) and a fresh loader.
-pub fn prepare_request(request: Request, caller: Option<Caller>, services: &Services) -> Request {
-    let request = request.data(ServiceLoader::for_request(services));
+/// Adds what one request needs: the caller (with its address), the language of its
+/// messages and a fresh loader.
+pub fn prepare_request(
+    request: Request,
+    caller: Option<Caller>,
+    language: crate::messages::Language,
+    services: &Services,
+) -> Request {
+    let request = request
+        .data(ServiceLoader::for_request(services))
+        .data(language);
     match caller {
         Some(c) => request.data(c),
         None => request,

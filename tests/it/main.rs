@@ -26,6 +26,7 @@ mod events;
 mod fuzz;
 mod graphql_http;
 mod jobs;
+mod languages;
 mod orders;
 mod pii;
 mod process;

@@ -17,8 +17,9 @@ use crate::graphql::inputs::{
 };
 use crate::graphql::pagination::{Page, after_id, page_size};
 use crate::graphql::types::{CouponRejection, CouponValidation, LineDiscount, Redemption};
-use crate::graphql::{caller, services};
+use crate::graphql::{caller, language, services};
 use crate::ids::{self, Kind};
+use crate::messages::Language;
 use crate::service::ServiceError;
 use crate::service::checkout::{self, RedeemTarget, visible_rejections};
 use crate::storage::{self, Idempotent};
@@ -109,14 +110,17 @@ pub struct CheckoutMutation;
 /// faults.
 fn checkout_result(
     result: Result<Idempotent<CheckoutOutcome>, ServiceError>,
-    role: Role,
+    (role, language): (Role, Language),
     id_field: &str,
     not_found: UserErrorCode,
 ) -> Result<(Option<Redemption>, Vec<UserError>), ApiError> {
     match result {
         Ok(Idempotent::Fresh(outcome) | Idempotent::Replayed(outcome)) => match outcome {
             CheckoutOutcome::Applied(r) => Ok((Some(Redemption(*r)), Vec::new())),
-            other => Ok((None, outcome_errors(&other, role, id_field, not_found))),
+            other => Ok((
+                None,
+                outcome_errors(&other, role, language, id_field, not_found),
+            )),
         },
         Ok(Idempotent::KeyReused) => Ok((None, vec![key_reused()])),
         Err(e) => Ok((None, user_errors(e, id_field)?)),
@@ -152,7 +156,7 @@ impl CheckoutMutation {
         .await;
         let (reservation, user_errors) = checkout_result(
             result,
-            caller.role,
+            (caller.role, language(ctx)),
             "reservationId",
             UserErrorCode::ReservationNotFound,
         )?;
@@ -205,7 +209,7 @@ impl CheckoutMutation {
             checkout::redeem(services(ctx)?, &caller, target, &input.idempotency_key).await;
         let (redemption, user_errors) = checkout_result(
             result,
-            caller.role,
+            (caller.role, language(ctx)),
             "reservationId",
             UserErrorCode::ReservationNotFound,
         )?;
@@ -234,7 +238,7 @@ impl CheckoutMutation {
             .map(Idempotent::Fresh);
         let (reservation, user_errors) = checkout_result(
             result,
-            caller.role,
+            (caller.role, language(ctx)),
             "reservationId",
             UserErrorCode::ReservationNotFound,
         )?;
@@ -271,7 +275,7 @@ impl CheckoutMutation {
         .await;
         let (redemption, user_errors) = checkout_result(
             result,
-            caller.role,
+            (caller.role, language(ctx)),
             "redemptionId",
             UserErrorCode::RedemptionNotFound,
         )?;

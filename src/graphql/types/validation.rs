@@ -1,6 +1,6 @@
 //! `CouponValidation`: the answer to `validateCoupon`, and why a coupon does not apply.
 
-use async_graphql::{Enum, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, SimpleObject};
 use coupons_domain as domain;
 
 use super::{LineDiscount, Money};
@@ -62,11 +62,13 @@ pub enum RejectionCode {
 
 /// One reason a coupon does not apply.
 #[derive(Debug, Clone, SimpleObject)]
+#[graphql(complex)]
 pub struct CouponRejection {
     /// Stable, machine-readable reason.
     pub code: RejectionCode,
-    /// Explanation for a person.
-    pub message: String,
+    /// The rejection, for its message in the request's language.
+    #[graphql(skip)]
+    pub rejection: domain::Rejection,
     /// For RULE_REJECTED and RULE_FAILED: the rule.
     pub rule: Option<String>,
     /// For RULE_REJECTED: the rule's own code (e.g. `EMAIL_DOMAIN_NOT_ALLOWED`).
@@ -90,11 +92,21 @@ impl From<domain::Rejection> for CouponRejection {
         };
         Self {
             code: r.kind().into(),
-            message: r.message(),
             rule,
             rule_code,
             conflicting_code,
+            rejection: r,
         }
+    }
+}
+
+#[ComplexObject]
+impl CouponRejection {
+    /// Explanation for a person, in the language the request's `Accept-Language` asks
+    /// for (English, German, French or Spanish; English otherwise). `code` is the same in
+    /// every language.
+    async fn message(&self, ctx: &Context<'_>) -> String {
+        crate::messages::rejection(crate::graphql::language(ctx), &self.rejection)
     }
 }
 
