@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::auth::{self, Authenticator};
+use crate::auth::{self, Authenticator, Caller, Role};
 use crate::config::ServeConfig;
 use crate::events::EventBus;
 use crate::jobs::{JobSettings, JobWaker, JobWorker};
@@ -148,10 +148,19 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
     let authenticator = Authenticator::new(db.clone(), config.admin_key.as_deref());
     let local_addr = listener.local_addr()?;
     let http = config.security.http_settings(config.graphiql)?;
+    let demo = if config.demo {
+        Some(
+            demo_setup(&services)
+                .await
+                .context("setting up the demo storefront")?,
+        )
+    } else {
+        None
+    };
     Ok(Server {
         listener,
         connection_limits: http.connection_limits(),
-        router: router(services, authenticator, http),
+        router: router(services, authenticator, http, demo),
         local_addr,
         first_admin_key,
         backend: db.backend(),
@@ -165,6 +174,51 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         attempts,
         db: db.clone(),
     })
+}
+
+/// The code the demo storefront offers.
+const DEMO_CODE: &str = "DEMO10";
+/// The name of the demo storefront's key.
+const DEMO_KEY_NAME: &str = "demo storefront";
+
+/// The demo storefront's coupon (made at the first start) and a new `public` key for its
+/// page; the keys of earlier starts are revoked.
+async fn demo_setup(services: &Services) -> anyhow::Result<(String, String)> {
+    let setup = Caller {
+        role: Role::Admin,
+        key_id: None,
+        key_prefix: String::new(),
+        name: "demo setup".into(),
+        channels: Vec::new(),
+        ip: None,
+    };
+    if crate::service::coupons::coupon_by_code(services, DEMO_CODE)
+        .await?
+        .is_none()
+    {
+        let input: crate::graphql::inputs::CreateCouponInput =
+            serde_json::from_value(serde_json::json!({
+                "name": "Demo: 10% off",
+                "code": DEMO_CODE,
+                "discount": {"percentage": "10"},
+                "expiresAt": null,
+            }))?;
+        crate::service::coupons::create_coupon(services, &setup, input.into_new()).await?;
+    }
+    let earlier = crate::service::api_keys::list_api_keys(services, false, None, 100).await?;
+    for key in earlier.iter().filter(|k| k.name == DEMO_KEY_NAME) {
+        crate::service::api_keys::revoke_api_key(services, &setup, key.id).await?;
+    }
+    let key = crate::service::api_keys::create_api_key(
+        services,
+        &setup,
+        DEMO_KEY_NAME,
+        Role::Public,
+        &[],
+    )
+    .await?;
+    tracing::info!("demo storefront at /demo");
+    Ok((key.secret, DEMO_CODE.to_owned()))
 }
 
 /// Name of the generated secret for customer keys.

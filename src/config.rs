@@ -392,6 +392,11 @@ pub struct ServeConfig {
     /// Serve the GraphiQL playground at `GET /graphql`.
     #[arg(long, env = "COUPONS_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphiql: bool,
+    /// Serve the demo storefront at `GET /demo`: it creates the coupon DEMO10 (once) and
+    /// a `public` key for the page (a new one at each start). For evaluating the
+    /// service, not for production.
+    #[arg(long, env = "COUPONS_DEMO", default_value_t = false, action = clap::ArgAction::Set)]
+    pub demo: bool,
     /// Log format.
     #[arg(long, env = "COUPONS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

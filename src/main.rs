@@ -1,5 +1,5 @@
 //! The `coupons` command: `serve` (the default), `migrate`, `api-key create`,
-//! `reconcile`, `check-rules`, `export`, `import`, `print-schema`.
+//! `reconcile`, `check-rules`, `export`, `import`, `print-schema`, `print-openapi`.
 
 use std::process::ExitCode;
 
@@ -51,6 +51,8 @@ enum Command {
     Import(ImportCommand),
     /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
     PrintSchema,
+    /// Print the REST API's OpenAPI 3.1 document; `openapi.json` is this output.
+    PrintOpenapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -192,6 +194,10 @@ async fn main() -> ExitCode {
         },
         Some(Command::PrintSchema) => {
             print!("{}", coupons::graphql::sdl());
+            Ok(())
+        }
+        Some(Command::PrintOpenapi) => {
+            print!("{}", coupons::rest::openapi_json());
             Ok(())
         }
     };

@@ -123,6 +123,51 @@ pub fn rejection(language: Language, rejection: &Rejection) -> String {
         .map_or_else(|| rejection.message(), |(text, _)| text)
 }
 
+/// The coupon input widget's own texts in one language. `{amount}` and `{seconds}` are
+/// left for the widget to fill in.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WidgetTexts {
+    /// The language the texts are in (`en`, `de`, `fr`, `es`).
+    pub language: &'static str,
+    /// The input's label.
+    pub label: String,
+    /// The button.
+    pub apply: String,
+    /// While a code is being checked.
+    pub checking: String,
+    /// A code that applies; `{amount}` is the discount with its currency.
+    pub applied: String,
+    /// Too many failed attempts; `{seconds}` counts down.
+    pub throttled: String,
+    /// The service could not be reached or failed.
+    pub unavailable: String,
+    /// Apply pressed with no code.
+    pub empty: String,
+}
+
+/// The widget's texts for people reading `language`.
+pub fn widget_texts(language: Language) -> WidgetTexts {
+    let mut args = FluentArgs::new();
+    args.set("amount", "{amount}");
+    args.set("seconds", "{seconds}");
+    let text = |id: &str| {
+        format(language, id, &args)
+            .or_else(|| format(Language::En, id, &args))
+            .map_or_else(|| id.to_owned(), |(text, _)| text)
+    };
+    WidgetTexts {
+        language: language.tag(),
+        label: text("widget-label"),
+        apply: text("widget-apply"),
+        checking: text("widget-checking"),
+        applied: text("widget-applied"),
+        throttled: text("widget-throttled"),
+        unavailable: text("widget-unavailable"),
+        empty: text("widget-empty"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use coupons_domain::RejectionKind;
@@ -193,6 +238,34 @@ mod tests {
                 assert!(!text.trim().is_empty());
             }
         }
+    }
+
+    #[test]
+    fn every_widget_text_is_in_every_language() {
+        let ids = [
+            "widget-label",
+            "widget-apply",
+            "widget-checking",
+            "widget-applied",
+            "widget-throttled",
+            "widget-unavailable",
+            "widget-empty",
+        ];
+        for language in Language::ALL {
+            let mut args = FluentArgs::new();
+            args.set("amount", "{amount}");
+            args.set("seconds", "{seconds}");
+            for id in ids {
+                let (text, errors) = format(language, id, &args)
+                    .unwrap_or_else(|| panic!("{}: no message {id}", language.tag()));
+                assert!(errors.is_empty(), "{}: {id}: {errors:?}", language.tag());
+                assert!(!text.trim().is_empty());
+            }
+            let texts = widget_texts(language);
+            assert!(texts.applied.contains("{amount}"), "{texts:?}");
+            assert!(texts.throttled.contains("{seconds}"), "{texts:?}");
+        }
+        assert_eq!(widget_texts(Language::De).apply, "Einlösen");
     }
 
     #[test]

@@ -129,8 +129,26 @@ impl CorsOrigins {
         Some(
             CorsLayer::new()
                 .allow_origin(origins)
-                .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
-                .allow_headers([AUTHORIZATION, CONTENT_TYPE])
+                .allow_methods([
+                    axum::http::Method::GET,
+                    axum::http::Method::POST,
+                    axum::http::Method::PUT,
+                    axum::http::Method::PATCH,
+                    axum::http::Method::DELETE,
+                ])
+                .allow_headers([
+                    AUTHORIZATION,
+                    CONTENT_TYPE,
+                    axum::http::header::ACCEPT_LANGUAGE,
+                    axum::http::header::IF_MATCH,
+                    HeaderName::from_static("idempotency-key"),
+                ])
+                .expose_headers([
+                    axum::http::header::ETAG,
+                    axum::http::header::LOCATION,
+                    RETRY_AFTER,
+                    HeaderName::from_static("idempotent-replayed"),
+                ])
                 .max_age(Duration::from_secs(600)),
         )
     }
@@ -178,8 +196,14 @@ struct AppState {
     sockets: OpenSockets,
 }
 
-/// Builds the router.
-pub fn router(services: Services, auth: Authenticator, http: HttpSettings) -> Router {
+/// Builds the router. With `demo` (a `public` key and a code that works), `/demo`
+/// serves the demo storefront.
+pub fn router(
+    services: Services,
+    auth: Authenticator,
+    http: HttpSettings,
+    demo: Option<(String, String)>,
+) -> Router {
     let graphiql = http.graphiql;
     let body_limit = http.max_body_bytes;
     let body_timeout = http.body_read_timeout;
@@ -199,12 +223,19 @@ pub fn router(services: Services, auth: Authenticator, http: HttpSettings) -> Ro
             services: services.clone(),
             auth: auth.clone(),
         });
+    let http = Arc::new(http);
+    let rest = crate::rest::router(crate::rest::RestState {
+        services: services.clone(),
+        auth: auth.clone(),
+        settings: http.clone(),
+    })
+    .layer(DefaultBodyLimit::max(body_limit))
+    .layer(axum::middleware::from_fn(move |r, n| {
+        body_deadline(body_timeout, r, n)
+    }))
+    .merge(crate::rest::storefront::routes(demo));
     let state = AppState {
-        gate: Gate::new(
-            build_schema(services.clone()),
-            services.clone(),
-            Arc::new(http),
-        ),
+        gate: Gate::new(build_schema(services.clone()), services.clone(), http),
         services,
         auth,
         sockets: OpenSockets::default(),
@@ -230,7 +261,8 @@ pub fn router(services: Services, auth: Authenticator, http: HttpSettings) -> Ro
     let router = router
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
-        .merge(files);
+        .merge(files)
+        .merge(rest);
     let router = match cors {
         Some(cors) => router.layer(cors),
         None => router,
@@ -254,7 +286,7 @@ fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
 
 /// The client's address: from the trusted proxy header when one is configured (its
 /// last entry, the one the proxy added), else the TCP peer.
-fn client_ip(
+pub(crate) fn client_ip(
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
     trusted: Option<&HeaderName>,
@@ -528,7 +560,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// The language a request's messages are written in, from its `Accept-Language`.
-fn language_of(headers: &HeaderMap) -> Language {
+pub(crate) fn language_of(headers: &HeaderMap) -> Language {
     Language::negotiate(
         headers
             .get(axum::http::header::ACCEPT_LANGUAGE)

@@ -387,6 +387,17 @@ pub enum UserErrorCode {
     InvalidCsvRow,
 }
 
+impl UserErrorCode {
+    /// Its name in the schema (`NOT_FOUND`), the same in REST problems.
+    pub fn name(self) -> &'static str {
+        use async_graphql::resolver_utils::EnumType as _;
+        Self::items()
+            .iter()
+            .find(|item| item.value == self)
+            .map_or("INVALID", |item| item.name)
+    }
+}
+
 /// A rejection as a user error: the code of the same name ([`RejectionKind::code`]).
 impl From<RejectionKind> for UserErrorCode {
     #[expect(
@@ -669,6 +680,8 @@ pub fn user_errors(e: ServiceError, id_field: &str) -> Result<Vec<UserError>, Ap
             retry_after_secs: t.retry_after_secs,
         }),
         ServiceError::ChannelNotAllowed => Err(ApiError::ChannelForbidden),
+        // GraphQL names no version to change; only REST's `If-Match` does.
+        ServiceError::Stale => Err(ApiError::BadUserInput(e.to_string())),
     }
 }
 
@@ -683,6 +696,7 @@ impl From<&ServiceError> for ApiError {
             },
             ServiceError::ChannelNotAllowed => ApiError::ChannelForbidden,
             other @ (ServiceError::Invalid(_)
+            | ServiceError::Stale
             | ServiceError::CouponNotFound
             | ServiceError::CouponHasRedemptions) => ApiError::BadUserInput(other.to_string()),
         }

@@ -91,3 +91,85 @@ impl ScalarType for Decimal {
         Value::String(self.0.to_string())
     }
 }
+
+/// The same scalars in JSON bodies outside GraphQL (the REST API): read by the very
+/// rules above, so both surfaces accept and refuse the same text.
+mod json {
+    use async_graphql::{ScalarType, Value};
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    use utoipa::openapi::{RefOr, Schema};
+
+    use super::{Date, DateTime, Decimal};
+
+    fn read<'de, T, D>(d: D) -> Result<T, D::Error>
+    where
+        T: ScalarType + async_graphql::InputType,
+        D: Deserializer<'de>,
+    {
+        let json = serde_json::Value::deserialize(d)?;
+        let value = Value::from_json(json).map_err(D::Error::custom)?;
+        <T as ScalarType>::parse(value)
+            .map_err(|e| D::Error::custom(e.into_server_error(Default::default()).message))
+    }
+
+    fn write<T: ScalarType, S: Serializer>(t: &T, s: S) -> Result<S::Ok, S::Error> {
+        ScalarType::to_value(t).serialize(s)
+    }
+
+    macro_rules! json_scalar {
+        ($t:ty, $name:literal, $format:expr, $example:literal, $desc:literal) => {
+            impl<'de> Deserialize<'de> for $t {
+                fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                    read(d)
+                }
+            }
+
+            impl Serialize for $t {
+                fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    write(self, s)
+                }
+            }
+
+            impl utoipa::PartialSchema for $t {
+                fn schema() -> RefOr<Schema> {
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .format($format)
+                        .examples([serde_json::json!($example)])
+                        .description(Some($desc))
+                        .into()
+                }
+            }
+
+            impl utoipa::ToSchema for $t {
+                fn name() -> std::borrow::Cow<'static, str> {
+                    $name.into()
+                }
+            }
+        };
+    }
+
+    json_scalar!(
+        DateTime,
+        "DateTime",
+        Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)),
+        "2026-12-24T18:00:00Z",
+        "An instant, RFC 3339 with an offset; answered in UTC."
+    );
+    json_scalar!(
+        Date,
+        "Date",
+        Some(SchemaFormat::KnownFormat(KnownFormat::Date)),
+        "2026-12-31",
+        "A calendar day, read in the time zone the object names."
+    );
+    json_scalar!(
+        Decimal,
+        "Decimal",
+        Some(SchemaFormat::Custom("decimal".into())),
+        "19.99",
+        "An exact decimal number as a string."
+    );
+}

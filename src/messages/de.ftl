@@ -21,3 +21,13 @@ CAMPAIGN_BUDGET_EXHAUSTED = das Budget dieser Aktion ist aufgebraucht
 RULE_REJECTED = { $message } (Regel { $rule })
 RULE_FAILED = die Regel { $rule } konnte nicht ausgewertet werden
 ORDER_FULLY_DISCOUNTED = diese Bestellung hat bereits so viel Rabatt wie möglich
+
+# Die eigenen Texte des Gutschein-Eingabefelds. { $amount } und { $seconds } bleiben,
+# wie sie sind: das Widget setzt sie ein.
+widget-label = Gutscheincode
+widget-apply = Einlösen
+widget-checking = Wird geprüft…
+widget-applied = Gutschein eingelöst: { $amount } Rabatt
+widget-throttled = Zu viele Versuche. Bitte in { $seconds } s erneut versuchen.
+widget-unavailable = Der Code konnte nicht geprüft werden. Bitte erneut versuchen.
+widget-empty = Bitte zuerst einen Code eingeben.

@@ -21,3 +21,13 @@ CAMPAIGN_BUDGET_EXHAUSTED = this promotion has no budget left
 RULE_REJECTED = { $message } (rule { $rule })
 RULE_FAILED = rule { $rule } could not be evaluated
 ORDER_FULLY_DISCOUNTED = this order already has as much discount as it can take
+
+# The coupon input widget's own texts. { $amount } and { $seconds } stay as written:
+# the widget fills them in.
+widget-label = Coupon code
+widget-apply = Apply
+widget-checking = Checking…
+widget-applied = Coupon applied: { $amount } off
+widget-throttled = Too many attempts. Try again in { $seconds } s.
+widget-unavailable = The code could not be checked. Please try again.
+widget-empty = Enter a code first.

@@ -21,3 +21,13 @@ CAMPAIGN_BUDGET_EXHAUSTED = esta promoción no tiene presupuesto
 RULE_REJECTED = { $message } (regla { $rule })
 RULE_FAILED = no se pudo evaluar la regla { $rule }
 ORDER_FULLY_DISCOUNTED = este pedido ya tiene todo el descuento que puede recibir
+
+# Los textos del campo de cupón. { $amount } y { $seconds } se quedan como están:
+# el widget los rellena.
+widget-label = Código de cupón
+widget-apply = Aplicar
+widget-checking = Comprobando…
+widget-applied = Cupón aplicado: { $amount } de descuento
+widget-throttled = Demasiados intentos. Vuelva a intentarlo en { $seconds } s.
+widget-unavailable = No se pudo comprobar el código. Inténtelo de nuevo.
+widget-empty = Introduzca primero un código.

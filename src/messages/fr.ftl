@@ -21,3 +21,13 @@ CAMPAIGN_BUDGET_EXHAUSTED = le budget de cette promotion est épuisé
 RULE_REJECTED = { $message } (règle { $rule })
 RULE_FAILED = la règle { $rule } n'a pas pu être évaluée
 ORDER_FULLY_DISCOUNTED = cette commande a déjà toute la réduction qu'elle peut recevoir
+
+# Les textes du champ de code promo. { $amount } et { $seconds } restent tels quels :
+# le widget les remplit.
+widget-label = Code promo
+widget-apply = Appliquer
+widget-checking = Vérification…
+widget-applied = Code appliqué : { $amount } de remise
+widget-throttled = Trop de tentatives. Réessayez dans { $seconds } s.
+widget-unavailable = Le code n’a pas pu être vérifié. Veuillez réessayer.
+widget-empty = Saisissez d’abord un code.

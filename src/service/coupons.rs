@@ -198,12 +198,15 @@ fn check_bindings(svc: &Services, bindings: &[RuleBinding]) -> Result<(), Invali
     e.finish()
 }
 
-/// Changes a coupon's definition; the result is validated as a whole.
+/// Changes a coupon's definition; the result is validated as a whole. With `version`
+/// (the `updated_at` the caller read, in microseconds), refuses with
+/// [`ServiceError::Stale`] if the coupon changed since.
 pub async fn update_coupon(
     svc: &Services,
     caller: &Caller,
     id: CouponId,
     patch: CouponPatch,
+    version: Option<i64>,
 ) -> Result<Coupon, ServiceError> {
     let rebinds = patch.rules.is_some();
     change_coupon(
@@ -212,6 +215,9 @@ pub async fn update_coupon(
         id,
         AuditAction::CouponUpdated,
         |current: &Coupon| {
+            if version.is_some_and(|v| v != current.updated_at.timestamp_micros()) {
+                return Err(ServiceError::Stale);
+            }
             let spec = current.spec.patched(patch)?;
             // Existing bindings stay valid even if a rule was since removed; new ones
             // must name loaded rules.
@@ -232,13 +238,13 @@ async fn change_coupon(
     caller: &Caller,
     id: CouponId,
     action: AuditAction,
-    change: impl FnOnce(&Coupon) -> Result<(CouponSpec, LifecycleStatus), Invalid> + Send,
+    change: impl FnOnce(&Coupon) -> Result<(CouponSpec, LifecycleStatus), ServiceError> + Send,
 ) -> Result<Coupon, ServiceError> {
     let now = Utc::now();
     let actor = &caller.actor();
     svc.db
         .try_write(async move |mut c| {
-            let locked = steps::lock_for_change(&mut c, id, now)
+            let locked = steps::lock_for_change(&mut c, id)
                 .await?
                 .ok_or(ServiceError::CouponNotFound)?;
             let (spec, status) = change(&locked.coupon)?;
@@ -266,7 +272,7 @@ pub async fn set_coupon_status(
                 .lifecycle
                 .transition(status)
                 .map(|s| (current.spec.clone(), s))
-                .map_err(|p| Invalid::from(FieldError::new(Field::Status, p)))
+                .map_err(|p| Invalid::from(FieldError::new(Field::Status, p)).into())
         },
     )
     .await

@@ -16,6 +16,10 @@ pub enum ServiceError {
     /// The coupon has been used and cannot be deleted (archive it instead).
     #[error("coupon has redemptions; archive it instead")]
     CouponHasRedemptions,
+    /// The coupon changed since the version the caller named (`If-Match`): nothing was
+    /// written; read it again.
+    #[error("the coupon changed since it was read; read it again")]
+    Stale,
     /// Too many failed code checks by this caller: refused until the lockout ends.
     #[error("throttled for {} s", .0.retry_after_secs)]
     Throttled(super::limiter::Throttled),

@@ -287,18 +287,18 @@ pub struct LockedCoupon {
     row: StoredCoupon,
 }
 
-/// Locks a coupon for a change (writing `updated_at` first takes the row lock on
+/// Locks a coupon for a change (a write that changes nothing takes the row lock on
 /// PostgreSQL before anything is read) and reads it; `None` when there is no such
 /// coupon.
 pub async fn lock_for_change(
     c: &mut Conn<'_>,
     id: CouponId,
-    now: DateTime<Utc>,
 ) -> Result<Option<LockedCoupon>, StorageError> {
     let current: Option<StoredCoupon> = on_backend!(c, |conn| {
         use schema::coupons::dsl as c;
+        // `updated_at` stays: it is the version a caller may name (`If-Match`).
         diesel::update(c::coupons.find(id.0))
-            .set(c::updated_at.eq(now))
+            .set(c::updated_at.eq(c::updated_at))
             .get_result(conn)
             .await
             .optional()?
@@ -329,7 +329,10 @@ pub async fn change_coupon(
     let row: StoredCoupon = on_backend!(c, |conn| {
         use schema::coupons::dsl as c;
         diesel::update(c::coupons.find(id))
-            .set(schema::CouponColumns::new(spec, status))
+            .set((
+                schema::CouponColumns::new(spec, status),
+                c::updated_at.eq(now),
+            ))
             .get_result(conn)
             .await?
     });

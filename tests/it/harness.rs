@@ -300,7 +300,7 @@ impl TestApp {
             rules: services.rules.clone(),
             attempts: services.attempts.clone(),
             connection_limits: http.connection_limits(),
-            router: router(services, authenticator, http),
+            router: router(services, authenticator, http, None),
             served: tokio::sync::OnceCell::new(),
             db,
             admin,
@@ -395,7 +395,12 @@ impl TestApp {
             jobs,
             rules: self.rules.clone(),
         };
-        let router = router(services, Authenticator::new(db, None), Default::default());
+        let router = router(
+            services,
+            Authenticator::new(db, None),
+            Default::default(),
+            None,
+        );
         (router, background)
     }
 

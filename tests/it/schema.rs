@@ -55,6 +55,19 @@ fn schema_graphql_matches_the_code() {
 }
 
 #[test]
+fn openapi_json_matches_the_code() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    let generated = coupons::rest::openapi_json();
+    assert!(
+        checked_in == generated,
+        "openapi.json is out of date with the code. Regenerate it with:\n\n    cargo run -- print-openapi > openapi.json\n"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&generated).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+}
+
+#[test]
 fn every_type_field_and_enum_value_has_a_description() {
     // SDL descriptions appear as `"""..."""` or `"..."` lines before each definition.
     let sdl = coupons::graphql::sdl();

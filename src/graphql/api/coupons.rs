@@ -137,7 +137,7 @@ impl CouponMutation {
         let id = input.id.clone();
         let patch = input.into_patch();
         let (coupon, user_errors) = on_coupon(&id, "id", async |id| {
-            coupons::update_coupon(svc, &caller, id, patch).await
+            coupons::update_coupon(svc, &caller, id, patch, None).await
         })
         .await?;
         Ok(UpdateCouponPayload {

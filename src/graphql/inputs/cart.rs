@@ -7,7 +7,8 @@ use crate::graphql::error::UserError;
 use crate::graphql::types::{CartCodeRejection, Redemption};
 
 /// Several codes and the order they are for.
-#[derive(Debug, Clone, InputObject)]
+#[derive(Debug, Clone, InputObject, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ValidateCartInput {
     /// The codes as the customer typed them, up to 10 (none: automatic discounts only).
     pub codes: Vec<String>,
@@ -16,7 +17,8 @@ pub struct ValidateCartInput {
 }
 
 /// Hold one use of each of several codes for an order until a deadline: all or none.
-#[derive(Debug, Clone, InputObject)]
+#[derive(Debug, Clone, InputObject, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReserveCartInput {
     /// The codes as the customer typed them, up to 10 (none: automatic discounts only).
     pub codes: Vec<String>,
@@ -26,11 +28,13 @@ pub struct ReserveCartInput {
     pub hold_minutes: Option<i32>,
     /// A unique key per logical request (1 to 255 characters). Retries with the same key
     /// and request get the first response; the same key with another request is refused.
+    #[serde(skip)]
     pub idempotency_key: String,
 }
 
 /// Redeem several codes for an order: all or none.
-#[derive(Debug, Clone, InputObject)]
+#[derive(Debug, Clone, InputObject, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RedeemCartInput {
     /// The codes as the customer typed them, up to 10 (none: automatic discounts only).
     pub codes: Vec<String>,
@@ -38,23 +42,27 @@ pub struct RedeemCartInput {
     pub order: OrderInput,
     /// A unique key per logical request (1 to 255 characters). Retries with the same key
     /// and request get the first response; the same key with another request is refused.
+    #[serde(skip)]
     pub idempotency_key: String,
 }
 
 /// Give back every live reservation of an order.
-#[derive(Debug, Clone, InputObject)]
+#[derive(Debug, Clone, InputObject, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReleaseCartInput {
     /// The order's id, as given when its codes were reserved.
     pub order_id: String,
 }
 
 /// Reverse in full every redemption of an order.
-#[derive(Debug, Clone, InputObject)]
+#[derive(Debug, Clone, InputObject, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReverseCartInput {
     /// The order's id, as given when its codes were redeemed.
     pub order_id: String,
     /// A unique key per logical request (1 to 255 characters). Retries with the same key
     /// and request get the first response; the same key with another request is refused.
+    #[serde(skip)]
     pub idempotency_key: String,
 }
 

@@ -8,7 +8,8 @@ use crate::graphql::scalars::Decimal;
 use crate::graphql::types::{Redemption, RedemptionStatus};
 
 /// A code and an order to check it against.
-#[derive(Debug, Clone, InputObject)]
+#[derive(Debug, Clone, InputObject, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ValidateCouponInput {
     /// The code as the customer typed it (case and surrounding spaces are ignored).
     pub code: String,
@@ -17,7 +18,8 @@ pub struct ValidateCouponInput {
 }
 
 /// Hold one use of a code for an order until a deadline.
-#[derive(Debug, Clone, InputObject)]
+#[derive(Debug, Clone, InputObject, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReserveCouponInput {
     /// The code as the customer typed it.
     pub code: String,
@@ -27,21 +29,25 @@ pub struct ReserveCouponInput {
     pub hold_minutes: Option<i32>,
     /// A unique key per logical request (1 to 255 characters). Retries with the same key
     /// and request get the first response; the same key with another request is refused.
+    #[serde(skip)]
     pub idempotency_key: String,
 }
 
 /// Redeem a code for an order, or a reservation. Give `reservationId`, or `code` and
 /// `order`.
-#[derive(Debug, Clone, InputObject)]
+#[derive(Debug, Clone, InputObject, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RedeemCouponInput {
     /// The code as the customer typed it (with `order`).
     pub code: Option<String>,
     /// The order (with `code`).
     pub order: Option<OrderInput>,
     /// A reservation to redeem, on the terms it was made on.
+    #[schema(value_type = Option<String>)]
     pub reservation_id: Option<ID>,
     /// A unique key per logical request (1 to 255 characters). Retries with the same key
     /// and request get the first response; the same key with another request is refused.
+    #[serde(skip)]
     pub idempotency_key: String,
 }
 
@@ -53,9 +59,11 @@ pub struct ReleaseReservationInput {
 }
 
 /// Record a refund of a redemption's discount.
-#[derive(Debug, Clone, InputObject)]
+#[derive(Debug, Clone, InputObject, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReverseRedemptionInput {
     /// The redemption.
+    #[serde(skip)]
     pub redemption_id: ID,
     /// The part of the discount refunded, in the redemption's currency; omit (with
     /// `line`) for all that is left.
@@ -64,6 +72,7 @@ pub struct ReverseRedemptionInput {
     /// order, as the redemption's `lines` give it. Not with `refundedDiscount`.
     pub line: Option<i32>,
     /// A unique key per logical request (1 to 255 characters).
+    #[serde(skip)]
     pub idempotency_key: String,
 }
 

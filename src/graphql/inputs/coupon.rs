@@ -14,7 +14,8 @@ use crate::graphql::types::{
 use crate::service::coupons::NewCoupon;
 
 /// A discount: give exactly one of `percentage` and `amount` (or `amounts`).
-#[derive(Debug, Clone, InputObject)]
+#[derive(Debug, Clone, InputObject, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DiscountInput {
     /// Percentage off, `0 < p <= 100`, at most 4 decimal places ("12.5").
     pub percentage: Option<Decimal>,
@@ -67,11 +68,13 @@ fn given_patch(
 }
 
 /// A rule to apply, with its parameters.
-#[derive(Debug, Clone, InputObject)]
+#[derive(Debug, Clone, InputObject, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RuleBindingInput {
     /// The rule's name (lower-case snake_case), e.g. `allowed_email_domains`.
     pub name: String,
     /// Parameters for the rule, a JSON object (default `{}`).
+    #[schema(value_type = Option<Object>)]
     pub params: Option<Json<serde_json::Value>>,
 }
 
@@ -87,7 +90,10 @@ fn rules(list: Vec<RuleBindingInput>) -> Vec<(String, serde_json::Value)> {
 }
 
 /// The status a new coupon starts in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum InitialCouponStatus {
     /// Prepared but not usable until set ACTIVE.
     Draft,
@@ -95,8 +101,16 @@ pub enum InitialCouponStatus {
     Active,
 }
 
+impl InitialCouponStatus {
+    /// The default of a new coupon.
+    pub fn active() -> Self {
+        Self::Active
+    }
+}
+
 /// A new coupon.
-#[derive(Debug, Clone, InputObject)]
+#[derive(Debug, Clone, InputObject, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateCouponInput {
     /// Display name (1 to 200 characters).
     pub name: String,
@@ -108,6 +122,7 @@ pub struct CreateCouponInput {
     pub code: Option<String>,
     /// Starting status (default ACTIVE).
     #[graphql(default_with = "InitialCouponStatus::Active")]
+    #[serde(default = "InitialCouponStatus::active")]
     pub status: InitialCouponStatus,
     /// What it takes off.
     pub discount: DiscountInput,
@@ -115,16 +130,22 @@ pub struct CreateCouponInput {
     pub starts_at: Option<DateTime>,
     /// First instant it can no longer be used. Omitted: the server's default expiry
     /// applies (if configured); `null`: never expires.
+    #[serde(default)]
+    #[schema(value_type = Option<DateTime>)]
     pub expires_at: MaybeUndefined<DateTime>,
     /// Most redemptions over all its codes (at least 1; omit for no cap).
     pub max_redemptions: Option<i32>,
     /// Most redemptions by one customer (at least 1). Left out: the server's default
     /// (`COUPONS_DEFAULT_PER_CUSTOMER_LIMIT`, if set); `null`: no cap.
+    #[serde(default)]
+    #[schema(value_type = Option<i32>)]
     pub per_customer_limit: MaybeUndefined<i32>,
     /// Sales channels it is limited to (lower case; empty for every channel).
     #[graphql(default)]
+    #[serde(default)]
     pub channels: Vec<String>,
     /// Free-form JSON object (up to 16 KiB).
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Json<serde_json::Value>>,
     /// Rules to apply, in order. Left out: the server's default e-mail domains
     /// (`COUPONS_DEFAULT_ALLOWED_EMAIL_DOMAINS`), if set; `[]`: none.
@@ -140,19 +161,23 @@ pub struct CreateCouponInput {
     pub min_items: Option<i32>,
     /// What a full reversal does to the use (default RESTORE_USAGE).
     #[graphql(default_with = "ReversalPolicy::RestoreUsage")]
+    #[serde(default = "ReversalPolicy::restore_usage")]
     pub reversal_policy: ReversalPolicy,
     /// The classes of discount it may share an order with (default none: it applies
     /// alone).
     #[graphql(default)]
+    #[serde(default)]
     pub combines_with: Vec<DiscountClass>,
     /// Its place among the coupons of one order (default 0): higher applies first.
     #[graphql(default)]
+    #[serde(default)]
     pub priority: i32,
     /// What part of an order it discounts (default: the subtotal).
     pub target: Option<TargetInput>,
     /// An automatic discount: no code; every cart it applies to gets it without asking
     /// (default false). Not with `code`.
     #[graphql(default)]
+    #[serde(default)]
     pub automatic: bool,
     /// The most discount one customer may have from it over all their uses, less
     /// refunds (in the coupon's currency); the use that would pass it is lowered to what
@@ -250,35 +275,52 @@ fn maybe<T, U>(m: MaybeUndefined<T>, f: impl FnOnce(T) -> U) -> Option<Option<U>
 }
 
 /// A change to a coupon: omitted fields stay as they are; `null` clears a nullable one.
-#[derive(Debug, Clone, InputObject)]
+#[derive(Debug, Clone, InputObject, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateCouponInput {
     /// The coupon's ID.
+    #[serde(skip)]
     pub id: ID,
     /// New display name.
     pub name: Option<String>,
     /// New description (`null` clears it).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub description: MaybeUndefined<String>,
     /// New discount, replacing the old one whole.
     pub discount: Option<DiscountInput>,
     /// New start.
     pub starts_at: Option<DateTime>,
     /// New end (`null`: never expires).
+    #[serde(default)]
+    #[schema(value_type = Option<DateTime>)]
     pub expires_at: MaybeUndefined<DateTime>,
     /// New cap over all codes (`null`: no cap).
+    #[serde(default)]
+    #[schema(value_type = Option<i32>)]
     pub max_redemptions: MaybeUndefined<i32>,
     /// New cap per customer (`null`: no cap).
+    #[serde(default)]
+    #[schema(value_type = Option<i32>)]
     pub per_customer_limit: MaybeUndefined<i32>,
     /// New channel list.
     pub channels: Option<Vec<String>>,
     /// New metadata object.
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Json<serde_json::Value>>,
     /// New rule bindings, replacing the old list.
     pub rules: Option<Vec<RuleBindingInput>>,
     /// New minimum order subtotal (`null`: none).
+    #[serde(default)]
+    #[schema(value_type = Option<MoneyInput>)]
     pub min_subtotal: MaybeUndefined<MoneyInput>,
     /// New minimum subtotals, one per currency (instead of `minSubtotal`; `null`: none).
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<MoneyInput>>)]
     pub min_subtotals: MaybeUndefined<Vec<MoneyInput>>,
     /// New smallest number of items (`null`: none).
+    #[serde(default)]
+    #[schema(value_type = Option<i32>)]
     pub min_items: MaybeUndefined<i32>,
     /// New reversal policy.
     pub reversal_policy: Option<ReversalPolicy>,
@@ -289,11 +331,17 @@ pub struct UpdateCouponInput {
     /// New target.
     pub target: Option<TargetInput>,
     /// New per-customer discount cap (`null`: none).
+    #[serde(default)]
+    #[schema(value_type = Option<MoneyInput>)]
     pub max_discount_per_customer: MaybeUndefined<MoneyInput>,
     /// New per-customer discount caps, one per currency (instead of
     /// `maxDiscountPerCustomer`; `null`: none).
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<MoneyInput>>)]
     pub max_discounts_per_customer: MaybeUndefined<Vec<MoneyInput>>,
     /// New time zone (`null`: UTC); the window's instants stay as they are.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub time_zone: MaybeUndefined<String>,
     /// New first day, read in the coupon's (new) time zone (instead of `startsAt`).
     pub starts_on: Option<Date>,
@@ -301,6 +349,8 @@ pub struct UpdateCouponInput {
     pub ends_on: Option<Date>,
     /// New cap on the order's line and order discounts, percent of the subtotal
     /// (`null`: none).
+    #[serde(default)]
+    #[schema(value_type = Option<Decimal>)]
     pub max_order_discount_percent: MaybeUndefined<Decimal>,
 }
 

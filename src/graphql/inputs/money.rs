@@ -6,7 +6,8 @@ use coupons_domain::MoneyInput as DomainMoney;
 use crate::graphql::scalars::Decimal;
 
 /// An amount of money.
-#[derive(Debug, Clone, InputObject)]
+#[derive(Debug, Clone, InputObject, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MoneyInput {
     /// Decimal amount as a string, with at most the currency's decimal places ("19.99").
     pub amount: Decimal,

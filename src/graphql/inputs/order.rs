@@ -6,12 +6,14 @@ use coupons_domain::{LineItemDraft, OrderDraft};
 use crate::graphql::scalars::Decimal;
 
 /// One line of an order.
-#[derive(Debug, Clone, InputObject)]
+#[derive(Debug, Clone, InputObject, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LineItemInput {
     /// Product identifier.
     pub sku: String,
     /// Categories the product belongs to.
     #[graphql(default)]
+    #[serde(default)]
     pub categories: Vec<String>,
     /// How many (at least 1).
     pub quantity: i32,
@@ -21,7 +23,8 @@ pub struct LineItemInput {
 
 /// The buyer. Per-customer limits use the id when given, else the e-mail (trimmed,
 /// lower case); only a keyed hash of either is stored.
-#[derive(Debug, Clone, InputObject)]
+#[derive(Debug, Clone, InputObject, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CustomerInput {
     /// The storefront's customer id.
     pub id: Option<String>,
@@ -29,6 +32,7 @@ pub struct CustomerInput {
     pub email: Option<String>,
     /// Tags the storefront gives the customer (rules may read them).
     #[graphql(default)]
+    #[serde(default)]
     pub tags: Vec<String>,
     /// Whether this is the customer's first order, as the storefront knows it (rules
     /// may read it; left out: not said).
@@ -36,7 +40,8 @@ pub struct CustomerInput {
 }
 
 /// The order a coupon is applied to.
-#[derive(Debug, Clone, InputObject)]
+#[derive(Debug, Clone, InputObject, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OrderInput {
     /// The storefront's order id.
     pub id: String,
@@ -46,6 +51,7 @@ pub struct OrderInput {
     pub subtotal: Decimal,
     /// The order's lines.
     #[graphql(default)]
+    #[serde(default)]
     pub items: Vec<LineItemInput>,
     /// The shipping price, if the order ships (shipping discounts take from it).
     pub shipping: Option<Decimal>,

@@ -5,13 +5,16 @@ use coupons_domain::{BuyXGetY, LineSelector, Target};
 
 /// Lines of an order: those with one of the SKUs or in one of the categories; every
 /// line when both are left out.
-#[derive(Debug, Clone, InputObject)]
+#[derive(Debug, Clone, InputObject, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LineSelectionInput {
     /// SKUs, exact.
     #[graphql(default)]
+    #[serde(default)]
     pub skus: Vec<String>,
     /// Categories, exact.
     #[graphql(default)]
+    #[serde(default)]
     pub categories: Vec<String>,
 }
 
@@ -26,7 +29,8 @@ impl From<LineSelectionInput> for LineSelector {
 
 /// Buy `buyQuantity` units of the `buy` lines, get `getQuantity` units of the `get`
 /// lines (the cheapest first) at the coupon's percentage off (100: free).
-#[derive(Debug, Clone, InputObject)]
+#[derive(Debug, Clone, InputObject, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BuyXGetYInput {
     /// The lines whose units count as bought.
     pub buy: LineSelectionInput,
@@ -41,7 +45,8 @@ pub struct BuyXGetYInput {
 }
 
 /// What part of an order a coupon discounts: exactly one of these.
-#[derive(Debug, Clone, OneofObject)]
+#[derive(Debug, Clone, OneofObject, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub enum TargetInput {
     /// The order subtotal (the default): `{order: true}`.
     Order(bool),

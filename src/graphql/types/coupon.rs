@@ -16,7 +16,10 @@ use crate::service::coupons;
 
 /// Status as the caller sees it now: the status an admin set, refined for active
 /// coupons by their window and usage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[graphql(remote = "domain::CouponStatus")]
 pub enum CouponStatus {
     /// Being prepared; cannot be used.
@@ -37,7 +40,10 @@ pub enum CouponStatus {
 
 /// The status an admin sets. DRAFT → ACTIVE | ARCHIVED; ACTIVE ⇄ PAUSED;
 /// ACTIVE | PAUSED → ARCHIVED; ARCHIVED is final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[graphql(remote = "domain::LifecycleStatus")]
 pub enum CouponLifecycleStatus {
     /// Being prepared; cannot be used.
@@ -51,8 +57,11 @@ pub enum CouponLifecycleStatus {
 }
 
 /// What a full reversal does to the use a redemption took.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[graphql(remote = "domain::ReversalPolicy")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ReversalPolicy {
     /// The use comes back: caps and per-customer limits no longer count it.
     RestoreUsage,
@@ -60,9 +69,19 @@ pub enum ReversalPolicy {
     KeepUsage,
 }
 
+impl ReversalPolicy {
+    /// The default of a new coupon.
+    pub fn restore_usage() -> Self {
+        Self::RestoreUsage
+    }
+}
+
 /// What part of an order a coupon takes its discount from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[graphql(remote = "domain::DiscountClass")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DiscountClass {
     /// Some of the order's lines (a LINES or BUY_X_GET_Y target); applies first.
     Line,
@@ -73,11 +92,13 @@ pub enum DiscountClass {
 }
 
 /// A rule the coupon applies, with its parameters.
-#[derive(Debug, Clone, SimpleObject)]
+#[derive(Debug, Clone, SimpleObject, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct RuleBinding {
     /// The rule's name, e.g. `allowed_email_domains`.
     pub name: String,
     /// The parameters passed to the rule (a JSON object).
+    #[schema(value_type = Object)]
     pub params: Json<serde_json::Value>,
 }
 
@@ -91,7 +112,7 @@ impl Coupon {
     }
 
     /// One amount of its terms in each currency that has it, the main one first.
-    fn per_currency(
+    pub(crate) fn per_currency(
         &self,
         amount: fn(&domain::CurrencyTerms) -> Option<domain::Money>,
     ) -> Vec<Money> {

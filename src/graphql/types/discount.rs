@@ -7,7 +7,8 @@ use super::Money;
 use crate::graphql::scalars::Decimal;
 
 /// The kind of discount.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DiscountType {
     /// A percentage of the eligible subtotal, optionally capped by `maxDiscount`.
     Percentage,
@@ -16,10 +17,12 @@ pub enum DiscountType {
 }
 
 /// What a coupon takes off an order.
-#[derive(Debug, Clone, SimpleObject)]
+#[derive(Debug, Clone, SimpleObject, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Discount {
     /// Percentage or fixed amount.
     #[graphql(name = "type")]
+    #[serde(rename = "type")]
     pub kind: DiscountType,
     /// The percentage (PERCENTAGE only), e.g. "12.5".
     pub percentage: Option<Decimal>,

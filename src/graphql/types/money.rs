@@ -6,7 +6,8 @@ use coupons_domain as domain;
 use crate::graphql::scalars::Decimal;
 
 /// An amount of money.
-#[derive(Debug, Clone, SimpleObject)]
+#[derive(Debug, Clone, SimpleObject, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Money {
     /// The amount, with exactly the currency's number of decimal places ("19.90",
     /// "1000" for JPY).

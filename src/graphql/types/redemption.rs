@@ -12,7 +12,10 @@ use crate::graphql::scalars::DateTime;
 use crate::ids::Kind;
 
 /// Where a reservation or redemption stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[graphql(remote = "domain::RedemptionStatus")]
 pub enum RedemptionStatus {
     /// Holds a use until `reservedUntil`.

@@ -7,7 +7,8 @@ use coupons_domain as domain;
 use super::Money;
 
 /// The kind of target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TargetKind {
     /// The order subtotal.
     Order,
@@ -21,7 +22,8 @@ pub enum TargetKind {
 
 /// Lines of an order: those with one of the SKUs or in one of the categories; every
 /// line when both lists are empty.
-#[derive(Debug, Clone, SimpleObject)]
+#[derive(Debug, Clone, SimpleObject, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct LineSelection {
     /// SKUs, exact.
     pub skus: Vec<String>,
@@ -40,7 +42,8 @@ impl From<&domain::LineSelector> for LineSelection {
 
 /// Buy `buyQuantity` units of the `buy` lines, get `getQuantity` units of the `get`
 /// lines (the cheapest first) at the coupon's percentage off; 100 is free.
-#[derive(Debug, Clone, SimpleObject)]
+#[derive(Debug, Clone, SimpleObject, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct BuyXGetY {
     /// The lines whose units count as bought.
     pub buy: LineSelection,
@@ -55,7 +58,8 @@ pub struct BuyXGetY {
 }
 
 /// What part of an order a coupon discounts.
-#[derive(Debug, Clone, SimpleObject)]
+#[derive(Debug, Clone, SimpleObject, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Target {
     /// Which kind.
     pub kind: TargetKind,
@@ -98,7 +102,8 @@ impl From<&domain::Target> for Target {
 }
 
 /// One line's share of a line discount.
-#[derive(Debug, Clone, SimpleObject)]
+#[derive(Debug, Clone, SimpleObject, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct LineDiscount {
     /// The line's position in the order's `items` (from 0).
     pub line: i32,
