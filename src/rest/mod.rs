@@ -74,6 +74,98 @@ pub struct RestState {
 )]
 struct ApiDoc;
 
+/// The refusals any call may get before its own work: a body that cannot be read, a
+/// key that is missing, refused or of another role, and a timeout.
+struct CommonAnswers;
+
+impl utoipa::Modify for CommonAnswers {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        let common = [
+            (
+                "400",
+                "BadRequest",
+                "The body is not JSON, or a header is missing",
+            ),
+            (
+                "401",
+                "Unauthenticated",
+                "No API key, or one that is unknown, revoked or expired",
+            ),
+            (
+                "403",
+                "Forbidden",
+                "The key's role or channels may not do this",
+            ),
+            (
+                "413",
+                "BodyTooLarge",
+                "The body is larger than the configured limit",
+            ),
+            (
+                "415",
+                "UnsupportedMediaType",
+                "The body is not declared as JSON",
+            ),
+            (
+                "503",
+                "Timeout",
+                "The call took longer than the request timeout",
+            ),
+        ];
+        let components = doc.components.get_or_insert_with(Default::default);
+        for (_, name, description) in common {
+            components
+                .responses
+                .insert(name.to_owned(), RefOr::T(problem(description)));
+        }
+        for item in doc.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                // `security: [{}]`: a call that needs no key.
+                let open = operation
+                    .security
+                    .as_ref()
+                    .is_some_and(|s| s.iter().all(|r| r == &Default::default()));
+                let with_body = operation.request_body.is_some();
+                for (status, name, _) in common {
+                    let applies = match status {
+                        "401" | "403" => !open,
+                        "413" | "415" => with_body,
+                        _ => true,
+                    };
+                    if applies {
+                        operation
+                            .responses
+                            .responses
+                            .entry(status.to_owned())
+                            .or_insert_with(|| {
+                                RefOr::Ref(Ref::new(format!("#/components/responses/{name}")))
+                            });
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Adds the bearer API key scheme.
 struct ApiKeyScheme;
 
@@ -108,7 +200,9 @@ fn api() -> OpenApiRouter<RestState> {
 
 /// The OpenAPI document of the REST API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
+    let mut doc = api().into_openapi();
+    utoipa::Modify::modify(&CommonAnswers, &mut doc);
+    doc
 }
 
 /// The document as served and checked in: pretty JSON with a final newline.

@@ -359,7 +359,12 @@ pub async fn delete_coupon(
 ) -> Result<DeleteOutcome, StorageError> {
     let deleted: Option<StoredCoupon> = on_backend!(c, |conn| {
         use schema::coupons::dsl as c;
-        diesel::delete(c::coupons.find(id.0).filter(c::redemption_count.eq(0_i64)))
+        use schema::redemptions::dsl as r;
+        // Any reservation or redemption, live or not, keeps the coupon: its history
+        // refers to it.
+        let used = exists(r::redemptions.filter(r::coupon_id.eq(id.0)));
+        let unused = c::redemption_count.eq(0_i64).and(diesel::dsl::not(used));
+        diesel::delete(c::coupons.find(id.0).filter(unused))
             .get_result(conn)
             .await
             .optional()?

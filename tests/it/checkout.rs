@@ -1044,6 +1044,70 @@ async fn delete_is_refused_after_a_real_redemption(app: TestApp) {
 }
 both_backends!(delete_is_refused_after_a_real_redemption);
 
+/// A coupon whose only uses were given back (a reservation released, a redemption fully
+/// reversed) keeps its history, so it is refused too: no fault from the history's
+/// references.
+async fn delete_is_refused_after_uses_given_back(app: TestApp) {
+    let delete = async |id: &Value| {
+        let d = app
+            .admin(
+                "mutation($id: ID!) { deleteCoupon(input: { id: $id }) { deletedCouponId userErrors { code } } }",
+                json!({ "id": id }),
+            )
+            .await;
+        d["deleteCoupon"]["userErrors"][0]["code"].clone()
+    };
+    let reserved = create(
+        &app,
+        json!({ "name": "Held", "code": "HELD", "discount": { "percentage": "5" } }),
+    )
+    .await;
+    let r = app
+        .admin(
+            RESERVE,
+            redeem_input("HELD", order("h1", "a@x.test", "10"), "h1"),
+        )
+        .await;
+    assert_eq!(
+        delete(&reserved["id"]).await,
+        "HAS_REDEMPTIONS",
+        "a live reservation"
+    );
+    app.admin(
+        "mutation($id: ID!) { releaseReservation(input: { reservationId: $id }) { userErrors { code } } }",
+        json!({ "id": r["reserveCoupon"]["reservation"]["id"] }),
+    )
+    .await;
+    assert_eq!(
+        delete(&reserved["id"]).await,
+        "HAS_REDEMPTIONS",
+        "a released one"
+    );
+
+    let reversed = create(
+        &app,
+        json!({ "name": "Back", "code": "BACK", "discount": { "percentage": "5" } }),
+    )
+    .await;
+    let r = app
+        .admin(
+            REDEEM,
+            redeem_input("BACK", order("b1", "a@x.test", "10"), "b1"),
+        )
+        .await;
+    app.admin(
+        "mutation($id: ID!) { reverseRedemption(input: { redemptionId: $id, idempotencyKey: \"b1-back\" }) { userErrors { code } } }",
+        json!({ "id": r["redeemCoupon"]["redemption"]["id"] }),
+    )
+    .await;
+    assert_eq!(
+        delete(&reversed["id"]).await,
+        "HAS_REDEMPTIONS",
+        "a reversed one"
+    );
+}
+both_backends!(delete_is_refused_after_uses_given_back);
+
 /// Validation changes nothing but the attempt count, which is kept per coupon, hour and
 /// outcome.
 async fn validation_attempts_are_counted(app: TestApp) {

@@ -31,6 +31,7 @@ mod orders;
 mod pii;
 mod process;
 mod reports;
+mod rest;
 mod rules;
 mod schema;
 mod security;
