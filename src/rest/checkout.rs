@@ -42,7 +42,8 @@ pub struct Reason {
 }
 
 impl Reason {
-    fn of(r: &Rejection, language: Language) -> Self {
+    /// The reason `r` for people reading `language`.
+    pub(super) fn of(r: &Rejection, language: Language) -> Self {
         let (rule, rule_code, conflicting_code) = match r {
             Rejection::RuleRejected { rule, code, .. } => {
                 (Some(rule.clone()), Some(code.clone()), None)
@@ -79,6 +80,7 @@ pub struct Validation {
 /// `public` key sees an unknown code and one not live yet alike (`NOT_FOUND`); failed
 /// checks count towards the caller's lockout (`429`).
 #[utoipa::path(
+    operation_id = "validateCoupon",
     post,
     path = "/api/coupon/validate",
     tag = "checkout",
@@ -155,7 +157,7 @@ pub struct RedemptionBody {
 
 impl RedemptionBody {
     /// The body, with GraphQL's conversions.
-    fn of(r: coupons_domain::Redemption) -> Self {
+    pub(super) fn of(r: coupons_domain::Redemption) -> Self {
         let amount = |minor| money(&r.currency, minor);
         let lines = match coupons_domain::Currency::parse(&r.currency) {
             Ok(currency) => LineDiscount::list(&r.lines, currency),
@@ -214,6 +216,7 @@ async fn outcome(
 /// Holds one use of a code for an order until a deadline. Live reservations count
 /// against every limit; an expired one gives its use back by itself.
 #[utoipa::path(
+    operation_id = "reserveCoupon",
     post,
     path = "/api/reservations",
     tag = "checkout",
@@ -256,6 +259,7 @@ pub async fn reserve(
 /// Redeems a code for an order, or a reservation made earlier (give `reservationId`,
 /// or `code` and `order`). Limits are checked and the use recorded in one transaction.
 #[utoipa::path(
+    operation_id = "redeemCoupon",
     post,
     path = "/api/redemptions",
     tag = "checkout",
@@ -315,6 +319,7 @@ pub async fn redeem(
 
 /// Gives a reservation's use back at once. Releasing twice is harmless.
 #[utoipa::path(
+    operation_id = "releaseReservation",
     post,
     path = "/api/reservations/{id}/release",
     tag = "checkout",
@@ -351,6 +356,7 @@ pub async fn release(
 /// (`refundedDiscount`), one line's share (`line`), or all that is left (neither). A
 /// full reversal gives the use back under the coupon's RESTORE_USAGE policy.
 #[utoipa::path(
+    operation_id = "reverseRedemption",
     post,
     path = "/api/redemptions/{id}/reverse",
     tag = "checkout",

@@ -194,6 +194,7 @@ fn not_found() -> Problem {
 /// Creates a coupon, with its first code if one is given. Fields left out get the
 /// server's defaults.
 #[utoipa::path(
+    operation_id = "createCoupon",
     post,
     path = "/api/coupons",
     tag = "coupons",
@@ -218,6 +219,7 @@ pub async fn create(
 
 /// One coupon.
 #[utoipa::path(
+    operation_id = "getCoupon",
     get,
     path = "/api/coupons/{id}",
     tag = "coupons",
@@ -270,6 +272,7 @@ pub struct CouponPage {
 
 /// Coupons, newest first, a page at a time.
 #[utoipa::path(
+    operation_id = "listCoupons",
     get,
     path = "/api/coupons",
     tag = "coupons",
@@ -370,6 +373,7 @@ fn replaced(mut body: Map<String, Value>) -> Result<Map<String, Value>, Problem>
 /// Replaces a coupon's editable fields: what the body leaves out is cleared or gets
 /// the default of a new coupon. Needs `If-Match`.
 #[utoipa::path(
+    operation_id = "replaceCoupon",
     put,
     path = "/api/coupons/{id}",
     tag = "coupons",
@@ -404,6 +408,7 @@ pub async fn replace(
 /// Changes some of a coupon's fields: the body's fields change, `null` clears a
 /// nullable one, the rest stay. Needs `If-Match`.
 #[utoipa::path(
+    operation_id = "updateCoupon",
     patch,
     path = "/api/coupons/{id}",
     tag = "coupons",
@@ -447,6 +452,7 @@ async fn update(
 
 /// Deletes a coupon and its codes; refused once it has been redeemed (archive it).
 #[utoipa::path(
+    operation_id = "deleteCoupon",
     delete,
     path = "/api/coupons/{id}",
     tag = "coupons",

@@ -10,6 +10,7 @@
 //! The document is generated from the handlers' annotations (utoipa); a test keeps the
 //! checked-in `openapi.json` equal to it.
 
+mod carts;
 mod checkout;
 mod coupons;
 pub mod problem;
@@ -195,6 +196,11 @@ fn api() -> OpenApiRouter<RestState> {
         .routes(routes!(checkout::redeem))
         .routes(routes!(checkout::release))
         .routes(routes!(checkout::reverse))
+        .routes(routes!(carts::validate))
+        .routes(routes!(carts::reserve))
+        .routes(routes!(carts::redeem))
+        .routes(routes!(carts::release))
+        .routes(routes!(carts::reverse))
         .routes(routes!(storefront::texts))
 }
 

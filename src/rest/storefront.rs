@@ -24,6 +24,7 @@ const REDOC: &[u8] = include_bytes!("vendor/redoc.standalone.js");
 
 /// The widget's texts in the language of `Accept-Language`. Needs no key.
 #[utoipa::path(
+    operation_id = "getWidgetTexts",
     get,
     path = "/api/widget/texts",
     tag = "storefront",

@@ -152,6 +152,21 @@ def scenario(svc):
     assert reversed_["status"] == "REVERSED", reversed_
     assert expect(svc.call("DELETE", path, admin), 409)["code"] == "HAS_REDEMPTIONS"
 
+    # A cart: two codes on one order, all or none; each applies to what the one before
+    # left (5.00 off, then 10% of 35.00).
+    expect(svc.call("POST", "/api/coupons", admin, {
+        "name": "Five off", "code": "E2E-FIVE", "discount": {"amount": {"amount": "5.00", "currency": "EUR"}},
+        "combinesWith": ["ORDER"]}), 201)
+    expect(svc.call("PATCH", path, admin, {"combinesWith": ["ORDER"]},
+                    {"If-Match": svc.call("GET", path, admin).headers["ETag"]},
+                    content_type="application/merge-patch+json"), 200)
+    cart = {"codes": ["E2E10", "E2E-FIVE"], "order": dict(order, id="e2e-cart")}
+    checked = expect(svc.call("POST", "/api/carts/validate", store, cart), 200)
+    assert checked["valid"] and checked["discount"] == {"amount": "8.50", "currency": "EUR"}, checked
+    taken = expect(svc.call("POST", "/api/carts/redemptions", store, cart, {"Idempotency-Key": str(uuid.uuid4())}), 201)
+    assert [r["code"] for r in taken["redemptions"]] == ["E2E10", "E2E-FIVE"], taken
+    expect(svc.call("POST", "/api/carts/e2e-cart/reverse", store, headers={"Idempotency-Key": str(uuid.uuid4())}), 200)
+
     # A rejection, in German.
     expired = svc.call("POST", "/api/coupons", admin, {
         "name": "Old", "code": "E2E-OLD", "discount": {"percentage": "5"},

@@ -628,3 +628,118 @@ async fn the_document_the_widget_and_its_texts_are_served(app: TestApp) {
 }
 
 both_backends!(the_document_the_widget_and_its_texts_are_served);
+
+/// Carts over REST: several codes on one order, all or none.
+async fn carts_run_over_rest(app: TestApp) {
+    for (code, discount) in [
+        ("CART-A", json!({ "percentage": "10" })),
+        (
+            "CART-B",
+            json!({ "amount": { "amount": "5.00", "currency": "USD" } }),
+        ),
+    ] {
+        crate::coupons::create(
+            &app,
+            json!({ "name": code, "code": code, "discount": discount, "combinesWith": ["ORDER"] }),
+        )
+        .await;
+    }
+    crate::coupons::create(
+        &app,
+        json!({ "name": "Old", "code": "CART-OLD", "discount": { "percentage": "10" }, "combinesWith": ["ORDER"],
+                "startsAt": "2020-01-01T00:00:00Z", "expiresAt": "2020-02-01T00:00:00Z" }),
+    )
+    .await;
+    let key = app.key(Role::Storefront).await;
+    let key = Some(key.as_str());
+    let cart = |codes: Value, order_id: &str| json!({ "codes": codes, "order": order(order_id, "ann@example.com", "100.00") });
+
+    let (status, _, answer) = call(
+        &app,
+        Method::POST,
+        "/api/carts/validate",
+        key,
+        &[("accept-language", "de")],
+        Some(cart(json!(["cart-a", "CART-B", "CART-OLD"]), "c-1")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["valid"], false);
+    assert_eq!(
+        answer["discount"],
+        json!({ "amount": "15.00", "currency": "USD" })
+    );
+    assert_eq!(answer["applied"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        answer["leftOut"],
+        json!([{ "code": "CART-OLD", "reasons": [{ "code": "EXPIRED", "message": "dieser Gutschein ist abgelaufen" }] }])
+    );
+
+    // All or none: with the expired code, nothing is written.
+    let (status, _, problem) = call(
+        &app,
+        Method::POST,
+        "/api/carts/redemptions",
+        key,
+        &[("idempotency-key", "cart-0")],
+        Some(cart(json!(["CART-A", "CART-OLD"]), "c-0")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["code"], "EXPIRED");
+    assert_eq!(problem["errors"][0]["field"], json!(["codes"]));
+    assert_eq!(app.count("redemptions").await, 0);
+
+    let (status, _, reserved) = call(
+        &app,
+        Method::POST,
+        "/api/carts/reservations",
+        key,
+        &[("idempotency-key", "cart-1")],
+        Some(cart(json!(["CART-A", "CART-B"]), "c-1")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{reserved:#}");
+    assert_eq!(reserved["redemptions"].as_array().unwrap().len(), 2);
+    let (status, _, released) =
+        call(&app, Method::POST, "/api/carts/c-1/release", key, &[], None).await;
+    assert_eq!(status, StatusCode::OK);
+    let statuses: Vec<&Value> = released["redemptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["status"])
+        .collect();
+    assert_eq!(statuses, [&json!("RELEASED"), &json!("RELEASED")]);
+
+    let (status, _, redeemed) = call(
+        &app,
+        Method::POST,
+        "/api/carts/redemptions",
+        key,
+        &[("idempotency-key", "cart-2")],
+        Some(cart(json!(["CART-A", "CART-B"]), "c-2")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{redeemed:#}");
+    let (status, _, reversed) = call(
+        &app,
+        Method::POST,
+        "/api/carts/c-2/reverse",
+        key,
+        &[("idempotency-key", "cart-2-back")],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{reversed:#}");
+    assert!(
+        reversed["redemptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "REVERSED")
+    );
+    crate::checkout::assert_reconciled(&app).await;
+}
+
+both_backends!(carts_run_over_rest);

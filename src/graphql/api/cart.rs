@@ -36,7 +36,7 @@ fn rejection(code: &str, reasons: &[Rejection], role: Role) -> CartCodeRejection
 }
 
 /// The answer to `validateCart` from the check of a cart.
-fn validation(check: &CartCheck, role: Role) -> CartValidation {
+pub(crate) fn validation(check: &CartCheck, role: Role) -> CartValidation {
     let (codes, decision) = (&check.names, &check.decision);
     let total = decision
         .applied

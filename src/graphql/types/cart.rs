@@ -6,7 +6,8 @@ use super::{CouponRejection, LineDiscount, Money};
 use crate::graphql::error::UserError;
 
 /// A code of a cart and the discount it gives there.
-#[derive(Debug, Clone, SimpleObject)]
+#[derive(Debug, Clone, SimpleObject, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct CartCodeDiscount {
     /// The code (canonical: trimmed, upper case); for an automatic discount, its code
     /// row (`AUTO#<coupon id>`, which no one can type).
