@@ -283,13 +283,12 @@ mod tests {
             "save10".into(),
             vec![coupons_domain::Rejection::Expired],
         )]);
-        let problem = match outcome(
+        let Err(problem) = outcome(
             Ok(Idempotent::Fresh(rejected)),
             (Role::Storefront, Language::De),
             StatusCode::CREATED,
-        ) {
-            Err(p) => p,
-            Ok(_) => panic!("a rejected cart is a problem"),
+        ) else {
+            panic!("a rejected cart is a problem");
         };
         assert_eq!(problem.status, 422);
         assert_eq!(problem.code, UserErrorCode::Expired.name());

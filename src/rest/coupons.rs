@@ -301,11 +301,10 @@ pub async fn list(
     })?;
     let limit = crate::graphql::pagination::page_size(query.limit)?;
     let after = crate::graphql::pagination::after_id(query.after.as_deref())?;
-    let campaign_id = match query.campaign_id {
-        None => None,
-        // An ID that is no campaign's matches no coupon.
-        Some(id) => Some(ids::decode(Kind::Campaign, &id).unwrap_or(-1)),
-    };
+    // An ID that is no campaign's matches no coupon.
+    let campaign_id = query
+        .campaign_id
+        .map(|id| ids::decode(Kind::Campaign, &id).unwrap_or(-1));
     let filter = storage::CouponFilter {
         campaign_id,
         status: query.status.map(Into::into),

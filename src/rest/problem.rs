@@ -20,12 +20,12 @@ pub struct Problem {
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// The HTTP status's phrase.
-    pub title: String,
+    pub title: &'static str,
     /// The HTTP status.
     pub status: u16,
     /// Stable, machine-readable code: the GraphQL `extensions.code`, or the first
     /// `userErrors` code.
-    pub code: String,
+    pub code: &'static str,
     /// Explanation for a person.
     pub detail: String,
     /// Each problem with the request's fields, as GraphQL's `userErrors`.
@@ -50,12 +50,12 @@ pub struct FieldProblem {
 
 impl Problem {
     /// A problem of `status` with `code`.
-    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
         Self {
             kind: "about:blank",
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
-            code: code.to_owned(),
+            code,
             detail: detail.into(),
             errors: Vec::new(),
             retry_after: None,
@@ -135,7 +135,7 @@ impl Problem {
     }
 
     /// One problem with one field (or header) of the request.
-    pub fn field(status: StatusCode, field: &[&str], code: &str, message: &str) -> Self {
+    pub fn field(status: StatusCode, field: &[&str], code: &'static str, message: &str) -> Self {
         Self {
             errors: vec![FieldProblem {
                 field: field.iter().map(|s| (*s).to_owned()).collect(),
