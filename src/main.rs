@@ -234,6 +234,10 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     if config.graphiql {
         println!("GraphiQL: {base}/graphql");
     }
+    println!("REST:     {base}/api (reference: {base}/api/docs)");
+    if config.demo {
+        println!("Demo:     {base}/demo");
+    }
     if let Some(key) = &server.first_admin_key {
         println!();
         println!(

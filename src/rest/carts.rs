@@ -68,6 +68,8 @@ pub struct CartRedemptions {
     redemptions: Vec<RedemptionBody>,
 }
 
+/// Validate several codes on one order
+///
 /// What an order with several codes gets: the best set of them that may share the
 /// order, each code's discount, and why each code left out is. Changes nothing.
 #[utoipa::path(
@@ -149,6 +151,8 @@ fn outcome(
     }
 }
 
+/// Reserve a cart's codes
+///
 /// Holds one use of every code for the order until a deadline: all of them, or none
 /// when they do not all apply together.
 #[utoipa::path(
@@ -186,6 +190,8 @@ pub async fn reserve(
     outcome(result, (caller.role, language), StatusCode::CREATED)
 }
 
+/// Redeem a cart's codes
+///
 /// Redeems every code for the order: all of them, or none when they do not all apply
 /// together.
 #[utoipa::path(
@@ -222,6 +228,8 @@ pub async fn redeem(
     outcome(result, (caller.role, language), StatusCode::CREATED)
 }
 
+/// Release an order's reservations
+///
 /// Gives back every live reservation of an order at once (none when it holds none).
 #[utoipa::path(
     operation_id = "releaseCart",
@@ -244,6 +252,8 @@ pub async fn release(
     outcome(result, (caller.role, language), StatusCode::OK)
 }
 
+/// Reverse an order's redemptions
+///
 /// Reverses in full every redemption of an order at once.
 #[utoipa::path(
     operation_id = "reverseCart",

@@ -76,6 +76,8 @@ pub struct Validation {
     reasons: Vec<Reason>,
 }
 
+/// Validate a code against an order
+///
 /// Whether a code applies to an order, and the discount it gives. Changes nothing. A
 /// `public` key sees an unknown code and one not live yet alike (`NOT_FOUND`); failed
 /// checks count towards the caller's lockout (`429`).
@@ -213,6 +215,8 @@ async fn outcome(
     }
 }
 
+/// Reserve a code for an order
+///
 /// Holds one use of a code for an order until a deadline. Live reservations count
 /// against every limit; an expired one gives its use back by itself.
 #[utoipa::path(
@@ -256,6 +260,8 @@ pub async fn reserve(
     .await
 }
 
+/// Redeem a code or a reservation
+///
 /// Redeems a code for an order, or a reservation made earlier (give `reservationId`,
 /// or `code` and `order`). Limits are checked and the use recorded in one transaction.
 #[utoipa::path(
@@ -317,6 +323,8 @@ pub async fn redeem(
     .await
 }
 
+/// Release a reservation
+///
 /// Gives a reservation's use back at once. Releasing twice is harmless.
 #[utoipa::path(
     operation_id = "releaseReservation",
@@ -352,6 +360,8 @@ pub async fn release(
     .await
 }
 
+/// Reverse a redemption
+///
 /// Records a refund of all or part of a redemption's discount: an amount
 /// (`refundedDiscount`), one line's share (`line`), or all that is left (neither). A
 /// full reversal gives the use back under the coupon's RESTORE_USAGE policy.

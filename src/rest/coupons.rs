@@ -191,6 +191,8 @@ fn not_found() -> Problem {
     )
 }
 
+/// Create a coupon
+///
 /// Creates a coupon, with its first code if one is given. Fields left out get the
 /// server's defaults.
 #[utoipa::path(
@@ -217,6 +219,8 @@ pub async fn create(
     Ok(answer(StatusCode::CREATED, created).await)
 }
 
+/// Read a coupon
+///
 /// One coupon.
 #[utoipa::path(
     operation_id = "getCoupon",
@@ -270,6 +274,8 @@ pub struct CouponPage {
     next_cursor: Option<String>,
 }
 
+/// List coupons
+///
 /// Coupons, newest first, a page at a time.
 #[utoipa::path(
     operation_id = "listCoupons",
@@ -369,6 +375,8 @@ fn replaced(mut body: Map<String, Value>) -> Result<Map<String, Value>, Problem>
     Ok(body)
 }
 
+/// Replace a coupon
+///
 /// Replaces a coupon's editable fields: what the body leaves out is cleared or gets
 /// the default of a new coupon. Needs `If-Match`.
 #[utoipa::path(
@@ -404,6 +412,8 @@ pub async fn replace(
     update(&state, &caller, id, input, version).await
 }
 
+/// Change a coupon
+///
 /// Changes some of a coupon's fields: the body's fields change, `null` clears a
 /// nullable one, the rest stay. Needs `If-Match`.
 #[utoipa::path(
@@ -449,6 +459,8 @@ async fn update(
     Ok(answer(StatusCode::OK, changed).await)
 }
 
+/// Delete a coupon
+///
 /// Deletes a coupon and its codes; refused once it has been redeemed (archive it).
 #[utoipa::path(
     operation_id = "deleteCoupon",

@@ -198,9 +198,27 @@ def scenario(svc):
     assert texts["language"] == "fr"
 
 
+def readme_five_lines(svc):
+    """Runs the README's REST quick start as written, against this service."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## REST in five lines", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = block.strip().splitlines()
+    assert lines[0].startswith("KEY=cpn_"), lines[0]
+    assert len(lines) == 5, f"the quick start has {len(lines)} commands: {lines}"
+    host = urllib.parse.urlsplit(svc.base).netloc
+    script = "\n".join(["set -eu", f"KEY={svc.admin}"]
+                       + [l.replace("localhost:8080", host) for l in lines[1:]])
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
+    assert '"valid":true,"discount":{"amount":"4.00","currency":"EUR"}' in out, out
+    assert '"status":"REDEEMED"' in out, out
+    assert '"openapi": "3.1.0"' in out, out
+
+
 def run(binary, label, database_url):
     svc = Service(binary, database_url)
     try:
+        readme_five_lines(svc)
         scenario(svc)
         print(f"ok: {label}: {svc.checked} calls, each request and answer valid against openapi.json")
     finally:

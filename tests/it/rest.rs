@@ -743,3 +743,27 @@ async fn carts_run_over_rest(app: TestApp) {
 }
 
 both_backends!(carts_run_over_rest);
+
+/// The integrity hash the README and the REST guide give for `/widget/v1.js` is the
+/// file's. A change to the widget changes it: then the version in the pinned path goes
+/// up too (pages cache `/widget/v1.js` for good), and the docs get the new hash.
+#[test]
+fn the_documented_integrity_is_the_widget_s() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest = sha2::Sha384::digest(coupons::rest::storefront::WIDGET.as_bytes());
+    let integrity = format!(
+        "sha384-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    );
+    let pinned = format!("/widget/{}.js", coupons::rest::storefront::WIDGET_VERSION);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for doc in ["README.md", "docs/rest.md"] {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap();
+        assert!(
+            text.contains(&integrity),
+            "{doc} must give the widget's integrity {integrity}"
+        );
+        assert!(text.contains(&pinned), "{doc} must load {pinned}");
+    }
+}
