@@ -3,17 +3,17 @@
 //! reversed at once.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use coupons_domain::CartOutcome;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::checkout::{Reason, RedemptionBody};
-use super::{Authed, Body, Lang, Problem, RestState, idempotency_key};
+use super::{Authed, Body, Lang, Problem, RestState, changed, idempotency_key, keyed};
 use crate::auth::Role;
 use crate::graphql::api::cart::validation;
-use crate::graphql::error::{UserError, key_reused};
+use crate::graphql::error::UserError;
 use crate::graphql::guard::{CHECKOUT, VALIDATE};
 use crate::graphql::inputs::{RedeemCartInput, ReserveCartInput, ValidateCartInput};
 use crate::graphql::types::{CartCodeDiscount, CartCodeRejection, Money};
@@ -114,24 +114,13 @@ fn outcome(
     (role, language): (Role, Language),
     status: StatusCode,
 ) -> Result<Response, Problem> {
-    let (outcome, replayed) = match result {
-        Ok(Idempotent::Fresh(o)) => (o, false),
-        Ok(Idempotent::Replayed(o)) => (o, true),
-        Ok(Idempotent::KeyReused) => return Err(Problem::from_user_errors(vec![key_reused()])),
-        Err(e) => return Err(Problem::from_service(e, "codes")),
-    };
+    let (outcome, replayed) = keyed(result, "codes")?;
     match outcome {
         CartOutcome::Applied(rows) => {
             let body = CartRedemptions {
                 redemptions: rows.into_iter().map(RedemptionBody::of).collect(),
             };
-            let mut response = (status, axum::Json(body)).into_response();
-            if replayed {
-                response
-                    .headers_mut()
-                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
-            }
-            Ok(response)
+            Ok(changed(status, body, replayed))
         }
         // Nothing was written: every reason of every code left out, as the field
         // problems of `codes`.

@@ -2,15 +2,15 @@
 //! change with an `Idempotency-Key` header.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use coupons_domain::{CheckoutOutcome, Rejection};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Authed, Body, Lang, Problem, RestState, idempotency_key};
+use super::{Authed, Body, Lang, Problem, RestState, changed, idempotency_key, keyed};
 use crate::auth::Role;
-use crate::graphql::error::{UserErrorCode, key_reused, outcome_errors};
+use crate::graphql::error::{UserErrorCode, outcome_errors};
 use crate::graphql::guard::{CHECKOUT, VALIDATE};
 use crate::graphql::inputs::{
     RedeemCouponInput, ReserveCouponInput, ReverseRedemptionInput, ValidateCouponInput,
@@ -187,28 +187,14 @@ impl RedemptionBody {
 /// The answer to a checkout change: the reservation or redemption (`status` when
 /// fresh, marked `Idempotent-Replayed: true` when it repeats an earlier answer), or the
 /// problem with its reasons in the request's language.
-async fn outcome(
+fn outcome(
     result: Result<Idempotent<CheckoutOutcome>, crate::service::ServiceError>,
     (role, language): (Role, Language),
     (status, id_field, not_found): (StatusCode, &str, UserErrorCode),
 ) -> Result<Response, Problem> {
-    let (outcome, replayed) = match result {
-        Ok(Idempotent::Fresh(o)) => (o, false),
-        Ok(Idempotent::Replayed(o)) => (o, true),
-        Ok(Idempotent::KeyReused) => return Err(Problem::from_user_errors(vec![key_reused()])),
-        Err(e) => return Err(Problem::from_service(e, id_field)),
-    };
+    let (outcome, replayed) = keyed(result, id_field)?;
     match outcome {
-        CheckoutOutcome::Applied(r) => {
-            let body = RedemptionBody::of(*r);
-            let mut response = (status, axum::Json(body)).into_response();
-            if replayed {
-                response
-                    .headers_mut()
-                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
-            }
-            Ok(response)
-        }
+        CheckoutOutcome::Applied(r) => Ok(changed(status, RedemptionBody::of(*r), replayed)),
         other => Err(Problem::from_user_errors(outcome_errors(
             &other, role, language, id_field, not_found,
         ))),
@@ -257,7 +243,6 @@ pub async fn reserve(
         (caller.role, language),
         (StatusCode::CREATED, "reservationId", not_found),
     )
-    .await
 }
 
 /// Redeem a code or a reservation
@@ -320,7 +305,6 @@ pub async fn redeem(
         (caller.role, language),
         (StatusCode::CREATED, "reservationId", not_found),
     )
-    .await
 }
 
 /// Release a reservation
@@ -357,7 +341,6 @@ pub async fn release(
         (caller.role, language),
         (StatusCode::OK, "id", not_found),
     )
-    .await
 }
 
 /// Reverse a redemption
@@ -403,5 +386,4 @@ pub async fn reverse(
         (caller.role, language),
         (StatusCode::OK, "id", not_found),
     )
-    .await
 }

@@ -35,11 +35,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{AuthError, Authenticator, Caller, Role};
-use crate::graphql::error::ApiError;
+use crate::graphql::error::{ApiError, key_reused};
 use crate::messages::Language;
 use crate::router::{HttpSettings, client_ip, language_of};
 use crate::server::timed_out;
-use crate::service::Services;
+use crate::service::{ServiceError, Services};
+use crate::storage::Idempotent;
 pub use problem::Problem;
 
 /// What the handlers share.
@@ -381,6 +382,34 @@ fn is_json(headers: &HeaderMap) -> bool {
                 && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
                 && m.get_param(mime::CHARSET).is_none_or(|c| c == mime::UTF_8)
         })
+}
+
+/// The outcome of a change made under an `Idempotency-Key`, and whether it repeats the
+/// first answer to that key; a key used for another request, or the use case's error,
+/// as its problem.
+pub fn keyed<T>(
+    result: Result<Idempotent<T>, ServiceError>,
+    id_field: &str,
+) -> Result<(T, bool), Problem> {
+    match result {
+        Ok(Idempotent::Fresh(outcome)) => Ok((outcome, false)),
+        Ok(Idempotent::Replayed(outcome)) => Ok((outcome, true)),
+        Ok(Idempotent::KeyReused) => Err(Problem::from_user_errors(vec![key_reused()])),
+        Err(e) => Err(Problem::from_service(e, id_field)),
+    }
+}
+
+/// The answer to a change: `body` with `status`, marked `Idempotent-Replayed: true` when
+/// it repeats the first answer to its key.
+pub fn changed(status: StatusCode, body: impl serde::Serialize, replayed: bool) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    if replayed {
+        response.headers_mut().insert(
+            "idempotent-replayed",
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    response
 }
 
 /// The `Idempotency-Key` header a change needs: retries with the same key and request

@@ -2,6 +2,7 @@
 // headless Chromium.
 "use strict";
 const { spawn } = require("node:child_process");
+const http = require("node:http");
 const path = require("node:path");
 const readline = require("node:readline");
 const { chromium } = require("playwright-core");
@@ -42,8 +43,29 @@ function launch() {
   });
 }
 
+// A shop's page on a port of its own (another origin): `html()` is served for every path.
+function serveShop(html) {
+  return new Promise((resolve) => {
+    const server = http.createServer((_, res) => {
+      res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
+      res.end(html());
+    });
+    server.listen(0, "127.0.0.1", () => resolve(server));
+  });
+}
+
+// A GraphQL call with `key`: the answer's JSON.
+async function graphql(base, key, query) {
+  const r = await fetch(`${base}/graphql`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${key}` },
+    body: JSON.stringify({ query }),
+  });
+  return r.json();
+}
+
 function assert(condition, message) {
   if (!condition) throw new Error(message);
 }
 
-module.exports = { binary, startServer, launch, assert };
+module.exports = { binary, startServer, launch, assert, serveShop, graphql };

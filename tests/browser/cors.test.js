@@ -7,10 +7,9 @@
 // Usage: node cors.test.js [path/to/coupons]   (default: ../../target/debug/coupons)
 "use strict";
 const fs = require("node:fs");
-const http = require("node:http");
 const os = require("node:os");
 const path = require("node:path");
-const { startServer, launch, assert } = require("./common");
+const { startServer, launch, assert, serveShop, graphql } = require("./common");
 
 const shots = path.join(__dirname, "../../target/browser");
 
@@ -29,24 +28,6 @@ fetch(${JSON.stringify(service + "/graphql")}, {
 </script></body></html>`;
 
 
-function serveShop(html) {
-  return new Promise((resolve) => {
-    const server = http.createServer((_, res) => {
-      res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
-      res.end(html());
-    });
-    server.listen(0, "127.0.0.1", () => resolve(server));
-  });
-}
-
-async function graphql(base, key, query) {
-  const r = await fetch(`${base}/graphql`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Authorization: `Bearer ${key}` },
-    body: JSON.stringify({ query }),
-  });
-  return r.json();
-}
 
 
 async function main() {

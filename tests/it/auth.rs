@@ -713,7 +713,15 @@ async fn health_and_graphiql(app: TestApp) {
         .collect();
     assert_eq!(
         links,
-        ["/graphql", "/schema.graphql", "/healthz", "/readyz"]
+        [
+            "/graphql",
+            "/schema.graphql",
+            "/api/docs",
+            "/openapi.json",
+            "/widget.js",
+            "/healthz",
+            "/readyz"
+        ]
     );
     for link in links {
         assert_eq!(app.get(link).await.0, 200, "{link}");

@@ -114,7 +114,8 @@ pub fn sqlite_loop(
         };
         let sql = match scenario {
             Scenario::Ceiling => auth.to_string(),
-            Scenario::Validate => format!(
+            // The same use case, whichever transport carries it.
+            Scenario::Validate | Scenario::ValidateRest => format!(
                 "{auth} SELECT * FROM coupon_codes cc JOIN coupons c ON c.id = cc.coupon_id WHERE cc.code = 'BENCH-{c}' LIMIT 1; \
                  SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.combines_with, c.priority, c.target, r.lines FROM redemptions r JOIN coupons c ON c.id = r.coupon_id WHERE r.order_id = 'v-{c}' AND r.holds_use AND (r.status <> 'RESERVED' OR r.reserved_until > {now});"
             ),

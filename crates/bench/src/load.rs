@@ -94,6 +94,8 @@ pub enum Scenario {
     Capped,
     /// `validateCart` with three of the cart coupons and a 20-line order.
     ValidateCart,
+    /// `POST /api/coupon/validate`: the same use case as `Validate`, over REST.
+    ValidateRest,
     /// `{ __typename }`: the HTTP+GraphQL ceiling.
     Ceiling,
 }
@@ -118,6 +120,11 @@ async fn operation(
                 .graphql(key, VALIDATE, json!({ "input": input }))
                 .await?;
             Ok(r["data"]["validateCoupon"]["valid"] == true)
+        }
+        Scenario::ValidateRest => {
+            let body = json!({ "code": format!("BENCH-{}", pick()), "order": order("v", n) });
+            let (status, r) = server.rest(key, "/api/coupon/validate", body).await?;
+            Ok(status.is_success() && r["valid"] == true)
         }
         Scenario::RedeemMany | Scenario::RedeemHot | Scenario::Capped => {
             let (code, tag) = match scenario {
@@ -281,6 +288,17 @@ async fn run_backend(args: &Args, backend: &str, rows: &mut Vec<Row>) -> anyhow:
             Scenario::ValidateCart,
             args.read_conns,
             "validate_cart.sql",
+        ));
+    }
+    let probe = json!({ "code": "BENCH-1", "order": order("v", 0) });
+    if server.rest(&key, "/api/coupon/validate", probe).await?.0 == 404 {
+        eprintln!("[{backend}] this server has no REST API: validate-rest is left out");
+    } else {
+        scenarios.push((
+            "validate-rest",
+            Scenario::ValidateRest,
+            args.read_conns,
+            "validate.sql",
         ));
     }
     // The ceiling at each connection count the scenarios use.

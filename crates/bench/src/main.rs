@@ -4,6 +4,7 @@
 //! For each backend it starts `coupons serve` on a fresh database, creates the coupons,
 //! and measures over real HTTP:
 //! - `validate`: `validateCoupon` on a random one of many coupons;
+//! - `validate-rest`: the same over REST, `POST /api/coupon/validate`;
 //! - `redeem-many`: `redeemCoupon` on a random one of many coupons;
 //! - `redeem-hot`: `redeemCoupon`, every request on the same coupon;
 //! - `reserve-redeem`: `reserveCoupon` then `redeemCoupon(reservationId)`, one operation.

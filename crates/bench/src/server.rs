@@ -75,6 +75,25 @@ impl Server {
         Ok(body)
     }
 
+    /// A REST call: `POST path` with a JSON body; the status and the answer (`Null` when
+    /// it is not JSON).
+    pub async fn rest(
+        &self,
+        key: &str,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
     /// CPU time the server process has used so far, user and system, over all its
     /// threads (from `/proc/<pid>/stat`, in clock ticks of 10 ms). Steadier than
     /// throughput on a machine that is doing other work: it counts what the server
