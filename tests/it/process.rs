@@ -60,7 +60,10 @@ impl Process {
         let deadline = Instant::now() + Duration::from_secs(60);
         process.base = loop {
             let text = process.output();
-            if let Some(line) = text.lines().find(|l| l.starts_with("Listening on ")) {
+            // The banner is whole (address, first admin key) once its last line is out.
+            if text.lines().any(|l| l.starts_with("Press Ctrl-C"))
+                && let Some(line) = text.lines().find(|l| l.starts_with("Listening on "))
+            {
                 break line.trim_start_matches("Listening on ").trim().to_owned();
             }
             if let Some(status) = process.child.try_wait().unwrap() {
