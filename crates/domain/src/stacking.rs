@@ -17,16 +17,14 @@
 //!   in application order, come first (a set that is a prefix of another wins). A coupon
 //!   that would give nothing in a set is not in it.
 //!
-//! [`choose`] finds that set without trying every subset: every legal set lies within a
-//! maximal group of coupons that may all share the order (a maximal clique of the
-//! "may share" graph), and within such a group the best set is the group itself, less
-//! the coupons that give nothing there. Adding a coupon to a set never lowers its total
-//! (each step takes no more than it removes from what later steps see, and more is never
-//! less; a coupon with an order cap gives up at most what the coupons before it added),
-//! so the
-//! group has the largest total of all its subsets; and taking each coupon of the group
-//! in application order unless it gives nothing is the first set, in that order, that
-//! reaches this total.
+//! [`choose`] finds that set among the groups of coupons that may all share the order:
+//! every legal set lies within a maximal group (a maximal clique of the "may share"
+//! graph, found by Bron–Kerbosch). Within a group a larger set is usually, but not
+//! always, better: a coupon with an order cap gives up what the coupons before it added,
+//! and a later percentage loses to rounding what they took from its lines, so one
+//! addition can cost both. So every subset of a group of up to [`EXACT_GROUP`] coupons is
+//! tried; a larger group (only reachable with many automatic discounts) is taken whole,
+//! less the coupons that give nothing there.
 
 use serde::{Deserialize, Serialize};
 
@@ -206,13 +204,19 @@ pub fn choose(offers: &[Offer], held: &[Held], order: &Order) -> Choice {
     let fits_held = |i: usize| held.iter().all(|h| offers[i].coupon.combinable(&h.coupon));
     let open: Vec<usize> = (0..offers.len()).filter(|i| fits_held(*i)).collect();
     let mut best: Vec<(usize, Granted)> = Vec::new();
+    let mut tried = std::collections::BTreeSet::new();
     for group in maximal_groups(offers, &open) {
-        let taken: Vec<(usize, Granted)> = apply_in_order(offers, &group, &left, order)
-            .into_iter()
-            .filter(|(_, g)| g.amount.minor > 0)
-            .collect();
-        if better(offers, &taken, &best) {
-            best = taken;
+        for set in candidate_sets(&group) {
+            if !tried.insert(set.clone()) {
+                continue;
+            }
+            let taken: Vec<(usize, Granted)> = apply_in_order(offers, &set, &left, order)
+                .into_iter()
+                .filter(|(_, g)| g.amount.minor > 0)
+                .collect();
+            if better(offers, &taken, &best) {
+                best = taken;
+            }
         }
     }
     let left_out = (0..offers.len())
@@ -223,6 +227,25 @@ pub fn choose(offers: &[Offer], held: &[Held], order: &Order) -> Choice {
         applied: best,
         left_out,
     }
+}
+
+/// The largest group of coupons whose every subset [`choose`] tries (4,096 sets).
+pub const EXACT_GROUP: usize = 12;
+
+/// The sets of a group [`choose`] compares: every non-empty subset of a group of up to
+/// [`EXACT_GROUP`] coupons, else the group alone.
+fn candidate_sets(group: &[usize]) -> Vec<Vec<usize>> {
+    if group.len() > EXACT_GROUP {
+        return vec![group.to_vec()];
+    }
+    (1_u32..1 << group.len())
+        .map(|mask| {
+            (0..group.len())
+                .filter(|b| mask & (1 << b) != 0)
+                .map(|b| group[b])
+                .collect()
+        })
+        .collect()
 }
 
 /// What `order` has left to discount once the coupons it `held` have taken theirs.
