@@ -532,7 +532,10 @@ async fn breaker_give_up_redelivery_and_rotation(app: TestApp) {
         2,
         "no attempt while the breaker is open"
     );
-    let pending = deliveries(&app, json!({ "endpointId": endpoint, "status": "PENDING" })).await;
+    // The endpoint's failure count and each delivery's own record are written apart:
+    // wait for both deliveries to be back in PENDING.
+    let filter = json!({ "endpointId": endpoint });
+    let pending = wait_deliveries(&app, filter, 2, "PENDING").await;
     assert_eq!(pending.len(), 2);
 
     // Pause, then resume with a new secret: the breaker closes.
