@@ -20,6 +20,7 @@ pub mod error;
 pub mod money;
 pub mod order;
 pub mod pattern;
+pub mod payment;
 pub mod priced;
 pub mod redemption;
 pub mod rules;
