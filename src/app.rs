@@ -147,7 +147,8 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
     let attempts = services.attempts.clone();
     let authenticator = Authenticator::new(db.clone(), config.admin_key.as_deref());
     let local_addr = listener.local_addr()?;
-    let http = config.security.http_settings(config.graphiql)?;
+    let mut http = config.security.http_settings(config.graphiql)?;
+    http.payments = config.payments.receivers()?;
     let demo = if config.demo {
         Some(
             demo_setup(&services)

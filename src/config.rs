@@ -264,6 +264,7 @@ impl SecurityConfig {
             ws_max_per_ip: self.ws_max_per_ip as usize,
             ws_max_per_key: self.ws_max_per_key as usize,
             cors: self.cors()?,
+            payments: crate::payments::PaymentReceivers::default(),
         })
     }
 
@@ -275,6 +276,47 @@ impl SecurityConfig {
             public: self.public_attempt_limits,
             storefront: self.storefront_attempt_limits,
         }
+    }
+}
+
+/// The payment providers whose webhooks drive reservations (see `docs/payments.md`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PaymentConfig {
+    /// Stripe endpoint signing secrets (`whsec_…`), comma-separated: the old and the new
+    /// one while a secret is rolled. Unset: `POST /payments/stripe` is not served.
+    #[arg(
+        long,
+        env = "COUPONS_STRIPE_WEBHOOK_SECRET",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub stripe_webhook_secret: Vec<String>,
+    /// Seconds a Stripe signature's timestamp may be from now.
+    #[arg(long, env = "COUPONS_STRIPE_TOLERANCE_SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub stripe_tolerance_seconds: u64,
+    /// Braintree API key pairs `public_key:private_key`, comma-separated (several while
+    /// keys are rolled). Unset: `/payments/braintree` is not served.
+    #[arg(
+        long,
+        env = "COUPONS_BRAINTREE_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub braintree_keys: Vec<String>,
+}
+
+impl PaymentConfig {
+    /// The receivers to serve.
+    pub fn receivers(&self) -> Result<crate::payments::PaymentReceivers, ConfigError> {
+        Ok(crate::payments::PaymentReceivers {
+            stripe: crate::payments::StripeSecrets::new(
+                &self.stripe_webhook_secret,
+                Duration::from_secs(self.stripe_tolerance_seconds),
+            ),
+            braintree: crate::payments::BraintreeKeys::parse(&self.braintree_keys)
+                .map_err(ConfigError::BadBraintreeKey)?,
+        })
     }
 }
 
@@ -343,6 +385,9 @@ pub struct ServeConfig {
     /// Webhook delivery.
     #[command(flatten)]
     pub webhooks: WebhookConfig,
+    /// Payment providers' webhooks.
+    #[command(flatten)]
+    pub payments: PaymentConfig,
     /// `development` or `production` (which requires `COUPONS_SECRET`).
     #[arg(long = "env", env = "COUPONS_ENV", value_enum, default_value_t = Environment::Development)]
     pub environment: Environment,
@@ -455,6 +500,9 @@ pub enum ConfigError {
     /// A coupon default that cannot be used.
     #[error("{0}")]
     BadDefault(String),
+    /// A Braintree key pair that is not `public_key:private_key`.
+    #[error("COUPONS_BRAINTREE_KEYS: pair {0} is not public_key:private_key")]
+    BadBraintreeKey(usize),
 }
 
 impl ServeConfig {
@@ -478,6 +526,7 @@ impl ServeConfig {
             return Err(ConfigError::SecretRequired);
         }
         self.security.http_settings(self.graphiql)?;
+        self.payments.receivers()?;
         self.coupon_defaults()?;
         Ok(())
     }

@@ -27,6 +27,7 @@ pub mod ids;
 pub mod jobs;
 pub mod media;
 pub mod messages;
+pub mod payments;
 pub mod rest;
 pub mod router;
 pub mod rules;

@@ -34,8 +34,9 @@ enum Command {
     #[command(subcommand)]
     ApiKey(ApiKeyCommand),
     /// Recompute every usage counter from the redemption rows; report each mismatch and
-    /// exit non-zero if there is any.
-    Reconcile(DatabaseConfig),
+    /// exit non-zero if there is any. With `--payments`, also compare every order paid
+    /// through a payment provider with what its payment events say.
+    Reconcile(ReconcileArgs),
     /// Compile every rule in the rules directory and run each rule's examples; exit
     /// non-zero if any fails.
     CheckRules(RulesConfig),
@@ -53,6 +54,16 @@ enum Command {
     PrintSchema,
     /// Print the REST API's OpenAPI 3.1 document; `openapi.json` is this output.
     PrintOpenapi,
+}
+
+#[derive(Debug, clap::Args)]
+struct ReconcileArgs {
+    /// Also check the books against the payment providers' events: amount captured
+    /// against subtotal less discount, refunds and lost disputes against reversals.
+    #[arg(long)]
+    payments: bool,
+    #[command(flatten)]
+    database: DatabaseConfig,
 }
 
 #[derive(Debug, Subcommand)]
@@ -464,11 +475,48 @@ async fn import_codes(
     }
 }
 
-/// `Ok(true)` when every counter equals its rows.
-async fn reconcile(database: DatabaseConfig) -> anyhow::Result<bool> {
+/// `Ok(true)` when every counter equals its rows (and, with `--payments`, every paid
+/// order balances).
+async fn reconcile(args: ReconcileArgs) -> anyhow::Result<bool> {
     init_logging(LogFormat::Text);
-    let db = connect(&database).await?;
-    let mismatches = maintenance::reconcile(&db)
+    let db = connect(&args.database).await?;
+    let counters = reconcile_counters(&db).await?;
+    if !args.payments {
+        return Ok(counters);
+    }
+    let (checked, unbalanced) = coupons::service::payments::unbalanced(&db)
+        .await
+        .context("comparing orders with their payments")?;
+    if unbalanced.is_empty() {
+        println!("All {checked} payment(s) balance with their orders' discounts.");
+        return Ok(counters);
+    }
+    let count: usize = unbalanced.iter().map(|u| u.imbalances.len()).sum();
+    println!(
+        "{count} mismatch(es) in {} of {checked} payment(s):",
+        unbalanced.len()
+    );
+    println!(
+        "{:<10} {:<28} {:<24} {:<22} detail",
+        "provider", "payment", "order", "mismatch"
+    );
+    for u in &unbalanced {
+        for i in &u.imbalances {
+            println!(
+                "{:<10} {:<28} {:<24} {:<22} {}",
+                u.payment.provider.as_str(),
+                u.payment.payment_ref,
+                u.order_id.as_deref().unwrap_or("-"),
+                i.code(),
+                coupons::service::payments::describe(i)
+            );
+        }
+    }
+    Ok(false)
+}
+
+async fn reconcile_counters(db: &Db) -> anyhow::Result<bool> {
+    let mismatches = maintenance::reconcile(db)
         .await
         .context("recomputing counters")?;
     if mismatches.is_empty() {

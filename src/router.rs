@@ -10,6 +10,8 @@
 //! - `GET /`: a small page linking GraphiQL, the schema, health and the docs.
 //!   `GET /schema.graphql`: the SDL.
 //! - `GET /healthz`: the process is up. `GET /readyz`: the database answers.
+//! - `POST /payments/stripe`, `POST /payments/braintree`: payment providers' webhooks
+//!   (see `payments/`), served when their secrets are configured.
 //! - `GET /export/codes.csv`, `GET /export/redemptions.csv`, `POST /import/codes.csv`:
 //!   CSV out and in (see `files.rs`).
 
@@ -85,6 +87,8 @@ pub struct HttpSettings {
     /// Origins whose pages may call the API from a browser (`Access-Control-Allow-Origin`,
     /// and WebSockets opened from them). Empty: none but the service's own pages.
     pub cors: CorsOrigins,
+    /// The payment providers whose webhooks are received (`/payments/…`).
+    pub payments: crate::payments::PaymentReceivers,
 }
 
 /// Which other origins' pages may call the service.
@@ -173,6 +177,7 @@ impl Default for HttpSettings {
             ws_max_per_ip: 32,
             ws_max_per_key: 1_000,
             cors: CorsOrigins::None,
+            payments: crate::payments::PaymentReceivers::default(),
         }
     }
 }
@@ -223,6 +228,15 @@ pub fn router(
             services: services.clone(),
             auth: auth.clone(),
         });
+    let payments = crate::payments::routes(
+        services.clone(),
+        http.payments.clone(),
+        http.trusted_proxy_header.clone(),
+    )
+    .layer(DefaultBodyLimit::max(body_limit))
+    .layer(axum::middleware::from_fn(move |r, n| {
+        body_deadline(body_timeout, r, n)
+    }));
     let http = Arc::new(http);
     let rest = crate::rest::router(crate::rest::RestState {
         services: services.clone(),
@@ -262,7 +276,8 @@ pub fn router(
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
         .merge(files)
-        .merge(rest);
+        .merge(rest)
+        .merge(payments);
     let router = match cors {
         Some(cors) => router.layer(cors),
         None => router,

@@ -8,6 +8,7 @@ use super::api::checkout::CheckoutQuery;
 use super::api::coupons::CouponQuery;
 use super::api::jobs::BulkJobQuery;
 use super::api::node::NodeQuery;
+use super::api::payments::PaymentQuery;
 use super::api::reports::ReportQuery;
 use super::api::rules::RuleQuery;
 use super::api::security::SecurityQuery;
@@ -26,4 +27,5 @@ pub struct Query(
     ReportQuery,
     BulkJobQuery,
     WebhookQuery,
+    PaymentQuery,
 );

@@ -13,6 +13,7 @@ pub mod events;
 pub mod jobs;
 pub mod limiter;
 pub mod maintenance;
+pub mod payments;
 pub mod reports;
 pub mod rules;
 pub mod transfer;

@@ -105,6 +105,8 @@ pub enum AuditAction {
     BulkJobCancelled,
     /// Codes were imported from a CSV file.
     CodesImported,
+    /// A payment provider's event was applied to the reservations its payment pays for.
+    PaymentReceived,
 }
 
 impl AuditAction {
@@ -141,6 +143,8 @@ pub enum EntityType {
     Campaign,
     /// A bulk job (id).
     BulkJob,
+    /// A payment a provider told about (its row id).
+    Payment,
 }
 
 impl EntityType {
@@ -155,6 +159,7 @@ impl EntityType {
             Self::WebhookDelivery => "WEBHOOK_DELIVERY",
             Self::Campaign => "CAMPAIGN",
             Self::BulkJob => "BULK_JOB",
+            Self::Payment => "PAYMENT",
         }
     }
 
@@ -169,6 +174,7 @@ impl EntityType {
             Self::WebhookDelivery,
             Self::Campaign,
             Self::BulkJob,
+            Self::Payment,
         ]
         .into_iter()
         .find(|e| e.as_str() == s)

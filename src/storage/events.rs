@@ -52,6 +52,8 @@ pub enum EventType {
     UsageThresholdReached,
     /// A capped coupon's redemptions reached its cap.
     CouponExhausted,
+    /// A payment provider's event was applied: what it said and what it changed.
+    PaymentReceived,
 }
 
 impl EventType {

@@ -26,6 +26,7 @@ pub mod jobs;
 pub mod lookups;
 pub mod migrations;
 mod models;
+pub mod payments;
 pub mod redemptions;
 pub mod reports;
 pub mod rules;

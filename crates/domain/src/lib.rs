@@ -49,7 +49,7 @@ pub use pattern::{CodePattern, PatternError};
 pub use priced::{CurrencyTerms, MoneyGiven, MoneyList, Prices, PricesDraft};
 pub use redemption::{
     CartOutcome, CheckoutOutcome, Redemption, RedemptionStatus, Refund, Refusal, check_redeemable,
-    check_releasable, plan_line_refund, plan_refund,
+    check_releasable, plan_line_refund, plan_refund, plan_refund_minor,
 };
 pub use rules::{ItemFacts, NoRules, RuleEvaluator, RuleFacts, RuleVerdict, RulesOutcome, Shape};
 pub use stacking::{Choice, Held, Offer, Stacked, Stacking, choose, left_beside};

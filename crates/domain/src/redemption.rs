@@ -230,6 +230,26 @@ pub fn plan_refund(
     Ok(refund_of(current, amount, policy, None))
 }
 
+/// Decides a refund of `amount` minor units (payment hand-off computes it by the
+/// allocation rule); refused when more than what is left of the discount.
+pub fn plan_refund_minor(
+    current: &Redemption,
+    amount: i64,
+    policy: crate::ReversalPolicy,
+) -> Result<Refund, Refusal> {
+    match current.status {
+        RedemptionStatus::Redeemed | RedemptionStatus::PartiallyReversed => {}
+        other => return Err(Refusal::WrongStatus(other)),
+    }
+    let remaining = current.discount_minor - current.refunded_minor;
+    if amount > remaining {
+        return Err(Refusal::RefundExceedsDiscount {
+            remaining_minor: remaining,
+        });
+    }
+    Ok(refund_of(current, amount, policy, None))
+}
+
 fn refund_of(
     current: &Redemption,
     amount: i64,

@@ -13,6 +13,7 @@ pub mod coupons;
 pub mod events;
 pub mod jobs;
 pub mod node;
+pub mod payments;
 pub mod reports;
 pub mod rules;
 pub mod security;

@@ -61,6 +61,8 @@ pub enum AuditAction {
     BulkJobCancelled,
     /// Codes were imported from a CSV file.
     CodesImported,
+    /// A payment provider's event was applied to the reservations its payment pays for.
+    PaymentReceived,
 }
 
 /// What a change touched.
@@ -83,6 +85,8 @@ pub enum AuditEntityType {
     Campaign,
     /// A bulk job.
     BulkJob,
+    /// A payment a provider told about (its ID is its row id).
+    Payment,
 }
 
 /// One change: who made it, from where, and the entity before and after.
@@ -98,7 +102,7 @@ fn entity_kind(entity: EntityType) -> Option<Kind> {
         EntityType::WebhookDelivery => Some(Kind::WebhookDelivery),
         EntityType::Campaign => Some(Kind::Campaign),
         EntityType::BulkJob => Some(Kind::BulkJob),
-        EntityType::Rule => None,
+        EntityType::Rule | EntityType::Payment => None,
     }
 }
 

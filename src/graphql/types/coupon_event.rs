@@ -40,6 +40,9 @@ pub enum CouponEventType {
     UsageThresholdReached,
     /// A capped coupon's redemptions reached its cap.
     CouponExhausted,
+    /// A payment provider's event was applied: what it said and what it changed (the
+    /// redemptions it redeemed, released or reversed have their own events).
+    PaymentReceived,
 }
 
 /// A committed change, in commit order, as much of it as the reader may see.

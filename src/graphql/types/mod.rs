@@ -3,6 +3,7 @@
 
 mod api_key;
 mod audit_entry;
+mod balance;
 mod bulk_job;
 mod campaign;
 mod cart;
@@ -25,6 +26,7 @@ mod webhook_endpoint;
 
 pub use api_key::{ApiKey, ApiKeyRole};
 pub use audit_entry::{AuditAction, AuditEntityType, AuditEntry};
+pub use balance::{BalanceAssertions, PaymentMismatch, PaymentMismatchCode, PaymentProvider};
 pub use bulk_job::{BulkJob, BulkJobKind, BulkJobStatus, CodePattern};
 pub use campaign::Campaign;
 pub use cart::{CartCodeDiscount, CartCodeRejection, CartValidation};

@@ -331,7 +331,40 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::{Document, Instant};
+    /// Payments a provider told about: what they pay for and what was said of them.
+    payments (id) {
+        id -> BigInt,
+        provider -> Text,
+        payment_ref -> Text,
+        reservation_id -> Nullable<BigInt>,
+        cart_order_id -> Nullable<Text>,
+        currency -> Nullable<Text>,
+        facts -> Document,
+        created_at -> Instant,
+        updated_at -> Instant,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::{Document, Instant};
+    /// Each provider event, once, with its outcome.
+    payment_events (id) {
+        id -> BigInt,
+        provider -> Text,
+        event_id -> Text,
+        event_type -> Text,
+        payment_id -> Nullable<BigInt>,
+        outcome -> Document,
+        received_at -> Instant,
+    }
+}
+
 diesel::joinable!(coupon_codes -> coupons (coupon_id));
+diesel::joinable!(payment_events -> payments (payment_id));
 diesel::joinable!(coupons -> campaigns (campaign_id));
 diesel::joinable!(bulk_jobs -> coupons (coupon_id));
 diesel::joinable!(redemptions -> coupons (coupon_id));
@@ -340,6 +373,8 @@ diesel::joinable!(webhook_deliveries -> outbox_events (event_id));
 diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
 diesel::allow_tables_to_appear_in_same_query!(
     coupons,
+    payments,
+    payment_events,
     coupon_codes,
     api_keys,
     service_flags,
