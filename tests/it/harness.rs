@@ -488,19 +488,7 @@ impl TestApp {
 
     /// The one BIGINT a query returns.
     pub async fn scalar(&self, sql: &str) -> i64 {
-        use diesel::sql_types::BigInt;
-        use diesel_async::RunQueryDsl;
-        #[derive(diesel::QueryableByName)]
-        struct Scalar {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
-        }
-        let q = diesel::sql_query(format!("SELECT ({sql}) AS n"));
-        let row: Scalar = match &self.db {
-            Db::Postgres(pool) => q.get_result(&mut *pool.get().await.unwrap()).await.unwrap(),
-            Db::Sqlite(pool) => q.get_result(&mut *pool.get().await.unwrap()).await.unwrap(),
-        };
-        row.n
+        scalar_on(&self.db, sql).await
     }
 
     /// Events after `after`, oldest first, at most `limit`: the outbox as the relay
@@ -638,6 +626,23 @@ pub async fn request_to(router: &Router, key: &str, query: &str, variables: Valu
         status,
         body: serde_json::from_slice(&bytes).unwrap(),
     }
+}
+
+/// The one BIGINT a query on `db` returns.
+pub async fn scalar_on(db: &Db, sql: &str) -> i64 {
+    use diesel::sql_types::BigInt;
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Scalar {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let q = diesel::sql_query(format!("SELECT ({sql}) AS n"));
+    let row: Scalar = match db {
+        Db::Postgres(pool) => q.get_result(&mut *pool.get().await.unwrap()).await.unwrap(),
+        Db::Sqlite(pool) => q.get_result(&mut *pool.get().await.unwrap()).await.unwrap(),
+    };
+    row.n
 }
 
 /// Runs `async fn $name(app: TestApp)` once per backend.

@@ -28,6 +28,7 @@ mod graphql_http;
 mod jobs;
 mod languages;
 mod orders;
+mod payments;
 mod pii;
 mod process;
 mod reports;
