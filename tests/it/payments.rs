@@ -32,8 +32,7 @@ fn receivers() -> PaymentReceivers {
             &[STRIPE_OLD.to_owned(), STRIPE_NEW.to_owned()],
             Duration::from_secs(300),
         ),
-        braintree: BraintreeKeys::parse(&BT_KEYS.map(|(p, s)| format!("{p}:{s}")).to_vec())
-            .unwrap(),
+        braintree: BraintreeKeys::parse(BT_KEYS.map(|(p, s)| format!("{p}:{s}")).as_ref()).unwrap(),
     }
 }
 
@@ -144,7 +143,7 @@ fn now() -> i64 {
 
 // Stripe events as Stripe sends them (the fields the receiver reads, and a few more).
 
-fn stripe_event(id: &str, kind: &str, object: Value) -> String {
+fn stripe_event(id: &str, kind: &str, object: &Value) -> String {
     json!({
         "id": id, "object": "event", "api_version": "2024-06-20", "type": kind,
         "created": now(), "livemode": false, "data": { "object": object },
@@ -152,7 +151,7 @@ fn stripe_event(id: &str, kind: &str, object: Value) -> String {
     .to_string()
 }
 
-fn intent(pi: &str, amount: i64, metadata: Value) -> Value {
+fn intent(pi: &str, amount: i64, metadata: &Value) -> Value {
     json!({ "id": pi, "object": "payment_intent", "amount": amount, "amount_received": amount,
             "currency": "usd", "status": "succeeded", "metadata": metadata })
 }
@@ -316,7 +315,7 @@ async fn signatures_are_checked_before_anything_is_written(app: TestApp) {
     let body = stripe_event(
         "evt_sig_1",
         "payment_intent.succeeded",
-        intent("pi_sig", 9000, json!({})),
+        &intent("pi_sig", 9000, &json!({})),
     );
     for secret in [STRIPE_OLD, STRIPE_NEW] {
         let header = s.stripe(&body, secret, now()).await;
@@ -364,7 +363,7 @@ async fn signatures_are_checked_before_anything_is_written(app: TestApp) {
     );
     assert_eq!(app.count("payments").await, 1);
 
-    let ignored = stripe_event("evt_other", "customer.created", json!({ "id": "cus_1" }));
+    let ignored = stripe_event("evt_other", "customer.created", &json!({ "id": "cus_1" }));
     let answer = app.stripe(&mut s, &ignored).await;
     assert_eq!(answer["result"], "IGNORED");
     assert_eq!(app.count("payment_events").await, written);
@@ -473,27 +472,27 @@ async fn stripe_events_apply_once_in_any_order(app: TestApp) {
             stripe_event(
                 &format!("evt_{n}_ok"),
                 "payment_intent.succeeded",
-                intent(&pi, 9000, metadata),
+                &intent(&pi, 9000, &metadata),
             ),
             stripe_event(
                 &format!("evt_{n}_r1"),
                 "charge.refunded",
-                charge(&pi, 9000, 1500),
+                &charge(&pi, 9000, 1500),
             ),
             stripe_event(
                 &format!("evt_{n}_r2"),
                 "charge.refunded",
-                charge(&pi, 9000, 3000),
+                &charge(&pi, 9000, 3000),
             ),
             stripe_event(
                 &format!("evt_{n}_d1"),
                 "charge.dispute.created",
-                dispute(&pi, "needs_response"),
+                &dispute(&pi, "needs_response"),
             ),
             stripe_event(
                 &format!("evt_{n}_d2"),
                 "charge.dispute.closed",
-                dispute(&pi, "won"),
+                &dispute(&pi, "won"),
             ),
         ];
         for &i in order_of {
@@ -648,7 +647,7 @@ async fn late_and_unknown_payments_are_reported(app: TestApp) {
     let failed = stripe_event(
         "evt_late_f",
         "payment_intent.payment_failed",
-        intent("pi_late_f", 9000, meta.clone()),
+        &intent("pi_late_f", 9000, &meta),
     );
     let answer = app.stripe(&mut s, &failed).await;
     assert_eq!(
@@ -658,7 +657,7 @@ async fn late_and_unknown_payments_are_reported(app: TestApp) {
     let paid = stripe_event(
         "evt_late_ok",
         "payment_intent.succeeded",
-        intent("pi_late_f", 9000, meta),
+        &intent("pi_late_f", 9000, &meta),
     );
     assert_eq!(
         app.stripe(&mut s, &paid).await["result"],
@@ -676,7 +675,7 @@ async fn late_and_unknown_payments_are_reported(app: TestApp) {
     let paid = stripe_event(
         "evt_exp_ok",
         "payment_intent.succeeded",
-        intent("pi_exp", 9000, json!({ "coupon_reservation": expired })),
+        &intent("pi_exp", 9000, &json!({ "coupon_reservation": expired })),
     );
     assert_eq!(
         app.stripe(&mut s, &paid).await["result"],
@@ -689,7 +688,11 @@ async fn late_and_unknown_payments_are_reported(app: TestApp) {
     let paid = stripe_event(
         "evt_unknown",
         "payment_intent.succeeded",
-        intent("pi_unknown", 9000, json!({ "coupon_reservation": unknown })),
+        &intent(
+            "pi_unknown",
+            9000,
+            &json!({ "coupon_reservation": unknown }),
+        ),
     );
     assert_eq!(
         app.stripe(&mut s, &paid).await["result"],
@@ -722,7 +725,7 @@ async fn late_and_unknown_payments_are_reported(app: TestApp) {
     let refund = stripe_event(
         "evt_cart_r",
         "charge.refunded",
-        charge("pi_cart", 9000, 4500),
+        &charge("pi_cart", 9000, 4500),
     );
     assert_eq!(
         app.stripe(&mut s, &refund).await["result"],
@@ -732,7 +735,7 @@ async fn late_and_unknown_payments_are_reported(app: TestApp) {
     let paid = stripe_event(
         "evt_cart_ok",
         "payment_intent.succeeded",
-        intent("pi_cart", 9000, json!({ "coupon_cart": "cart-order" })),
+        &intent("pi_cart", 9000, &json!({ "coupon_cart": "cart-order" })),
     );
     let answer = app.stripe(&mut s, &paid).await;
     assert_eq!(answer["result"], "APPLIED");
@@ -841,10 +844,10 @@ async fn a_killed_server_applies_the_retry_once(backend: crate::harness::Backend
         events.push(stripe_event(
             &format!("evt_kill_{n}"),
             "payment_intent.succeeded",
-            intent(
+            &intent(
                 &format!("pi_kill_{n}"),
                 9000,
-                json!({ "coupon_reservation": id }),
+                &json!({ "coupon_reservation": id }),
             ),
         ));
     }

@@ -2,7 +2,6 @@
 //! however often each is delivered, the reservation it pays for ends in the same state,
 //! and the books balance; the one order that cannot be undone (a failure released the
 //! use before the success came) is reported, never left silent.
-#![expect(clippy::unwrap_used, reason = "test code")]
 
 use chrono::Utc;
 use coupons_domain::payment::{Imbalance, PaymentFacts, Signal, Step, imbalances, next_step};
@@ -153,7 +152,7 @@ fn a_capture_that_is_not_subtotal_less_discount_is_reported() {
     let events = [(0, Signal::Succeeded { captured: 9_000 })];
     let (end, facts) = deliver(&events, 1_500, 10_000);
     assert_eq!(
-        imbalances(&facts, Some("usd"), &[end.clone()]),
+        imbalances(&facts, Some("usd"), std::slice::from_ref(&end)),
         vec![Imbalance::CaptureDiffers {
             expected: 8_500,
             captured: 9_000
