@@ -533,10 +533,25 @@ async fn breaker_give_up_redelivery_and_rotation(app: TestApp) {
         "no attempt while the breaker is open"
     );
     // The endpoint's failure count and each delivery's own record are written apart:
-    // wait for both deliveries to be back in PENDING.
-    let filter = json!({ "endpointId": endpoint });
-    let pending = wait_deliveries(&app, filter, 2, "PENDING").await;
-    assert_eq!(pending.len(), 2);
+    // wait for both failed attempts to be recorded. Which deliveries they were depends
+    // on timing: one attempt each (both PENDING), or the first delivery's two (FAILED,
+    // the second still PENDING with none).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = deliveries(&app, json!({ "endpointId": endpoint })).await;
+        let attempts: i64 = list.iter().map(|d| d["attempts"].as_i64().unwrap()).sum();
+        let settled = list
+            .iter()
+            .all(|d| d["status"] == "PENDING" || d["status"] == "FAILED");
+        if list.len() == 2 && attempts == 2 && settled {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "wanted 2 attempts recorded: {list:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // Pause, then resume with a new secret: the breaker closes.
     let paused = app
