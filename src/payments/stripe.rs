@@ -129,7 +129,7 @@ pub fn parse(body: &[u8]) -> Result<Parsed, Refused> {
                 .unwrap_or(0),
         )),
         "payment_intent.canceled" | "payment_intent.payment_failed" => Said::Failed,
-        "checkout.session.completed" => {
+        "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
             if !matches!(
                 text(o, "payment_status"),
                 Some("paid" | "no_payment_required")
@@ -145,7 +145,7 @@ pub fn parse(body: &[u8]) -> Result<Parsed, Refused> {
                 total - extra("amount_shipping") - extra("amount_tax"),
             ))
         }
-        "checkout.session.expired" => Said::Failed,
+        "checkout.session.expired" | "checkout.session.async_payment_failed" => Said::Failed,
         "charge.refunded" => Said::Refunded {
             total: number(o, "amount_refunded").unwrap_or(0),
             captured: number(o, "amount_captured"),

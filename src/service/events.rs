@@ -7,7 +7,7 @@ use coupons_domain::CouponId;
 
 use super::{ServiceError, Services, checkout, coupons};
 use crate::caller::Role;
-use crate::storage::{StoredEvent, events};
+use crate::storage::{EventType, StoredEvent, events};
 
 /// The id of the newest event (0 when there is none).
 pub async fn last_event_id(svc: &Services) -> Result<i64, ServiceError> {
@@ -72,7 +72,7 @@ pub fn shaped_payload(event: &StoredEvent, access: EventAccess) -> serde_json::V
 /// Of `events`, those a caller of `role` may receive, with how much of each: the policy
 /// validation follows ([`checkout::outsiders_may_know`]). Storefront and public callers
 /// get only events of coupons they could look up by code now (active and started; not
-/// rule events, not deleted coupons), as summaries; admins and analysts get everything.
+/// rule events, not deleted coupons, not payment events), as summaries; admins and analysts get everything.
 pub async fn visible(
     svc: &Services,
     role: Role,
@@ -100,6 +100,7 @@ pub async fn visible(
         .collect();
     Ok(events
         .into_iter()
+        .filter(|e| EventType::parse(&e.event_type).is_some_and(EventType::outsiders_may_see))
         .filter(|e| e.coupon_id.is_some_and(|id| known.contains(&id)))
         .map(|e| (e, EventAccess::Summary))
         .collect())

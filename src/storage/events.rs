@@ -69,6 +69,12 @@ impl EventType {
     pub fn parse(s: &str) -> Option<Self> {
         s.parse().ok()
     }
+
+    /// Whether storefront and public subscribers may receive events of this type (as
+    /// summaries); payment events are for the back office only.
+    pub fn outsiders_may_see(self) -> bool {
+        self != Self::PaymentReceived
+    }
 }
 
 /// One stored event.

@@ -107,6 +107,12 @@ fn operations() -> Vec<Operation> {
             roles: &[Admin],
         },
         Operation {
+            name: "balanceAssertions",
+            query: "{ balanceAssertions { balanced } }",
+            variables: |_| json!({}),
+            roles: &[Admin],
+        },
+        Operation {
             name: "couponReport",
             query: "query($id: ID!) { couponReport(couponId: $id, from: \"2026-01-01T00:00:00Z\", to: \"2026-02-01T00:00:00Z\") { totals { redemptions } } }",
             variables: |f| json!({ "id": f.coupon }),

@@ -25,11 +25,12 @@ use crate::harness::{Options, TestApp};
 use crate::process::{BIN, Process};
 
 /// The documents whose examples are run, README first.
-const DOCUMENTS: [&str; 6] = [
+const DOCUMENTS: [&str; 7] = [
     "README.md",
     "docs/api.md",
     "docs/checkout.md",
     "docs/events.md",
+    "docs/payments.md",
     "docs/rules.md",
     "rules/README.md",
 ];

@@ -747,6 +747,45 @@ async fn late_and_unknown_payments_are_reported(app: TestApp) {
         );
     }
 
+    // A Checkout Session: captured is its total less shipping and tax; one that expires
+    // releases its reservation.
+    let paid_session = app.reserve("LATE10", "session-paid").await;
+    let session = json!({ "id": "cs_paid", "object": "checkout.session", "payment_intent": "pi_session",
+        "payment_status": "paid", "amount_subtotal": 10000, "amount_total": 9750, "currency": "usd",
+        "total_details": { "amount_discount": 1000, "amount_shipping": 500, "amount_tax": 250 },
+        "metadata": { "coupon_reservation": paid_session } });
+    let answer = app
+        .stripe(
+            &mut s,
+            &stripe_event("evt_cs_ok", "checkout.session.completed", &session),
+        )
+        .await;
+    assert_eq!(answer["redeemed"], json!([paid_session]), "{answer:#}");
+    let dropped = app.reserve("LATE10", "session-expired").await;
+    let session = json!({ "id": "cs_expired", "object": "checkout.session", "payment_intent": null,
+        "payment_status": "unpaid", "status": "expired", "amount_total": 9000, "currency": "usd",
+        "metadata": { "coupon_reservation": dropped } });
+    let answer = app
+        .stripe(
+            &mut s,
+            &stripe_event("evt_cs_exp", "checkout.session.expired", &session),
+        )
+        .await;
+    assert_eq!(answer["released"], json!([dropped]), "{answer:#}");
+
+    // A capture of more than the order's subtotal less its discount.
+    let overcharged = app.reserve("LATE10", "overcharged").await;
+    let paid = stripe_event(
+        "evt_over",
+        "payment_intent.succeeded",
+        &intent(
+            "pi_over",
+            9500,
+            &json!({ "coupon_reservation": overcharged }),
+        ),
+    );
+    assert_eq!(app.stripe(&mut s, &paid).await["result"], "APPLIED");
+
     // The books say what is wrong, and only that.
     let balance = app.balance().await;
     assert_eq!(balance["balanced"], false);
@@ -767,6 +806,7 @@ async fn late_and_unknown_payments_are_reported(app: TestApp) {
             ("PAID_NOT_REDEEMED".to_owned(), json!(released)),
             ("PAID_NOT_REDEEMED".to_owned(), json!(expired)),
             ("RESERVATION_NOT_FOUND".to_owned(), Value::Null),
+            ("CAPTURE_DIFFERS".to_owned(), Value::Null),
         ],
         "{balance:#}"
     );
@@ -793,9 +833,69 @@ async fn late_and_unknown_payments_are_reported(app: TestApp) {
         text.contains("pi_late_f") && text.contains("late-expired"),
         "{text}"
     );
+    assert!(
+        text.contains("captured 9500, subtotal less discounts is 9000"),
+        "{text}"
+    );
     assert_reconciled(&app).await;
 }
 both_backends!(late_and_unknown_payments_are_reported, super::options());
+
+/// A fault while an event is applied (here the database refuses to store payments)
+/// answers 500, so the provider retries, and leaves nothing behind; the retry applies.
+async fn a_fault_answers_500_and_the_retry_applies(app: TestApp) {
+    let Some(mut s) = Signer::start().await else {
+        return;
+    };
+    coupon_in_campaign(&app, "FAULT10").await;
+    let reservation = app.reserve("FAULT10", "fault-order").await;
+    let body = stripe_event(
+        "evt_fault",
+        "payment_intent.succeeded",
+        &intent(
+            "pi_fault",
+            9000,
+            &json!({ "coupon_reservation": reservation }),
+        ),
+    );
+    let postgres = app.database_url().starts_with("postgres");
+    if postgres {
+        app.sql(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$;
+             CREATE TRIGGER refuse BEFORE UPDATE ON coupons FOR EACH ROW EXECUTE FUNCTION refuse();",
+        )
+        .await;
+    } else {
+        app.sql("CREATE TRIGGER refuse BEFORE UPDATE ON coupons BEGIN SELECT RAISE(ABORT, 'refused'); END;")
+            .await;
+    }
+    let header = s.stripe(&body, STRIPE_NEW, now()).await;
+    let (status, answer) = app.stripe_post(&body, Some(&header)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{answer:#}");
+    assert_eq!(answer["code"], "INTERNAL_SERVER_ERROR", "{answer:#}");
+    assert_eq!(
+        app.count("payment_events").await,
+        0,
+        "the claim rolled back"
+    );
+    assert_eq!(app.count("payments").await, 0);
+    assert_eq!(app.standing(&reservation).await.0, "RESERVED");
+
+    app.sql(if postgres {
+        "DROP TRIGGER refuse ON coupons"
+    } else {
+        "DROP TRIGGER refuse"
+    })
+    .await;
+    let answer = app.stripe(&mut s, &body).await;
+    assert_eq!(
+        (answer["result"].as_str(), answer["replayed"].as_bool()),
+        (Some("APPLIED"), Some(false))
+    );
+    assert_eq!(app.standing(&reservation).await.0, "REDEEMED");
+    assert_reconciled(&app).await;
+}
+both_backends!(a_fault_answers_500_and_the_retry_applies, super::options());
 
 const PROCESS_ADMIN_KEY: &str = "admin-key-for-the-payment-process-tests-0123456789";
 
