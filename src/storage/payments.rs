@@ -35,6 +35,7 @@ pub struct Payment {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A `payments` row, in its columns' order.
 type PaymentRow = (
     i64,
     String,
@@ -164,17 +165,6 @@ pub async fn lock_payment(
                 .filter(p::payment_ref.eq(payment_ref)),
         )
         .set(p::updated_at.eq(p::updated_at))
-        .returning((
-            p::id,
-            p::provider,
-            p::payment_ref,
-            p::reservation_id,
-            p::cart_order_id,
-            p::currency,
-            p::facts,
-            p::created_at,
-            p::updated_at,
-        ))
         .get_result(conn)
         .await?
     });
@@ -226,17 +216,6 @@ pub async fn bound_payments(
             )
             .order(p::id.asc())
             .limit(limit)
-            .select((
-                p::id,
-                p::provider,
-                p::payment_ref,
-                p::reservation_id,
-                p::cart_order_id,
-                p::currency,
-                p::facts,
-                p::created_at,
-                p::updated_at,
-            ))
             .load(conn)
             .await?
     });

@@ -213,21 +213,15 @@ pub fn plan_refund(
         RedemptionStatus::Redeemed | RedemptionStatus::PartiallyReversed => {}
         other => return Err(Refusal::WrongStatus(other)),
     }
-    let remaining = current.discount_minor - current.refunded_minor;
     let amount = match requested {
-        None => remaining,
+        None => current.discount_minor - current.refunded_minor,
         Some(decimal) => {
             crate::Money::from_decimal(decimal, currency)
                 .map_err(|_| Refusal::RefundTooPrecise)?
                 .minor
         }
     };
-    if amount > remaining {
-        return Err(Refusal::RefundExceedsDiscount {
-            remaining_minor: remaining,
-        });
-    }
-    Ok(refund_of(current, amount, policy, None))
+    plan_refund_minor(current, amount, policy)
 }
 
 /// Decides a refund of `amount` minor units (payment hand-off computes it by the
