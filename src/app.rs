@@ -145,10 +145,13 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
     let jobs = JobWorker::start(db.clone(), &services.jobs, JobSettings::default());
     let events = services.events.clone();
     let attempts = services.attempts.clone();
-    let authenticator = Authenticator::new(db.clone(), config.admin_key.as_deref());
+    let authenticator = Authenticator::new(db.clone(), config.admin_key.as_deref())
+        .with_oidc(config.console.oidc())
+        .with_session_limits(config.console.session_limits());
     let local_addr = listener.local_addr()?;
     let mut http = config.security.http_settings(config.graphiql)?;
     http.payments = config.payments.receivers()?;
+    http.public_url = config.console.public_url.clone();
     let demo = if config.demo {
         Some(
             demo_setup(&services)
@@ -192,6 +195,7 @@ async fn demo_setup(services: &Services) -> anyhow::Result<(String, String)> {
         name: "demo setup".into(),
         channels: Vec::new(),
         ip: None,
+        subject: None,
     };
     if crate::service::coupons::coupon_by_code(services, DEMO_CODE)
         .await?

@@ -1,4 +1,5 @@
-//! Authentication: API keys sent as `Authorization: Bearer <key>`, and roles.
+//! Authentication: API keys or OpenID access tokens sent as `Authorization: Bearer …`,
+//! console sessions (a cookie, with a CSRF token on every change), and roles.
 //!
 //! A key is `cpn_` followed by 40 random letters and digits (about 238 bits), drawn from
 //! the operating system's cryptographically secure generator. Only the SHA-256 of the
@@ -37,9 +38,50 @@ pub enum AuthError {
     /// The key was replaced by a rotation and its grace period is over.
     #[error("this API key has expired (it was rotated; use the new one)")]
     Expired,
+    /// A bearer access token (a JWT) that the OpenID provider's keys and claims refuse.
+    #[error("the access token was refused: {0}")]
+    Token(String),
+    /// A bearer access token could not be checked: the OpenID provider's keys could not
+    /// be read (the details are logged).
+    #[error("the identity provider could not be reached to check the access token")]
+    ProviderUnavailable,
+    /// The console session's cookie names no live session (signed out, idle or too old).
+    #[error("the console session has ended; sign in again")]
+    SessionEnded,
+    /// A console request that may change something without its session's CSRF token.
+    #[error("a console request must carry its session's X-CSRF-Token header")]
+    CsrfMissing,
     /// The key store could not be read.
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+/// The cookie that carries a console session.
+pub const SESSION_COOKIE: &str = "coupons_session";
+/// The header that carries a console session's CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// How long console sessions last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Unused this long, a session ends.
+    pub idle: chrono::Duration,
+    /// A session ends this long after it began, used or not.
+    pub absolute: chrono::Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        Self {
+            idle: chrono::Duration::minutes(30),
+            absolute: chrono::Duration::hours(12),
+        }
+    }
+}
+
+/// The SHA-256 (hex) of a session cookie's value: what is stored.
+pub fn session_hash(value: &str) -> String {
+    hash(value)
 }
 
 /// A newly generated key. The secret is shown once and never stored.
@@ -141,11 +183,14 @@ pub async fn create_first_admin_key(db: &Db) -> Result<Option<GeneratedKey>, Sto
     Ok(stored.map(|stored| GeneratedKey { secret, stored }))
 }
 
-/// Turns an `Authorization` header into a caller.
+/// Turns a request's credentials into a caller: an API key or an OpenID access token in
+/// `Authorization`, or a console session's cookie.
 #[derive(Clone)]
 pub struct Authenticator {
     db: Db,
     admin_key_hash: Option<String>,
+    oidc: Option<crate::oidc::Oidc>,
+    sessions: SessionLimits,
 }
 
 impl Authenticator {
@@ -154,7 +199,96 @@ impl Authenticator {
         Self {
             db,
             admin_key_hash: admin_key.map(|k| hash(k.trim())),
+            oidc: None,
+            sessions: SessionLimits::default(),
         }
+    }
+
+    /// Also accepts the OpenID provider's access tokens (and signs people in to the
+    /// console through it).
+    #[must_use]
+    pub fn with_oidc(mut self, oidc: Option<crate::oidc::Oidc>) -> Self {
+        self.oidc = oidc;
+        self
+    }
+
+    /// Console sessions last this long.
+    #[must_use]
+    pub fn with_session_limits(mut self, limits: SessionLimits) -> Self {
+        self.sessions = limits;
+        self
+    }
+
+    /// The OpenID provider, when one is configured.
+    pub fn oidc(&self) -> Option<&crate::oidc::Oidc> {
+        self.oidc.as_ref()
+    }
+
+    /// How long console sessions last.
+    pub fn session_limits(&self) -> SessionLimits {
+        self.sessions
+    }
+
+    /// The database sessions live in.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The caller a request's headers name: `Authorization` when sent, else the console
+    /// session's cookie, which for any method but `GET`, `HEAD` and `OPTIONS` must come
+    /// with the session's CSRF token. `Ok(None)` when neither was sent.
+    pub async fn authenticate_request(
+        &self,
+        headers: &axum::http::HeaderMap,
+        method: &axum::http::Method,
+    ) -> Result<Option<Caller>, AuthError> {
+        use axum::http::Method;
+        if let Some(value) = headers.get(axum::http::header::AUTHORIZATION) {
+            let header = value.to_str().map_err(|_| AuthError::Malformed)?;
+            return self.authenticate(Some(header)).await;
+        }
+        let Some(cookie) = cookie(headers, SESSION_COOKIE) else {
+            return Ok(None);
+        };
+        let session = self.session(cookie).await?.ok_or(AuthError::SessionEnded)?;
+        if ![Method::GET, Method::HEAD, Method::OPTIONS].contains(method) {
+            let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+            // Comparing hashes keeps the comparison's timing independent of the token.
+            if sent.map(hash) != Some(hash(&session.csrf_token)) {
+                return Err(AuthError::CsrfMissing);
+            }
+        }
+        Ok(Some(session_caller(&session)))
+    }
+
+    /// The live session a cookie value names (recording its use), or `None`.
+    pub async fn session(
+        &self,
+        cookie: &str,
+    ) -> Result<Option<crate::storage::sessions::StoredSession>, StorageError> {
+        use crate::storage::sessions;
+        let id_hash = &hash(cookie);
+        let now = Utc::now();
+        let found = self
+            .db
+            .read(async move |mut c| sessions::session(&mut c, id_hash).await)
+            .await?;
+        let Some(s) = found else {
+            return Ok(None);
+        };
+        if s.expires_at <= now || s.last_seen_at + self.sessions.idle <= now {
+            self.db
+                .write(async move |mut c| sessions::delete_session(&mut c, id_hash).await)
+                .await?;
+            return Ok(None);
+        }
+        // Uses are recorded to the half minute: enough for the idle timeout.
+        if now - s.last_seen_at >= chrono::Duration::seconds(30) {
+            self.db
+                .write(async move |mut c| sessions::touch_session(&mut c, id_hash, now).await)
+                .await?;
+        }
+        Ok(Some(s))
     }
 
     /// The caller a header names (its address is the transport's to add); `Ok(None)` when
@@ -169,6 +303,18 @@ impl Authenticator {
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .ok_or(AuthError::Malformed)?;
+        if let Some(oidc) = &self.oidc
+            && crate::oidc::looks_like_jwt(key)
+        {
+            let person = oidc.bearer(key).await.map_err(|e| match e {
+                crate::oidc::OidcError::Provider(detail) => {
+                    tracing::error!(%detail, "the identity provider could not be reached");
+                    AuthError::ProviderUnavailable
+                }
+                other => AuthError::Token(other.to_string()),
+            })?;
+            return Ok(Some(person_caller(&person)));
+        }
         let presented = hash(key);
         // Comparing hashes keeps the comparison's timing independent of the secret.
         if self.admin_key_hash.as_deref() == Some(presented.as_str()) {
@@ -179,6 +325,7 @@ impl Authenticator {
                 name: "COUPONS_ADMIN_KEY".into(),
                 channels: Vec::new(),
                 ip: None,
+                subject: None,
             }));
         }
         let now = Utc::now();
@@ -207,8 +354,55 @@ impl Authenticator {
             key_prefix: stored.prefix,
             name: stored.name,
             ip: None,
+            subject: None,
         }))
     }
+}
+
+/// The caller a person is, signed in through the OpenID provider.
+pub fn person_caller(person: &crate::oidc::Person) -> Caller {
+    Caller {
+        role: person.role,
+        key_id: None,
+        key_prefix: String::new(),
+        name: person.display(),
+        channels: Vec::new(),
+        ip: None,
+        subject: Some(person.subject.clone()),
+    }
+}
+
+/// The caller a console session is: its person (named `e-mail (sub)` as in the audit
+/// log), or the admin key it was made from.
+pub fn session_caller(s: &crate::storage::sessions::StoredSession) -> Caller {
+    let person = s.key_id.is_none() && s.subject != "COUPONS_ADMIN_KEY";
+    let name = match (&s.email, person) {
+        (Some(email), true) => format!("{email} ({})", s.subject),
+        (None, true) => s.subject.clone(),
+        (_, false) => s.name.clone(),
+    };
+    Caller {
+        role: Role::parse(&s.role).unwrap_or(Role::Analyst),
+        key_id: s.key_id,
+        key_prefix: String::new(),
+        name,
+        channels: Vec::new(),
+        ip: None,
+        subject: person.then(|| s.subject.clone()),
+    }
+}
+
+/// The value of cookie `name` in a request's `Cookie` headers.
+pub fn cookie<'h>(headers: &'h axum::http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
 }
 
 impl Authenticator {

@@ -63,6 +63,9 @@ pub struct Caller {
     /// The client's address (the TCP peer, or the trusted proxy header), once the
     /// transport has added it.
     pub ip: Option<IpAddr>,
+    /// The person's `sub`, for someone signed in through the OpenID provider (a bearer
+    /// access token or a console session); `None` for an API key.
+    pub subject: Option<String>,
 }
 
 impl Caller {
@@ -73,9 +76,12 @@ impl Caller {
     }
 
     /// What idempotency keys, attempt budgets and socket counts are scoped to:
-    /// `key:<id>`, or `admin-env` for `COUPONS_ADMIN_KEY`.
+    /// `key:<id>`, `admin-env` for `COUPONS_ADMIN_KEY`, or `person:<sub>`.
     pub fn scope(&self) -> String {
-        key_scope(self.key_id)
+        match &self.subject {
+            Some(sub) => format!("person:{sub}"),
+            None => key_scope(self.key_id),
+        }
     }
 }
 

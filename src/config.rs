@@ -265,6 +265,7 @@ impl SecurityConfig {
             ws_max_per_key: self.ws_max_per_key as usize,
             cors: self.cors()?,
             payments: crate::payments::PaymentReceivers::default(),
+            public_url: None,
         })
     }
 
@@ -275,6 +276,101 @@ impl SecurityConfig {
             lockout: Duration::from_secs(self.lockout_seconds),
             public: self.public_attempt_limits,
             storefront: self.storefront_attempt_limits,
+        }
+    }
+}
+
+/// Who may open the admin console, and how (see `docs/console.md`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConsoleConfig {
+    /// The OpenID Connect issuer people sign in with (its discovery document is read
+    /// from `<issuer>/.well-known/openid-configuration`). Unset: the console takes an
+    /// admin API key once instead, and bearer access tokens are not accepted.
+    #[arg(long, env = "COUPONS_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// The console's client id at the issuer.
+    #[arg(
+        long,
+        env = "COUPONS_OIDC_CLIENT_ID",
+        default_value = "coupons-console"
+    )]
+    pub oidc_client_id: String,
+    /// The console's client secret; unset for a public client (PKCE alone).
+    #[arg(long, env = "COUPONS_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<String>,
+    /// What the `aud` of an API bearer access token must be. Unset: the client id.
+    #[arg(long, env = "COUPONS_OIDC_AUDIENCE")]
+    pub oidc_audience: Option<String>,
+    /// The claim that holds a person's groups or roles.
+    #[arg(long, env = "COUPONS_OIDC_ROLE_CLAIM", default_value = "groups")]
+    pub oidc_role_claim: String,
+    /// Values of that claim that make an admin, comma-separated.
+    #[arg(
+        long,
+        env = "COUPONS_OIDC_ADMIN_VALUES",
+        value_delimiter = ',',
+        default_value = "coupons-admin"
+    )]
+    pub oidc_admin_values: Vec<String>,
+    /// Values of that claim that make an analyst, comma-separated.
+    #[arg(
+        long,
+        env = "COUPONS_OIDC_ANALYST_VALUES",
+        value_delimiter = ',',
+        default_value = "coupons-analyst"
+    )]
+    pub oidc_analyst_values: Vec<String>,
+    /// Seconds of clock skew allowed on a token's `exp`, `nbf` and `iat`.
+    #[arg(long, env = "COUPONS_OIDC_CLOCK_SKEW_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub oidc_clock_skew_seconds: u64,
+    /// The service's address as browsers reach it (`https://coupons.example.com`), for
+    /// the sign-in's redirect URI. Unset: `http://` and the request's `Host`.
+    #[arg(long, env = "COUPONS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Minutes a console session may go unused before it ends.
+    #[arg(long, env = "COUPONS_SESSION_IDLE_MINUTES", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=1_440))]
+    pub session_idle_minutes: u32,
+    /// Hours after which a console session ends, used or not.
+    #[arg(long, env = "COUPONS_SESSION_MAX_HOURS", default_value_t = 12,
+          value_parser = clap::value_parser!(u32).range(1..=168))]
+    pub session_max_hours: u32,
+}
+
+impl ConsoleConfig {
+    /// The OpenID provider, when an issuer is set.
+    pub fn oidc(&self) -> Option<crate::oidc::Oidc> {
+        let issuer = self.oidc_issuer.as_deref()?.trim();
+        if issuer.is_empty() {
+            return None;
+        }
+        let clean = |v: &[String]| -> Vec<String> {
+            v.iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        Some(crate::oidc::Oidc::new(crate::oidc::OidcSettings {
+            issuer: issuer.to_owned(),
+            client_id: self.oidc_client_id.clone(),
+            client_secret: self.oidc_client_secret.clone(),
+            audience: self
+                .oidc_audience
+                .clone()
+                .unwrap_or_else(|| self.oidc_client_id.clone()),
+            role_claim: self.oidc_role_claim.clone(),
+            admin_values: clean(&self.oidc_admin_values),
+            analyst_values: clean(&self.oidc_analyst_values),
+            skew: Duration::from_secs(self.oidc_clock_skew_seconds),
+        }))
+    }
+
+    /// How long console sessions last.
+    pub fn session_limits(&self) -> crate::auth::SessionLimits {
+        crate::auth::SessionLimits {
+            idle: chrono::Duration::minutes(i64::from(self.session_idle_minutes)),
+            absolute: chrono::Duration::hours(i64::from(self.session_max_hours)),
         }
     }
 }
@@ -388,6 +484,9 @@ pub struct ServeConfig {
     /// Payment providers' webhooks.
     #[command(flatten)]
     pub payments: PaymentConfig,
+    /// The admin console and people's sign-in.
+    #[command(flatten)]
+    pub console: ConsoleConfig,
     /// `development` or `production` (which requires `COUPONS_SECRET`).
     #[arg(long = "env", env = "COUPONS_ENV", value_enum, default_value_t = Environment::Development)]
     pub environment: Environment,

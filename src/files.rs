@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -88,10 +88,10 @@ fn not_found() -> Refusal {
 async fn authorize(
     auth: &Authenticator,
     headers: &HeaderMap,
+    method: &axum::http::Method,
     roles: &'static [Role],
 ) -> Result<Caller, Refusal> {
-    let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-    match auth.authenticate(header).await {
+    match auth.authenticate_request(headers, method).await {
         Ok(Some(p)) if roles.contains(&p.role) => Ok(p),
         Ok(Some(_)) => Err(Refusal(StatusCode::FORBIDDEN, ApiError::Forbidden(roles))),
         Ok(None) | Err(AuthError::Missing) => {
@@ -101,7 +101,10 @@ async fn authorize(
             e @ (AuthError::Malformed
             | AuthError::UnknownKey
             | AuthError::Revoked
-            | AuthError::Expired),
+            | AuthError::Expired
+            | AuthError::Token(_)
+            | AuthError::SessionEnded
+            | AuthError::CsrfMissing),
         ) => Err(Refusal(
             StatusCode::UNAUTHORIZED,
             ApiError::KeyRefused(e.to_string()),
@@ -109,6 +112,10 @@ async fn authorize(
         Err(AuthError::Storage(fault)) => Err(Refusal(
             StatusCode::SERVICE_UNAVAILABLE,
             ApiError::internal(&fault),
+        )),
+        Err(e @ AuthError::ProviderUnavailable) => Err(Refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::internal(&e),
         )),
     }
 }
@@ -172,7 +179,7 @@ pub async fn export_codes(
     headers: HeaderMap,
     Query(query): Query<FileQuery>,
 ) -> Result<Response, Refusal> {
-    authorize(&state.auth, &headers, READERS).await?;
+    authorize(&state.auth, &headers, &axum::http::Method::GET, READERS).await?;
     let coupon = coupon_param(&query)?;
     let found = crate::service::coupons::coupon(&state.services, coupon)
         .await
@@ -192,7 +199,7 @@ pub async fn export_redemptions(
     headers: HeaderMap,
     Query(query): Query<FileQuery>,
 ) -> Result<Response, Refusal> {
-    authorize(&state.auth, &headers, READERS).await?;
+    authorize(&state.auth, &headers, &axum::http::Method::GET, READERS).await?;
     let filter = RedemptionFilter {
         coupon_id: id_param(query.coupon.as_deref(), Kind::Coupon, "coupon")?,
         campaign_id: id_param(query.campaign.as_deref(), Kind::Campaign, "campaign")?,
@@ -214,7 +221,13 @@ pub async fn import_codes(
     Query(query): Query<FileQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Refusal> {
-    let caller = authorize(&state.auth, &headers, &[Role::Admin]).await?;
+    let caller = authorize(
+        &state.auth,
+        &headers,
+        &axum::http::Method::POST,
+        &[Role::Admin],
+    )
+    .await?;
     let coupon = coupon_param(&query)?;
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {

@@ -10,6 +10,7 @@
 //! - `GET /`: a small page linking GraphiQL, the schema, health and the docs.
 //!   `GET /schema.graphql`: the SDL.
 //! - `GET /healthz`: the process is up. `GET /readyz`: the database answers.
+//! - `/admin`: the admin console and its sign-in (see `console/`).
 //! - `POST /payments/stripe`, `POST /payments/braintree`: payment providers' webhooks
 //!   (see `payments/`), served when their secrets are configured.
 //! - `GET /export/codes.csv`, `GET /export/redemptions.csv`, `POST /import/codes.csv`:
@@ -89,6 +90,9 @@ pub struct HttpSettings {
     pub cors: CorsOrigins,
     /// The payment providers whose webhooks are received (`/payments/…`).
     pub payments: crate::payments::PaymentReceivers,
+    /// The service's address as browsers reach it, for the console's sign-in redirect;
+    /// `None`: `http://` and the request's `Host`.
+    pub public_url: Option<String>,
 }
 
 /// Which other origins' pages may call the service.
@@ -178,6 +182,7 @@ impl Default for HttpSettings {
             ws_max_per_key: 1_000,
             cors: CorsOrigins::None,
             payments: crate::payments::PaymentReceivers::default(),
+            public_url: None,
         }
     }
 }
@@ -237,6 +242,12 @@ pub fn router(
     .layer(axum::middleware::from_fn(move |r, n| {
         body_deadline(body_timeout, r, n)
     }));
+    let console = crate::console::routes(
+        auth.clone(),
+        http.public_url.clone(),
+        http.trusted_proxy_header.clone(),
+    )
+    .layer(DefaultBodyLimit::max(64 * 1024));
     let http = Arc::new(http);
     let rest = crate::rest::router(crate::rest::RestState {
         services: services.clone(),
@@ -277,7 +288,8 @@ pub fn router(
         .layer(DefaultBodyLimit::max(body_limit))
         .merge(files)
         .merge(rest)
-        .merge(payments);
+        .merge(payments)
+        .merge(console);
     let router = match cors {
         Some(cors) => router.layer(cors),
         None => router,
@@ -413,15 +425,18 @@ async fn answer(
             &ApiError::UnsupportedMediaType,
         );
     }
-    let header = match headers.get(AUTHORIZATION).map(|v| v.to_str()) {
-        None => return refuse(&AuthError::Missing),
-        Some(Ok(v)) => Some(v),
-        Some(Err(_)) => return refuse(&AuthError::Malformed),
-    };
-    let caller = match state.auth.authenticate(header).await {
+    let caller = match state
+        .auth
+        .authenticate_request(headers, &axum::http::Method::POST)
+        .await
+    {
+        Ok(None) => return refuse(&AuthError::Missing),
         Ok(c) => c.map(|c| c.from_address(ip)),
         Err(AuthError::Storage(fault)) => {
             return top_level_error(StatusCode::SERVICE_UNAVAILABLE, &ApiError::internal(&fault));
+        }
+        Err(e @ AuthError::ProviderUnavailable) => {
+            return top_level_error(StatusCode::SERVICE_UNAVAILABLE, &ApiError::internal(&e));
         }
         Err(e) => return refuse(&e),
     };

@@ -23,7 +23,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
@@ -256,13 +255,6 @@ impl FromRequestParts<RestState> for Authed {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &RestState) -> Result<Self, Problem> {
-        let header = match parts.headers.get(AUTHORIZATION).map(|v| v.to_str()) {
-            None => return Err(ApiError::Unauthenticated.into()),
-            Some(Ok(v)) => v,
-            Some(Err(_)) => {
-                return Err(ApiError::KeyRefused(AuthError::Malformed.to_string()).into());
-            }
-        };
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -272,11 +264,20 @@ impl FromRequestParts<RestState> for Authed {
             peer,
             state.settings.trusted_proxy_header.as_ref(),
         );
-        match state.auth.authenticate(Some(header)).await {
+        match state
+            .auth
+            .authenticate_request(&parts.headers, &parts.method)
+            .await
+        {
             Ok(Some(caller)) => Ok(Self(caller.from_address(ip))),
             Ok(None) => Err(ApiError::Unauthenticated.into()),
             Err(AuthError::Storage(fault)) => {
                 let mut problem = Problem::from_api(&ApiError::internal(&fault));
+                problem.status = StatusCode::SERVICE_UNAVAILABLE.as_u16();
+                Err(problem)
+            }
+            Err(e @ AuthError::ProviderUnavailable) => {
+                let mut problem = Problem::from_api(&ApiError::internal(&e));
                 problem.status = StatusCode::SERVICE_UNAVAILABLE.as_u16();
                 Err(problem)
             }

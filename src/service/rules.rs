@@ -347,6 +347,14 @@ async fn inspect(
         .await
 }
 
+/// Compiles a rule's source as publishing would (entry points and parameters
+/// included), without running its examples or keeping it.
+pub fn check_source(svc: &Services, source: &str) -> Result<(), crate::rules::RuleError> {
+    svc.rules
+        .compile("draft", source, RuleOrigin::Inline)
+        .map(|_| ())
+}
+
 /// A rule's published versions, newest first.
 pub async fn rule_versions(
     svc: &Services,

@@ -107,6 +107,8 @@ pub enum AuditAction {
     CodesImported,
     /// A payment provider's event was applied to the reservations its payment pays for.
     PaymentReceived,
+    /// Someone signed in to the admin console (a person, or an admin key once).
+    ConsoleSignedIn,
 }
 
 impl AuditAction {
@@ -145,6 +147,8 @@ pub enum EntityType {
     BulkJob,
     /// A payment a provider told about (its row id).
     Payment,
+    /// A console session (the person's `sub`, or `key:<id>`).
+    ConsoleSession,
 }
 
 impl EntityType {
@@ -160,6 +164,7 @@ impl EntityType {
             Self::Campaign => "CAMPAIGN",
             Self::BulkJob => "BULK_JOB",
             Self::Payment => "PAYMENT",
+            Self::ConsoleSession => "CONSOLE_SESSION",
         }
     }
 
@@ -175,6 +180,7 @@ impl EntityType {
             Self::Campaign,
             Self::BulkJob,
             Self::Payment,
+            Self::ConsoleSession,
         ]
         .into_iter()
         .find(|e| e.as_str() == s)

@@ -32,6 +32,7 @@ pub mod reports;
 pub mod rules;
 pub(crate) mod schema;
 pub mod secrets;
+pub mod sessions;
 pub mod webhooks;
 
 use std::time::Duration;

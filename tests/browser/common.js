@@ -3,6 +3,7 @@
 "use strict";
 const { spawn } = require("node:child_process");
 const http = require("node:http");
+const net = require("node:net");
 const path = require("node:path");
 const readline = require("node:readline");
 const { chromium } = require("playwright-core");
@@ -64,8 +65,21 @@ async function graphql(base, key, query) {
   return r.json();
 }
 
+// A TCP port on 127.0.0.1 that was free a moment ago, for a server whose address must be
+// known before it starts (e.g. to register a redirect URI elsewhere first).
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 function assert(condition, message) {
   if (!condition) throw new Error(message);
 }
 
-module.exports = { binary, startServer, launch, assert, serveShop, graphql };
+module.exports = { binary, startServer, launch, assert, serveShop, graphql, freePort };

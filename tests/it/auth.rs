@@ -107,6 +107,12 @@ fn operations() -> Vec<Operation> {
             roles: &[Admin],
         },
         Operation {
+            name: "checkRuleSource",
+            query: "{ checkRuleSource(source: \"fn check(ctx, params) { pass() }\") { ok } }",
+            variables: |_| json!({}),
+            roles: &[Admin],
+        },
+        Operation {
             name: "balanceAssertions",
             query: "{ balanceAssertions { balanced } }",
             variables: |_| json!({}),

@@ -9,7 +9,7 @@ use crate::graphql::guard::{ADMIN, READERS, RoleGuard};
 use crate::graphql::inputs::{
     PublishRuleInput, RollbackRuleInput, RulePayload, SimulateRulesInput,
 };
-use crate::graphql::types::{CouponRejection, Rule, RuleSimulation};
+use crate::graphql::types::{CouponRejection, Rule, RuleCheck, RuleSimulation};
 use crate::graphql::{caller, services};
 use crate::ids::{self, Kind};
 use crate::service::rules::{self, SimulationTarget};
@@ -32,6 +32,20 @@ impl RuleQuery {
             .filter_map(|n| svc.rules.get(n))
             .map(Rule)
             .collect())
+    }
+
+    /// Compiles a rule's source without publishing or running it: what an editor shows
+    /// as the author types. Each problem comes with its line and column.
+    #[graphql(guard = "RoleGuard::new(ADMIN)")]
+    async fn check_rule_source(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The Rhai source of a rule.")] source: String,
+    ) -> Result<RuleCheck, ApiError> {
+        Ok(RuleCheck::from(rules::check_source(
+            services(ctx)?,
+            &source,
+        )))
     }
 
     /// One rule in force, with its published versions.

@@ -63,6 +63,8 @@ pub enum AuditAction {
     CodesImported,
     /// A payment provider's event was applied to the reservations its payment pays for.
     PaymentReceived,
+    /// Someone signed in to the admin console (a person, or an admin key once).
+    ConsoleSignedIn,
 }
 
 /// What a change touched.
@@ -87,6 +89,8 @@ pub enum AuditEntityType {
     BulkJob,
     /// A payment a provider told about (its ID is its row id).
     Payment,
+    /// A console session (its ID is the person's `sub`, or `key:<id>`).
+    ConsoleSession,
 }
 
 /// One change: who made it, from where, and the entity before and after.
@@ -102,7 +106,7 @@ fn entity_kind(entity: EntityType) -> Option<Kind> {
         EntityType::WebhookDelivery => Some(Kind::WebhookDelivery),
         EntityType::Campaign => Some(Kind::Campaign),
         EntityType::BulkJob => Some(Kind::BulkJob),
-        EntityType::Rule | EntityType::Payment => None,
+        EntityType::Rule | EntityType::Payment | EntityType::ConsoleSession => None,
     }
 }
 

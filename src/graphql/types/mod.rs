@@ -16,6 +16,7 @@ mod node;
 mod redemption;
 mod report;
 mod rule;
+mod rule_check;
 mod rule_version;
 mod simulation;
 mod target;
@@ -43,6 +44,7 @@ pub use report::{
     ChannelFigures, OutcomeCount, RedemptionFigures, Report, ReportBucket, ReportPoint,
 };
 pub use rule::{Rule, RuleParameter, RuleSource};
+pub use rule_check::{RuleCheck, RuleSourceError};
 pub use rule_version::RuleVersion;
 pub use simulation::{RuleSimulation, RuleSimulationResult, RuleVerdictKind};
 pub use target::{BuyXGetY, LineDiscount, LineSelection, Target, TargetKind};

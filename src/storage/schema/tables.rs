@@ -363,6 +363,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::{Document, Instant};
+    /// Console sessions, by the hash of their cookie value.
+    console_sessions (id_hash) {
+        id_hash -> Text,
+        subject -> Text,
+        email -> Nullable<Text>,
+        name -> Text,
+        role -> Text,
+        key_id -> Nullable<BigInt>,
+        csrf_token -> Text,
+        created_at -> Instant,
+        last_seen_at -> Instant,
+        expires_at -> Instant,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::{Document, Instant};
+    /// Console sign-ins under way, by their state.
+    console_logins (state) {
+        state -> Text,
+        nonce -> Text,
+        verifier -> Text,
+        created_at -> Instant,
+    }
+}
+
 diesel::joinable!(coupon_codes -> coupons (coupon_id));
 diesel::joinable!(payment_events -> payments (payment_id));
 diesel::joinable!(coupons -> campaigns (campaign_id));
@@ -373,6 +403,8 @@ diesel::joinable!(webhook_deliveries -> outbox_events (event_id));
 diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
 diesel::allow_tables_to_appear_in_same_query!(
     coupons,
+    console_sessions,
+    console_logins,
     payments,
     payment_events,
     coupon_codes,
