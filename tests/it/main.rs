@@ -36,6 +36,7 @@ mod rest;
 mod rules;
 mod schema;
 mod security;
+mod statements;
 mod subscriptions;
 mod targets;
 mod transfer;
