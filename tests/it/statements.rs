@@ -14,9 +14,11 @@ use serde_json::{Value, json};
 use crate::coupons::create;
 use crate::harness::{Backend, Options, TestApp};
 
-/// Statements run, by the URL their connection was established with.
-static COUNTS: LazyLock<Mutex<Vec<(String, Arc<AtomicUsize>)>>> =
-    LazyLock::new(|| Mutex::new(Vec::new()));
+/// One connection's statement count, with the URL it was established with.
+type Counted = (String, Arc<AtomicUsize>);
+
+/// Statements run, by connection.
+static COUNTS: LazyLock<Mutex<Vec<Counted>>> = LazyLock::new(|| Mutex::new(Vec::new()));
 
 struct Counter(Option<Arc<AtomicUsize>>);
 
