@@ -726,6 +726,7 @@ async fn health_and_graphiql(app: TestApp) {
     assert_eq!(
         links,
         [
+            "/admin",
             "/graphql",
             "/schema.graphql",
             "/api/docs",
