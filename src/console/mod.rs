@@ -122,6 +122,16 @@ fn sign_in_page(status: StatusCode, message: &str, with_form: bool) -> Response 
     )
 }
 
+/// The page of a sign-in the service could not carry out (a storage fault, logged).
+fn cannot_sign_in(fault: &dyn std::fmt::Display, with_form: bool) -> Response {
+    tracing::error!(error = %fault, "a console sign-in failed");
+    sign_in_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The service cannot sign you in now; try again.",
+        with_form,
+    )
+}
+
 fn redirect(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(LOCATION, to.to_owned())]).into_response()
 }
@@ -223,14 +233,7 @@ async fn key_login(
                 true,
             );
         }
-        Err(e) => {
-            tracing::error!(error = %e, "could not check a console sign-in");
-            return sign_in_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The service cannot sign you in now; try again.",
-                true,
-            );
-        }
+        Err(e) => return cannot_sign_in(&e, true),
     };
     let subject = caller
         .key_id
@@ -293,14 +296,7 @@ async fn callback(
                 false,
             );
         }
-        Err(e) => {
-            tracing::error!(error = %e, "could not finish a sign-in");
-            return sign_in_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The service cannot sign you in now; try again.",
-                false,
-            );
-        }
+        Err(e) => return cannot_sign_in(&e, false),
     };
     match oidc
         .sign_in(&code, &redirect_uri(&state, &headers), &verifier, &nonce)
@@ -397,12 +393,7 @@ async fn start_session(
         })
         .await;
     if let Err(e) = created {
-        tracing::error!(error = %e, "could not start a console session");
-        return sign_in_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The service cannot sign you in now; try again.",
-            false,
-        );
+        return cannot_sign_in(&e, false);
     }
     let cookie = format!(
         "{SESSION_COOKIE}={value}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age={}",

@@ -363,10 +363,12 @@ function versionHistory(name, initial, editor, ctx, onRule) {
   const diffBox = h("div", { id: "rule-diff", class: "results" });
   const target = field({ label: "Version to put back in force", name: "version", type: "select", path: "version" });
 
+  // The API lists the versions newest first; here they are put oldest first.
+  const versionsOf = (r) => (r ? [...r.versions].sort((a, b) => a.version - b.version) : []);
   const sources = () => {
     const out = [["editor", "Editor (unsaved)", editor.textarea.value]];
     if (rule) out.push(["live", `In force (${sourceText(rule)})`, rule.source]);
-    for (const v of rule ? [...rule.versions].reverse() : []) out.push([`v${v.version}`, `Version ${v.version}`, v.source]);
+    for (const v of versionsOf(rule).reverse()) out.push([`v${v.version}`, `Version ${v.version}`, v.source]);
     return out;
   };
   const diffForm = form("diff-form", () => {
@@ -400,7 +402,7 @@ function versionHistory(name, initial, editor, ctx, onRule) {
   }
   function update(next) {
     rule = next;
-    const versions = rule ? rule.versions : [];
+    const versions = versionsOf(rule);
     replace(listBox, table({
       caption: "Published versions",
       empty: "No published versions yet: publishing starts the history.",

@@ -204,7 +204,13 @@ async function main() {
       }
       const page = await context.newPage();
       page.on("pageerror", (e) => scriptErrors.push(`${sub}: ${e.message}`));
-      page.on("console", (m) => { if (m.type() === "error") scriptErrors.push(`${sub}: ${m.text()}`); });
+      page.on("console", (m) => {
+        if (m.type() !== "error") return;
+        // Chromium's own probe for /favicon.ico (the page names a data: icon) is not the console's.
+        if ((m.location().url || "").endsWith("/favicon.ico")) { console.log(`  NOTICE: ${sub}: ${m.text()} (${m.location().url})`); return; }
+        scriptErrors.push(`${sub}: ${m.text()} (${m.location().url || "?"}, on ${new URL(page.url()).hash})`);
+      });
+      page.on("response", (r) => { if (r.status() >= 400) scriptErrors.push(`${sub}: HTTP ${r.status()} for ${r.request().method()} ${r.url()} (on ${new URL(page.url()).hash})`); });
       page.on("response", async (r) => {
         const url = new URL(r.url());
         if (url.origin !== base || !(url.pathname === "/admin" || url.pathname.startsWith("/admin/assets/"))) return;

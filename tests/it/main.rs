@@ -17,6 +17,7 @@ mod campaigns;
 mod checkout;
 mod cli;
 mod connections;
+mod console;
 mod cors;
 mod coupons;
 mod currencies;
