@@ -424,6 +424,11 @@ pub struct Unbalanced {
     pub imbalances: Vec<Imbalance>,
 }
 
+/// [`unbalanced`] on the service's database: what `balanceAssertions` shows.
+pub async fn balance(svc: &Services) -> Result<(usize, Vec<Unbalanced>), ServiceError> {
+    unbalanced(&svc.db).await
+}
+
 /// Balance assertions: every bound payment whose facts disagree with the reservations
 /// and redemptions it paid for, and how many payments were checked.
 pub async fn unbalanced(db: &Db) -> Result<(usize, Vec<Unbalanced>), ServiceError> {

@@ -19,7 +19,7 @@ impl PaymentQuery {
     /// provider's events: what `coupons reconcile --payments` reports. Admins only.
     #[graphql(guard = "RoleGuard::new(ADMIN)")]
     async fn balance_assertions(&self, ctx: &Context<'_>) -> Result<BalanceAssertions, ApiError> {
-        let (checked, unbalanced) = payments::unbalanced(&services(ctx)?.db).await?;
+        let (checked, unbalanced) = payments::balance(services(ctx)?).await?;
         Ok(BalanceAssertions {
             checked,
             unbalanced,
