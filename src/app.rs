@@ -33,6 +33,9 @@ pub struct Server {
     pub first_admin_key: Option<String>,
     /// Which backend it uses.
     pub backend: &'static str,
+    /// The separate metrics address, when `COUPONS_METRICS_BIND` is set.
+    pub metrics_addr: Option<SocketAddr>,
+    scraper: Option<tokio::task::JoinHandle<()>>,
     sweeper: tokio::task::JoinHandle<()>,
     follower: tokio::task::JoinHandle<()>,
     relay: tokio::task::JoinHandle<()>,
@@ -53,6 +56,14 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
     let listener = TcpListener::bind(config.bind.as_str())
         .await
         .with_context(|| format!("binding {} (COUPONS_BIND)", config.bind))?;
+    let metrics_listener = match &config.metrics_bind {
+        Some(bind) => Some(
+            TcpListener::bind(bind.as_str())
+                .await
+                .with_context(|| format!("binding {bind} (COUPONS_METRICS_BIND)"))?,
+        ),
+        None => None,
+    };
     let url = &config.database.database_url;
     match create_missing_database(url).await {
         Ok(DatabaseSetUp::Created(name)) => {
@@ -106,6 +117,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         tracing::info!(dir = %dir.display(), rules = ?rules.names(), "rules loaded (shipped; no rules directory)");
         None
     };
+    let metrics = Arc::new(crate::metrics::Metrics::new(&rules));
     let services = Services {
         rules,
         db: db.clone(),
@@ -121,6 +133,8 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         limiter: Limiter::new(config.security.limiter_settings()),
         events: EventBus::default(),
         jobs: JobWaker::default(),
+        keys: Arc::default(),
+        metrics,
     };
     crate::service::rules::sync_published(&db, &services.rules)
         .await
@@ -135,11 +149,14 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         services.limiter.clone(),
         Duration::from_secs(config.sweep_seconds),
     ));
-    let listen_url = matches!(db, Db::Postgres(_)).then(|| config.database.database_url.clone());
+    let listen = matches!(db, Db::Postgres(_)).then(|| crate::events::Listen {
+        url: config.database.database_url.clone(),
+        keys: services.keys.clone(),
+    });
     let relay = tokio::spawn(crate::events::relay(
         db.clone(),
         services.events.clone(),
-        listen_url,
+        listen,
     ));
     let webhooks = WebhookWorker::start(db.clone(), &services.events, config.webhooks.settings());
     let jobs = JobWorker::start(db.clone(), &services.jobs, JobSettings::default());
@@ -147,7 +164,8 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
     let attempts = services.attempts.clone();
     let authenticator = Authenticator::new(db.clone(), config.admin_key.as_deref())
         .with_oidc(config.console.oidc())
-        .with_session_limits(config.console.session_limits());
+        .with_session_limits(config.console.session_limits())
+        .with_key_cache(services.keys.clone());
     let local_addr = listener.local_addr()?;
     let mut http = config.security.http_settings(config.graphiql)?;
     http.payments = config.payments.receivers()?;
@@ -161,7 +179,21 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
     } else {
         None
     };
+    let metrics_addr = match &metrics_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+    let scraper = metrics_listener.map(|listener| {
+        let routes = crate::metrics::scrape_routes(services.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, routes).await {
+                tracing::error!(error = %e, "the metrics address stopped");
+            }
+        })
+    });
     Ok(Server {
+        metrics_addr,
+        scraper,
         listener,
         connection_limits: http.connection_limits(),
         router: router(services, authenticator, http, demo),
@@ -266,6 +298,9 @@ impl Server {
         self.sweeper.abort();
         self.follower.abort();
         self.relay.abort();
+        if let Some(scraper) = &self.scraper {
+            scraper.abort();
+        }
         if let Err(e) = self.attempts.flush(&self.db).await {
             tracing::warn!(error = %e, "could not write the last validation attempts");
         }

@@ -191,6 +191,7 @@ pub struct Authenticator {
     admin_key_hash: Option<String>,
     oidc: Option<crate::oidc::Oidc>,
     sessions: SessionLimits,
+    keys: std::sync::Arc<crate::cache::KeyCache>,
 }
 
 impl Authenticator {
@@ -201,7 +202,15 @@ impl Authenticator {
             admin_key_hash: admin_key.map(|k| hash(k.trim())),
             oidc: None,
             sessions: SessionLimits::default(),
+            keys: std::sync::Arc::default(),
         }
+    }
+
+    /// Reads keys through `keys`, the cache the service's key changes clear.
+    #[must_use]
+    pub fn with_key_cache(mut self, keys: std::sync::Arc<crate::cache::KeyCache>) -> Self {
+        self.keys = keys;
+        self
     }
 
     /// Also accepts the OpenID provider's access tokens (and signs people in to the
@@ -330,11 +339,19 @@ impl Authenticator {
         }
         let now = Utc::now();
         let presented = presented.as_str();
-        let stored = self
-            .db
-            .read(async move |mut c| api_keys::api_key_by_hash(&mut c, presented).await)
-            .await?
-            .ok_or(AuthError::UnknownKey)?;
+        let stored = match self.keys.get(presented) {
+            Some(stored) => stored,
+            None => {
+                let (generation, read_at) = (self.keys.generation(), std::time::Instant::now());
+                let stored = self
+                    .db
+                    .read(async move |mut c| api_keys::api_key_by_hash(&mut c, presented).await)
+                    .await?
+                    .ok_or(AuthError::UnknownKey)?;
+                self.keys.put(generation, read_at, stored.clone());
+                stored
+            }
+        };
         if stored.revoked_at.is_some() {
             return Err(AuthError::Revoked);
         }
@@ -342,10 +359,13 @@ impl Authenticator {
             return Err(AuthError::Expired);
         }
         let role = Role::parse(&stored.role).ok_or(AuthError::UnknownKey)?;
-        if crate::storage::last_use_is_stale(stored.last_used_at, now)
-            && let Err(e) = self.touch(stored.id, now).await
-        {
-            tracing::warn!(error = %e, key = %stored.prefix, "could not record API key use");
+        if crate::storage::last_use_is_stale(stored.last_used_at, now) {
+            match self.touch(stored.id, now).await {
+                Ok(()) => self.keys.used(presented, now),
+                Err(e) => {
+                    tracing::warn!(error = %e, key = %stored.prefix, "could not record API key use");
+                }
+            }
         }
         Ok(Some(Caller {
             role,

@@ -494,6 +494,11 @@ pub struct ServeConfig {
     /// for IPv6), or `:PORT` for every interface. Port 0 picks a free port.
     #[arg(long, env = "COUPONS_BIND", default_value = "127.0.0.1:8080", value_parser = parse_bind)]
     pub bind: String,
+    /// A second address serving only `GET /metrics`, without a key, for Prometheus
+    /// (`HOST:PORT` or `:PORT`). Unset: the metrics are on the main address, for admin
+    /// keys only.
+    #[arg(long, env = "COUPONS_METRICS_BIND", value_parser = parse_bind)]
+    pub metrics_bind: Option<String>,
     /// An extra admin API key accepted besides the stored ones, for scripted set-ups
     /// (at least 32 characters). When set, no first admin key is generated.
     #[arg(long, env = "COUPONS_ADMIN_KEY", hide_env_values = true)]

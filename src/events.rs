@@ -28,6 +28,7 @@ pub struct EventBus {
     tx: broadcast::Sender<Arc<StoredEvent>>,
     wake: Arc<Notify>,
     closing: Arc<watch::Sender<bool>>,
+    relayed: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Default for EventBus {
@@ -44,6 +45,7 @@ impl EventBus {
             tx,
             wake: Arc::default(),
             closing: Arc::new(watch::channel(false).0),
+            relayed: Arc::default(),
         }
     }
 
@@ -69,6 +71,11 @@ impl EventBus {
         self.tx.subscribe()
     }
 
+    /// The id of the last event the relay published (0 before the first).
+    pub fn relayed(&self) -> i64 {
+        self.relayed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Asks the relay to read the outbox now (e.g. after a local commit).
     pub fn wake(&self) {
         self.wake.notify_one();
@@ -83,23 +90,35 @@ fn poll_interval(db: &Db) -> Duration {
     }
 }
 
+/// What an instance listens for on PostgreSQL: the URL to `LISTEN` on, and the cache
+/// that other instances' key changes clear.
+pub struct Listen {
+    /// The database URL.
+    pub url: String,
+    /// Cleared on every [`KEYS_CHANGED`](crate::cache::KEYS_CHANGED) notice.
+    pub keys: Arc<crate::cache::KeyCache>,
+}
+
 /// Publishes every event committed after the newest one at start, in id order, until
-/// the task is aborted. `listen_url` is the PostgreSQL URL to `LISTEN` on.
-pub async fn relay(db: Db, bus: EventBus, listen_url: Option<String>) {
+/// the task is aborted. With `listen` (PostgreSQL), it wakes on notifications.
+pub async fn relay(db: Db, bus: EventBus, listen: Option<Listen>) {
     let mut last = loop {
         match db
             .read(async |mut c| storage::events::last_event_id(&mut c).await)
             .await
         {
-            Ok(id) => break id,
+            Ok(id) => {
+                bus.relayed.store(id, std::sync::atomic::Ordering::Relaxed);
+                break id;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "event relay cannot read the outbox; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     };
-    if let Some(url) = listen_url {
-        tokio::spawn(listen(url, bus.wake.clone()));
+    if let Some(listen) = listen {
+        tokio::spawn(listen_for_notices(listen, bus.wake.clone()));
     }
     let interval = poll_interval(&db);
     loop {
@@ -120,6 +139,8 @@ pub async fn relay(db: Db, bus: EventBus, listen_url: Option<String>) {
                         // No subscriber is not an error.
                         let _ = bus.tx.send(Arc::new(event));
                     }
+                    bus.relayed
+                        .store(last, std::sync::atomic::Ordering::Relaxed);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "event relay cannot read the outbox; retrying");
@@ -130,26 +151,30 @@ pub async fn relay(db: Db, bus: EventBus, listen_url: Option<String>) {
     }
 }
 
-/// Wakes the relay on every `NOTIFY coupon_events`, reconnecting when the connection
-/// drops (polling covers the gap).
-async fn listen(url: String, wake: Arc<Notify>) {
+/// Wakes the relay on every `NOTIFY coupon_events` about events, and clears the key
+/// cache on those about keys, reconnecting when the connection drops (polling covers
+/// the events of the gap; the key cache is cleared on reconnecting, as notices of the
+/// gap are lost).
+async fn listen_for_notices(listen: Listen, wake: Arc<Notify>) {
     loop {
-        match AsyncPgConnection::establish(&url).await {
+        match AsyncPgConnection::establish(&listen.url).await {
             Ok(mut conn) => match conn.batch_execute(&format!("LISTEN {CHANNEL}")).await {
                 Ok(()) => {
+                    listen.keys.clear();
                     let notifications = conn.notifications_stream();
                     let mut notifications = std::pin::pin!(notifications);
-                    while let Some(n) = notifications.next().await {
-                        if n.is_err() {
-                            break;
+                    while let Some(Ok(notice)) = notifications.next().await {
+                        if notice.payload == crate::cache::KEYS_CHANGED {
+                            listen.keys.clear();
+                        } else {
+                            wake.notify_one();
                         }
-                        wake.notify_one();
                     }
-                    tracing::warn!("event notifications stopped; reconnecting");
+                    tracing::warn!("notifications stopped; reconnecting");
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot LISTEN for events"),
+                Err(e) => tracing::warn!(error = %e, "cannot LISTEN for notifications"),
             },
-            Err(e) => tracing::warn!(error = %e, "cannot connect to LISTEN for events"),
+            Err(e) => tracing::warn!(error = %e, "cannot connect to LISTEN for notifications"),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

@@ -18,7 +18,10 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::Positioned;
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
+};
 use async_graphql::{Data, Request, Response, ServerError};
 use futures_util::stream::{self, BoxStream, StreamExt as _};
 
@@ -38,6 +41,9 @@ pub struct Gate {
     schema: CouponSchema,
     services: Services,
     settings: Arc<HttpSettings>,
+    /// Every name the schema defines: a root field is named in the metrics only when it
+    /// is one of them, so made-up names never become series.
+    names: Arc<std::collections::HashSet<String>>,
 }
 
 /// Who sent a document: the authenticated key (none for an anonymous call) and the
@@ -57,6 +63,8 @@ struct Admitted {
     request: Request,
     /// The operation that will run.
     kind: OperationType,
+    /// Its first root field, for the metrics.
+    root: Option<String>,
     /// The order its answers' fields are written in.
     order: SelectionOrder,
 }
@@ -65,6 +73,7 @@ impl Gate {
     /// The gate in front of `schema`.
     pub fn new(schema: CouponSchema, services: Services, settings: Arc<HttpSettings>) -> Self {
         Self {
+            names: Arc::new(schema.names().into_iter().collect()),
             schema,
             services,
             settings,
@@ -98,13 +107,18 @@ impl Gate {
             .iter()
             .any(|r| r.as_ref().is_ok_and(|a| a.kind != OperationType::Query));
         let schema = self.schema.clone();
+        let metrics = self.services.metrics.clone();
         let work = async move {
             let mut responses = Vec::with_capacity(admitted.len());
             for request in admitted {
                 responses.push(match request {
                     Ok(a) => {
+                        let started = std::time::Instant::now();
                         let mut response = schema.execute(a.request).await;
                         a.order.apply(&mut response);
+                        tag_errors(&mut response);
+                        let root = a.root.as_deref().unwrap_or("invalid");
+                        metrics.operation(root, outcome_of(&response), started.elapsed());
                         response
                     }
                     Err(e) => Response::from_errors(vec![ServerError::from(&e)]),
@@ -133,6 +147,7 @@ impl Gate {
         let Admitted {
             request,
             kind,
+            root: _,
             order,
         } = admitted;
         if kind == OperationType::Subscription {
@@ -218,6 +233,9 @@ impl Gate {
             .parsed_query()
             .map_err(|e| ApiError::ParseFailed(e.message))?;
         let kind = operation_kind(doc, operation_name.as_deref());
+        let root = first_root_field(doc, operation_name.as_deref())
+            .filter(|name| self.names.contains(*name))
+            .map(str::to_owned);
         let order = SelectionOrder::new(doc.clone(), operation_name);
         let shape = shape(doc);
         if shape.nul_text
@@ -255,6 +273,7 @@ impl Gate {
         Ok(Admitted {
             request,
             kind,
+            root,
             order,
         })
     }
@@ -268,17 +287,49 @@ fn code_checks(query: &str) -> usize {
     async_graphql::parser::parse_query(query).map_or(0, |doc| shape(&doc).code_checks)
 }
 
-/// The kind of the operation a request will run: the one it names, else the only one.
-/// A document whose operation cannot be told is treated as a query; running it then
-/// reports why.
-fn operation_kind(doc: &ExecutableDocument, name: Option<&str>) -> OperationType {
-    let op = match (&doc.operations, name) {
+/// The operation a request will run: the one it names, else the only one.
+fn operation<'d>(
+    doc: &'d ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'d Positioned<OperationDefinition>> {
+    match (&doc.operations, name) {
         (DocumentOperations::Single(op), _) => Some(op),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
         (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
         (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
+/// The kind of the operation a request will run. A document whose operation cannot be
+/// told is treated as a query; running it then reports why.
+fn operation_kind(doc: &ExecutableDocument, name: Option<&str>) -> OperationType {
+    operation(doc, name).map_or(OperationType::Query, |op| op.node.ty)
+}
+
+/// The name of the first field the operation selects at its root.
+fn first_root_field<'d>(doc: &'d ExecutableDocument, name: Option<&str>) -> Option<&'d str> {
+    operation(doc, name)?
+        .node
+        .selection_set
+        .node
+        .items
+        .iter()
+        .find_map(|item| match &item.node {
+            Selection::Field(field) => Some(field.node.name.node.as_str()),
+            _ => None,
+        })
+}
+
+/// `ok`, or the code of an answer's first error.
+fn outcome_of(response: &Response) -> &str {
+    let Some(error) = response.errors.first() else {
+        return "ok";
     };
-    op.map_or(OperationType::Query, |op| op.node.ty)
+    match error.extensions.as_ref().and_then(|ext| ext.get("code")) {
+        Some(async_graphql::Value::String(code)) => code,
+        Some(async_graphql::Value::Enum(code)) => code.as_str(),
+        _ => "error",
+    }
 }
 
 /// One answer holding the error that refused a document.

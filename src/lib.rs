@@ -3,7 +3,7 @@
 //!
 //! Map of the crate (requests flow top to bottom):
 //! - [`server`]: the TCP accept loop and its read timeouts; [`router`]: every HTTP
-//!   route; authentication of each request ([`auth`]); [`socket`]: the WebSocket
+//!   route; authentication of each request ([`auth`], keys kept in [`cache`]); [`socket`]: the WebSocket
 //!   endpoint; [`gate`]: the checks every GraphQL document passes, on any transport.
 //! - [`graphql`]: schema, role guards, and the one mapping of errors to GraphQL.
 //! - [`service`]: use cases; validation through the pure `coupons-domain` crate,
@@ -16,6 +16,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod cache;
 pub mod caller;
 pub mod config;
 pub mod console;
@@ -28,6 +29,7 @@ pub mod ids;
 pub mod jobs;
 pub mod media;
 pub mod messages;
+pub mod metrics;
 pub mod oidc;
 pub mod payments;
 pub mod rest;

@@ -246,6 +246,10 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         println!("GraphiQL: {base}/graphql");
     }
     println!("REST:     {base}/api (reference: {base}/api/docs)");
+    match server.metrics_addr {
+        Some(addr) => println!("Metrics:  http://{addr}/metrics (no key: for scrapers)"),
+        None => println!("Metrics:  {base}/metrics (admin keys)"),
+    }
     if config.demo {
         println!("Demo:     {base}/demo");
     }

@@ -259,6 +259,8 @@ pub fn router(
         body_deadline(body_timeout, r, n)
     }))
     .merge(crate::rest::storefront::routes(demo));
+    let metrics = crate::metrics::routes(services.clone(), auth.clone());
+    let observed = services.metrics.clone();
     let state = AppState {
         gate: Gate::new(build_schema(services.clone()), services.clone(), http),
         services,
@@ -289,7 +291,12 @@ pub fn router(
         .merge(files)
         .merge(rest)
         .merge(payments)
-        .merge(console);
+        .merge(console)
+        .merge(metrics)
+        .route_layer(axum::middleware::from_fn_with_state(
+            observed,
+            crate::metrics::track,
+        ));
     let router = match cors {
         Some(cors) => router.layer(cors),
         None => router,

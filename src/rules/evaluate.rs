@@ -42,6 +42,21 @@ impl RuleEvaluator for Rules {
                 shape: None,
             };
         }
+        let started = std::time::Instant::now();
+        let outcome = self.evaluate_bindings(bindings, facts);
+        self.observed
+            .seconds
+            .observe(started.elapsed().as_secs_f64());
+        if matches!(outcome, RulesOutcome::Failed { .. }) {
+            self.observed.failures.inc();
+        }
+        outcome
+    }
+}
+
+impl Rules {
+    /// Runs a coupon's bindings in order: the first rejection or failure ends it.
+    fn evaluate_bindings(&self, bindings: &[RuleBinding], facts: &RuleFacts) -> RulesOutcome {
         let rules = self.snapshot();
         // Built once and shared read-only: each rule gets a cheap handle, and none can
         // change what the next one sees.

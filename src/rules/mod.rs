@@ -37,7 +37,7 @@ pub use convert::{facts_to_dynamic, json_to_dynamic};
 pub use engine::RuleLimits;
 pub use error::RuleError;
 pub use examples::{ExampleResult, example_facts};
-pub use registry::Rules;
+pub use registry::{Observed, Rules};
 pub use rule::{CompiledRule, RuleOrigin};
 pub use shipped::SHIPPED;
 pub use watch::watch_dir;

@@ -38,6 +38,29 @@ pub struct Rules {
     pub(super) engine: Engine,
     limits: RuleLimits,
     rules: RwLock<Arc<Layers>>,
+    /// How long checkout evaluations take and how many fail, for the metrics.
+    pub(super) observed: Observed,
+}
+
+/// Checkout evaluations of a coupon's rules: their time and their failures (handles
+/// shared with the metrics registry).
+#[derive(Clone)]
+pub struct Observed {
+    /// Seconds per evaluation of a coupon's rules.
+    pub seconds: prometheus_client::metrics::histogram::Histogram,
+    /// Evaluations that failed (a rule erred, ran over a limit or was missing).
+    pub failures: prometheus_client::metrics::counter::Counter,
+}
+
+impl Default for Observed {
+    fn default() -> Self {
+        use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+        Self {
+            // 10 µs to about 2.6 s.
+            seconds: Histogram::new(exponential_buckets(0.000_01, 4.0, 10)),
+            failures: Default::default(),
+        }
+    }
 }
 
 /// How rules are called: without running the script's top level again, and with the
@@ -53,7 +76,13 @@ impl Rules {
             engine: engine::build(&limits),
             limits,
             rules: RwLock::new(Arc::default()),
+            observed: Observed::default(),
         }
+    }
+
+    /// The handles of its evaluation time and failures, to register with the metrics.
+    pub fn observed(&self) -> Observed {
+        self.observed.clone()
     }
 
     /// Calls the script function `name` of `ast` under the sandbox's deadline.

@@ -26,10 +26,12 @@ pub async fn revoke_api_key(
     id: i64,
 ) -> Result<KeyChange<StoredApiKey>, ServiceError> {
     let (actor, now) = (&caller.actor(), Utc::now());
-    Ok(svc
+    let changed = svc
         .db
         .write(async move |mut c| api_keys::revoke_api_key(&mut c, id, actor, now).await)
-        .await?)
+        .await?;
+    svc.keys.clear();
+    Ok(changed)
 }
 
 /// Replaces a key by a new one with the same name, role and channels; the old one works
@@ -40,7 +42,9 @@ pub async fn rotate_api_key(
     id: i64,
     grace: chrono::Duration,
 ) -> Result<KeyChange<(StoredApiKey, GeneratedKey)>, ServiceError> {
-    Ok(auth::rotate_api_key(&svc.db, id, grace, &caller.actor()).await?)
+    let changed = auth::rotate_api_key(&svc.db, id, grace, &caller.actor()).await?;
+    svc.keys.clear();
+    Ok(changed)
 }
 
 /// Keys newest first, with ids below `before`; revoked and expired ones only when asked.

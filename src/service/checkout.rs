@@ -244,6 +244,69 @@ pub async fn validate(
     code: &str,
     order: OrderDraft,
 ) -> Result<Result<Granted, Vec<Rejection>>, ServiceError> {
+    let result = check_code(svc, caller, code, order).await;
+    let m = &svc.metrics;
+    match &result {
+        Ok(Ok(_)) => m.checkout("validate", "applied", ""),
+        Ok(Err(reasons)) => m.checkout("validate", "rejected", first_code(reasons)),
+        Err(e) => failed(svc, "validate", e),
+    }
+    result
+}
+
+/// The first rejection's code.
+fn first_code(reasons: &[Rejection]) -> &'static str {
+    reasons.first().map_or("", Rejection::code)
+}
+
+/// Counts a checkout call that ended in an error.
+fn failed(svc: &Services, action: &'static str, e: &ServiceError) {
+    if matches!(e, ServiceError::Throttled(_)) {
+        svc.metrics.throttled();
+        svc.metrics.checkout(action, "throttled", "");
+    } else {
+        svc.metrics.checkout(action, "error", "");
+    }
+}
+
+/// Counts a reservation or redemption in the metrics (and the discount a redemption
+/// granted): the one place every channel's checkouts pass.
+fn observe(
+    svc: &Services,
+    action: &'static str,
+    result: &Result<Idempotent<CheckoutOutcome>, ServiceError>,
+) {
+    let m = &svc.metrics;
+    match result {
+        Ok(Idempotent::Fresh(outcome)) => match outcome {
+            CheckoutOutcome::Applied(r) => {
+                m.checkout(action, "applied", "");
+                if action == "redeem" {
+                    m.discount_granted(&r.currency, r.discount_minor);
+                }
+            }
+            CheckoutOutcome::Rejected(reasons) => {
+                m.checkout(action, "rejected", first_code(reasons));
+            }
+            CheckoutOutcome::NotFound => m.checkout(action, "refused", "NOT_FOUND"),
+            CheckoutOutcome::ReservationExpired => {
+                m.checkout(action, "refused", "RESERVATION_EXPIRED");
+            }
+            _ => m.checkout(action, "refused", "WRONG_STATUS"),
+        },
+        Ok(Idempotent::Replayed(_)) => m.checkout(action, "replayed", ""),
+        Ok(Idempotent::KeyReused) => m.checkout(action, "refused", "IDEMPOTENCY_KEY_REUSED"),
+        Err(e) => failed(svc, action, e),
+    }
+}
+
+/// [`validate`] without the metrics.
+async fn check_code(
+    svc: &Services,
+    caller: &Caller,
+    code: &str,
+    order: OrderDraft,
+) -> Result<Result<Granted, Vec<Rejection>>, ServiceError> {
     let started = tokio::time::Instant::now();
     let order = order_of(svc, order)?;
     let Admitted {
@@ -334,6 +397,20 @@ pub async fn reserve(
     hold_minutes: Option<i64>,
     key: &str,
 ) -> Result<Idempotent<CheckoutOutcome>, ServiceError> {
+    let result = reserve_use(svc, caller, code, order, hold_minutes, key).await;
+    observe(svc, "reserve", &result);
+    result
+}
+
+/// [`reserve`] without the metrics.
+async fn reserve_use(
+    svc: &Services,
+    caller: &Caller,
+    code: &str,
+    order: OrderDraft,
+    hold_minutes: Option<i64>,
+    key: &str,
+) -> Result<Idempotent<CheckoutOutcome>, ServiceError> {
     let mut e = Collector::default();
     let order = e.take_all(order_of(svc, order));
     let key = e.take(idempotency_key(key));
@@ -356,6 +433,18 @@ pub async fn reserve(
 
 /// Redeems a code directly, or a reservation.
 pub async fn redeem(
+    svc: &Services,
+    caller: &Caller,
+    target: RedeemTarget,
+    key: &str,
+) -> Result<Idempotent<CheckoutOutcome>, ServiceError> {
+    let result = redeem_use(svc, caller, target, key).await;
+    observe(svc, "redeem", &result);
+    result
+}
+
+/// [`redeem`] without the metrics.
+async fn redeem_use(
     svc: &Services,
     caller: &Caller,
     target: RedeemTarget,

@@ -55,7 +55,7 @@ async fn expire_due_reservations(
 /// Every coupon, code and campaign counter that does not equal its redemption rows
 /// (`coupons reconcile`; empty when all agree).
 pub async fn reconcile(db: &Db) -> Result<Vec<CounterMismatch>, StorageError> {
-    db.read(async |mut c| redemptions::counter_mismatches(&mut c).await)
+    db.read_long(async |mut c| redemptions::counter_mismatches(&mut c).await)
         .await
 }
 

@@ -76,4 +76,8 @@ pub struct Services {
     pub events: crate::events::EventBus,
     /// Wakes this instance's bulk-job worker.
     pub jobs: crate::jobs::JobWaker,
+    /// The API keys this instance read lately (cleared by every key change).
+    pub keys: std::sync::Arc<crate::cache::KeyCache>,
+    /// What the operator watches (`/metrics`).
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }

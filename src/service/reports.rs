@@ -71,7 +71,7 @@ pub async fn report(
     }
     Ok(Some(
         svc.db
-            .read(async move |mut c| reports::report(&mut c, scope, from, to, bucket).await)
+            .read_long(async move |mut c| reports::report(&mut c, scope, from, to, bucket).await)
             .await?,
     ))
 }

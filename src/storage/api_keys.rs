@@ -180,6 +180,7 @@ pub async fn revoke_api_key(
             .await?;
         (current, revoked)
     });
+    super::events::announce(c, crate::cache::KEYS_CHANGED).await?;
     let (action, entity) = (AuditAction::ApiKeyRevoked, EntityType::ApiKey);
     let (before, after) = (Some(current.audit_json()), Some(revoked.audit_json()));
     write_audit(c, actor, action, entity, id, before, after, now).await?;
@@ -232,6 +233,7 @@ pub async fn rotate_api_key(
             .await?;
         (current, old, created)
     });
+    super::events::announce(c, crate::cache::KEYS_CHANGED).await?;
     let (action, entity) = (AuditAction::ApiKeyRotated, EntityType::ApiKey);
     let before = Some(current.audit_json());
     let after = Some(json!({ "old": old.audit_json(), "new": created.audit_json() }));

@@ -140,13 +140,47 @@ impl Db {
                 // than its busy-retry backoff.
                 let _writer = pool.write_gate.lock().await;
                 let mut pooled = pool.get().await.map_err(|e| E::from(e.into()))?;
-                pooled
-                    .immediate_transaction(async move |tx| {
-                        work(Conn::Sqlite(tx)).await.map_err(Abort::Work)
-                    })
-                    .await
-                    .map_err(unwrap)
+                immediate_transaction(&mut pooled, async move |tx| {
+                    work(Conn::Sqlite(tx)).await.map_err(Abort::Work)
+                })
+                .await
+                .map_err(unwrap)
             }
+        }
+    }
+}
+
+/// Runs `work` in a SQLite transaction begun with `BEGIN IMMEDIATE` (its write lock
+/// taken at once): committed when it returns `Ok`, rolled back on `Err`.
+async fn immediate_transaction<'a, R, E, F>(conn: &mut SqliteConn, work: F) -> Result<R, E>
+where
+    for<'r> F: AsyncFnOnce(&'r mut SqliteConn) -> Result<R, E>
+        + Work<&'r mut SqliteConn, Result<R, E>, Fut: Send>
+        + Send
+        + 'a,
+    E: From<diesel::result::Error> + Send + 'a,
+    R: Send + 'a,
+{
+    use diesel::connection::AnsiTransactionManager;
+    use diesel_async::TransactionManager as _;
+    use diesel_async::sync_connection_wrapper::SyncTransactionManagerWrapper;
+    type Manager = SyncTransactionManagerWrapper<AnsiTransactionManager>;
+
+    // Taking the write lock is the one statement that may wait (for another process's
+    // writer, up to the busy timeout), so it runs off the task's thread; what follows
+    // holds the lock and runs inline.
+    super::off_thread(|| {
+        conn.spawn_blocking(|c| AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"))
+    })
+    .await?;
+    match work(&mut *conn).await {
+        Ok(value) => {
+            Manager::commit_transaction(&mut *conn).await?;
+            Ok(value)
+        }
+        Err(e) => {
+            Manager::rollback_transaction(&mut *conn).await?;
+            Err(e)
         }
     }
 }

@@ -208,3 +208,15 @@ pub async fn last_event_id(c: &mut Conn<'_>) -> Result<i64, StorageError> {
     });
     Ok(last.unwrap_or(0))
 }
+
+/// Tells every instance, when the transaction commits, that what `topic` names changed
+/// (PostgreSQL `NOTIFY` on the event channel; on SQLite, one instance, nothing to tell).
+pub async fn announce(c: &mut Conn<'_>, topic: &str) -> Result<(), StorageError> {
+    if let Conn::Postgres(conn) = c {
+        diesel::sql_query("SELECT pg_notify('coupon_events', $1)")
+            .bind::<diesel::sql_types::Text, _>(topic)
+            .execute(&mut **conn)
+            .await?;
+    }
+    Ok(())
+}

@@ -23,6 +23,7 @@ pub mod coupons;
 pub mod events;
 pub mod idempotency;
 pub mod jobs;
+pub mod levels;
 pub mod lookups;
 pub mod migrations;
 mod models;
@@ -45,7 +46,7 @@ use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
 
 pub use api_keys::{KeyChange, NewApiKey, StoredApiKey, last_use_is_stale};
@@ -65,8 +66,54 @@ pub use webhooks::{
     NewEndpoint, StoredAttempt, StoredDelivery, StoredEndpoint, lease_for,
 };
 
-/// A SQLite connection as diesel-async drives it.
-pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+/// A SQLite connection as diesel-async drives it: statements run on the calling thread
+/// (see [`SqliteRunner`]).
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection, SqliteRunner>;
+
+tokio::task_local! {
+    /// Set around a unit of work that may run long (see [`Db::read_long`]).
+    static LONG: ();
+}
+
+/// Starts, on Tokio's blocking pool, the SQLite statement `start` sends (see
+/// [`SqliteRunner`]).
+pub(crate) fn off_thread<T>(start: impl FnOnce() -> T) -> T {
+    LONG.sync_scope((), start)
+}
+
+/// Where a SQLite connection runs its statements. SQLite is a library, not a server: a
+/// statement on a WAL database is a few microseconds of the caller's own CPU, less than
+/// handing it to another thread and back. So statements run inline on the task's
+/// thread, and a whole transaction on one thread without a hop per statement. Work
+/// that may scan a large part of the database (reports, reconciliation) runs under
+/// [`Db::read_long`], whose statements go to Tokio's blocking pool so that they never
+/// hold up the tasks sharing the thread.
+pub struct SqliteRunner;
+
+impl diesel_async::sync_connection_wrapper::SpawnBlocking for SqliteRunner {
+    fn spawn_blocking<'a, R>(
+        &mut self,
+        task: impl FnOnce() -> R + Send + 'static,
+    ) -> futures_util::future::BoxFuture<
+        'a,
+        Result<R, Box<dyn std::error::Error + Send + Sync + 'static>>,
+    >
+    where
+        R: Send + 'static,
+    {
+        if LONG.try_with(|()| ()).is_ok() {
+            tokio::task::spawn_blocking(task)
+                .map(|joined| joined.map_err(|e| Box::new(e) as _))
+                .boxed()
+        } else {
+            futures_util::future::ready(Ok(task())).boxed()
+        }
+    }
+
+    fn get_runtime() -> Self {
+        Self
+    }
+}
 
 /// A pool of connections to one database.
 #[derive(Clone)]
@@ -192,7 +239,8 @@ impl Db {
         config.custom_setup = Box::new(|path| {
             let path = path.to_owned();
             async move {
-                let mut conn = SqliteConn::establish(&path).await?;
+                let mut conn =
+                    SqliteConn::with_runtime(diesel::Connection::establish(&path)?, SqliteRunner);
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
                      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
@@ -210,11 +258,35 @@ impl Db {
         }))
     }
 
+    /// Like [`Db::read`], for work that may read a large part of the database (reports,
+    /// reconciliation): on SQLite its statements run on the blocking pool, not inline.
+    pub async fn read_long<'a, T, F>(&'a self, work: F) -> Result<T, StorageError>
+    where
+        for<'c> F: AsyncFnOnce(Conn<'c>) -> Result<T, StorageError>
+            + Work<Conn<'c>, Result<T, StorageError>, Fut: Send>
+            + Send
+            + 'a,
+        T: Send + 'a,
+    {
+        match self {
+            Self::Postgres(_) => self.read(work).await,
+            Self::Sqlite(_) => LONG.scope((), self.read(work)).await,
+        }
+    }
+
     /// `"postgres"` or `"sqlite"`.
     pub fn backend(&self) -> &'static str {
         match self {
             Self::Postgres(_) => "postgres",
             Self::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// The pool's state: its size limit, connections open, idle, and tasks waiting.
+    pub fn pool_status(&self) -> deadpool::Status {
+        match self {
+            Self::Postgres(pool) => pool.status(),
+            Self::Sqlite(pool) => pool.pool.status(),
         }
     }
 

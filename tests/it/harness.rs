@@ -243,7 +243,20 @@ impl TestApp {
             .await
             .unwrap()
             .secret;
+        let keys = std::sync::Arc::<coupons::cache::KeyCache>::default();
+        let rules = match &options.rules_dir {
+            None => shipped_rules(),
+            Some(dir) => {
+                let rules = std::sync::Arc::new(coupons::rules::Rules::new(
+                    coupons::rules::RuleLimits::default(),
+                ));
+                rules.load_dir(dir);
+                rules
+            }
+        };
         let services = Services {
+            keys: keys.clone(),
+            metrics: std::sync::Arc::new(coupons::metrics::Metrics::new(&rules)),
             db: db.clone(),
             coupon_defaults: coupons::service::coupons::CouponDefaults {
                 expiration_days: options.default_expiration_days,
@@ -266,22 +279,14 @@ impl TestApp {
                 .event_capacity
                 .map_or_else(Default::default, coupons::events::EventBus::with_capacity),
             jobs: coupons::jobs::JobWaker::default(),
-            rules: match &options.rules_dir {
-                None => shipped_rules(),
-                Some(dir) => {
-                    let rules = std::sync::Arc::new(coupons::rules::Rules::new(
-                        coupons::rules::RuleLimits::default(),
-                    ));
-                    rules.load_dir(dir);
-                    rules
-                }
-            },
+            rules,
         };
         let watcher = options
             .rules_dir
             .as_ref()
             .map(|dir| coupons::rules::watch_dir(services.rules.clone(), dir.clone()).unwrap());
-        let authenticator = Authenticator::new(db.clone(), options.admin_key.as_deref());
+        let authenticator = Authenticator::new(db.clone(), options.admin_key.as_deref())
+            .with_key_cache(keys.clone());
         let webhook_settings = options.webhooks.unwrap_or_default();
         let http = options.http.clone().unwrap_or_default();
         let background = start_background(
@@ -290,6 +295,7 @@ impl TestApp {
             &services.jobs,
             !options.without_job_worker,
             &database.url,
+            &keys,
             webhook_settings,
         );
         Some(Self {
@@ -371,15 +377,19 @@ impl TestApp {
         .unwrap();
         let events = coupons::events::EventBus::default();
         let jobs = coupons::jobs::JobWaker::default();
+        let keys = std::sync::Arc::<coupons::cache::KeyCache>::default();
         let background = start_background(
             &db,
             &events,
             &jobs,
             true,
             self.database_url(),
+            &keys,
             self.webhook_settings,
         );
         let services = Services {
+            keys: keys.clone(),
+            metrics: std::sync::Arc::new(coupons::metrics::Metrics::new(&self.rules)),
             db: db.clone(),
             coupon_defaults: Default::default(),
             checkout: CheckoutSettings {
@@ -397,7 +407,7 @@ impl TestApp {
         };
         let router = router(
             services,
-            Authenticator::new(db, None),
+            Authenticator::new(db, None).with_key_cache(keys),
             Default::default(),
             None,
         );
@@ -560,9 +570,15 @@ fn start_background(
     jobs: &coupons::jobs::JobWaker,
     with_jobs: bool,
     url: &str,
+    keys: &std::sync::Arc<coupons::cache::KeyCache>,
     webhooks: coupons::webhooks::WebhookSettings,
 ) -> Background {
-    let listen = url.starts_with("postgres").then(|| url.to_owned());
+    let listen = url
+        .starts_with("postgres")
+        .then(|| coupons::events::Listen {
+            url: url.to_owned(),
+            keys: keys.clone(),
+        });
     Background {
         _relay: AbortOnDrop(tokio::spawn(coupons::events::relay(
             db.clone(),

@@ -28,6 +28,8 @@ mod fuzz;
 mod graphql_http;
 mod jobs;
 mod languages;
+mod metrics;
+mod operations;
 mod orders;
 mod payments;
 mod pii;
