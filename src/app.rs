@@ -14,12 +14,14 @@ use crate::events::EventBus;
 use crate::jobs::{JobSettings, JobWaker, JobWorker};
 use crate::router::router;
 use crate::rules::{Rules, watch_dir};
+use crate::seal::Sealer;
 use crate::service::attempts::AttemptCounter;
 use crate::service::checkout::CheckoutSettings;
 use crate::service::limiter::Limiter;
+use crate::service::secrets::Reseal;
 use crate::service::{Services, maintenance};
 use crate::storage::migrations::{CreateDatabaseError, DatabaseSetUp, create_missing_database};
-use crate::storage::{Db, StorageError, secrets};
+use crate::storage::{Db, secrets};
 use crate::webhooks::WebhookWorker;
 
 /// A server ready to accept connections.
@@ -53,6 +55,11 @@ pub struct Server {
 /// listen writes nothing.
 pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
     config.validate()?;
+    let sealer = Arc::new(
+        config
+            .master_key
+            .sealer(config.environment, &config.database.database_url)?,
+    );
     let listener = TcpListener::bind(config.bind.as_str())
         .await
         .with_context(|| format!("binding {} (COUPONS_BIND)", config.bind))?;
@@ -92,9 +99,15 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
             .context("creating the first admin key")?
             .map(|k| k.secret)
     };
+    let sealed = crate::service::secrets::reseal(&db, &sealer, Reseal::Plain)
+        .await
+        .context("sealing the secrets stored in plain text")?;
+    if sealed > 0 {
+        tracing::info!(secrets = sealed, "sealed secrets stored in plain text");
+    }
     let secret = match &config.secret {
         Some(s) => s.clone().into_bytes(),
-        None => load_secret(&db, CUSTOMER_KEY_SECRET)
+        None => load_secret(&db, &sealer, CUSTOMER_KEY_SECRET)
             .await
             .context("loading the customer-key secret")?
             .into_bytes(),
@@ -135,6 +148,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         jobs: JobWaker::default(),
         keys: Arc::default(),
         metrics,
+        sealer: sealer.clone(),
     };
     crate::service::rules::sync_published(&db, &services.rules)
         .await
@@ -158,7 +172,12 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         services.events.clone(),
         listen,
     ));
-    let webhooks = WebhookWorker::start(db.clone(), &services.events, config.webhooks.settings());
+    let webhooks = WebhookWorker::start(
+        db.clone(),
+        &services.events,
+        config.webhooks.settings(),
+        sealer,
+    );
     let jobs = JobWorker::start(db.clone(), &services.jobs, JobSettings::default());
     let events = services.events.clone();
     let attempts = services.attempts.clone();
@@ -267,13 +286,16 @@ fn random_secret() -> String {
     hex::encode(bytes)
 }
 
-/// The secret called `name`, kept in the database: made up at the first start, so
-/// every instance on one database agrees on it.
-async fn load_secret(db: &Db, name: &str) -> Result<String, StorageError> {
-    let candidate = &random_secret();
+/// The secret called `name`, kept in the database sealed: made up at the first start,
+/// so every instance on one database agrees on it.
+async fn load_secret(db: &Db, sealer: &Sealer, name: &str) -> anyhow::Result<String> {
+    let purpose = crate::seal::service_secret(name);
+    let candidate = &sealer.seal(&purpose, &random_secret());
     let now = chrono::Utc::now();
-    db.read(async move |mut c| secrets::service_secret(&mut c, name, candidate, now).await)
-        .await
+    let stored = db
+        .read(async move |mut c| secrets::service_secret(&mut c, name, candidate, now).await)
+        .await?;
+    Ok(sealer.open(&purpose, &stored)?)
 }
 
 impl Server {

@@ -35,6 +35,132 @@ impl DatabaseConfig {
     }
 }
 
+/// The master key secrets are sealed with at rest (see `crate::seal`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct MasterKeyConfig {
+    /// The master key: 64 hex digits or base64 of 32 bytes (`openssl rand -hex 32`).
+    /// Required in production unless `COUPONS_MASTER_KEY_FILE` is set; in development,
+    /// when neither is set, a key file is made at the first start (see the operations
+    /// guide).
+    #[arg(long, env = "COUPONS_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// A file holding the master key (instead of `COUPONS_MASTER_KEY`).
+    #[arg(long, env = "COUPONS_MASTER_KEY_FILE")]
+    pub master_key_file: Option<std::path::PathBuf>,
+    /// Earlier master keys, comma-separated: values sealed with them still open, until
+    /// `coupons rotate-master-key` has re-sealed them with the current key.
+    #[arg(
+        long,
+        env = "COUPONS_MASTER_KEY_PREVIOUS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub master_key_previous: Vec<String>,
+}
+
+impl MasterKeyConfig {
+    /// The sealer of this configuration. Without a key in development, the key file of
+    /// `database_url` is read, or made (mode 0600) at the first start.
+    pub fn sealer(
+        &self,
+        environment: Environment,
+        database_url: &str,
+    ) -> Result<crate::seal::Sealer, ConfigError> {
+        use crate::seal::{Sealer, parse_key};
+        let bad =
+            |what: &str, e: crate::seal::SealError| ConfigError::MasterKey(format!("{what}: {e}"));
+        let current = match (&self.master_key, &self.master_key_file) {
+            (Some(key), _) => parse_key(key).map_err(|e| bad("COUPONS_MASTER_KEY", e))?,
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::MasterKey(format!(
+                        "COUPONS_MASTER_KEY_FILE {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                parse_key(&text).map_err(|e| bad("COUPONS_MASTER_KEY_FILE", e))?
+            }
+            (None, None) if environment == Environment::Production => {
+                return Err(ConfigError::MasterKeyRequired);
+            }
+            (None, None) => {
+                let path = development_key_file(database_url);
+                let text = read_or_make_key_file(&path).map_err(|e| {
+                    ConfigError::MasterKey(format!(
+                        "the development key file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                parse_key(&text).map_err(|e| bad(&path.display().to_string(), e))?
+            }
+        };
+        let previous = self
+            .master_key_previous
+            .iter()
+            .filter(|k| !k.trim().is_empty())
+            .map(|k| parse_key(k).map_err(|e| bad("COUPONS_MASTER_KEY_PREVIOUS", e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Sealer::new(&current, &previous))
+    }
+}
+
+/// Where development keeps its master key: beside the SQLite database file
+/// (`coupons.db.key`), or for PostgreSQL in the user's data directory.
+pub fn development_key_file(database_url: &str) -> std::path::PathBuf {
+    let sqlite = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"));
+    match sqlite {
+        Some(path) => std::path::PathBuf::from(format!("{path}.key")),
+        None => {
+            let data = std::env::var_os("XDG_DATA_HOME")
+                .map(std::path::PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".local/share"))
+                })
+                .unwrap_or_else(std::env::temp_dir);
+            data.join("coupons").join("master.key")
+        }
+    }
+}
+
+/// Reads the key file at `path`, or makes it with a new key (readable by its owner
+/// only). Two first starts at once agree on one key: the one that loses the race to
+/// create the file reads the other's.
+fn read_or_make_key_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(mut file) => {
+            let key = crate::seal::new_key();
+            file.write_all(format!("{key}\n").as_bytes())?;
+            file.sync_all()?;
+            tracing::info!(path = %path.display(), "made a master key file for development");
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // The other start may still be writing it.
+            for _ in 0..50 {
+                let text = std::fs::read_to_string(path)?;
+                if text.ends_with('\n') {
+                    return Ok(text);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            std::fs::read_to_string(path)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Where rule scripts are, and the sandbox they run in.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RulesConfig {
@@ -487,6 +613,9 @@ pub struct ServeConfig {
     /// The admin console and people's sign-in.
     #[command(flatten)]
     pub console: ConsoleConfig,
+    /// The master key of secrets at rest.
+    #[command(flatten)]
+    pub master_key: MasterKeyConfig,
     /// `development` or `production` (which requires `COUPONS_SECRET`).
     #[arg(long = "env", env = "COUPONS_ENV", value_enum, default_value_t = Environment::Development)]
     pub environment: Environment,
@@ -585,6 +714,14 @@ pub enum ConfigError {
     /// `COUPONS_SECRET` is too short to be a key.
     #[error("COUPONS_SECRET must be at least {ADMIN_KEY_MIN_LEN} characters long")]
     SecretTooShort,
+    /// The master key cannot be read.
+    #[error("the master key: {0}")]
+    MasterKey(String),
+    /// Production without a master key.
+    #[error(
+        "COUPONS_ENV=production requires COUPONS_MASTER_KEY or COUPONS_MASTER_KEY_FILE, the key secrets are sealed with at rest (make one with `openssl rand -hex 32`)"
+    )]
+    MasterKeyRequired,
     /// Production without `COUPONS_SECRET`.
     #[error(
         "COUPONS_ENV=production requires COUPONS_SECRET (at least {ADMIN_KEY_MIN_LEN} characters), the key of customer e-mail and id hashes; keep it stable and secret"
@@ -625,6 +762,11 @@ impl ServeConfig {
             .is_some_and(|k| k.len() < ADMIN_KEY_MIN_LEN)
         {
             return Err(ConfigError::SecretTooShort);
+        }
+        let keyless =
+            self.master_key.master_key.is_none() && self.master_key.master_key_file.is_none();
+        if self.environment == Environment::Production && keyless {
+            return Err(ConfigError::MasterKeyRequired);
         }
         if self.environment == Environment::Production && self.secret.is_none() {
             return Err(ConfigError::SecretRequired);

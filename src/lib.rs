@@ -35,6 +35,7 @@ pub mod payments;
 pub mod rest;
 pub mod router;
 pub mod rules;
+pub mod seal;
 pub mod server;
 pub mod service;
 pub mod socket;

@@ -7,10 +7,13 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use coupons::app::{self, redact_url};
 use coupons::auth::{self, Role};
-use coupons::config::{DatabaseConfig, LogFormat, RulesConfig, ServeConfig};
+use coupons::config::{
+    DatabaseConfig, Environment, LogFormat, MasterKeyConfig, RulesConfig, ServeConfig,
+};
 use coupons::ids::{self, Kind};
 use coupons::rules::{RuleOrigin, Rules};
 use coupons::service::maintenance;
+use coupons::service::secrets::{Reseal, reseal};
 use coupons::service::transfer::{self, ImportError};
 use coupons::storage::{Db, RedemptionFilter};
 use coupons_domain::CouponId;
@@ -50,10 +53,26 @@ enum Command {
     /// reported with its line).
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Seal every stored secret (webhook signing secrets, the generated service secret)
+    /// again under the current master key, in one transaction. Run it once every
+    /// instance has the new key as `COUPONS_MASTER_KEY` and the old one as
+    /// `COUPONS_MASTER_KEY_PREVIOUS`; then the old key may go.
+    RotateMasterKey(RotateArgs),
     /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
     PrintSchema,
     /// Print the REST API's OpenAPI 3.1 document; `openapi.json` is this output.
     PrintOpenapi,
+}
+
+#[derive(Debug, clap::Args)]
+struct RotateArgs {
+    #[command(flatten)]
+    database: DatabaseConfig,
+    #[command(flatten)]
+    master_key: MasterKeyConfig,
+    /// `development` or `production`, as the service runs.
+    #[arg(long = "env", env = "COUPONS_ENV", value_enum, default_value_t = Environment::Development)]
+    environment: Environment,
 }
 
 #[derive(Debug, clap::Args)]
@@ -176,6 +195,7 @@ async fn main() -> ExitCode {
         None => serve(ServeDefaults::parse_from(["coupons"]).config).await,
         Some(Command::Serve(config)) => serve(*config).await,
         Some(Command::Migrate(database)) => migrate(database).await,
+        Some(Command::RotateMasterKey(args)) => rotate_master_key(&args).await,
         Some(Command::ApiKey(ApiKeyCommand::Create {
             role,
             name,
@@ -289,6 +309,21 @@ async fn migrate(database: DatabaseConfig) -> anyhow::Result<()> {
             println!("Applied {m}");
         }
     }
+    Ok(())
+}
+
+/// Re-seals every stored secret under the current master key.
+async fn rotate_master_key(args: &RotateArgs) -> anyhow::Result<()> {
+    init_logging(LogFormat::Text);
+    let url = &args.database.database_url;
+    let sealer = args.master_key.sealer(args.environment, url)?;
+    let db = connect(&args.database).await?;
+    db.run_migrations().await?;
+    let changed = reseal(&db, &sealer, Reseal::NotCurrent).await?;
+    println!(
+        "Sealed {changed} secret(s) again under master key {}; every stored secret is sealed with it.",
+        sealer.key_id()
+    );
     Ok(())
 }
 

@@ -16,6 +16,7 @@
 //!   secret, of the timestamp, a `.`, and the body's bytes.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -27,6 +28,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::events::{EventBus, event_json};
+use crate::seal::{Sealer, WEBHOOK_SECRET};
 use crate::service;
 use crate::storage::webhooks as steps;
 use crate::storage::{
@@ -90,9 +92,10 @@ pub struct WebhookWorker {
 
 impl WebhookWorker {
     /// Starts the worker of this instance.
-    pub fn start(db: Db, bus: &EventBus, settings: WebhookSettings) -> Self {
+    /// Endpoints' secrets are opened with `sealer` to sign.
+    pub fn start(db: Db, bus: &EventBus, settings: WebhookSettings, sealer: Arc<Sealer>) -> Self {
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(db, bus.clone(), settings, stopped));
+        let task = tokio::spawn(run(db, bus.clone(), settings, sealer, stopped));
         Self { stop, task }
     }
 
@@ -115,7 +118,13 @@ fn stopping(stop: &watch::Receiver<bool>) -> bool {
 /// pass, not one per event.
 const MIN_GAP: Duration = Duration::from_millis(20);
 
-async fn run(db: Db, bus: EventBus, settings: WebhookSettings, mut stop: watch::Receiver<bool>) {
+async fn run(
+    db: Db,
+    bus: EventBus,
+    settings: WebhookSettings,
+    sealer: Arc<Sealer>,
+    mut stop: watch::Receiver<bool>,
+) {
     let client = match reqwest::Client::builder()
         .timeout(settings.timeout)
         .connect_timeout(settings.timeout)
@@ -134,7 +143,17 @@ async fn run(db: Db, bus: EventBus, settings: WebhookSettings, mut stop: watch::
     let mut busy: HashSet<i64> = HashSet::new();
     loop {
         let started = tokio::time::Instant::now();
-        let wait = match pass(&db, &client, settings, &stop, &mut running, &mut busy).await {
+        let passed = pass(
+            &db,
+            &client,
+            settings,
+            &sealer,
+            &stop,
+            &mut running,
+            &mut busy,
+        )
+        .await;
+        let wait = match passed {
             Ok(Some(due)) => (due - Utc::now())
                 .to_std()
                 .unwrap_or(Duration::ZERO)
@@ -182,6 +201,7 @@ async fn pass(
     db: &Db,
     client: &reqwest::Client,
     settings: WebhookSettings,
+    sealer: &Sealer,
     stop: &watch::Receiver<bool>,
     running: &mut JoinSet<i64>,
     busy: &mut HashSet<i64>,
@@ -205,8 +225,16 @@ async fn pass(
         let found = db
             .read(async move |mut c| steps::webhook_endpoint(&mut c, endpoint_id).await)
             .await?;
-        let Some(endpoint) = found else {
+        let Some(mut endpoint) = found else {
             continue;
+        };
+        endpoint.secret = match sealer.open(WEBHOOK_SECRET, &endpoint.secret) {
+            Ok(secret) => secret,
+            Err(e) => {
+                // Its deliveries wait (nothing is sent unsigned) until the key is given.
+                tracing::error!(error = %e, endpoint = endpoint_id, "cannot open the endpoint's signing secret");
+                continue;
+            }
         };
         busy.insert(endpoint_id);
         running.spawn(drain(

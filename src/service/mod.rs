@@ -16,6 +16,7 @@ pub mod maintenance;
 pub mod payments;
 pub mod reports;
 pub mod rules;
+pub mod secrets;
 pub mod transfer;
 pub mod webhooks;
 
@@ -80,4 +81,6 @@ pub struct Services {
     pub keys: std::sync::Arc<crate::cache::KeyCache>,
     /// What the operator watches (`/metrics`).
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// Seals the secrets stored in the database.
+    pub sealer: std::sync::Arc<crate::seal::Sealer>,
 }

@@ -8,6 +8,7 @@ use coupons_domain::campaign::description;
 use coupons_domain::{Collector, CouponId, Field, FieldError, Problem};
 
 use super::{Caller, ServiceError, Services};
+use crate::seal::WEBHOOK_SECRET;
 use crate::storage::webhooks as steps;
 use crate::storage::{
     Db, DeliveryFilter, EndpointChange, EventType, FanOut, NewEndpoint, StorageError,
@@ -247,15 +248,16 @@ pub async fn register_endpoint(
     input: EndpointInput,
 ) -> Result<(StoredEndpoint, String), ServiceError> {
     let change = check_endpoint(svc, input).await?;
+    let secret = new_secret();
     let new = NewEndpoint {
         url: change.url.unwrap_or_default(),
         description: change.description.flatten(),
         event_types: change.event_types.unwrap_or_default(),
         coupon_id: change.coupon_id.flatten(),
-        secret: new_secret(),
+        secret: svc.sealer.seal(WEBHOOK_SECRET, &secret),
     };
     let stored = create_endpoint(svc, caller, &new).await?;
-    Ok((stored, new.secret))
+    Ok((stored, secret))
 }
 
 /// Changes an endpoint from an admin's input, checked first; returns it with its new
@@ -266,9 +268,11 @@ pub async fn change_endpoint(
     id: i64,
     input: EndpointInput,
 ) -> Result<Option<(StoredEndpoint, Option<String>)>, ServiceError> {
-    let change = check_endpoint(svc, input).await?;
+    let mut change = check_endpoint(svc, input).await?;
+    let secret = change.secret.take();
+    change.secret = secret.as_ref().map(|s| svc.sealer.seal(WEBHOOK_SECRET, s));
     let changed = update_endpoint(svc, caller, id, &change).await?;
-    Ok(changed.map(|e| (e, change.secret)))
+    Ok(changed.map(|e| (e, secret)))
 }
 
 /// A new signing secret: `whsec_` and 32 random bytes, hex. Endpoints get one when they

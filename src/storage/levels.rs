@@ -18,7 +18,10 @@ fn every_state(states: &[&str], counts: &[(String, i64)]) -> Vec<(String, i64)> 
     states
         .iter()
         .map(|state| {
-            let n = counts.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n);
+            let n = counts
+                .iter()
+                .find(|(s, _)| s == state)
+                .map_or(0, |(_, n)| *n);
             ((*state).to_owned(), n)
         })
         .collect()

@@ -175,6 +175,9 @@ pub struct Options {
     pub webhooks: Option<coupons::webhooks::WebhookSettings>,
     /// Start no bulk-job worker (a test starts its own with [`start_job_worker`]).
     pub without_job_worker: bool,
+    /// Start no background work at all (event relay, webhook and job workers): every
+    /// statement on the database is then a request's.
+    pub without_background: bool,
 }
 
 /// The service on a fresh database, with an admin key ready.
@@ -192,7 +195,7 @@ pub struct TestApp {
     pub rules_dir: Option<PathBuf>,
     _watcher: Option<notify::RecommendedWatcher>,
     /// The event relay and webhook worker; stopped with the app.
-    _background: Background,
+    _background: Option<Background>,
     webhook_settings: coupons::webhooks::WebhookSettings,
     /// Kept so the database lives as long as the app.
     _database: TestDatabase,
@@ -257,6 +260,7 @@ impl TestApp {
         let services = Services {
             keys: keys.clone(),
             metrics: std::sync::Arc::new(coupons::metrics::Metrics::new(&rules)),
+            sealer: test_sealer(),
             db: db.clone(),
             coupon_defaults: coupons::service::coupons::CouponDefaults {
                 expiration_days: options.default_expiration_days,
@@ -289,15 +293,17 @@ impl TestApp {
             .with_key_cache(keys.clone());
         let webhook_settings = options.webhooks.unwrap_or_default();
         let http = options.http.clone().unwrap_or_default();
-        let background = start_background(
-            &db,
-            &services.events,
-            &services.jobs,
-            !options.without_job_worker,
-            &database.url,
-            &keys,
-            webhook_settings,
-        );
+        let background = (!options.without_background).then(|| {
+            start_background(
+                &db,
+                &services.events,
+                &services.jobs,
+                !options.without_job_worker,
+                &database.url,
+                &keys,
+                webhook_settings,
+            )
+        });
         Some(Self {
             _background: background,
             webhook_settings,
@@ -390,6 +396,7 @@ impl TestApp {
         let services = Services {
             keys: keys.clone(),
             metrics: std::sync::Arc::new(coupons::metrics::Metrics::new(&self.rules)),
+            sealer: test_sealer(),
             db: db.clone(),
             coupon_defaults: Default::default(),
             checkout: CheckoutSettings {
@@ -585,9 +592,23 @@ fn start_background(
             events.clone(),
             listen,
         ))),
-        _webhooks: coupons::webhooks::WebhookWorker::start(db.clone(), events, webhooks),
+        _webhooks: coupons::webhooks::WebhookWorker::start(
+            db.clone(),
+            events,
+            webhooks,
+            test_sealer(),
+        ),
         _jobs: with_jobs.then(|| start_job_worker(db, jobs)),
     }
+}
+
+/// The master key of the tests' in-process instances.
+pub const TEST_MASTER_KEY: [u8; 32] = [42; 32];
+
+/// The sealer of the tests' in-process instances (all of them share the key, as the
+/// instances of one deployment do).
+pub fn test_sealer() -> std::sync::Arc<coupons::seal::Sealer> {
+    std::sync::Arc::new(coupons::seal::Sealer::new(&TEST_MASTER_KEY, &[]))
 }
 
 /// Starts a bulk-job worker for `db`, as an instance would.

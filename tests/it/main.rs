@@ -38,6 +38,7 @@ mod reports;
 mod rest;
 mod rules;
 mod schema;
+mod secrets;
 mod security;
 mod statements;
 mod subscriptions;

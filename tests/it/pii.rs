@@ -16,6 +16,7 @@ use crate::harness::{Backend, TestDatabase};
 use crate::process::{BIN, Process};
 const ADMIN_KEY: &str = "admin-key-for-the-pii-test-0123456789abcdef";
 const SECRET: &str = "customer-hash-secret-for-the-pii-test-0123456789";
+const MASTER_KEY: &str = "0000000000000000000000000000000000000000000000000000000000000001";
 
 /// The binary in production mode, with the most verbose logs (JSON).
 fn start(database_url: &str) -> Process {
@@ -24,6 +25,7 @@ fn start(database_url: &str) -> Process {
         &[
             ("COUPONS_ENV", "production"),
             ("COUPONS_SECRET", SECRET),
+            ("COUPONS_MASTER_KEY", MASTER_KEY),
             ("COUPONS_ADMIN_KEY", ADMIN_KEY),
             ("COUPONS_LOG_FORMAT", "json"),
             ("COUPONS_SWEEP_SECONDS", "1"),
@@ -278,8 +280,8 @@ async fn no_raw_email_or_key_in_logs_or_database_postgres() {
     no_raw_email_or_key_in_logs_or_database(Backend::Postgres).await;
 }
 
-/// Production mode refuses to start without `COUPONS_SECRET`; development generates one
-/// and keeps it.
+/// Production mode refuses to start without `COUPONS_SECRET` or without a master key,
+/// creating nothing; development generates the secret and keeps it.
 #[test]
 fn production_requires_the_secret() {
     let path = std::env::temp_dir().join(format!("coupons-prod-{}.db", std::process::id()));
@@ -290,6 +292,7 @@ fn production_requires_the_secret() {
         .env("DATABASE_URL", &url)
         .env("COUPONS_BIND", "127.0.0.1:0")
         .env("COUPONS_ENV", "production")
+        .env("COUPONS_MASTER_KEY", MASTER_KEY)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .output()
@@ -304,6 +307,23 @@ fn production_requires_the_secret() {
         !path.exists(),
         "nothing is created before the configuration is checked"
     );
+    // Nor without a master key for the secrets at rest.
+    let out = Command::new(BIN)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &url)
+        .env("COUPONS_BIND", "127.0.0.1:0")
+        .env("COUPONS_ENV", "production")
+        .env("COUPONS_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("COUPONS_ENV=production requires COUPONS_MASTER_KEY"),
+        "{err}"
+    );
+    assert!(!path.exists(), "nothing is created without the master key");
     let out = Command::new(BIN)
         .args(["serve", "--env", "staging"])
         .env("DATABASE_URL", &url)

@@ -24,7 +24,8 @@
 //!
 //! This file reads the flags and hands over to the mode's module: `load` (the default,
 //! with its raw-SQL baselines in `baseline`), `enumeration`, `webhooks`, `generate` and
-//! `report`; `server`, `scratch` and `stats` are what the modes share.
+//! `report`; `server`, `scratch` and `stats` are what the modes share, and `ping` the
+//! minimal GraphQL server the load mode measures as the HTTP+GraphQL ceiling.
 #![expect(
     clippy::print_stderr,
     reason = "progress of a command-line tool goes to stderr"
@@ -38,6 +39,7 @@ mod baseline;
 mod enumeration;
 mod generate;
 mod load;
+mod ping;
 mod report;
 mod scratch;
 mod server;
@@ -89,11 +91,21 @@ struct Args {
     /// coupon, beside the raw SQL of its largest aggregate.
     #[arg(long)]
     report: Option<usize>,
+    /// After the scenarios, add this many codes with `generateCodes` and measure
+    /// validate and redeem-many again (0: leave the catalogue rows out).
+    #[arg(long, default_value_t = 1_000_000)]
+    catalogue: usize,
+    /// Serve the `{ ping }` ceiling server (the load mode starts it itself).
+    #[arg(long, hide = true)]
+    serve_ping: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.serve_ping {
+        return ping::serve().await;
+    }
     if let Some(count) = args.generate {
         return generate::run(&args, count).await;
     }

@@ -23,14 +23,29 @@ impl Server {
     /// Starts `binary` on `database_url` with a pool of `pool` connections and waits
     /// until it listens.
     pub async fn start(binary: &Path, database_url: &str, pool: usize) -> anyhow::Result<Self> {
-        let mut child = tokio::process::Command::new(binary)
+        let mut command = tokio::process::Command::new(binary);
+        command
             // Timing, not throttling, is measured: no lockouts.
             .env("COUPONS_STOREFRONT_ATTEMPT_LIMITS", "key=0,ip=0,customer=0")
             .env("DATABASE_URL", database_url)
             .env("COUPONS_BIND", "127.0.0.1:0")
             .env("COUPONS_ADMIN_KEY", ADMIN_KEY)
             .env("COUPONS_DB_POOL_SIZE", pool.to_string())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn");
+        Self::spawn(command, binary).await
+    }
+
+    /// Starts the `{ ping }` server (this benchmark's own binary, see `ping.rs`).
+    pub async fn start_ping() -> anyhow::Result<Self> {
+        let me = std::env::current_exe()?;
+        let mut command = tokio::process::Command::new(&me);
+        command.arg("--serve-ping");
+        Self::spawn(command, &me).await
+    }
+
+    /// Runs `command` and waits for the address it prints.
+    async fn spawn(mut command: tokio::process::Command, binary: &Path) -> anyhow::Result<Self> {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
@@ -109,6 +124,20 @@ impl Server {
             fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
         // USER_HZ is 100 on Linux whatever the kernel's own tick rate.
         Some(Duration::from_millis(ticks * 10))
+    }
+
+    /// The server's resident memory now, in MiB (`VmRSS` of `/proc/<pid>/status`).
+    pub fn rss_mib(&self) -> Option<f64> {
+        let pid = self.child.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()?;
+        Some(kib / 1024.0)
     }
 
     /// Stops the server with SIGTERM and waits for it to exit.
