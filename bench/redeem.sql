@@ -8,8 +8,7 @@
 BEGIN;
 INSERT INTO idempotency_keys (scope, key, request_hash, response, created_at, expires_at)
   VALUES ('baseline', :client_id || '-' || :k, 'h', 'null', now(), now() + interval '1 day') ON CONFLICT DO NOTHING;
-SELECT coupon_id FROM coupon_codes WHERE code = 'BENCH-' || :c LIMIT 1;
-UPDATE coupons SET updated_at = updated_at WHERE id = :c RETURNING *;
+UPDATE coupons SET updated_at = updated_at WHERE id IN (SELECT coupon_id FROM coupon_codes WHERE code = 'BENCH-' || :c) RETURNING *;
 UPDATE redemptions SET status = 'EXPIRED', holds_use = false, closed_at = now(), updated_at = now()
   WHERE coupon_id = :c AND status = 'RESERVED' AND reserved_until <= now() RETURNING code_id;
 SELECT * FROM coupon_codes WHERE code = 'BENCH-' || :c LIMIT 1;

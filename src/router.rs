@@ -507,7 +507,7 @@ pub fn unreadable_body(rejection: &BytesRejection, settings: &HttpSettings) -> R
 /// The HTTP status of a refusal of a whole call.
 fn status_of(e: &ApiError) -> StatusCode {
     match e {
-        ApiError::Timeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        ApiError::Timeout { .. } | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     }

@@ -98,6 +98,9 @@ pub enum ApiError {
     },
     /// A browser page from an origin not in `COUPONS_CORS_ORIGINS` opened a WebSocket.
     OriginNotAllowed,
+    /// The database is out of reach (restarting, failing over): nothing was done that
+    /// a retry with the same idempotency key would not find; try again shortly.
+    Unavailable,
     /// A server fault; details are in the server log only.
     Internal,
 }
@@ -123,6 +126,7 @@ impl ApiError {
             Self::TooManyConnections { .. } => "TOO_MANY_CONNECTIONS",
             Self::SubscriberLagged { .. } => "SUBSCRIBER_LAGGED",
             Self::OriginNotAllowed => "ORIGIN_NOT_ALLOWED",
+            Self::Unavailable => "SERVICE_UNAVAILABLE",
             Self::Internal => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -181,6 +185,9 @@ impl ApiError {
             Self::OriginNotAllowed => {
                 "pages from this origin may not call the service (COUPONS_CORS_ORIGINS)".into()
             }
+            Self::Unavailable => {
+                "the database is out of reach for a moment; retry (with the same idempotency key for a change)".into()
+            }
             Self::Internal => "internal server error".into(),
         }
     }
@@ -189,6 +196,7 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Self::Throttled { retry_after_secs } => Some(*retry_after_secs),
+            Self::Unavailable => Some(1),
             _ => None,
         }
     }
@@ -201,6 +209,17 @@ impl ApiError {
             ext.set("retryAfter", secs);
         }
         ext
+    }
+
+    /// A storage fault for the client: [`ApiError::Unavailable`] when the database is
+    /// out of reach (logged as a warning), else [`ApiError::Internal`].
+    pub fn storage(fault: &StorageError) -> Self {
+        if fault.is_unavailable() {
+            tracing::warn!(error = %fault, "database unavailable");
+            Self::Unavailable
+        } else {
+            Self::internal(fault)
+        }
     }
 
     /// Logs a fault with its whole chain and returns the redacted error for the client.
@@ -675,7 +694,7 @@ pub fn user_errors(e: ServiceError, id_field: &str) -> Result<Vec<UserError>, Ap
             UserErrorCode::HasRedemptions,
             "this coupon has been redeemed and cannot be deleted; archive it with setCouponStatus instead",
         )]),
-        ServiceError::Storage(fault) => Err(ApiError::internal(&fault)),
+        ServiceError::Storage(fault) => Err(ApiError::storage(&fault)),
         ServiceError::Throttled(t) => Err(ApiError::Throttled {
             retry_after_secs: t.retry_after_secs,
         }),
@@ -690,7 +709,7 @@ impl From<&ServiceError> for ApiError {
     /// payload has no place for): faults only are expected.
     fn from(e: &ServiceError) -> Self {
         match e {
-            ServiceError::Storage(fault) => ApiError::internal(fault),
+            ServiceError::Storage(fault) => ApiError::storage(fault),
             ServiceError::Throttled(t) => ApiError::Throttled {
                 retry_after_secs: t.retry_after_secs,
             },
@@ -733,7 +752,7 @@ impl From<PeriodError> for ApiError {
 impl From<StorageError> for ApiError {
     /// A stored row that cannot be read back: a fault.
     fn from(e: StorageError) -> Self {
-        Self::internal(&e)
+        Self::storage(&e)
     }
 }
 

@@ -67,6 +67,27 @@ async fn lock_coupon(c: &mut Conn<'_>, coupon_id: i64) -> Result<StoredCoupon, S
     })
 }
 
+/// Locks the coupon that owns `code` for the rest of the transaction and reads it, in
+/// one statement (the code's owner found inside the locking update); `None` when no
+/// coupon has the code.
+async fn lock_code_owner(
+    c: &mut Conn<'_>,
+    code: &CouponCode,
+) -> Result<Option<StoredCoupon>, StorageError> {
+    on_backend!(c, |conn| {
+        use schema::coupon_codes::dsl as cc;
+        use schema::coupons::dsl as lc;
+        let owner = cc::coupon_codes
+            .filter(cc::code.eq(code.as_str()))
+            .select(cc::coupon_id);
+        Ok(diesel::update(lc::coupons.filter(lc::id.eq_any(owner)))
+            .set(lc::updated_at.eq(lc::updated_at))
+            .get_result(conn)
+            .await
+            .optional()?)
+    })
+}
+
 /// Locks a campaign row for the rest of the transaction and reads it. Always taken
 /// after the coupon's lock.
 async fn lock_campaign(c: &mut Conn<'_>, campaign_id: i64) -> Result<StoredCampaign, StorageError> {
@@ -685,10 +706,11 @@ pub async fn lock_code(
     code: &CouponCode,
     now: DateTime<Utc>,
 ) -> Result<Option<(FoundCode, Vec<i64>)>, StorageError> {
-    let Some(coupon_id) = code_owner(c, code).await? else {
+    let Some(coupon) = lock_code_owner(c, code).await? else {
         return Ok(None);
     };
-    let coupon = lock_coupon(c, coupon_id).await?.into_domain()?;
+    let coupon = coupon.into_domain()?;
+    let coupon_id = coupon.id.0;
     let row = code_row(c, code.as_str()).await?;
     // Read under the lock, `reserved_count` says whether there is anything to expire.
     let expired = if coupon.reserved_count > 0 {

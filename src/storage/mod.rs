@@ -176,6 +176,39 @@ pub enum StorageError {
     Database(DieselError),
 }
 
+impl StorageError {
+    /// Whether the database is out of reach rather than the request wrong: no
+    /// connection to be had, a connection lost mid-request, a server shutting down,
+    /// starting up or read-only (a standby after a failover, before the pool finds the
+    /// new primary), a SQLite file locked past the busy timeout. A retry shortly after
+    /// may succeed; the transaction it was in did not commit.
+    pub fn is_unavailable(&self) -> bool {
+        use DatabaseErrorKind as K;
+        match self {
+            Self::Pool(_) => true,
+            Self::Database(DieselError::DatabaseError(kind, info)) => match kind {
+                K::ClosedConnection | K::UnableToSendCommand | K::ReadOnlyTransaction => true,
+                K::Unknown => {
+                    let message = info.message();
+                    [
+                        "terminating connection",
+                        "the database system is",
+                        "connection closed",
+                        "server closed the connection",
+                        "database is locked",
+                        "recovery is in progress",
+                    ]
+                    .iter()
+                    .any(|m| message.contains(m))
+                }
+                _ => false,
+            },
+            Self::Database(DieselError::BrokenTransactionManager) => true,
+            _ => false,
+        }
+    }
+}
+
 impl From<DieselError> for StorageError {
     fn from(e: DieselError) -> Self {
         match e {
@@ -290,10 +323,27 @@ impl Db {
         }
     }
 
-    /// Checks that the database answers.
+    /// Checks that the database answers and takes writes (on PostgreSQL, that the
+    /// server reached is a primary, not a standby in recovery).
     pub async fn ping(&self) -> Result<(), StorageError> {
         match self {
-            Self::Postgres(pool) => pool.get().await?.batch_execute("SELECT 1").await?,
+            Self::Postgres(pool) => {
+                use diesel_async::RunQueryDsl as _;
+                let mut conn = pool.get().await?;
+                let standby: bool = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "pg_is_in_recovery()",
+                ))
+                .get_result(&mut conn)
+                .await?;
+                if standby {
+                    return Err(StorageError::Database(DieselError::DatabaseError(
+                        DatabaseErrorKind::ReadOnlyTransaction,
+                        Box::new(
+                            "the database reached is a standby: it takes no writes".to_owned(),
+                        ),
+                    )));
+                }
+            }
             Self::Sqlite(pool) => pool.get().await?.batch_execute("SELECT 1").await?,
         }
         Ok(())

@@ -24,6 +24,7 @@ mod currencies;
 mod differential;
 mod docs;
 mod events;
+mod failover;
 mod fuzz;
 mod graphql_http;
 mod jobs;

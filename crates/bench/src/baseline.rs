@@ -101,8 +101,7 @@ pub fn sqlite_loop(
             format!(
                 "BEGIN IMMEDIATE; \
                  INSERT INTO idempotency_keys (scope, key, request_hash, response, created_at, expires_at) VALUES ('baseline', '{key}', 'h', 'null', {now}, {now}) ON CONFLICT DO NOTHING; \
-                 SELECT coupon_id FROM coupon_codes WHERE code = 'BENCH-{c}' LIMIT 1; \
-                 UPDATE coupons SET updated_at = updated_at WHERE id = {c} RETURNING *; \
+                 UPDATE coupons SET updated_at = updated_at WHERE id IN (SELECT coupon_id FROM coupon_codes WHERE code = 'BENCH-{c}') RETURNING *; \
                  UPDATE redemptions SET status = 'EXPIRED', holds_use = 0, closed_at = {now}, updated_at = {now} WHERE coupon_id = {c} AND status = 'RESERVED' AND reserved_until <= {now} RETURNING code_id; \
                  SELECT * FROM coupon_codes WHERE code = 'BENCH-{c}' LIMIT 1; \
                  SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.combines_with, c.priority, c.target, r.lines FROM redemptions r JOIN coupons c ON c.id = r.coupon_id WHERE r.order_id = 'o-{key}' AND r.holds_use AND (r.status <> 'RESERVED' OR r.reserved_until > {now}); \
