@@ -74,6 +74,13 @@ impl AnswerType {
 
     /// Writes one answer: its status, its type and the body.
     pub fn single(self, response: &Response) -> axum::response::Response {
+        if found_no_database(response) {
+            let mut answer = self.body(StatusCode::SERVICE_UNAVAILABLE, &Answer::from(response));
+            answer
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, 1.into());
+            return answer;
+        }
         let status = if self == Self::GraphqlResponse && never_ran(response) {
             StatusCode::BAD_REQUEST
         } else {
@@ -119,6 +126,24 @@ pub fn is_json_request(headers: &HeaderMap) -> bool {
         && media
             .get_param(mime::CHARSET)
             .is_none_or(|c| c == mime::UTF_8)
+}
+
+/// Whether an answer holds nothing because the database was out of reach: no field got
+/// a value, and an error says `SERVICE_UNAVAILABLE`. It is sent as `503` with
+/// `Retry-After`, so that clients and proxies retry it as they retry any 503.
+pub fn found_no_database(response: &Response) -> bool {
+    let nothing = match &response.data {
+        Value::Null => true,
+        Value::Object(fields) => fields.values().all(|v| *v == Value::Null),
+        _ => false,
+    };
+    nothing
+        && response.errors.iter().any(|e| {
+            e.extensions
+                .as_ref()
+                .and_then(|ext| ext.get("code"))
+                .is_some_and(|code| *code == Value::from("SERVICE_UNAVAILABLE"))
+        })
 }
 
 /// Whether an answer is to a request that never ran: no data, and only errors that

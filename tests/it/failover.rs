@@ -96,8 +96,8 @@ impl Cluster {
         dir
     }
 
-    /// A new primary, listening on 127.0.0.1 only; with `standby`, commits wait for it.
-    fn primary(bin: &Path, synchronous_standby: Option<&str>) -> Self {
+    /// A new primary, listening on 127.0.0.1 only.
+    fn primary(bin: &Path) -> Self {
         let data = Self::directory("primary").join("data");
         let data_s = data.to_str().unwrap();
         Self::run(
@@ -106,13 +106,10 @@ impl Cluster {
             &["-D", data_s, "--auth=trust", "-U", "postgres", "--no-sync"],
         );
         let port = free_port();
-        let mut conf = format!(
+        let conf = format!(
             "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nwal_level = replica\nmax_wal_senders = 4\nfsync = off\n",
             data.parent().unwrap().display()
         );
-        if let Some(name) = synchronous_standby {
-            conf.push_str(&format!("synchronous_standby_names = '{name}'\n"));
-        }
         std::fs::OpenOptions::new()
             .append(true)
             .open(data.join("postgresql.conf"))
@@ -179,6 +176,49 @@ impl Cluster {
 
     fn start(&self) {
         self.ctl(&["start"]);
+    }
+
+    /// Runs SQL on the server (as `postgres`, over TCP); what it printed.
+    fn sql(&self, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-tAc",
+                sql,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Makes commits wait for the standby `name` (synchronous replication), once it is
+    /// streaming.
+    fn wait_for_standby(&self, name: &str) {
+        self.sql(&format!(
+            "ALTER SYSTEM SET synchronous_standby_names = '{name}'"
+        ));
+        self.sql("SELECT pg_reload_conf()");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let query = format!(
+            "SELECT count(*) FROM pg_stat_replication WHERE application_name = '{name}' AND sync_state = 'sync'"
+        );
+        while self.sql(&query) != "1" {
+            assert!(
+                Instant::now() < deadline,
+                "the standby is not streaming synchronously"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn url(&self, database: &str) -> String {
@@ -359,7 +399,7 @@ async fn create_coupon(server: &Process) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_rides_out_a_postgres_restart() {
     let Some(bin) = server_programs() else { return };
-    let pg = Cluster::primary(&bin, None);
+    let pg = Cluster::primary(&bin);
     Cluster::run(
         &bin,
         "createdb",
@@ -405,7 +445,7 @@ async fn the_service_rides_out_a_postgres_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_follows_a_failover_to_the_promoted_standby() {
     let Some(bin) = server_programs() else { return };
-    let primary = Cluster::primary(&bin, Some("standby1"));
+    let primary = Cluster::primary(&bin);
     Cluster::run(
         &bin,
         "createdb",
@@ -420,6 +460,7 @@ async fn the_service_follows_a_failover_to_the_promoted_standby() {
         ],
     );
     let standby = Cluster::standby_of(&primary, "standby1");
+    primary.wait_for_standby("standby1");
     let url = format!(
         "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/coupons?target_session_attrs=read-write",
         primary.port, standby.port
