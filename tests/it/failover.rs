@@ -251,7 +251,7 @@ struct Seen {
 fn start_load(
     base: &str,
     tasks: usize,
-    stop: Arc<AtomicBool>,
+    stop: &Arc<AtomicBool>,
 ) -> (Arc<Mutex<Seen>>, Vec<tokio::task::JoinHandle<()>>) {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let client = reqwest::Client::builder()
@@ -417,7 +417,7 @@ async fn the_service_rides_out_a_postgres_restart() {
     let server = Process::start(&url, &[("COUPONS_ADMIN_KEY", ADMIN)]);
     create_coupon(&server).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let (seen, load) = start_load(&server.base, 8, stop.clone());
+    let (seen, load) = start_load(&server.base, 8, &stop);
     tokio::time::sleep(Duration::from_secs(2)).await;
     pg.ctl(&["-m", "fast", "stop"]);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -468,7 +468,7 @@ async fn the_service_follows_a_failover_to_the_promoted_standby() {
     let server = Process::start(&url, &[("COUPONS_ADMIN_KEY", ADMIN)]);
     create_coupon(&server).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let (seen, load) = start_load(&server.base, 8, stop.clone());
+    let (seen, load) = start_load(&server.base, 8, &stop);
     tokio::time::sleep(Duration::from_secs(2)).await;
     primary.ctl(&["-m", "immediate", "stop"]);
     tokio::time::sleep(Duration::from_millis(500)).await;
