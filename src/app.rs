@@ -82,11 +82,10 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         // The connection below reports it, in its own words.
         Err(CreateDatabaseError::Other(_)) => {}
     }
-    let db = Db::connect(
-        &config.database.database_url,
-        config.database.pool_options(),
-    )
-    .with_context(|| format!("opening {}", redact_url(&config.database.database_url)))?;
+    let db = config
+        .database
+        .open()
+        .with_context(|| format!("opening {}", redact_url(&config.database.database_url)))?;
     let applied = db.run_migrations().await.context("running migrations")?;
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "applied migrations");

@@ -19,6 +19,10 @@ pub struct DatabaseConfig {
     /// Database URL: `sqlite://PATH` (created if missing) or `postgres://USER@HOST:PORT/DB`.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://coupons.db")]
     pub database_url: String,
+    /// A PostgreSQL replica for reports, exports and reconciliation (`postgres://…`);
+    /// unset: they read the primary.
+    #[arg(long, env = "COUPONS_READ_DATABASE_URL")]
+    pub read_database_url: Option<String>,
     /// Most database connections this instance holds open.
     #[arg(long, env = "COUPONS_DB_POOL_SIZE", default_value_t = 10,
           value_parser = clap::value_parser!(u16).range(1..))]
@@ -26,6 +30,15 @@ pub struct DatabaseConfig {
 }
 
 impl DatabaseConfig {
+    /// Opens the database pool, with the read replica when one is configured.
+    pub fn open(&self) -> Result<crate::storage::Db, crate::storage::StorageError> {
+        let db = crate::storage::Db::connect(&self.database_url, self.pool_options())?;
+        match &self.read_database_url {
+            Some(url) => db.with_replica(url, self.pool_options()),
+            None => Ok(db),
+        }
+    }
+
     /// Pool settings derived from this configuration.
     pub fn pool_options(&self) -> PoolOptions {
         PoolOptions {

@@ -294,7 +294,8 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 }
 
 async fn connect(database: &DatabaseConfig) -> anyhow::Result<Db> {
-    Db::connect(&database.database_url, database.pool_options())
+    database
+        .open()
         .with_context(|| format!("opening {}", redact_url(&database.database_url)))
 }
 

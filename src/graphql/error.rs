@@ -805,7 +805,7 @@ mod tests {
 
     #[test]
     fn service_errors_outside_payloads_map_to_codes() {
-        let fault = || ServiceError::Storage(StorageError::Pool("pool".into()));
+        let fault = || ServiceError::Storage(StorageError::Migration("fault".into()));
         let cases = [
             (ServiceError::Invalid(Invalid(Vec::new())), "BAD_USER_INPUT"),
             (ServiceError::CouponNotFound, "BAD_USER_INPUT"),
@@ -821,9 +821,14 @@ mod tests {
         let shared = ApiError::from(Arc::new(fault()));
         assert_eq!(shared.code(), "INTERNAL_SERVER_ERROR");
         assert_eq!(shared.message(), "internal server error");
-        let stored = ApiError::from(StorageError::Pool("secret".into()));
+        let stored = ApiError::from(StorageError::Migration("secret".into()));
         assert_eq!(stored.code(), "INTERNAL_SERVER_ERROR");
         assert!(!stored.message().contains("secret"));
+        // A database out of reach is a 503 to retry, not a fault.
+        let away = ApiError::from(ServiceError::Storage(StorageError::Pool("secret".into())));
+        assert_eq!(away.code(), "SERVICE_UNAVAILABLE");
+        assert_eq!(away.retry_after(), Some(1));
+        assert!(!away.message().contains("secret"));
     }
 
     #[test]
@@ -877,6 +882,7 @@ mod tests {
                 ApiError::SubscriberLagged { missed: 1 },
                 "SUBSCRIBER_LAGGED",
             ),
+            (ApiError::Unavailable, "SERVICE_UNAVAILABLE"),
             (ApiError::Internal, "INTERNAL_SERVER_ERROR"),
         ];
         for (e, code) in cases {
@@ -889,7 +895,7 @@ mod tests {
 
     #[test]
     fn faults_are_redacted() {
-        let fault = StorageError::Pool("secret detail".into());
+        let fault = StorageError::Migration("secret detail".into());
         let err = user_errors(ServiceError::Storage(fault), "id").unwrap_err();
         assert_eq!(err.code(), "INTERNAL_SERVER_ERROR");
         assert!(!err.message().contains("secret"));

@@ -170,8 +170,10 @@ pub fn export_codes(db: Db, coupon: CouponId) -> impl Stream<Item = Result<Vec<u
         move |after| {
             let db = db.clone();
             async move {
-                db.read(async move |mut c| coupons::codes(&mut c, coupon, after, EXPORT_PAGE).await)
-                    .await
+                db.read_long(async move |mut c| {
+                    coupons::codes(&mut c, coupon, after, EXPORT_PAGE).await
+                })
+                .await
             }
         },
         |c: &StoredCode| c.id,
@@ -191,7 +193,7 @@ pub fn export_redemptions(
             let (db, filter) = (db.clone(), filter.clone());
             async move {
                 let filter = &filter;
-                db.read(async move |mut c| {
+                db.read_long(async move |mut c| {
                     redemptions::export_redemptions(&mut c, filter, after, EXPORT_PAGE).await
                 })
                 .await

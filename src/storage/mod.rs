@@ -119,9 +119,43 @@ impl diesel_async::sync_connection_wrapper::SpawnBlocking for SqliteRunner {
 #[derive(Clone)]
 pub enum Db {
     /// PostgreSQL (`postgres://…`), for production and several instances.
-    Postgres(Pool<AsyncPgConnection>),
+    Postgres(PgPool),
     /// SQLite (`sqlite://path`), the zero-setup default; one instance.
     Sqlite(SqlitePool),
+}
+
+/// PostgreSQL connections: the primary's, and a replica's for the long reads (reports,
+/// exports, reconciliation) when one is given.
+#[derive(Clone)]
+pub struct PgPool {
+    primary: Pool<AsyncPgConnection>,
+    replica: Option<Pool<AsyncPgConnection>>,
+}
+
+impl PgPool {
+    /// A connection to the primary.
+    pub async fn get(
+        &self,
+    ) -> Result<deadpool::managed::Object<AsyncDieselConnectionManager<AsyncPgConnection>>, PoolError>
+    {
+        self.primary.get().await
+    }
+
+    /// The primary pool's state.
+    pub fn status(&self) -> deadpool::Status {
+        self.primary.status()
+    }
+}
+
+/// A PostgreSQL pool for `url`.
+fn pg_pool(url: &str, options: PoolOptions) -> Result<Pool<AsyncPgConnection>, StorageError> {
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    // The default, `Verified`, sends `SELECT 1` on every checkout from the pool: a
+    // round trip per query. A broken connection is dropped when it comes back (a
+    // connection the server closed is known as closed) or shows on first use.
+    config.recycling_method = RecyclingMethod::Fast;
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
+    pool(manager, options)
 }
 
 /// SQLite connections, and the gate that lets one write transaction in at a time.
@@ -254,13 +288,10 @@ impl Db {
     /// (`sqlite:PATH` too). The SQLite file is created if missing.
     pub fn connect(url: &str, options: PoolOptions) -> Result<Self, StorageError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let mut config = ManagerConfig::<AsyncPgConnection>::default();
-            // The default, `Verified`, sends `SELECT 1` on every checkout from the pool:
-            // a round trip per query. A broken connection shows on first use instead.
-            config.recycling_method = RecyclingMethod::Fast;
-            let manager =
-                AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
-            return Ok(Self::Postgres(pool(manager, options)?));
+            return Ok(Self::Postgres(PgPool {
+                primary: pg_pool(url, options)?,
+                replica: None,
+            }));
         }
         let path = url
             .strip_prefix("sqlite://")
@@ -291,8 +322,24 @@ impl Db {
         }))
     }
 
+    /// Sends the long reads ([`Db::read_long`]) to the PostgreSQL replica at `url`
+    /// (`COUPONS_READ_DATABASE_URL`). Only for PostgreSQL.
+    pub fn with_replica(self, url: &str, options: PoolOptions) -> Result<Self, StorageError> {
+        match self {
+            Self::Postgres(pools) if url.starts_with("postgres") => Ok(Self::Postgres(PgPool {
+                replica: Some(pg_pool(url, options)?),
+                ..pools
+            })),
+            _ => Err(StorageError::UnsupportedUrl(format!(
+                "{url}: a read replica is for PostgreSQL, with a postgres:// URL"
+            ))),
+        }
+    }
+
     /// Like [`Db::read`], for work that may read a large part of the database (reports,
-    /// reconciliation): on SQLite its statements run on the blocking pool, not inline.
+    /// exports, reconciliation, the metrics' levels): on PostgreSQL it runs on the read
+    /// replica when one is given; on SQLite its statements run on the blocking pool, not
+    /// inline.
     pub async fn read_long<'a, T, F>(&'a self, work: F) -> Result<T, StorageError>
     where
         for<'c> F: AsyncFnOnce(Conn<'c>) -> Result<T, StorageError>
@@ -302,6 +349,13 @@ impl Db {
         T: Send + 'a,
     {
         match self {
+            Self::Postgres(PgPool {
+                replica: Some(replica),
+                ..
+            }) => {
+                let mut pooled = replica.get().await?;
+                work(Conn::Postgres(&mut pooled)).await
+            }
             Self::Postgres(_) => self.read(work).await,
             Self::Sqlite(_) => LONG.scope((), self.read(work)).await,
         }

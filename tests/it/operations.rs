@@ -81,3 +81,52 @@ async fn a_revoked_key_is_refused_by_every_instance_within_a_second_sqlite() {
 async fn a_revoked_key_is_refused_by_every_instance_within_a_second_postgres() {
     a_revoked_key_is_refused_by_every_instance_within_a_second(Backend::Postgres).await;
 }
+
+/// With a read replica (`COUPONS_READ_DATABASE_URL`), the long reads (reports, exports,
+/// reconciliation, the metrics' levels) go to it and everything else to the primary. A
+/// second, empty database stands in for the replica, so where each read went shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_reads_go_to_the_read_replica() {
+    use coupons::storage::{Db, PoolOptions, events::last_event_id};
+    let Some(app) = crate::harness::TestApp::with(Backend::Postgres, Default::default()).await
+    else {
+        return;
+    };
+    let Some(other) = TestDatabase::new(Backend::Postgres).await else {
+        return;
+    };
+    let options = PoolOptions {
+        max_size: 2,
+        wait_timeout: Duration::from_secs(10),
+    };
+    Db::connect(&other.url, options)
+        .unwrap()
+        .run_migrations()
+        .await
+        .unwrap();
+    crate::coupons::create(
+        &app,
+        json!({ "name": "Primary only", "code": "PRIMARY", "discount": { "percentage": "5" } }),
+    )
+    .await;
+    let db = Db::connect(app.database_url(), options)
+        .unwrap()
+        .with_replica(&other.url, options)
+        .unwrap();
+    let on_primary = db
+        .read(async |mut c| last_event_id(&mut c).await)
+        .await
+        .unwrap();
+    let on_replica = db
+        .read_long(async |mut c| last_event_id(&mut c).await)
+        .await
+        .unwrap();
+    assert!(on_primary > 0);
+    assert_eq!(on_replica, 0, "the long read went to the primary");
+    let levels = coupons::storage::levels::read(&db).await.unwrap();
+    assert_eq!(levels.last_event, 0);
+
+    let sqlite = Db::connect("sqlite://replica-test.db", options).unwrap();
+    assert!(sqlite.with_replica(&other.url, options).is_err());
+    let _ = std::fs::remove_file("replica-test.db");
+}
