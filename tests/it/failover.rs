@@ -347,6 +347,29 @@ async fn stored_orders(url: &str) -> Vec<String> {
     rows.into_iter().map(|r| r.order_id).collect()
 }
 
+/// Lets the load run 2 s more after the recovery, stops it, and checks the database at
+/// `url` (see [`check_after`]); the outage must have been felt.
+async fn finish(
+    stop: &AtomicBool,
+    load: Vec<tokio::task::JoinHandle<()>>,
+    seen: &Mutex<Seen>,
+    url: &str,
+) {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in load {
+        task.await.unwrap();
+    }
+    let seen = seen.lock().await;
+    eprintln!(
+        "{} redeemed, {} answers 503 meanwhile",
+        seen.redeemed.len(),
+        seen.refusals.len()
+    );
+    assert!(!seen.refusals.is_empty(), "the outage was not felt");
+    check_after(url, &seen).await;
+}
+
 /// Every answered redemption is stored exactly once, nothing else is, the refusals
 /// meanwhile were all 503 `SERVICE_UNAVAILABLE`, and the counters reconcile.
 async fn check_after(url: &str, seen: &Seen) {
@@ -425,19 +448,8 @@ async fn the_service_rides_out_a_postgres_restart() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     pg.start();
     let recovered = until_ready(&server.base, Duration::from_secs(10)).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    stop.store(true, Ordering::Relaxed);
-    for task in load {
-        task.await.unwrap();
-    }
-    let seen = seen.lock().await;
-    eprintln!(
-        "restart: ready {recovered:?} after the start; {} redeemed, {} answers 503 meanwhile",
-        seen.redeemed.len(),
-        seen.refusals.len()
-    );
-    assert!(!seen.refusals.is_empty(), "the restart was not felt");
-    check_after(&url, &seen).await;
+    eprintln!("restart: ready {recovered:?} after the start");
+    finish(&stop, load, &seen, &url).await;
 }
 
 /// A primary with a synchronous standby; the primary stopped hard and the standby
@@ -478,17 +490,6 @@ async fn the_service_follows_a_failover_to_the_promoted_standby() {
     );
     standby.ctl(&["promote"]);
     let recovered = until_ready(&server.base, Duration::from_secs(10)).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    stop.store(true, Ordering::Relaxed);
-    for task in load {
-        task.await.unwrap();
-    }
-    let seen = seen.lock().await;
-    eprintln!(
-        "failover: ready {recovered:?} after the promotion; {} redeemed, {} answers 503 meanwhile",
-        seen.redeemed.len(),
-        seen.refusals.len()
-    );
-    assert!(!seen.refusals.is_empty(), "the failover was not felt");
-    check_after(&standby.url("coupons"), &seen).await;
+    eprintln!("failover: ready {recovered:?} after the promotion");
+    finish(&stop, load, &seen, &standby.url("coupons")).await;
 }

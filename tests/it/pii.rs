@@ -280,25 +280,30 @@ async fn no_raw_email_or_key_in_logs_or_database_postgres() {
     no_raw_email_or_key_in_logs_or_database(Backend::Postgres).await;
 }
 
+/// What a production start on `url` with `env` printed to stderr; it must fail.
+fn refused_production_start(url: &str, env: &[(&str, &str)]) -> String {
+    let out = Command::new(BIN)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", url)
+        .env("COUPONS_BIND", "127.0.0.1:0")
+        .env("COUPONS_ENV", "production")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Production mode refuses to start without `COUPONS_SECRET` or without a master key,
 /// creating nothing; development generates the secret and keeps it.
 #[test]
 fn production_requires_the_secret() {
     let path = std::env::temp_dir().join(format!("coupons-prod-{}.db", std::process::id()));
     let url = format!("sqlite://{}", path.display());
-    let out = Command::new(BIN)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &url)
-        .env("COUPONS_BIND", "127.0.0.1:0")
-        .env("COUPONS_ENV", "production")
-        .env("COUPONS_MASTER_KEY", MASTER_KEY)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_production_start(&url, &[("COUPONS_MASTER_KEY", MASTER_KEY)]);
     assert!(
         err.contains("COUPONS_ENV=production requires COUPONS_SECRET"),
         "{err}"
@@ -308,17 +313,7 @@ fn production_requires_the_secret() {
         "nothing is created before the configuration is checked"
     );
     // Nor without a master key for the secrets at rest.
-    let out = Command::new(BIN)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &url)
-        .env("COUPONS_BIND", "127.0.0.1:0")
-        .env("COUPONS_ENV", "production")
-        .env("COUPONS_SECRET", SECRET)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_production_start(&url, &[("COUPONS_SECRET", SECRET)]);
     assert!(
         err.contains("COUPONS_ENV=production requires COUPONS_MASTER_KEY"),
         "{err}"
