@@ -96,7 +96,7 @@ impl Cluster {
         dir
     }
 
-    /// A new primary, listening on 127.0.0.1 only.
+    /// A new primary, listening on 127.0.0.1 only, with an empty database `coupons`.
     fn primary(bin: &Path) -> Self {
         let data = Self::directory("primary").join("data");
         let data_s = data.to_str().unwrap();
@@ -121,6 +121,7 @@ impl Cluster {
             port,
         };
         cluster.start();
+        cluster.sql("CREATE DATABASE coupons");
         cluster
     }
 
@@ -423,19 +424,6 @@ async fn create_coupon(server: &Process) {
 async fn the_service_rides_out_a_postgres_restart() {
     let Some(bin) = server_programs() else { return };
     let pg = Cluster::primary(&bin);
-    Cluster::run(
-        &bin,
-        "createdb",
-        &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &pg.port.to_string(),
-            "-U",
-            "postgres",
-            "coupons",
-        ],
-    );
     let url = pg.url("coupons");
     let server = Process::start(&url, &[("COUPONS_ADMIN_KEY", ADMIN)]);
     create_coupon(&server).await;
@@ -458,19 +446,6 @@ async fn the_service_rides_out_a_postgres_restart() {
 async fn the_service_follows_a_failover_to_the_promoted_standby() {
     let Some(bin) = server_programs() else { return };
     let primary = Cluster::primary(&bin);
-    Cluster::run(
-        &bin,
-        "createdb",
-        &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &primary.port.to_string(),
-            "-U",
-            "postgres",
-            "coupons",
-        ],
-    );
     let standby = Cluster::standby_of(&primary, "standby1");
     primary.wait_for_standby("standby1");
     let url = format!(
