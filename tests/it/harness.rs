@@ -602,6 +602,19 @@ fn start_background(
     }
 }
 
+/// A one-connection pool on the database at `url`, for a test to read what a server
+/// process stored there.
+pub fn inspect(url: &str) -> Db {
+    Db::connect(
+        url,
+        PoolOptions {
+            max_size: 1,
+            wait_timeout: std::time::Duration::from_secs(10),
+        },
+    )
+    .unwrap()
+}
+
 /// The master key of the tests' in-process instances.
 pub const TEST_MASTER_KEY: [u8; 32] = [42; 32];
 

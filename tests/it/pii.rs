@@ -237,14 +237,7 @@ async fn no_raw_email_or_key_in_logs_or_database(backend: Backend) {
         logs.lines().count() > 50,
         "too few log lines to mean anything:\n{logs}"
     );
-    let db = Db::connect(
-        &database.url,
-        coupons::storage::PoolOptions {
-            max_size: 1,
-            wait_timeout: Duration::from_secs(10),
-        },
-    )
-    .unwrap();
+    let db = crate::harness::inspect(&database.url);
     let mut stored = dump(&db).await;
     assert!(
         stored.contains("example.com"),

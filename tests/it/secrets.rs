@@ -4,7 +4,6 @@
 //! which the old key alone no longer opens them.
 
 use std::process::Command;
-use std::time::Duration;
 
 use coupons::seal::{PREFIX, Sealer, parse_key, service_secret};
 use serde_json::json;
@@ -46,14 +45,7 @@ fn holds(haystack: &[u8], needle: &str) -> bool {
 
 /// The stored value of the service secret `name`, read from the database.
 async fn stored_service_secret(url: &str, name: &str) -> String {
-    let db = coupons::storage::Db::connect(
-        url,
-        coupons::storage::PoolOptions {
-            max_size: 1,
-            wait_timeout: Duration::from_secs(10),
-        },
-    )
-    .unwrap();
+    let db = crate::harness::inspect(url);
     let all = db
         .read(async |mut c| coupons::storage::secrets::stored_secrets(&mut c).await)
         .await

@@ -940,14 +940,7 @@ async fn redeem_on(server: &Process, code: &str, order: &str) {
 
 /// The only delivery in the database, straight from storage.
 async fn only_delivery(url: &str) -> coupons::storage::StoredDelivery {
-    let db = coupons::storage::Db::connect(
-        url,
-        coupons::storage::PoolOptions {
-            max_size: 1,
-            wait_timeout: Duration::from_secs(10),
-        },
-    )
-    .unwrap();
+    let db = crate::harness::inspect(url);
     let filter = &Default::default();
     let list = db
         .read(async move |mut c| {
