@@ -1,6 +1,8 @@
 -- Raw-SQL baseline of one `redeemCoupon`: the statements the service runs, in order.
 -- Variables: :first..:last the coupon (and code) ids
 -- to pick from (first = last for the hot coupon).
+-- The coupon's lock returns its counters and version; its terms come from a per-instance
+-- cache checked against that version.
 -- The API key is read from a per-instance cache (at most once a second per key), so no
 -- key lookup is part of an operation.
 \set c random(:first, :last)
@@ -8,7 +10,7 @@
 BEGIN;
 INSERT INTO idempotency_keys (scope, key, request_hash, response, created_at, expires_at)
   VALUES ('baseline', :client_id || '-' || :k, 'h', 'null', now(), now() + interval '1 day') ON CONFLICT DO NOTHING;
-UPDATE coupons SET updated_at = updated_at WHERE id IN (SELECT coupon_id FROM coupon_codes WHERE code = 'BENCH-' || :c) RETURNING *;
+UPDATE coupons SET updated_at = updated_at WHERE id IN (SELECT coupon_id FROM coupon_codes WHERE code = 'BENCH-' || :c) RETURNING id, redemption_count, reserved_count, updated_at;
 UPDATE redemptions SET status = 'EXPIRED', holds_use = false, closed_at = now(), updated_at = now()
   WHERE coupon_id = :c AND status = 'RESERVED' AND reserved_until <= now() RETURNING code_id;
 SELECT * FROM coupon_codes WHERE code = 'BENCH-' || :c LIMIT 1;

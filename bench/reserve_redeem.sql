@@ -1,5 +1,8 @@
 -- Raw-SQL baseline of `reserveCoupon` followed by `redeemCoupon(reservationId)`: two
 -- transactions, each as the service runs it.
+-- The reservation's lock by code returns the coupon's counters and version (its terms
+-- come from a per-instance cache checked against that version); the redemption's lock
+-- by id reads the coupon row whole.
 -- The API key is read from a per-instance cache (at most once a second per key), so no
 -- key lookup is part of an operation.
 \set c random(:first, :last)
@@ -7,7 +10,7 @@
 BEGIN;
 INSERT INTO idempotency_keys (scope, key, request_hash, response, created_at, expires_at)
   VALUES ('baseline-r', :client_id || '-' || :k, 'h', 'null', now(), now() + interval '1 day') ON CONFLICT DO NOTHING;
-UPDATE coupons SET updated_at = updated_at WHERE id IN (SELECT coupon_id FROM coupon_codes WHERE code = 'BENCH-' || :c) RETURNING *;
+UPDATE coupons SET updated_at = updated_at WHERE id IN (SELECT coupon_id FROM coupon_codes WHERE code = 'BENCH-' || :c) RETURNING id, redemption_count, reserved_count, updated_at;
 UPDATE redemptions SET status = 'EXPIRED', holds_use = false, closed_at = now(), updated_at = now()
   WHERE coupon_id = :c AND status = 'RESERVED' AND reserved_until <= now() RETURNING code_id;
 SELECT * FROM coupon_codes WHERE code = 'BENCH-' || :c LIMIT 1;

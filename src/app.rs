@@ -146,6 +146,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         events: EventBus::default(),
         jobs: JobWaker::default(),
         keys: Arc::default(),
+        terms: Arc::default(),
         metrics,
         sealer: sealer.clone(),
     };

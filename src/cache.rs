@@ -1,4 +1,7 @@
-//! What almost every request reads, kept in memory per instance: the API keys.
+//! What almost every request reads, kept in memory per instance: the API keys, and
+//! the terms of the coupons checked lately.
+//!
+//! # API keys
 //!
 //! A key is looked up by its hash on every request; reading it from the database cost a
 //! round trip (and on PostgreSQL most of a `validateCoupon`'s own time). The cache keeps
@@ -12,12 +15,24 @@
 //!
 //! Unknown keys are not cached, so made-up keys cannot fill memory and a new key works
 //! at once.
+//!
+//! # Coupon terms
+//!
+//! A checkout reads a code with its coupon's counters and version (`updated_at`) in one
+//! statement; the coupon's terms (discount, window, limits, rules, targets and the
+//! rest, decoded from their columns) are taken from [`TermsCache`] when the cached copy
+//! has that version, and read and decoded only when it does not. Every change to a
+//! coupon's terms moves `updated_at` (it is the version a caller names in `If-Match`),
+//! so the cache is never stale, on any instance, with nothing to invalidate: the
+//! version it is checked against is read in the same statement as the counters.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+
+use coupons_domain::Coupon;
 
 use crate::storage::StoredApiKey;
 
@@ -92,6 +107,49 @@ impl KeyCache {
     }
 }
 
+/// Most coupons kept; past it the cache starts afresh.
+const MAX_COUPONS: usize = 10_000;
+
+/// Decoded coupon terms by coupon id, each with the version it was read at.
+#[derive(Default)]
+pub struct TermsCache {
+    inner: Mutex<HashMap<i64, Coupon>>,
+}
+
+impl TermsCache {
+    fn coupons(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Coupon>> {
+        // Each change is one call, so the map is whole after any panic.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The coupon with this id as it stood at `version` (its `updated_at`), when that
+    /// version is the one cached. Its counters are those it was read with: the caller
+    /// sets the current ones.
+    pub fn get(&self, id: i64, version: DateTime<Utc>) -> Option<Coupon> {
+        self.coupons()
+            .get(&id)
+            .filter(|coupon| coupon.updated_at == version)
+            .cloned()
+    }
+
+    /// Keeps a coupon just read and decoded, unless a later version is kept already.
+    pub fn put(&self, coupon: &Coupon) {
+        let mut coupons = self.coupons();
+        if coupons
+            .get(&coupon.id.0)
+            .is_some_and(|kept| kept.updated_at > coupon.updated_at)
+        {
+            return;
+        }
+        if coupons.len() >= MAX_COUPONS {
+            coupons.clear();
+        }
+        coupons.insert(coupon.id.0, coupon.clone());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +191,48 @@ mod tests {
             .unwrap_or_else(Instant::now);
         cache.put(cache.generation(), old, key("h"));
         assert!(cache.get("h").is_none());
+    }
+
+    #[test]
+    fn terms_are_served_only_at_the_version_asked_for() {
+        let cache = TermsCache::default();
+        let first = Utc::now();
+        let second = first + chrono::Duration::microseconds(1);
+        cache.put(&coupon(first, "first"));
+        assert_eq!(cache.get(7, first).unwrap().spec.name, "first");
+        assert!(
+            cache.get(7, second).is_none(),
+            "a later version is read again"
+        );
+        assert!(cache.get(8, first).is_none());
+        cache.put(&coupon(second, "second"));
+        assert_eq!(cache.get(7, second).unwrap().spec.name, "second");
+        assert!(cache.get(7, first).is_none());
+        // A slow reader's older copy does not replace a newer one.
+        cache.put(&coupon(first, "first"));
+        assert_eq!(cache.get(7, second).unwrap().spec.name, "second");
+    }
+
+    fn coupon(version: DateTime<Utc>, name: &str) -> Coupon {
+        use coupons_domain::{CouponDraft, CouponId, CouponSpec, LifecycleStatus, PricesDraft};
+        let draft = CouponDraft {
+            name: name.into(),
+            prices: PricesDraft {
+                percentage: Some(10.into()),
+                ..PricesDraft::default()
+            },
+            ..CouponDraft::default()
+        };
+        let spec = CouponSpec::from_draft(draft, version, None).unwrap();
+        Coupon {
+            id: CouponId(7),
+            spec,
+            lifecycle: LifecycleStatus::Active,
+            redemption_count: 0,
+            reserved_count: 0,
+            campaign_id: None,
+            created_at: version,
+            updated_at: version,
+        }
     }
 }

@@ -22,6 +22,7 @@ use super::checkout::{
 use super::limiter::Attempt;
 use super::{Caller, ServiceError, Services};
 use crate::auth::Role;
+use crate::cache::TermsCache;
 use crate::storage::checkout::{self as steps, LockedRedemption, NewUse};
 use crate::storage::idempotency::{claim_key, remember};
 use crate::storage::{Conn, Idempotent, StorageError};
@@ -89,6 +90,7 @@ fn settle_codes(attempts: Vec<Attempt>, decision: Option<&CartDecision>) -> bool
 /// exist).
 async fn read_entry(
     c: &mut Conn<'_>,
+    terms: &TermsCache,
     code: Option<&CouponCode>,
     order: &Order,
     customer_key: Option<&str>,
@@ -98,7 +100,7 @@ async fn read_entry(
     let Some(code) = code else {
         return Ok(Err(vec![Rejection::NotFound]));
     };
-    let Some(found) = steps::find_code(c, code).await? else {
+    let Some(found) = steps::find_code(c, terms, code).await? else {
         return Ok(Err(vec![Rejection::NotFound]));
     };
     if let Err(reason) = found.found.gate(order, now) {
@@ -144,13 +146,14 @@ impl CartCheck {
 /// is skipped.
 async fn read_automatic(
     c: &mut Conn<'_>,
+    terms: &TermsCache,
     order: &Order,
     customer_key: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Vec<(String, Snapshot)>, StorageError> {
     let mut out = Vec::new();
     for id in steps::automatic_coupons(c, now).await? {
-        let Some(found) = steps::find_automatic(c, id).await? else {
+        let Some(found) = steps::find_automatic(c, terms, id).await? else {
             continue;
         };
         if found.found.gate(order, now).is_err() {
@@ -185,15 +188,18 @@ pub async fn validate_cart(
     let parsed = parse_codes(codes);
     let live_only = matches!(caller.role, Role::Storefront | Role::Public);
     let rules = svc.rules.as_ref();
+    let terms = svc.terms.as_ref();
     let (order, parsed, key) = (&order, &parsed, customer_key.as_deref());
     let read = svc
         .db
         .read(async move |mut c| {
             let mut entries = Vec::with_capacity(parsed.len());
             for code in parsed {
-                entries.push(read_entry(&mut c, code.as_ref(), order, key, live_only, now).await?);
+                entries.push(
+                    read_entry(&mut c, terms, code.as_ref(), order, key, live_only, now).await?,
+                );
             }
-            let automatic = read_automatic(&mut c, order, key, now).await?;
+            let automatic = read_automatic(&mut c, terms, order, key, now).await?;
             Ok((entries, automatic))
         })
         .await;
@@ -324,6 +330,7 @@ async fn apply_cart(
         hold_until,
     };
     let rules = svc.rules.as_ref();
+    let terms = svc.terms.as_ref();
     let actor = &caller.actor();
     let claim = claim.as_ref();
     let parsed = &parsed;
@@ -338,7 +345,7 @@ async fn apply_cart(
             let steps::Locked {
                 typed,
                 automatic: locked_automatic,
-            } = steps::lock_codes(&mut c, &known, &automatic, now).await?;
+            } = steps::lock_codes(&mut c, terms, &known, &automatic, now).await?;
             let mut locked = typed.into_iter();
             steps::lock_order(&mut c, &new.order.id).await?;
             let mut found = Vec::with_capacity(parsed.len());

@@ -322,12 +322,13 @@ async fn check_code(
     };
     let live_only = matches!(caller.role, Role::Storefront | Role::Public);
     let rules = svc.rules.as_ref();
+    let terms = svc.terms.as_ref();
     let order = &order;
     let key = key.as_deref();
     let checked = svc
         .db
         .read(async move |mut c| {
-            let Some(found) = steps::find_code(&mut c, &code).await? else {
+            let Some(found) = steps::find_code(&mut c, terms, &code).await? else {
                 return Ok((None, Err(vec![Rejection::NotFound])));
             };
             let coupon_id = Some(found.found.coupon.id.0);
@@ -720,6 +721,7 @@ async fn apply(
         hold_until,
     };
     let rules = svc.rules.as_ref();
+    let terms = svc.terms.as_ref();
     let actor = &caller.actor();
     let claim = claim.as_ref();
     let code = &code;
@@ -729,7 +731,7 @@ async fn apply(
             if let Some(early) = claim_key(&mut c, Some(claim), now).await? {
                 return Ok(early);
             }
-            let outcome = match steps::lock_code(&mut c, code, now).await? {
+            let outcome = match steps::lock_code(&mut c, terms, code, now).await? {
                 None => CheckoutOutcome::Rejected(vec![Rejection::NotFound]),
                 Some((locked, expired)) => {
                     steps::lock_order(&mut c, &new.order.id).await?;

@@ -79,6 +79,8 @@ pub struct Services {
     pub jobs: crate::jobs::JobWaker,
     /// The API keys this instance read lately (cleared by every key change).
     pub keys: std::sync::Arc<crate::cache::KeyCache>,
+    /// The coupon terms this instance decoded lately, by version.
+    pub terms: std::sync::Arc<crate::cache::TermsCache>,
     /// What the operator watches (`/metrics`).
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Seals the secrets stored in the database.

@@ -317,7 +317,7 @@ async fn inspect(
 ) -> Result<Option<Inspection>, StorageError> {
     svc.db
         .read(async move |mut c| {
-            let Some(found) = checkout_steps::find_code(&mut c, code).await? else {
+            let Some(found) = checkout_steps::find_code(&mut c, &svc.terms, code).await? else {
                 return Ok(None);
             };
             let overdue = checkout_steps::overdue_codes(&mut c, &found, now).await?;

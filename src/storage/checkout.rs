@@ -23,6 +23,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
 
+use crate::cache::TermsCache;
+
 use super::audit::{Actor, AuditAction, EntityType, snapshot, write_audit};
 use super::campaigns::{self, StoredCampaign};
 use super::coupons::StoredCode;
@@ -56,8 +58,44 @@ async fn code_row(c: &mut Conn<'_>, code: &str) -> Result<StoredCode, StorageErr
     })
 }
 
-/// Locks a coupon row for the rest of the transaction (with a no-op write) and reads it.
-async fn lock_coupon(c: &mut Conn<'_>, coupon_id: i64) -> Result<StoredCoupon, StorageError> {
+/// What a checkout reads of a coupon every time: its counters and its version. The
+/// terms come from the [`TermsCache`] when it holds that version.
+#[derive(Debug, Clone, Copy, Queryable)]
+struct Current {
+    id: i64,
+    redemption_count: i64,
+    reserved_count: i64,
+    updated_at: DateTime<Utc>,
+}
+
+/// The coupon as `current` says it stands: its terms from the cache when the cache has
+/// its version, else read whole (and kept); its counters those of `current`.
+async fn coupon_at(
+    c: &mut Conn<'_>,
+    terms: &TermsCache,
+    current: Current,
+) -> Result<Coupon, StorageError> {
+    let mut coupon = match terms.get(current.id, current.updated_at) {
+        Some(coupon) => coupon,
+        None => {
+            let coupon = coupon_row(c, current.id).await?.into_domain()?;
+            terms.put(&coupon);
+            if coupon.updated_at != current.updated_at {
+                // Changed between the two reads (no lock held): the whole row is the
+                // later of the two, counters included.
+                return Ok(coupon);
+            }
+            coupon
+        }
+    };
+    coupon.redemption_count = current.redemption_count;
+    coupon.reserved_count = current.reserved_count;
+    Ok(coupon)
+}
+
+/// Locks a coupon row for the rest of the transaction (with a no-op write) and reads it
+/// whole.
+async fn lock_coupon_row(c: &mut Conn<'_>, coupon_id: i64) -> Result<StoredCoupon, StorageError> {
     on_backend!(c, |conn| {
         use schema::coupons::dsl as lc;
         Ok(diesel::update(lc::coupons.find(coupon_id))
@@ -67,25 +105,67 @@ async fn lock_coupon(c: &mut Conn<'_>, coupon_id: i64) -> Result<StoredCoupon, S
     })
 }
 
+/// A coupon's row, read without a lock.
+async fn coupon_row(c: &mut Conn<'_>, id: i64) -> Result<StoredCoupon, StorageError> {
+    on_backend!(c, |conn| {
+        use schema::coupons::dsl as cp;
+        Ok(cp::coupons.find(id).first(conn).await?)
+    })
+}
+
+/// Locks a coupon row for the rest of the transaction (with a no-op write) and reads
+/// it, its terms through the cache.
+async fn lock_coupon(
+    c: &mut Conn<'_>,
+    terms: &TermsCache,
+    coupon_id: i64,
+) -> Result<Coupon, StorageError> {
+    let current = on_backend!(c, |conn| {
+        use schema::coupons::dsl as lc;
+        diesel::update(lc::coupons.find(coupon_id))
+            .set(lc::updated_at.eq(lc::updated_at))
+            .returning((
+                lc::id,
+                lc::redemption_count,
+                lc::reserved_count,
+                lc::updated_at,
+            ))
+            .get_result(conn)
+            .await?
+    });
+    coupon_at(c, terms, current).await
+}
+
 /// Locks the coupon that owns `code` for the rest of the transaction and reads it, in
-/// one statement (the code's owner found inside the locking update); `None` when no
-/// coupon has the code.
+/// one statement (the code's owner found inside the locking update), its terms through
+/// the cache; `None` when no coupon has the code.
 async fn lock_code_owner(
     c: &mut Conn<'_>,
+    terms: &TermsCache,
     code: &CouponCode,
-) -> Result<Option<StoredCoupon>, StorageError> {
-    on_backend!(c, |conn| {
+) -> Result<Option<Coupon>, StorageError> {
+    let current = on_backend!(c, |conn| {
         use schema::coupon_codes::dsl as cc;
         use schema::coupons::dsl as lc;
         let owner = cc::coupon_codes
             .filter(cc::code.eq(code.as_str()))
             .select(cc::coupon_id);
-        Ok(diesel::update(lc::coupons.filter(lc::id.eq_any(owner)))
+        diesel::update(lc::coupons.filter(lc::id.eq_any(owner)))
             .set(lc::updated_at.eq(lc::updated_at))
+            .returning((
+                lc::id,
+                lc::redemption_count,
+                lc::reserved_count,
+                lc::updated_at,
+            ))
             .get_result(conn)
             .await
-            .optional()?)
-    })
+            .optional()?
+    });
+    match current {
+        Some(current) => coupon_at(c, terms, current).await.map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Locks a campaign row for the rest of the transaction and reads it. Always taken
@@ -240,7 +320,7 @@ pub async fn expire_overdue(
     coupon_id: i64,
     now: DateTime<Utc>,
 ) -> Result<usize, StorageError> {
-    lock_coupon(c, coupon_id).await?;
+    lock_coupon_row(c, coupon_id).await?;
     Ok(expire_due(c, coupon_id, now).await?.len())
 }
 
@@ -271,7 +351,7 @@ async fn lock_redemption(
     let Some(coupon_id) = found else {
         return Ok(None);
     };
-    let coupon = lock_coupon(c, coupon_id).await?;
+    let coupon = lock_coupon_row(c, coupon_id).await?;
     expire_due(c, coupon_id, now).await?;
     let current = redemption_row(c, id).await?;
     Ok(Some((coupon, current)))
@@ -680,16 +760,21 @@ impl FoundCode {
 /// Finds a code with its coupon and campaign, without locking anything (validation).
 pub async fn find_code(
     c: &mut Conn<'_>,
+    terms: &TermsCache,
     code: &CouponCode,
 ) -> Result<Option<FoundCode>, StorageError> {
-    find_named(c, code.as_str()).await
+    find_named(c, terms, code.as_str()).await
 }
 
-async fn find_named(c: &mut Conn<'_>, code: &str) -> Result<Option<FoundCode>, StorageError> {
-    let Some((row, coupon)) = code_and_coupon(c, code).await? else {
+async fn find_named(
+    c: &mut Conn<'_>,
+    terms: &TermsCache,
+    code: &str,
+) -> Result<Option<FoundCode>, StorageError> {
+    let Some((row, current)) = code_and_current(c, code).await? else {
         return Ok(None);
     };
-    let coupon = coupon.into_domain()?;
+    let coupon = coupon_at(c, terms, current).await?;
     let campaign = match coupon.campaign_id {
         Some(id) => Some(campaign_row(c, id).await?),
         None => None,
@@ -703,13 +788,13 @@ async fn find_named(c: &mut Conn<'_>, code: &str) -> Result<Option<FoundCode>, S
 /// expired (the counters read with it still count them).
 pub async fn lock_code(
     c: &mut Conn<'_>,
+    terms: &TermsCache,
     code: &CouponCode,
     now: DateTime<Utc>,
 ) -> Result<Option<(FoundCode, Vec<i64>)>, StorageError> {
-    let Some(coupon) = lock_code_owner(c, code).await? else {
+    let Some(coupon) = lock_code_owner(c, terms, code).await? else {
         return Ok(None);
     };
-    let coupon = coupon.into_domain()?;
     let coupon_id = coupon.id.0;
     let row = code_row(c, code.as_str()).await?;
     // Read under the lock, `reserved_count` says whether there is anything to expire.
@@ -733,6 +818,7 @@ pub async fn lock_code(
 /// reservations that expired.
 pub async fn lock_codes(
     c: &mut Conn<'_>,
+    terms: &TermsCache,
     codes: &[CouponCode],
     automatic: &[CouponId],
     now: DateTime<Utc>,
@@ -751,7 +837,7 @@ pub async fn lock_codes(
     coupon_ids.dedup();
     let mut coupons = BTreeMap::new();
     for id in &coupon_ids {
-        let coupon = lock_coupon(c, *id).await?.into_domain()?;
+        let coupon = lock_coupon(c, terms, *id).await?;
         let expired = if coupon.reserved_count > 0 {
             expire_due(c, *id, now).await?
         } else {
@@ -843,9 +929,10 @@ pub async fn automatic_coupons(
 /// An automatic coupon found through its code row, without locking (validation).
 pub async fn find_automatic(
     c: &mut Conn<'_>,
+    terms: &TermsCache,
     id: CouponId,
 ) -> Result<Option<FoundCode>, StorageError> {
-    find_named(c, &automatic_code(id)).await
+    find_named(c, terms, &automatic_code(id)).await
 }
 
 /// The code ids of the reservations of a found code's coupon that are past their
@@ -1062,7 +1149,7 @@ pub async fn lock_order_uses(
     let mut coupon_ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
     coupon_ids.dedup();
     for id in &coupon_ids {
-        lock_coupon(c, *id).await?;
+        lock_coupon_row(c, *id).await?;
     }
     let mut campaign_ids: Vec<i64> = rows.iter().filter_map(|r| r.2).collect();
     campaign_ids.sort_unstable();
@@ -1151,17 +1238,26 @@ pub async fn refund_locked(
     row.into_domain()
 }
 
-/// A code with its coupon, read without a lock.
-async fn code_and_coupon(
+/// A code with its coupon's counters and version, read without a lock.
+async fn code_and_current(
     c: &mut Conn<'_>,
     code: &str,
-) -> Result<Option<(StoredCode, StoredCoupon)>, StorageError> {
+) -> Result<Option<(StoredCode, Current)>, StorageError> {
     on_backend!(c, |conn| {
         use schema::coupon_codes::dsl as cc;
         use schema::coupons::dsl as cp;
         Ok(cc::coupon_codes
             .inner_join(cp::coupons)
             .filter(cc::code.eq(code))
+            .select((
+                cc::coupon_codes::all_columns(),
+                (
+                    cp::id,
+                    cp::redemption_count,
+                    cp::reserved_count,
+                    cp::updated_at,
+                ),
+            ))
             .first(conn)
             .await
             .optional()?)

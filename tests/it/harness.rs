@@ -259,6 +259,7 @@ impl TestApp {
         };
         let services = Services {
             keys: keys.clone(),
+            terms: std::sync::Arc::default(),
             metrics: std::sync::Arc::new(coupons::metrics::Metrics::new(&rules)),
             sealer: test_sealer(),
             db: db.clone(),
@@ -395,6 +396,7 @@ impl TestApp {
         );
         let services = Services {
             keys: keys.clone(),
+            terms: std::sync::Arc::default(),
             metrics: std::sync::Arc::new(coupons::metrics::Metrics::new(&self.rules)),
             sealer: test_sealer(),
             db: db.clone(),

@@ -130,3 +130,109 @@ async fn long_reads_go_to_the_read_replica() {
     assert!(sqlite.with_replica(&other.url, options).is_err());
     let _ = std::fs::remove_file("replica-test.db");
 }
+
+/// What `validateCoupon` says for `code` on a 40 USD order; `"VALID"` or the first
+/// reason's code.
+async fn verdict(server: &Process, code: &str) -> String {
+    let body = server
+        .graphql(
+            ADMIN,
+            "query($code: String!) { validateCoupon(input: { code: $code, order: { id: \"o-terms\", currency: \"USD\", subtotal: \"40\" } }) { valid reasons { code } } }",
+            json!({ "code": code }),
+        )
+        .await;
+    let answer = &body["data"]["validateCoupon"];
+    if answer["valid"] == json!(true) {
+        return "VALID".to_owned();
+    }
+    answer["reasons"][0]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body:#}"))
+        .to_owned()
+}
+
+/// Redeems `code` on a 40 USD order through `server`; `"REDEEMED"` or the first error
+/// code.
+async fn redeem(server: &Process, code: &str, order: &str) -> String {
+    let body = server
+        .graphql(
+            ADMIN,
+            "mutation($code: String!, $o: String!) { redeemCoupon(input: { code: $code, idempotencyKey: $o, order: { id: $o, currency: \"USD\", subtotal: \"40\" } }) { redemption { status } userErrors { code } } }",
+            json!({ "code": code, "o": order }),
+        )
+        .await;
+    let answer = &body["data"]["redeemCoupon"];
+    match answer["redemption"]["status"].as_str() {
+        Some(status) => status.to_owned(),
+        None => answer["userErrors"][0]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{body:#}"))
+            .to_owned(),
+    }
+}
+
+/// Each instance keeps the coupon terms it decoded, checked against the version read
+/// with the counters. Two processes on one database: after a change made through the
+/// first, the very next check on the second decides on the new terms, with no wait, and
+/// uses counted through the first are counted by the second.
+async fn every_instance_decides_on_the_terms_as_they_stand(backend: Backend) {
+    let Some(db) = TestDatabase::new(backend).await else {
+        return;
+    };
+    let env = [("COUPONS_ADMIN_KEY", ADMIN)];
+    let (a, b) = (Process::start(&db.url, &env), Process::start(&db.url, &env));
+    let created = a
+        .graphql(
+            ADMIN,
+            "mutation($i: CreateCouponInput!) { createCoupon(input: $i) { coupon { id } userErrors { code } } }",
+            json!({ "i": { "name": "Terms", "code": "TERMS", "discount": { "percentage": "10" }, "maxRedemptions": 3 } }),
+        )
+        .await;
+    let id = created["data"]["createCoupon"]["coupon"]["id"].clone();
+    assert!(id.is_string(), "{created:#}");
+    let change = "mutation($i: UpdateCouponInput!) { updateCoupon(input: $i) { coupon { id } userErrors { code } } }";
+    let status = "mutation($id: ID!, $s: CouponStatus!) { setCouponStatus(input: { id: $id, status: $s }) { coupon { id } userErrors { code } } }";
+    for _ in 0..3 {
+        assert_eq!(verdict(&b, "TERMS").await, "VALID");
+    }
+    assert_eq!(redeem(&b, "TERMS", "o-1").await, "REDEEMED");
+
+    let raised = json!({ "i": { "id": id, "minSubtotal": { "amount": "50", "currency": "USD" } } });
+    assert!(a.graphql(ADMIN, change, raised).await["data"]["updateCoupon"]["coupon"].is_object());
+    assert_eq!(verdict(&b, "TERMS").await, "MIN_SUBTOTAL_NOT_MET");
+    assert_eq!(redeem(&b, "TERMS", "o-2").await, "MIN_SUBTOTAL_NOT_MET");
+
+    let lowered =
+        json!({ "i": { "id": id, "minSubtotal": { "amount": "30", "currency": "USD" } } });
+    assert!(a.graphql(ADMIN, change, lowered).await["data"]["updateCoupon"]["coupon"].is_object());
+    assert_eq!(verdict(&b, "TERMS").await, "VALID");
+
+    let paused = a
+        .graphql(ADMIN, status, json!({ "id": id, "s": "PAUSED" }))
+        .await;
+    assert!(
+        paused["data"]["setCouponStatus"]["coupon"].is_object(),
+        "{paused:#}"
+    );
+    assert_eq!(verdict(&b, "TERMS").await, "NOT_ACTIVE");
+    a.graphql(ADMIN, status, json!({ "id": id, "s": "ACTIVE" }))
+        .await;
+    assert_eq!(verdict(&b, "TERMS").await, "VALID");
+
+    // The counters are never taken from the cache: the last two uses, made through
+    // the first instance, exhaust the coupon for the second.
+    assert_eq!(redeem(&a, "TERMS", "o-3").await, "REDEEMED");
+    assert_eq!(redeem(&a, "TERMS", "o-4").await, "REDEEMED");
+    assert_eq!(verdict(&b, "TERMS").await, "USAGE_LIMIT_REACHED");
+    assert_eq!(redeem(&b, "TERMS", "o-5").await, "USAGE_LIMIT_REACHED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_instance_decides_on_the_terms_as_they_stand_sqlite() {
+    every_instance_decides_on_the_terms_as_they_stand(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_instance_decides_on_the_terms_as_they_stand_postgres() {
+    every_instance_decides_on_the_terms_as_they_stand(Backend::Postgres).await;
+}

@@ -94,14 +94,16 @@ pub fn sqlite_loop(
         let c = rng.random_range(first..=last);
         let t = Instant::now();
         // The service reads a key from the database at most once a second per instance
-        // (see `src/cache.rs`), so no key lookup is part of an operation.
+        // (see `src/cache.rs`), so no key lookup is part of an operation; a coupon's
+        // terms come from the same module's cache, checked against the version read
+        // with the counters.
         let auth = "";
         let now = "strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')";
         let redeem = |status: &str, until: &str, redeemed: &str, key: &str, counter: &str| {
             format!(
                 "BEGIN IMMEDIATE; \
                  INSERT INTO idempotency_keys (scope, key, request_hash, response, created_at, expires_at) VALUES ('baseline', '{key}', 'h', 'null', {now}, {now}) ON CONFLICT DO NOTHING; \
-                 UPDATE coupons SET updated_at = updated_at WHERE id IN (SELECT coupon_id FROM coupon_codes WHERE code = 'BENCH-{c}') RETURNING *; \
+                 UPDATE coupons SET updated_at = updated_at WHERE id IN (SELECT coupon_id FROM coupon_codes WHERE code = 'BENCH-{c}') RETURNING id, redemption_count, reserved_count, updated_at; \
                  UPDATE redemptions SET status = 'EXPIRED', holds_use = 0, closed_at = {now}, updated_at = {now} WHERE coupon_id = {c} AND status = 'RESERVED' AND reserved_until <= {now} RETURNING code_id; \
                  SELECT * FROM coupon_codes WHERE code = 'BENCH-{c}' LIMIT 1; \
                  SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.combines_with, c.priority, c.target, r.lines FROM redemptions r JOIN coupons c ON c.id = r.coupon_id WHERE r.order_id = 'o-{key}' AND r.holds_use AND (r.status <> 'RESERVED' OR r.reserved_until > {now}); \
@@ -117,14 +119,14 @@ pub fn sqlite_loop(
             Scenario::Ceiling | Scenario::Ping => "SELECT 1;".to_owned(),
             // The same use case, whichever transport carries it.
             Scenario::Validate | Scenario::ValidateRest => format!(
-                "{auth} SELECT * FROM coupon_codes cc JOIN coupons c ON c.id = cc.coupon_id WHERE cc.code = 'BENCH-{c}' LIMIT 1; \
+                "{auth} SELECT cc.*, c.id, c.redemption_count, c.reserved_count, c.updated_at FROM coupon_codes cc JOIN coupons c ON c.id = cc.coupon_id WHERE cc.code = 'BENCH-{c}' LIMIT 1; \
                  SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.combines_with, c.priority, c.target, r.lines FROM redemptions r JOIN coupons c ON c.id = r.coupon_id WHERE r.order_id = 'v-{c}' AND r.holds_use AND (r.status <> 'RESERVED' OR r.reserved_until > {now});"
             ),
             Scenario::ValidateCart => {
                 let mut sql = auth.to_string();
                 for code in c..c + 3 {
                     sql.push_str(&format!(
-                        " SELECT * FROM coupon_codes cc JOIN coupons c ON c.id = cc.coupon_id WHERE cc.code = 'CART-{code}' LIMIT 1; \
+                        " SELECT cc.*, c.id, c.redemption_count, c.reserved_count, c.updated_at FROM coupon_codes cc JOIN coupons c ON c.id = cc.coupon_id WHERE cc.code = 'CART-{code}' LIMIT 1; \
                          SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.combines_with, c.priority, c.target, r.lines FROM redemptions r JOIN coupons c ON c.id = r.coupon_id WHERE r.order_id = 'cart-{n}' AND r.holds_use AND (r.status <> 'RESERVED' OR r.reserved_until > {now});"
                     ));
                 }
