@@ -19,9 +19,11 @@ SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.c
   FROM redemptions r JOIN coupons c ON c.id = r.coupon_id
   WHERE r.order_id = 'r-' || :k AND r.holds_use AND (r.status <> 'RESERVED' OR r.reserved_until > now());
 INSERT INTO redemptions (coupon_id, code_id, code, status, holds_use, customer_key, email_domain, order_id,
-    channel, currency, subtotal_minor, discount_minor, refunded_minor, reserved_until, created_at, redeemed_at, updated_at, lines)
+    channel, currency, subtotal_minor, discount_minor, refunded_minor, reserved_until, created_at, redeemed_at, updated_at, lines,
+    device_key, payment_key, address_key, mailbox_key)
   VALUES (:c, :c, 'BENCH-' || :c, 'RESERVED', true, md5(:k::text), 'bench.test', 'r-' || :k,
-    NULL, 'USD', 10000, 1000, 0, now() + interval '15 minutes', now(), NULL, now(), NULL) RETURNING id \gset res_
+    NULL, 'USD', 10000, 1000, 0, now() + interval '15 minutes', now(), NULL, now(), NULL,
+    NULL, NULL, NULL, md5('m' || :k::text)) RETURNING id \gset res_
 UPDATE coupons SET redemption_count = redemption_count + 0, reserved_count = reserved_count + 1 WHERE id = :c;
 UPDATE coupon_codes SET redemption_count = redemption_count + 0, reserved_count = reserved_count + 1 WHERE id = :c;
 UPDATE idempotency_keys SET response = '{"Applied":{}}' WHERE scope = 'baseline-r' AND key = :client_id || '-' || :k;

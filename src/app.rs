@@ -39,6 +39,7 @@ pub struct Server {
     pub metrics_addr: Option<SocketAddr>,
     scraper: Option<tokio::task::JoinHandle<()>>,
     sweeper: tokio::task::JoinHandle<()>,
+    detector: tokio::task::JoinHandle<()>,
     follower: tokio::task::JoinHandle<()>,
     relay: tokio::task::JoinHandle<()>,
     webhooks: WebhookWorker,
@@ -130,6 +131,12 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         None
     };
     let metrics = Arc::new(crate::metrics::Metrics::new(&rules));
+    let limiter = Limiter::new(config.security.limiter_settings()).shared(&db, &secret);
+    let abuse = Arc::new(crate::service::abuse::AbuseWatch::new(
+        config.security.abuse_thresholds,
+        config.security.abuse_action,
+        &secret,
+    ));
     let services = Services {
         rules,
         db: db.clone(),
@@ -142,7 +149,8 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
             max_order_discount: config.max_order_discount_percent,
         },
         attempts: AttemptCounter::default(),
-        limiter: Limiter::new(config.security.limiter_settings()),
+        limiter,
+        abuse,
         events: EventBus::default(),
         jobs: JobWaker::default(),
         keys: Arc::default(),
@@ -163,9 +171,14 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         services.limiter.clone(),
         Duration::from_secs(config.sweep_seconds),
     ));
+    let detector = tokio::spawn(crate::service::abuse::watch(
+        services.clone(),
+        Duration::from_secs(config.security.abuse_interval_seconds),
+    ));
     let listen = matches!(db, Db::Postgres(_)).then(|| crate::events::Listen {
         url: config.database.database_url.clone(),
         keys: services.keys.clone(),
+        limiter: services.limiter.clone(),
     });
     let relay = tokio::spawn(crate::events::relay(
         db.clone(),
@@ -220,6 +233,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<Server> {
         first_admin_key,
         backend: db.backend(),
         sweeper,
+        detector,
         follower,
         relay,
         webhooks,
@@ -318,6 +332,7 @@ impl Server {
         self.webhooks.shutdown().await;
         self.jobs.shutdown().await;
         self.sweeper.abort();
+        self.detector.abort();
         self.follower.abort();
         self.relay.abort();
         if let Some(scraper) = &self.scraper {

@@ -326,6 +326,18 @@ pub struct SecurityConfig {
         default_value = "key=10000,ip=0,customer=10"
     )]
     pub storefront_attempt_limits: Budget,
+    /// Abuse detection's thresholds, `name=value` pairs (see `docs/abuse.md`); a name
+    /// left out keeps its default.
+    #[arg(long, env = "COUPONS_ABUSE_THRESHOLDS", default_value = "")]
+    pub abuse_thresholds: coupons_domain::abuse::Thresholds,
+    /// What detection does by itself about a coupon with no action of its own (nor its
+    /// campaign): `ALERT`, `REQUIRE_CUSTOMER`, `STEP_UP_LIMITS` or `PAUSE`.
+    #[arg(long, env = "COUPONS_ABUSE_ACTION", default_value = "ALERT")]
+    pub abuse_action: coupons_domain::abuse::AbuseAction,
+    /// Seconds between two looks for abuse (each instance looks).
+    #[arg(long, env = "COUPONS_ABUSE_INTERVAL_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub abuse_interval_seconds: u64,
 }
 
 impl SecurityConfig {

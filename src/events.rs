@@ -97,6 +97,9 @@ pub struct Listen {
     pub url: String,
     /// Cleared on every [`KEYS_CHANGED`](crate::cache::KEYS_CHANGED) notice.
     pub keys: Arc<crate::cache::KeyCache>,
+    /// Told of every subject another instance locked out
+    /// ([`LOCKOUT_NOTICE`](storage::attempts::LOCKOUT_NOTICE)).
+    pub limiter: crate::service::limiter::Limiter,
 }
 
 /// Publishes every event committed after the newest one at start, in id order, until
@@ -166,6 +169,15 @@ async fn listen_for_notices(listen: Listen, wake: Arc<Notify>) {
                     while let Some(Ok(notice)) = notifications.next().await {
                         if notice.payload == crate::cache::KEYS_CHANGED {
                             listen.keys.clear();
+                        } else if let Some(locked) = notice
+                            .payload
+                            .strip_prefix(storage::attempts::LOCKOUT_NOTICE)
+                        {
+                            if let Some((name, ms)) = locked.rsplit_once(':')
+                                && let Ok(ms) = ms.parse()
+                            {
+                                listen.limiter.locked_elsewhere(name, ms);
+                            }
                         } else {
                             wake.notify_one();
                         }

@@ -27,6 +27,8 @@ pub enum Kind {
     Campaign,
     /// A bulk job.
     BulkJob,
+    /// An abuse signal.
+    AbuseSignal,
 }
 
 impl Kind {
@@ -41,6 +43,7 @@ impl Kind {
             Self::WebhookDelivery => "WebhookDelivery",
             Self::Campaign => "Campaign",
             Self::BulkJob => "BulkJob",
+            Self::AbuseSignal => "AbuseSignal",
         }
     }
 }
@@ -65,6 +68,7 @@ pub fn decode_any(id: &str) -> Option<(Kind, i64)> {
         Kind::WebhookDelivery,
         Kind::Campaign,
         Kind::BulkJob,
+        Kind::AbuseSignal,
     ]
     .into_iter()
     .find(|k| k.as_str() == kind)?;

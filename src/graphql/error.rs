@@ -404,6 +404,12 @@ pub enum UserErrorCode {
     JobFinished,
     /// The CSV file has rows that cannot be imported; each is listed, nothing was written.
     InvalidCsvRow,
+    /// No abuse signal with that ID.
+    SignalNotFound,
+    /// The abuse signal is resolved already.
+    SignalResolved,
+    /// Name exactly one of a coupon and a campaign.
+    TargetAmbiguous,
 }
 
 impl UserErrorCode {

@@ -4,6 +4,7 @@
 
 use async_graphql::MergedObject;
 
+use super::api::abuse::AbuseMutation;
 use super::api::campaigns::CampaignMutation;
 use super::api::cart::CartMutation;
 use super::api::checkout::CheckoutMutation;
@@ -24,4 +25,5 @@ pub struct Mutation(
     BulkJobMutation,
     WebhookMutation,
     SecurityMutation,
+    AbuseMutation,
 );

@@ -6,8 +6,8 @@ use async_graphql::{OutputType, SimpleObject};
 
 use super::error::ApiError;
 use super::types::{
-    ApiKey, AuditEntry, BulkJob, Campaign, Coupon, CouponCode, Redemption, WebhookDelivery,
-    WebhookEndpoint,
+    AbuseSignal, ApiKey, AuditEntry, BulkJob, Campaign, Coupon, CouponCode, Redemption,
+    WebhookDelivery, WebhookEndpoint,
 };
 use crate::ids;
 
@@ -61,6 +61,7 @@ pub struct PageInfo {
 #[graphql(concrete(name = "WebhookEndpointEdge", params(WebhookEndpoint)))]
 #[graphql(concrete(name = "WebhookDeliveryEdge", params(WebhookDelivery)))]
 #[graphql(concrete(name = "BulkJobEdge", params(BulkJob)))]
+#[graphql(concrete(name = "AbuseSignalEdge", params(AbuseSignal)))]
 pub struct Edge<T: OutputType> {
     /// Opaque position of this item in the list; pass it as `after` for the items after it.
     pub cursor: String,
@@ -86,6 +87,8 @@ pub type WebhookEndpointEdge = Edge<WebhookEndpoint>;
 pub type WebhookDeliveryEdge = Edge<WebhookDelivery>;
 /// A bulk job in a list.
 pub type BulkJobEdge = Edge<BulkJob>;
+/// An abuse signal in a list.
+pub type AbuseSignalEdge = Edge<AbuseSignal>;
 
 /// A page of a list (Relay connection).
 #[derive(SimpleObject)]
@@ -104,6 +107,7 @@ pub type BulkJobEdge = Edge<BulkJob>;
     params(WebhookDelivery, WebhookDeliveryEdge)
 ))]
 #[graphql(concrete(name = "BulkJobConnection", params(BulkJob, BulkJobEdge)))]
+#[graphql(concrete(name = "AbuseSignalConnection", params(AbuseSignal, AbuseSignalEdge)))]
 pub struct Connection<T: OutputType, E: OutputType> {
     /// The items of this page with their cursors.
     pub edges: Vec<E>,

@@ -2,6 +2,7 @@
 
 use async_graphql::MergedObject;
 
+use super::api::abuse::AbuseQuery;
 use super::api::campaigns::CampaignQuery;
 use super::api::cart::CartQuery;
 use super::api::checkout::CheckoutQuery;
@@ -28,4 +29,5 @@ pub struct Query(
     BulkJobQuery,
     WebhookQuery,
     PaymentQuery,
+    AbuseQuery,
 );

@@ -12,6 +12,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../rules/allowed_email_domains.rhai"),
     ),
     (
+        "customer_id_required",
+        include_str!("../../rules/customer_id_required.rhai"),
+    ),
+    (
         "customer_tags",
         include_str!("../../rules/customer_tags.rhai"),
     ),

@@ -71,8 +71,15 @@ async fn admit_codes(
 }
 
 /// Settles each code's attempt by its verdict; whether any was a failed guess.
-fn settle_codes(attempts: Vec<Attempt>, decision: Option<&CartDecision>) -> bool {
+/// `Throttled` when a guess came after the caller was locked out (see [`settle`]).
+async fn settle_codes(
+    svc: &Services,
+    caller: &Caller,
+    attempts: Vec<Attempt>,
+    decision: Option<&CartDecision>,
+) -> Result<bool, ServiceError> {
     let mut any_wrong = false;
+    let mut refused = None;
     for (i, attempt) in attempts.into_iter().enumerate() {
         let wrong = decision.is_some_and(|d| {
             d.left_out
@@ -80,9 +87,11 @@ fn settle_codes(attempts: Vec<Attempt>, decision: Option<&CartDecision>) -> bool
                 .any(|(j, reasons)| *j == i && is_failed_guess(reasons))
         });
         any_wrong |= wrong;
-        settle(attempt, wrong);
+        if let Err(e) = settle(svc, caller, attempt, wrong).await {
+            refused = Some(e);
+        }
     }
-    any_wrong
+    refused.map_or(Ok(any_wrong), Err)
 }
 
 /// Reads one code for a cart without locking: its snapshot, or why there is none (not
@@ -206,7 +215,8 @@ pub async fn validate_cart(
     let (mut entries, automatic) = match read {
         Ok(read) => read,
         Err(e) => {
-            settle_codes(attempts, None);
+            // A fault is no verdict: every attempt is given back.
+            let _ = settle_codes(svc, caller, attempts, None).await;
             return Err(e.into());
         }
     };
@@ -226,7 +236,7 @@ pub async fn validate_cart(
         };
         svc.attempts.record(coupon_id, outcome, now);
     }
-    if settle_codes(attempts, Some(&decision)) {
+    if settle_codes(svc, caller, attempts, Some(&decision)).await? {
         pad_failed_guess(svc, caller, started).await;
     }
     Ok(CartCheck {
@@ -324,10 +334,12 @@ async fn apply_cart(
     let started = tokio::time::Instant::now();
     let (attempts, customer_key) = admit_codes(svc, caller, order, codes.len()).await?;
     let parsed = parse_codes(codes);
+    let traits = svc.trait_keys(order);
     let new = NewUse {
         order,
         customer_key: customer_key.as_deref(),
         hold_until,
+        traits: &traits,
     };
     let rules = svc.rules.as_ref();
     let terms = svc.terms.as_ref();
@@ -416,11 +428,12 @@ async fn apply_cart(
     let (outcome, decision) = match result {
         Ok(done) => done,
         Err(e) => {
-            settle_codes(attempts, None);
+            // A fault is no verdict: every attempt is given back.
+            let _ = settle_codes(svc, caller, attempts, None).await;
             return Err(e.into());
         }
     };
-    if settle_codes(attempts, decision.as_ref()) {
+    if settle_codes(svc, caller, attempts, decision.as_ref()).await? {
         pad_failed_guess(svc, caller, started).await;
     }
     Ok(outcome)

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use super::limiter::Attempt;
 use super::{Caller, ServiceError, Services};
 use crate::auth::Role;
-use crate::storage::checkout::{self as steps, NewUse};
+use crate::storage::checkout::{self as steps, NewUse, TraitKeys};
 use crate::storage::idempotency::{claim_key, remember};
 use crate::storage::redemptions;
 use crate::storage::{IdempotencyClaim, Idempotent, RedemptionFilter};
@@ -115,6 +115,30 @@ impl Services {
             .customer
             .identity()
             .map(|id| customer_key(&self.checkout.customer_key_secret, &id))
+    }
+
+    /// Keyed hashes of the order's customer fingerprints and mailbox, stored with a use
+    /// for abuse detection.
+    pub(super) fn trait_keys(&self, order: &Order) -> TraitKeys {
+        let secret = &self.checkout.customer_key_secret;
+        let key = |kind: &str, value: Option<&str>| {
+            value.map(|v| customer_key(secret, &format!("{kind}:{v}")))
+        };
+        let given = &order.customer.fingerprints;
+        TraitKeys {
+            device: key("device", given.device.as_deref()),
+            payment: key("payment", given.payment.as_deref()),
+            address: key("address", given.shipping_address.as_deref()),
+            mailbox: key(
+                "mailbox",
+                order
+                    .customer
+                    .email
+                    .as_deref()
+                    .map(coupons_domain::abuse::mailbox)
+                    .as_deref(),
+            ),
+        }
     }
 }
 
@@ -227,13 +251,27 @@ pub(super) async fn admit(
 }
 
 /// Settles a check's attempt by its verdict: a failed guess keeps it, anything else
-/// (including a storage fault, which is no verdict) gives it back.
-pub(super) fn settle(attempt: Attempt, guessed_wrong: bool) {
-    if guessed_wrong {
-        attempt.failed();
-    } else {
-        attempt.succeeded();
+/// (including a storage fault, which is no verdict) gives it back. `Throttled` when the
+/// guess came after the caller was locked out (by the shared count): its verdict must
+/// not be told.
+pub(super) async fn settle(
+    svc: &Services,
+    caller: &Caller,
+    attempt: Attempt,
+    guessed_wrong: bool,
+) -> Result<(), ServiceError> {
+    // A public key's caller is a browser: its address is the shopper's (a storefront
+    // server's is the same for all its shoppers, and tells nothing).
+    if guessed_wrong
+        && caller.role == Role::Public
+        && let Some(ip) = caller.ip
+    {
+        svc.abuse.failed_check(ip, Utc::now());
     }
+    attempt
+        .settle(guessed_wrong)
+        .await
+        .map_err(ServiceError::Throttled)
 }
 
 /// Whether a code applies to an order, and the discount. Writes nothing. A string that
@@ -316,7 +354,7 @@ async fn check_code(
     let now = Utc::now();
     let Ok(code) = CouponCode::parse(code) else {
         svc.attempts.record(None, Rejection::NotFound.code(), now);
-        attempt.failed();
+        settle(svc, caller, attempt, true).await?;
         pad_failed_guess(svc, caller, started).await;
         return Ok(Err(vec![Rejection::NotFound]));
     };
@@ -348,7 +386,7 @@ async fn check_code(
     let guessed_wrong = checked
         .as_ref()
         .is_ok_and(|(_, result)| result.as_ref().is_err_and(|r| is_failed_guess(r)));
-    settle(attempt, guessed_wrong);
+    settle(svc, caller, attempt, guessed_wrong).await?;
     let (coupon_id, result) = checked?;
     let outcome = match &result {
         Ok(_) => "VALID",
@@ -709,16 +747,18 @@ async fn apply(
     } = admit(svc, caller, order).await?;
     let Ok(code) = CouponCode::parse(code) else {
         // Cannot be a code, so cannot exist: nothing to store.
-        attempt.failed();
+        settle(svc, caller, attempt, true).await?;
         pad_failed_guess(svc, caller, started).await;
         return Ok(Idempotent::Fresh(CheckoutOutcome::Rejected(vec![
             Rejection::NotFound,
         ])));
     };
+    let traits = svc.trait_keys(order);
     let new = NewUse {
         order,
         customer_key: customer_key.as_deref(),
         hold_until,
+        traits: &traits,
     };
     let rules = svc.rules.as_ref();
     let terms = svc.terms.as_ref();
@@ -773,7 +813,7 @@ async fn apply(
         &result,
         Ok(Idempotent::Fresh(CheckoutOutcome::Rejected(reasons))) if is_failed_guess(reasons)
     );
-    settle(attempt, guessed_wrong);
+    settle(svc, caller, attempt, guessed_wrong).await?;
     if guessed_wrong {
         pad_failed_guess(svc, caller, started).await;
     }

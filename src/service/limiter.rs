@@ -15,8 +15,15 @@
 //! failure. A request refused for its shape (too many aliases, too large a batch) is
 //! charged every check it carried ([`Limiter::fail`]).
 //!
-//! Counts live in this process's memory: they cost no database write, and an attacker
-//! spreading guesses over `n` instances gets at most `n` times the budget.
+//! Counts live in this process's memory, and on PostgreSQL, where several instances
+//! may serve one database, every failure is also added to a count they share
+//! ([`Limiter::shared`]): one statement per failed check, none for any other verdict.
+//! The shared count decides: a failure that arrives while the subject is locked out
+//! (by any instance) is not told, the check is answered as throttled instead, so a
+//! guesser gets the same number of failure verdicts per window whether it talks to one
+//! instance or to many. The instance that locks a subject out tells the others
+//! (`NOTIFY`), which then refuse it before running anything. SQLite serves one instance
+//! and counts in memory only.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -26,6 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::auth::Role;
+use crate::storage::{self, Db};
 
 /// Whose failures are counted.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -36,6 +44,19 @@ pub enum Subject {
     Ip(IpAddr),
     /// A customer, by keyed hash.
     Customer(String),
+}
+
+impl Subject {
+    /// The name the shared count knows it by: a keyed hash, so no address or key id is
+    /// stored.
+    fn shared_name(&self, key: &[u8]) -> String {
+        let plain = match self {
+            Self::Key(scope) => format!("key:{scope}"),
+            Self::Ip(ip) => format!("ip:{ip}"),
+            Self::Customer(customer) => format!("customer:{customer}"),
+        };
+        super::checkout::customer_key(key, &plain)
+    }
 }
 
 /// Failures allowed per window before a lockout, for one kind of subject; `None`: no
@@ -203,11 +224,22 @@ impl Entry {
     }
 }
 
+/// The count shared by the instances on one PostgreSQL database.
+struct Shared {
+    db: Db,
+    /// Key of the hash that names subjects.
+    key: Vec<u8>,
+    /// Subjects other instances locked out (by name), until when.
+    locked: Mutex<HashMap<String, Instant>>,
+}
+
 /// Counts failures and hands out lockouts. Cheap to clone (shared state).
 #[derive(Clone, Default)]
 pub struct Limiter {
     settings: Arc<LimiterSettings>,
     entries: Arc<Mutex<HashMap<Subject, Entry>>>,
+    /// Where failures are also counted for every instance (PostgreSQL).
+    shared: Option<Arc<Shared>>,
     /// Told each time a check settles, so checks waiting for an attempt look again.
     settled: Arc<tokio::sync::Notify>,
     /// How many checks are waiting for an attempt (settles tell them only then).
@@ -250,17 +282,31 @@ pub struct Attempt {
 }
 
 impl Attempt {
-    /// The check found nothing usable (a guess): the attempt stays spent.
-    pub fn failed(mut self) {
-        self.settle(true);
+    /// Settles the attempt by the check's verdict: `failed` when it found nothing
+    /// usable (a guess), and the attempt stays spent; otherwise (another verdict, or
+    /// the check could not run) it is given back. A failure is added to the shared
+    /// count where there is one; `Err` when the subject was locked out meanwhile (by
+    /// another instance, or by checks that ran at once): the verdict must not be told,
+    /// the check is answered as throttled.
+    pub async fn settle(mut self, failed: bool) -> Result<(), Throttled> {
+        let shared = self.limiter.shared.clone();
+        match shared {
+            Some(shared) if failed => {
+                self.settled = true;
+                let limiter = self.limiter.clone();
+                limiter
+                    .fail_shared(&shared, self.role, &self.subjects, 1, true)
+                    .await
+            }
+            _ => {
+                self.settle_here(failed);
+                Ok(())
+            }
+        }
     }
 
-    /// The check got another verdict (or could not run): the attempt is given back.
-    pub fn succeeded(mut self) {
-        self.settle(false);
-    }
-
-    fn settle(&mut self, failed: bool) {
+    /// Settles in this process only (the in-memory count).
+    fn settle_here(&mut self, failed: bool) {
         if self.settled {
             return;
         }
@@ -268,11 +314,28 @@ impl Attempt {
         self.limiter
             .settle_at(self.role, &self.subjects, failed, Instant::now());
     }
+
+    #[cfg(test)]
+    fn failed(mut self) {
+        self.settle_here(true);
+    }
+
+    #[cfg(test)]
+    fn succeeded(mut self) {
+        self.settle_here(false);
+    }
 }
 
 impl Drop for Attempt {
+    /// An attempt dropped unsettled (its request timed out, its client went away)
+    /// counts as a failure, on the shared count too.
     fn drop(&mut self) {
-        self.settle(true);
+        if self.settled {
+            return;
+        }
+        self.settle_here(true);
+        self.limiter
+            .share_in_background(self.role, std::mem::take(&mut self.subjects), 1);
     }
 }
 
@@ -282,9 +345,151 @@ impl Limiter {
         Self {
             settings: Arc::new(settings),
             entries: Arc::default(),
+            shared: None,
             settled: Arc::default(),
             waiting: Arc::default(),
         }
+    }
+
+    /// Also counts failures in `db` for every instance on it (PostgreSQL), naming
+    /// subjects by a hash keyed with `key`. On SQLite it changes nothing.
+    pub fn shared(mut self, db: &Db, key: &[u8]) -> Self {
+        if matches!(db, Db::Postgres(_)) {
+            self.shared = Some(Arc::new(Shared {
+                db: db.clone(),
+                key: key.to_vec(),
+                locked: Mutex::default(),
+            }));
+        }
+        self
+    }
+
+    /// Another instance locked out the subject named `name` for `ms` milliseconds
+    /// (its `NOTIFY`): refuse it here too.
+    pub fn locked_elsewhere(&self, name: &str, ms: u64) {
+        if let Some(shared) = &self.shared
+            && let Ok(mut locked) = shared.locked.lock()
+        {
+            let until = Instant::now() + Duration::from_millis(ms);
+            locked.insert(name.to_owned(), until);
+        }
+    }
+
+    /// The subjects `role` is limited on, with their budgets.
+    fn limited(&self, role: Role, subjects: &[Subject]) -> Vec<(Subject, u32)> {
+        let budget = self.settings.budget(role);
+        subjects
+            .iter()
+            .filter_map(|s| budget.of(s).map(|max| (s.clone(), max)))
+            .collect()
+    }
+
+    /// Adds `n` failures of `subjects` to the shared count, then to this process's
+    /// entries as the shared count says (releasing the attempts held, when
+    /// `release`). `Err` when a subject was locked out before these failures. When
+    /// the database cannot be reached, the failures are counted here only.
+    async fn fail_shared(
+        &self,
+        shared: &Shared,
+        role: Role,
+        subjects: &[Subject],
+        n: u32,
+        release: bool,
+    ) -> Result<(), Throttled> {
+        let limited = self.limited(role, subjects);
+        if limited.is_empty() {
+            if release {
+                self.settle_at(role, subjects, true, Instant::now());
+            }
+            return Ok(());
+        }
+        let names: Vec<String> = limited
+            .iter()
+            .map(|(s, _)| s.shared_name(&shared.key))
+            .collect();
+        let budgets: Vec<i32> = limited
+            .iter()
+            .map(|(_, max)| i32::try_from(*max).unwrap_or(i32::MAX))
+            .collect();
+        let n_sql = i32::try_from(n).unwrap_or(i32::MAX);
+        let window = millis(self.settings.window);
+        let lockout = millis(self.settings.lockout);
+        let names_sql = &names;
+        let budgets_sql = &budgets;
+        let counted = shared
+            .db
+            .write(async move |mut c| {
+                storage::attempts::add_shared_failures(
+                    &mut c,
+                    names_sql,
+                    budgets_sql,
+                    n_sql,
+                    window,
+                    lockout,
+                )
+                .await
+            })
+            .await;
+        let now = Instant::now();
+        let counts = match counted {
+            Ok(counts) => counts,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot add failures to the shared count; counted here only");
+                if release {
+                    self.settle_at(role, subjects, true, now);
+                } else {
+                    self.fail_at(role, subjects, n, now);
+                }
+                return Ok(());
+            }
+        };
+        let mut refused: Option<Duration> = None;
+        if let Ok(mut entries) = self.entries.lock() {
+            for ((subject, _), name) in limited.iter().zip(&names) {
+                let Some(count) = counts.iter().find(|c| &c.subject == name) else {
+                    continue;
+                };
+                let entry = entries.entry(subject.clone()).or_insert(Entry::new(now));
+                if release {
+                    entry.pending = entry.pending.saturating_sub(1);
+                }
+                let left = count
+                    .locked_ms
+                    .and_then(|ms| u64::try_from(ms).ok())
+                    .map(Duration::from_millis);
+                entry.locked_until = left.map(|d| now + d);
+                if count.locked_now {
+                    entry.window_start = now;
+                }
+                entry.failures = u32::try_from(count.failures).unwrap_or(0);
+                if count.refused {
+                    let d = left.unwrap_or(Duration::from_secs(1));
+                    refused = Some(refused.map_or(d, |r| r.max(d)));
+                }
+            }
+        }
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.settled.notify_waiters();
+        }
+        refused.map_or(Ok(()), |d| Err(Throttled::after(d)))
+    }
+
+    /// Adds failures to the shared count from a task of its own, for callers that
+    /// cannot wait (a dropped attempt, a refused request).
+    fn share_in_background(&self, role: Role, subjects: Vec<Subject>, n: u32) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let limiter = self.clone();
+        runtime.spawn(async move {
+            // Counted here already; the verdict was not told.
+            let _ = limiter
+                .fail_shared(&shared, role, &subjects, n, false)
+                .await;
+        });
     }
 
     /// Takes one attempt from the budget of every subject `role` is limited on, before
@@ -327,8 +532,34 @@ impl Limiter {
         }
     }
 
+    /// How long the longest lockout another instance told of, among `subjects`, has
+    /// left.
+    fn locked_elsewhere_for(
+        &self,
+        role: Role,
+        subjects: &[Subject],
+        now: Instant,
+    ) -> Option<Duration> {
+        let shared = self.shared.as_ref()?;
+        let mut locked = shared.locked.lock().ok()?;
+        if locked.is_empty() {
+            return None;
+        }
+        locked.retain(|_, until| *until > now);
+        let budget = self.settings.budget(role);
+        subjects
+            .iter()
+            .filter(|s| budget.of(s).is_some())
+            .filter_map(|s| locked.get(&s.shared_name(&shared.key)))
+            .map(|until| *until - now)
+            .max()
+    }
+
     /// Takes the attempts if no subject is blocked.
     fn try_begin_at(&self, role: Role, subjects: &[Subject], now: Instant) -> Result<(), Blocked> {
+        if let Some(d) = self.locked_elsewhere_for(role, subjects, now) {
+            return Err(Blocked::Locked(d));
+        }
         let budget = self.settings.budget(role);
         let Ok(mut entries) = self.entries.lock() else {
             return Ok(());
@@ -398,6 +629,7 @@ impl Limiter {
     /// running them (the request that carried them was refused).
     pub fn fail(&self, role: Role, subjects: &[Subject], n: u32) {
         self.fail_at(role, subjects, n, Instant::now());
+        self.share_in_background(role, subjects.to_vec(), n);
     }
 
     fn fail_at(&self, role: Role, subjects: &[Subject], n: u32, now: Instant) {
@@ -449,6 +681,23 @@ impl Limiter {
         });
         entries.len()
     }
+
+    /// Forgets the shared counts whose window and lockout are both over (PostgreSQL).
+    pub async fn prune_shared(&self) -> Result<usize, storage::StorageError> {
+        let Some(shared) = &self.shared else {
+            return Ok(0);
+        };
+        let window = millis(self.settings.window);
+        shared
+            .db
+            .write(async move |mut c| storage::attempts::prune_shared(&mut c, window).await)
+            .await
+    }
+}
+
+/// Whole milliseconds of `d`, for SQL.
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

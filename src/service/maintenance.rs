@@ -67,6 +67,9 @@ pub async fn run(db: Db, attempts: AttemptCounter, limiter: Limiter, interval: D
     loop {
         ticker.tick().await;
         limiter.prune();
+        if let Err(e) = limiter.prune_shared().await {
+            tracing::warn!(error = %e, "could not forget finished shared attempt counts; will retry");
+        }
         if let Err(e) = attempts.flush(&db).await {
             tracing::warn!(error = %e, "could not write validation attempts; will retry");
         }

@@ -2,6 +2,7 @@
 //! (`Db::write`, or `Db::read` for reads) and runs the storage steps it needs inside
 //! it. Every function returns [`ServiceError`], which the GraphQL layer maps once.
 
+pub mod abuse;
 pub mod api_keys;
 pub mod attempts;
 pub mod campaigns;
@@ -79,6 +80,8 @@ pub struct Services {
     pub jobs: crate::jobs::JobWaker,
     /// The API keys this instance read lately (cleared by every key change).
     pub keys: std::sync::Arc<crate::cache::KeyCache>,
+    /// Abuse detection's settings and the failed checks not yet written.
+    pub abuse: std::sync::Arc<abuse::AbuseWatch>,
     /// The coupon terms this instance decoded lately, by version.
     pub terms: std::sync::Arc<crate::cache::TermsCache>,
     /// What the operator watches (`/metrics`).

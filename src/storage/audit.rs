@@ -109,6 +109,12 @@ pub enum AuditAction {
     PaymentReceived,
     /// Someone signed in to the admin console (a person, or an admin key once).
     ConsoleSignedIn,
+    /// Abuse detection raised a signal (and took its action).
+    AbuseSignalRaised,
+    /// An admin resolved an abuse signal, putting back what its action changed or not.
+    AbuseSignalResolved,
+    /// The action abuse detection takes by itself was set for a coupon or campaign.
+    AbuseActionSet,
 }
 
 impl AuditAction {
@@ -149,6 +155,8 @@ pub enum EntityType {
     Payment,
     /// A console session (the person's `sub`, or `key:<id>`).
     ConsoleSession,
+    /// An abuse signal (id).
+    AbuseSignal,
 }
 
 impl EntityType {
@@ -165,6 +173,7 @@ impl EntityType {
             Self::BulkJob => "BULK_JOB",
             Self::Payment => "PAYMENT",
             Self::ConsoleSession => "CONSOLE_SESSION",
+            Self::AbuseSignal => "ABUSE_SIGNAL",
         }
     }
 
@@ -181,6 +190,7 @@ impl EntityType {
             Self::BulkJob,
             Self::Payment,
             Self::ConsoleSession,
+            Self::AbuseSignal,
         ]
         .into_iter()
         .find(|e| e.as_str() == s)

@@ -640,6 +640,12 @@ async fn insert_redemption(
                     r::reserved_at.eq(req.hold_until.map(|_| now)),
                     r::lines.eq(lines),
                 ),
+                (
+                    r::device_key.eq(req.traits.device.as_deref()),
+                    r::payment_key.eq(req.traits.payment.as_deref()),
+                    r::address_key.eq(req.traits.address.as_deref()),
+                    r::mailbox_key.eq(req.traits.mailbox.as_deref()),
+                ),
             ))
             .get_result(conn)
             .await?)
@@ -1032,6 +1038,22 @@ pub struct NewUse<'a> {
     pub customer_key: Option<&'a str>,
     /// `Some(deadline)` to reserve, `None` to redeem at once.
     pub hold_until: Option<DateTime<Utc>>,
+    /// Keyed hashes of what ties the customer's accounts together.
+    pub traits: &'a TraitKeys,
+}
+
+/// Keyed hashes of the customer's fingerprints and mailbox, stored with a use so that
+/// abuse detection can find accounts that share them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraitKeys {
+    /// The device.
+    pub device: Option<String>,
+    /// The payment instrument.
+    pub payment: Option<String>,
+    /// The shipping address.
+    pub address: Option<String>,
+    /// The mailbox the e-mail address reaches.
+    pub mailbox: Option<String>,
 }
 
 /// Writes a decided use of a locked code: the reservation or redemption with its

@@ -597,3 +597,20 @@ pub async fn first_codes(
     });
     Ok(pairs.into_iter().collect())
 }
+
+/// The campaign a coupon belongs to, if any (`None` too when there is no such coupon).
+pub async fn coupon_campaign(
+    c: &mut Conn<'_>,
+    coupon_id: i64,
+) -> Result<Option<i64>, StorageError> {
+    let found: Option<Option<i64>> = on_backend!(c, |conn| {
+        use schema::coupons::dsl as cp;
+        cp::coupons
+            .find(coupon_id)
+            .select(cp::campaign_id)
+            .first(conn)
+            .await
+            .optional()?
+    });
+    Ok(found.flatten())
+}

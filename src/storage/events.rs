@@ -54,6 +54,8 @@ pub enum EventType {
     CouponExhausted,
     /// A payment provider's event was applied: what it said and what it changed.
     PaymentReceived,
+    /// Abuse detection raised a signal (its kind, evidence and the action taken).
+    AbuseSignalRaised,
 }
 
 impl EventType {
@@ -73,7 +75,7 @@ impl EventType {
     /// Whether storefront and public subscribers may receive events of this type (as
     /// summaries); payment events are for the back office only.
     pub fn outsiders_may_see(self) -> bool {
-        self != Self::PaymentReceived
+        !matches!(self, Self::PaymentReceived | Self::AbuseSignalRaised)
     }
 }
 

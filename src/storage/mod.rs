@@ -13,6 +13,7 @@
 //! reads before it writes never fails to upgrade its lock; on PostgreSQL the first
 //! statement of a read-modify-write locks the row it changes.
 
+pub mod abuse;
 pub mod api_keys;
 pub mod attempts;
 pub mod audit;

@@ -304,6 +304,32 @@ pub(super) struct StoredRedemption {
     pub campaign_id: Option<i64>,
     pub reserved_at: Option<DateTime<Utc>>,
     pub lines: Option<Value>,
+    /// What ties customers' accounts together (keyed hashes): read by abuse
+    /// detection's own queries, and left out of the row's audit and event snapshots.
+    #[serde(skip)]
+    #[expect(
+        dead_code,
+        reason = "mapped with the row; abuse detection reads it in SQL"
+    )]
+    pub device_key: Option<String>,
+    #[serde(skip)]
+    #[expect(
+        dead_code,
+        reason = "mapped with the row; abuse detection reads it in SQL"
+    )]
+    pub payment_key: Option<String>,
+    #[serde(skip)]
+    #[expect(
+        dead_code,
+        reason = "mapped with the row; abuse detection reads it in SQL"
+    )]
+    pub address_key: Option<String>,
+    #[serde(skip)]
+    #[expect(
+        dead_code,
+        reason = "mapped with the row; abuse detection reads it in SQL"
+    )]
+    pub mailbox_key: Option<String>,
 }
 
 impl StoredRedemption {

@@ -83,6 +83,17 @@ pub struct RedemptionGroup {
     pub subtotal_minor: i64,
 }
 
+/// Abuse signals of one kind.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct SignalCount {
+    /// The kind's name (`LEAKED_CODE`, …).
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    /// Signals raised.
+    #[diesel(sql_type = BigInt)]
+    pub signals: i64,
+}
+
 /// Attempts with one outcome.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
 pub struct OutcomeCount {
@@ -120,6 +131,8 @@ pub struct ReportData {
     pub unique_customers: i64,
     /// Distinct codes redeemed in the range.
     pub codes_redeemed: i64,
+    /// Abuse signals raised in the range, by kind.
+    pub abuse_signals: Vec<SignalCount>,
 }
 
 /// The aggregate columns of a redemption group.
@@ -179,6 +192,11 @@ pub async fn report(
          WHERE {} AND hour >= $2 AND hour < $3 GROUP BY outcome ORDER BY outcome",
         scope.coupons()
     );
+    let signals_sql = format!(
+        "SELECT kind, CAST(COUNT(*) AS BIGINT) AS signals FROM abuse_signals \
+         WHERE {} AND raised_at >= $2 AND raised_at < $3 GROUP BY kind ORDER BY kind",
+        scope.coupons()
+    );
     let range = (scope.id(), from, to);
     let groups: Vec<RedemptionGroup> = load(c, &groups_sql, range).await?;
     let distinct: Vec<Counts> = load(c, &distinct_sql, range).await?;
@@ -186,6 +204,7 @@ pub async fn report(
     let issued: Vec<Counts> = load(c, &issued_sql, range).await?;
     let at_end: Vec<Counts> = load(c, &at_end_sql, range).await?;
     let attempts: Vec<OutcomeCount> = load(c, &attempts_sql, range).await?;
+    let abuse_signals: Vec<SignalCount> = load(c, &signals_sql, range).await?;
     let first = |rows: &[Counts]| rows.first().map_or((0, 0), |c| (c.a, c.b.unwrap_or(0)));
     let (unique_customers, codes_redeemed) = first(&distinct);
     let (codes_issued, codes_at_end) = (first(&issued).0, first(&at_end).0);
@@ -197,6 +216,7 @@ pub async fn report(
         groups,
         unique_customers,
         codes_redeemed,
+        abuse_signals,
     })
 }
 

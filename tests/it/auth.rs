@@ -28,6 +28,8 @@ struct Fixture {
     endpoint: Value,
     delivery: Value,
     campaign: Value,
+    /// An open abuse signal.
+    signal: Value,
     n: usize,
 }
 
@@ -139,6 +141,12 @@ fn operations() -> Vec<Operation> {
         Operation {
             name: "bulkJobs",
             query: "{ bulkJobs { nodes { id } } }",
+            variables: |_| json!({}),
+            roles: &[Admin, Analyst],
+        },
+        Operation {
+            name: "abuseSignals",
+            query: "{ abuseSignals { nodes { id kind } } }",
             variables: |_| json!({}),
             roles: &[Admin, Analyst],
         },
@@ -284,6 +292,18 @@ fn operations() -> Vec<Operation> {
             name: "generateCodes",
             query: "mutation($id: ID!) { generateCodes(input: { couponId: $id, count: 1, pattern: { length: 12 } }) { job { id } userErrors { code } } }",
             variables: |f| json!({ "id": f.spare }),
+            roles: &[Admin],
+        },
+        Operation {
+            name: "setAbuseAction",
+            query: "mutation($id: ID!) { setAbuseAction(input: { couponId: $id, action: ALERT }) { action userErrors { code } } }",
+            variables: |f| json!({ "id": f.coupon }),
+            roles: &[Admin],
+        },
+        Operation {
+            name: "resolveAbuseSignal",
+            query: "mutation($id: ID!) { resolveAbuseSignal(input: { id: $id }) { undone userErrors { code } } }",
+            variables: |f| json!({ "id": f.signal }),
             roles: &[Admin],
         },
         Operation {
@@ -454,9 +474,32 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
         )
         .await["generateCodes"]["job"]["id"]
         .clone();
+    let new = coupons::storage::abuse::NewSignal {
+        kind: "VELOCITY",
+        scope: format!("matrix:{n}"),
+        coupon_id: None,
+        evidence: json!({}),
+        flagged: json!([]),
+        action: "ALERT",
+    };
+    let now = chrono::Utc::now();
+    let raised = app
+        .db
+        .write(async |mut c| {
+            coupons::storage::abuse::raise(&mut c, &new, now - chrono::Duration::hours(1), now)
+                .await
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let signal = json!(coupons::ids::encode(
+        coupons::ids::Kind::AbuseSignal,
+        raised.id
+    ));
     Fixture {
         job,
         campaign,
+        signal,
         endpoint,
         delivery,
         coupon: coupon["id"].clone(),

@@ -160,7 +160,7 @@ async fn shipped_rules_work_from_any_directory() {
         Some("file rules/min_subtotal.rhai"),
         "{listed}"
     );
-    assert_eq!(listed.lines().count(), 1 + 14, "{listed}");
+    assert_eq!(listed.lines().count(), 1 + 15, "{listed}");
     std::fs::remove_dir_all(&empty).unwrap();
 }
 

@@ -25,8 +25,9 @@ use crate::harness::{Options, TestApp};
 use crate::process::{BIN, Process};
 
 /// The documents whose examples are run, README first.
-const DOCUMENTS: [&str; 7] = [
+const DOCUMENTS: [&str; 8] = [
     "README.md",
+    "docs/abuse.md",
     "docs/api.md",
     "docs/checkout.md",
     "docs/events.md",
@@ -274,6 +275,11 @@ async fn events_examples_run(app: TestApp) {
     after_the_readme(&app, "docs/events.md").await;
 }
 both_backends!(events_examples_run, super::options());
+
+async fn abuse_examples_run(app: TestApp) {
+    after_the_readme(&app, "docs/abuse.md").await;
+}
+both_backends!(abuse_examples_run, super::options());
 
 async fn rules_examples_run(app: TestApp) {
     after_the_readme(&app, "docs/rules.md").await;

@@ -178,11 +178,22 @@ pub struct Options {
     /// Start no background work at all (event relay, webhook and job workers): every
     /// statement on the database is then a request's.
     pub without_background: bool,
+    /// Abuse detection's thresholds and default action (default: the service's).
+    pub abuse: Option<(
+        coupons_domain::abuse::Thresholds,
+        coupons_domain::abuse::AbuseAction,
+    )>,
 }
+
+/// Key of the hashes the test services store addresses as.
+pub const ABUSE_KEY: &[u8] = b"test secret for customer keys, 32+ bytes";
 
 /// The service on a fresh database, with an admin key ready.
 pub struct TestApp {
     pub db: Db,
+    /// The services behind the router (to run background steps such as abuse
+    /// detection at a chosen moment).
+    pub services: Services,
     pub admin: String,
     router: Router,
     connection_limits: coupons::server::ConnectionLimits,
@@ -260,6 +271,12 @@ impl TestApp {
         let services = Services {
             keys: keys.clone(),
             terms: std::sync::Arc::default(),
+            abuse: {
+                let (thresholds, action) = options.abuse.unwrap_or_default();
+                std::sync::Arc::new(coupons::service::abuse::AbuseWatch::new(
+                    thresholds, action, ABUSE_KEY,
+                ))
+            },
             metrics: std::sync::Arc::new(coupons::metrics::Metrics::new(&rules)),
             sealer: test_sealer(),
             db: db.clone(),
@@ -313,6 +330,7 @@ impl TestApp {
             rules: services.rules.clone(),
             attempts: services.attempts.clone(),
             connection_limits: http.connection_limits(),
+            services: services.clone(),
             router: router(services, authenticator, http, None),
             served: tokio::sync::OnceCell::new(),
             db,
@@ -397,6 +415,11 @@ impl TestApp {
         let services = Services {
             keys: keys.clone(),
             terms: std::sync::Arc::default(),
+            abuse: std::sync::Arc::new(coupons::service::abuse::AbuseWatch::new(
+                coupons_domain::abuse::Thresholds::default(),
+                coupons_domain::abuse::AbuseAction::Alert,
+                ABUSE_KEY,
+            )),
             metrics: std::sync::Arc::new(coupons::metrics::Metrics::new(&self.rules)),
             sealer: test_sealer(),
             db: db.clone(),
@@ -587,6 +610,7 @@ fn start_background(
         .then(|| coupons::events::Listen {
             url: url.to_owned(),
             keys: keys.clone(),
+            limiter: coupons::service::limiter::Limiter::default(),
         });
     Background {
         _relay: AbortOnDrop(tokio::spawn(coupons::events::relay(

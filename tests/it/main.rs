@@ -10,6 +10,7 @@ mod harness;
 mod input_errors;
 mod snapshot;
 
+mod abuse;
 mod audit;
 mod auth;
 mod automatic;

@@ -236,3 +236,166 @@ async fn every_instance_decides_on_the_terms_as_they_stand_sqlite() {
 async fn every_instance_decides_on_the_terms_as_they_stand_postgres() {
     every_instance_decides_on_the_terms_as_they_stand(Backend::Postgres).await;
 }
+
+/// A new storefront key, made through `server`; its secret.
+async fn storefront_key(server: &Process, name: &str) -> String {
+    let created = server
+        .graphql(
+            ADMIN,
+            "mutation($n: String!) { createApiKey(input: { name: $n, role: STOREFRONT }) { secret } }",
+            json!({ "n": name }),
+        )
+        .await;
+    created["data"]["createApiKey"]["secret"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created:#}"))
+        .to_owned()
+}
+
+/// One guess with `key` at a code that does not exist: `true` when it was answered
+/// `NOT_FOUND`, `false` when throttled.
+async fn guess(server: &Process, key: &str, n: usize) -> bool {
+    let body = server
+        .graphql(
+            key,
+            "query($code: String!) { validateCoupon(input: { code: $code, order: { id: \"g\", currency: \"USD\", subtotal: \"40\" } }) { valid reasons { code } } }",
+            json!({ "code": format!("GUESS{n}") }),
+        )
+        .await;
+    if body["errors"][0]["extensions"]["code"] == json!("THROTTLED") {
+        return false;
+    }
+    assert_eq!(
+        body["data"]["validateCoupon"]["reasons"][0]["code"],
+        json!("NOT_FOUND"),
+        "{body:#}"
+    );
+    true
+}
+
+/// Guesses with `key`, taking the servers in turn, until one answers throttled; how
+/// many guesses were answered `NOT_FOUND`.
+async fn guesses_told(servers: &[&Process], key: &str) -> usize {
+    let mut told = 0;
+    for n in 0.. {
+        assert!(n < 100, "never throttled");
+        if !guess(servers[n % servers.len()], key, n).await {
+            break;
+        }
+        told += 1;
+    }
+    told
+}
+
+/// The failure budget of a key is one budget however many instances serve the
+/// database (PostgreSQL; SQLite serves one instance). Two server processes, a key
+/// budget of 12 failures: a guesser on one instance is told 12 times that a code does
+/// not exist, one alternating between the two is told 12 times as well, and once it is
+/// locked out both refuse it. 40 guesses sent at once over both instances are told
+/// exactly 12 times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guesser_gets_one_budget_from_any_number_of_instances_postgres() {
+    let Some(db) = TestDatabase::new(Backend::Postgres).await else {
+        return;
+    };
+    let env = [
+        ("COUPONS_ADMIN_KEY", ADMIN),
+        (
+            "COUPONS_STOREFRONT_ATTEMPT_LIMITS",
+            "key=12,ip=0,customer=0",
+        ),
+    ];
+    let (a, b) = (Process::start(&db.url, &env), Process::start(&db.url, &env));
+    let (one, two, three) = (
+        storefront_key(&a, "one").await,
+        storefront_key(&a, "two").await,
+        storefront_key(&a, "three").await,
+    );
+
+    let against_one = guesses_told(&[&a], &one).await;
+    let alternating = guesses_told(&[&a, &b], &two).await;
+    eprintln!("failure verdicts told: {against_one} by one instance, {alternating} by two in turn");
+    assert_eq!(against_one, 12);
+    assert_eq!(alternating, 12);
+    assert!(!guess(&a, &two, 1000).await);
+    assert!(!guess(&b, &two, 1001).await);
+
+    let at_once = futures_util::future::join_all(
+        (0..40).map(|n| guess(if n % 2 == 0 { &a } else { &b }, &three, n)),
+    )
+    .await;
+    let told = at_once.iter().filter(|t| **t).count();
+    eprintln!("failure verdicts told to 40 guesses at once over two instances: {told}");
+    assert_eq!(told, 12);
+}
+
+/// The detector runs by itself in the server: with the action `PAUSE` for every coupon
+/// and a leak threshold of 5 customers, a code redeemed by 6 customers is paused by the
+/// server within a couple of its one-second looks, and the next redemption is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_pauses_a_leaked_code_by_itself_postgres() {
+    let Some(db) = TestDatabase::new(Backend::Postgres).await else {
+        return;
+    };
+    let env = [
+        ("COUPONS_ADMIN_KEY", ADMIN),
+        ("COUPONS_ABUSE_ACTION", "PAUSE"),
+        ("COUPONS_ABUSE_INTERVAL_SECONDS", "1"),
+        (
+            "COUPONS_ABUSE_THRESHOLDS",
+            "leak_min_customers=5,velocity_min_uses=1000",
+        ),
+    ];
+    let server = Process::start(&db.url, &env);
+    let created = server
+        .graphql(
+            ADMIN,
+            "mutation($i: CreateCouponInput!) { createCoupon(input: $i) { coupon { id } userErrors { code } } }",
+            json!({ "i": { "name": "Shared", "code": "SHARED", "discount": { "percentage": "10" } } }),
+        )
+        .await;
+    let id = created["data"]["createCoupon"]["coupon"]["id"].clone();
+    for n in 0..6 {
+        let body = server
+            .graphql(
+                ADMIN,
+                "mutation($o: String!, $c: String!) { redeemCoupon(input: { code: \"SHARED\", idempotencyKey: $o, order: { id: $o, currency: \"USD\", subtotal: \"40\", customer: { id: $c } } }) { redemption { id } } }",
+                json!({ "o": format!("o-{n}"), "c": format!("c-{n}") }),
+            )
+            .await;
+        assert!(
+            body["data"]["redeemCoupon"]["redemption"]["id"].is_string(),
+            "{body:#}"
+        );
+    }
+    let start = Instant::now();
+    loop {
+        let status = server
+            .graphql(
+                ADMIN,
+                "query($id: ID!) { coupon(id: $id) { status } }",
+                json!({ "id": id }),
+            )
+            .await;
+        if status["data"]["coupon"]["status"] == json!("PAUSED") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not paused: {status:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("paused {:?} after the sixth customer", start.elapsed());
+    let signals = server
+        .graphql(
+            ADMIN,
+            "{ abuseSignals { nodes { kind action changed } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        signals["data"]["abuseSignals"]["nodes"],
+        json!([{ "kind": "LEAKED_CODE", "action": "PAUSE", "changed": { "status": "ACTIVE" } }])
+    );
+}

@@ -107,8 +107,8 @@ pub fn sqlite_loop(
                  UPDATE redemptions SET status = 'EXPIRED', holds_use = 0, closed_at = {now}, updated_at = {now} WHERE coupon_id = {c} AND status = 'RESERVED' AND reserved_until <= {now} RETURNING code_id; \
                  SELECT * FROM coupon_codes WHERE code = 'BENCH-{c}' LIMIT 1; \
                  SELECT r.coupon_id, r.code, r.currency, r.discount_minor - r.refunded_minor, c.combines_with, c.priority, c.target, r.lines FROM redemptions r JOIN coupons c ON c.id = r.coupon_id WHERE r.order_id = 'o-{key}' AND r.holds_use AND (r.status <> 'RESERVED' OR r.reserved_until > {now}); \
-                 INSERT INTO redemptions (coupon_id, code_id, code, status, holds_use, customer_key, email_domain, order_id, channel, currency, subtotal_minor, discount_minor, refunded_minor, reserved_until, created_at, redeemed_at, updated_at, lines) \
-                   VALUES ({c}, {c}, 'BENCH-{c}', '{status}', 1, '{key}', 'bench.test', 'o-{key}', NULL, 'USD', 10000, 1000, 0, {until}, {now}, {redeemed}, {now}, NULL) RETURNING *; \
+                 INSERT INTO redemptions (coupon_id, code_id, code, status, holds_use, customer_key, email_domain, order_id, channel, currency, subtotal_minor, discount_minor, refunded_minor, reserved_until, created_at, redeemed_at, updated_at, lines, device_key, payment_key, address_key, mailbox_key) \
+                   VALUES ({c}, {c}, 'BENCH-{c}', '{status}', 1, '{key}', 'bench.test', 'o-{key}', NULL, 'USD', 10000, 1000, 0, {until}, {now}, {redeemed}, {now}, NULL, NULL, NULL, NULL, 'm{key}') RETURNING *; \
                  UPDATE coupons SET {counter} = {counter} + 1 WHERE id = {c}; \
                  UPDATE coupon_codes SET {counter} = {counter} + 1 WHERE id = {c}; \
                  UPDATE idempotency_keys SET response = '{{}}' WHERE scope = 'baseline' AND key = '{key}'; \

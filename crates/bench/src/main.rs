@@ -38,6 +38,7 @@ use clap::Parser;
 mod baseline;
 mod enumeration;
 mod generate;
+mod guesses;
 mod load;
 mod ping;
 mod report;
@@ -95,6 +96,10 @@ struct Args {
     /// validate and redeem-many again (0: leave the catalogue rows out).
     #[arg(long, default_value_t = 1_000_000)]
     catalogue: usize,
+    /// Measure what counting a failed code check costs instead: failed checks against
+    /// a server that counts them and one that does not (see `guesses.rs`).
+    #[arg(long)]
+    guesses: bool,
     /// Serve the `{ ping }` ceiling server (the load mode starts it itself).
     #[arg(long, hide = true)]
     serve_ping: bool,
@@ -115,6 +120,12 @@ async fn main() -> anyhow::Result<()> {
     if args.webhooks {
         for backend in &args.backends {
             webhooks::run(&args, backend).await?;
+        }
+        return Ok(());
+    }
+    if args.guesses {
+        for backend in &args.backends {
+            guesses::run(&args, backend).await?;
         }
         return Ok(());
     }

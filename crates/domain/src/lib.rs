@@ -6,6 +6,7 @@
 //! validation vocabulary ([`Invalid`], [`FieldError`], [`Problem`]) that the edges map to
 //! their own error formats.
 
+pub mod abuse;
 pub mod api_key;
 pub mod bulk;
 pub mod campaign;
@@ -44,7 +45,7 @@ pub use decision::{
 pub use discount::{Discount, MoneyInput, Percentage};
 pub use error::{Collector, Field, FieldError, Invalid, Problem};
 pub use money::{Currency, Money, MoneyError};
-pub use order::{Customer, LineItem, LineItemDraft, Order, OrderDraft};
+pub use order::{Customer, Fingerprints, LineItem, LineItemDraft, Order, OrderDraft};
 pub use pattern::{CodePattern, PatternError};
 pub use priced::{CurrencyTerms, MoneyGiven, MoneyList, Prices, PricesDraft};
 pub use redemption::{

@@ -43,6 +43,20 @@ pub struct Customer {
     pub tags: Vec<String>,
     /// Whether this is the customer's first order, as the storefront says (`None`: not said).
     pub first_order: Option<bool>,
+    /// What the storefront knows that ties accounts together (abuse detection).
+    pub fingerprints: Fingerprints,
+}
+
+/// Traits several accounts of one person tend to share, as the storefront sends them
+/// (raw or its own hashes): only keyed hashes of them are stored.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Fingerprints {
+    /// The browser or device.
+    pub device: Option<String>,
+    /// The payment instrument (e.g. the card's fingerprint at the processor).
+    pub payment: Option<String>,
+    /// The shipping address, normalised by the storefront.
+    pub shipping_address: Option<String>,
 }
 
 impl Customer {
@@ -120,8 +134,26 @@ pub struct OrderDraft {
     pub customer_tags: Vec<String>,
     /// Whether this is the customer's first order (`None`: not said).
     pub first_order: Option<bool>,
+    /// What ties the customer's accounts together.
+    pub fingerprints: Fingerprints,
     /// Sales channel.
     pub channel: Option<String>,
+}
+
+/// The fingerprints as sent, trimmed; blank and overlong ones (past [`ID_MAX`]
+/// characters) are left out rather than refused: they are evidence, not terms.
+fn fingerprints(given: &Fingerprints) -> Fingerprints {
+    let keep = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && v.chars().count() <= ID_MAX)
+            .map(str::to_owned)
+    };
+    Fingerprints {
+        device: keep(&given.device),
+        payment: keep(&given.payment),
+        shipping_address: keep(&given.shipping_address),
+    }
 }
 
 fn bounded(raw: &str, field: Field) -> Result<String, FieldError> {
@@ -295,6 +327,7 @@ impl Order {
                             .filter(|t| !t.is_empty())
                             .collect(),
                         first_order: d.first_order,
+                        fingerprints: fingerprints(&d.fingerprints),
                     },
                     channel,
                 })

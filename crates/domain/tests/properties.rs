@@ -127,6 +127,7 @@ fn draft() -> impl Strategy<Value = OrderDraft> {
                     customer_email,
                     customer_tags,
                     first_order,
+                    fingerprints: Default::default(),
                     channel,
                 }
             },

@@ -6,6 +6,7 @@
 //! function, and converts the result: a payload with `userErrors` for what the caller
 //! can fix, `ApiError` (through `?`) for everything else.
 
+pub mod abuse;
 pub mod campaigns;
 pub mod cart;
 pub mod checkout;

@@ -44,7 +44,11 @@ impl NodeQuery {
                 .await?
                 .map(|j| Node::BulkJob(BulkJob(Arc::new(j)))),
             Some((
-                Kind::ApiKey | Kind::AuditEntry | Kind::WebhookEndpoint | Kind::WebhookDelivery,
+                Kind::ApiKey
+                | Kind::AuditEntry
+                | Kind::WebhookEndpoint
+                | Kind::WebhookDelivery
+                | Kind::AbuseSignal,
                 _,
             ))
             | None => None,

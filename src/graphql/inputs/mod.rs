@@ -1,6 +1,7 @@
 //! Input objects and mutation payloads, one file per area. Each input converts into
 //! the domain's or the service's own input type; nothing here checks values.
 
+mod abuse;
 mod bulk_job;
 mod campaign;
 mod cart;
@@ -14,6 +15,10 @@ mod security;
 mod target;
 mod webhook;
 
+pub use abuse::{
+    AbuseSignalFilter, ResolveAbuseSignalInput, ResolveAbuseSignalPayload, SetAbuseActionInput,
+    SetAbuseActionPayload,
+};
 pub use bulk_job::{
     CancelBulkJobInput, CancelBulkJobPayload, CodePatternInput, GenerateCodesInput,
     GenerateCodesPayload,

@@ -1,7 +1,7 @@
 //! `OrderInput`: the order a code is checked against, with its lines and buyer.
 
 use async_graphql::InputObject;
-use coupons_domain::{LineItemDraft, OrderDraft};
+use coupons_domain::{Fingerprints, LineItemDraft, OrderDraft};
 
 use crate::graphql::scalars::Decimal;
 
@@ -37,6 +37,23 @@ pub struct CustomerInput {
     /// Whether this is the customer's first order, as the storefront knows it (rules
     /// may read it; left out: not said).
     pub first_order: Option<bool>,
+    /// What ties this customer's accounts together, for abuse detection.
+    pub fingerprints: Option<FingerprintsInput>,
+}
+
+/// Traits several accounts of one person tend to share, sent raw or as the
+/// storefront's own hashes; the service stores only keyed hashes of them, and uses them
+/// only to detect farmed accounts (`FARMED_ACCOUNTS`). Each at most 200 characters;
+/// blank or longer ones are ignored.
+#[derive(Debug, Clone, Default, InputObject, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FingerprintsInput {
+    /// The browser or device (e.g. a device-fingerprinting library's visitor id).
+    pub device: Option<String>,
+    /// The payment instrument (e.g. the card fingerprint the payment processor gives).
+    pub payment: Option<String>,
+    /// The shipping address, normalised by the storefront.
+    pub shipping_address: Option<String>,
 }
 
 /// The order a coupon is applied to.
@@ -63,10 +80,11 @@ pub struct OrderInput {
 
 impl From<OrderInput> for OrderDraft {
     fn from(o: OrderInput) -> Self {
-        let (customer_id, customer_email, customer_tags, first_order) = match o.customer {
-            Some(c) => (c.id, c.email, c.tags, c.first_order),
-            None => (None, None, Vec::new(), None),
+        let (customer_id, customer_email, customer_tags, first_order, given) = match o.customer {
+            Some(c) => (c.id, c.email, c.tags, c.first_order, c.fingerprints),
+            None => (None, None, Vec::new(), None, None),
         };
+        let given = given.unwrap_or_default();
         Self {
             id: o.id,
             currency: o.currency,
@@ -86,6 +104,11 @@ impl From<OrderInput> for OrderDraft {
             customer_email,
             customer_tags,
             first_order,
+            fingerprints: Fingerprints {
+                device: given.device,
+                payment: given.payment,
+                shipping_address: given.shipping_address,
+            },
             channel: o.channel,
         }
     }

@@ -65,6 +65,12 @@ pub enum AuditAction {
     PaymentReceived,
     /// Someone signed in to the admin console (a person, or an admin key once).
     ConsoleSignedIn,
+    /// Abuse detection raised a signal (and took its action).
+    AbuseSignalRaised,
+    /// An admin resolved an abuse signal, putting back what its action changed or not.
+    AbuseSignalResolved,
+    /// The action abuse detection takes by itself was set for a coupon or campaign.
+    AbuseActionSet,
 }
 
 /// What a change touched.
@@ -91,6 +97,8 @@ pub enum AuditEntityType {
     Payment,
     /// A console session (its ID is the person's `sub`, or `key:<id>`).
     ConsoleSession,
+    /// An abuse signal.
+    AbuseSignal,
 }
 
 /// One change: who made it, from where, and the entity before and after.
@@ -106,6 +114,7 @@ fn entity_kind(entity: EntityType) -> Option<Kind> {
         EntityType::WebhookDelivery => Some(Kind::WebhookDelivery),
         EntityType::Campaign => Some(Kind::Campaign),
         EntityType::BulkJob => Some(Kind::BulkJob),
+        EntityType::AbuseSignal => Some(Kind::AbuseSignal),
         EntityType::Rule | EntityType::Payment | EntityType::ConsoleSession => None,
     }
 }

@@ -43,6 +43,9 @@ pub enum CouponEventType {
     /// A payment provider's event was applied: what it said and what it changed (the
     /// redemptions it redeemed, released or reversed have their own events).
     PaymentReceived,
+    /// Abuse detection raised a signal: its kind, the evidence, what it names (keyed
+    /// hashes) and the action taken. Admins and analysts only.
+    AbuseSignalRaised,
 }
 
 /// A committed change, in commit order, as much of it as the reader may see.

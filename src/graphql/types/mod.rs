@@ -1,6 +1,7 @@
 //! Output types, one object per file. Each wraps a domain or storage value; resolvers
 //! only format, and read what a list repeats through the loaders.
 
+mod abuse_signal;
 mod api_key;
 mod audit_entry;
 mod balance;
@@ -25,6 +26,7 @@ mod viewer;
 mod webhook_delivery;
 mod webhook_endpoint;
 
+pub use abuse_signal::{AbuseAction, AbuseSignal, AbuseSignalKind, AbuseSignalStatus};
 pub use api_key::{ApiKey, ApiKeyRole};
 pub use audit_entry::{AuditAction, AuditEntityType, AuditEntry};
 pub use balance::{BalanceAssertions, PaymentMismatch, PaymentMismatchCode, PaymentProvider};

@@ -89,6 +89,18 @@ pub struct Report {
     pub series: Vec<ReportPoint>,
     /// Redemptions per sales channel.
     pub channels: Vec<ChannelFigures>,
+    /// Abuse signals raised in the range about the coupon (or the campaign's coupons),
+    /// by kind; `abuseSignals(filter:)` lists them.
+    pub abuse_signals: Vec<AbuseSignalCount>,
+}
+
+/// Abuse signals of one kind.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct AbuseSignalCount {
+    /// The kind (an `AbuseSignalKind` name).
+    pub kind: String,
+    /// Signals raised.
+    pub signals: i64,
 }
 
 /// The figures of `groups`, their amounts summed per currency.
@@ -158,6 +170,14 @@ impl Report {
             reservations: data.reservations,
             unique_customers: data.unique_customers,
             codes_redeemed: data.codes_redeemed,
+            abuse_signals: data
+                .abuse_signals
+                .into_iter()
+                .map(|s| AbuseSignalCount {
+                    kind: s.kind,
+                    signals: s.signals,
+                })
+                .collect(),
             redemption_rate: (data.codes_at_end > 0)
                 .then(|| data.codes_redeemed as f64 / data.codes_at_end as f64),
             totals: figures(data.groups.iter()),

@@ -91,6 +91,54 @@ diesel::table! {
         campaign_id -> Nullable<BigInt>,
         reserved_at -> Nullable<Instant>,
         lines -> Nullable<Document>,
+        device_key -> Nullable<Text>,
+        payment_key -> Nullable<Text>,
+        address_key -> Nullable<Text>,
+        mailbox_key -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::Instant;
+    /// Failed code checks of outside callers, by keyed hashes of address and network.
+    failed_checks (id) {
+        id -> BigInt,
+        address_key -> Text,
+        network_key -> Text,
+        created_at -> Instant,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::{Document, Instant};
+    /// Abuse signals raised.
+    abuse_signals (id) {
+        id -> BigInt,
+        kind -> Text,
+        scope -> Text,
+        coupon_id -> Nullable<BigInt>,
+        evidence -> Document,
+        flagged -> Document,
+        action -> Text,
+        undo -> Nullable<Document>,
+        status -> Text,
+        raised_at -> Instant,
+        resolved_at -> Nullable<Instant>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::Instant;
+    /// What abuse detection does by itself, per coupon or campaign.
+    abuse_actions (id) {
+        id -> BigInt,
+        coupon_id -> Nullable<BigInt>,
+        campaign_id -> Nullable<BigInt>,
+        action -> Text,
+        updated_at -> Instant,
     }
 }
 
@@ -105,6 +153,21 @@ diesel::table! {
         response -> Document,
         created_at -> Instant,
         expires_at -> Instant,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::Instant;
+    /// Failed code checks per subject (keyed hash), shared by the instances on one
+    /// PostgreSQL database.
+    attempt_budgets (subject) {
+        subject -> Text,
+        budget -> Integer,
+        window_start -> Instant,
+        failures -> Integer,
+        locked_until -> Nullable<Instant>,
+        refused -> Bool,
     }
 }
 
@@ -424,6 +487,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_attempts,
     campaigns,
     bulk_jobs,
+    abuse_signals,
+    abuse_actions,
+    failed_checks,
+    attempt_budgets,
 );
 
 /// The writable columns of a coupon, derived from a validated spec: the values of an
