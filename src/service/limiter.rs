@@ -416,9 +416,12 @@ impl Limiter {
         let lockout = millis(self.settings.lockout);
         let names_sql = &names;
         let budgets_sql = &budgets;
+        // One statement that commits by itself: the row's lock is held for the
+        // statement only, not for a transaction's round trips (every failure of one
+        // key updates the same row).
         let counted = shared
             .db
-            .write(async move |mut c| {
+            .autocommit(async move |mut c| {
                 storage::attempts::add_shared_failures(
                     &mut c,
                     names_sql,

@@ -68,16 +68,31 @@ pub async fn busy_codes(
     since: DateTime<Utc>,
     floor: i64,
 ) -> Result<Vec<Tally>, StorageError> {
+    tallies(
+        c,
+        "SELECT coupon_id, code AS subject, CAST(COUNT(DISTINCT customer_key) AS BIGINT) AS n \
+         FROM redemptions WHERE created_at > $1 AND customer_key IS NOT NULL \
+         GROUP BY coupon_id, code HAVING COUNT(DISTINCT customer_key) >= $2",
+        since,
+        floor,
+    )
+    .await
+}
+
+/// Runs an aggregate whose parameters are `$1` the start of the period and `$2` the
+/// least count kept.
+async fn tallies(
+    c: &mut Conn<'_>,
+    sql: &str,
+    since: DateTime<Utc>,
+    floor: i64,
+) -> Result<Vec<Tally>, StorageError> {
     on_backend!(c, |conn| {
-        Ok(diesel::sql_query(
-            "SELECT coupon_id, code AS subject, CAST(COUNT(DISTINCT customer_key) AS BIGINT) AS n \
-             FROM redemptions WHERE created_at > $1 AND customer_key IS NOT NULL \
-             GROUP BY coupon_id, code HAVING COUNT(DISTINCT customer_key) >= $2",
-        )
-        .bind::<schema::Instant, _>(since)
-        .bind::<BigInt, _>(floor)
-        .load(conn)
-        .await?)
+        Ok(diesel::sql_query(sql)
+            .bind::<schema::Instant, _>(since)
+            .bind::<BigInt, _>(floor)
+            .load(conn)
+            .await?)
     })
 }
 
@@ -106,17 +121,15 @@ pub async fn busy_coupons(
     since: DateTime<Utc>,
     floor: i64,
 ) -> Result<Vec<Tally>, StorageError> {
-    on_backend!(c, |conn| {
-        Ok(diesel::sql_query(
-            "SELECT coupon_id, CAST(coupon_id AS TEXT) AS subject, CAST(COUNT(*) AS BIGINT) AS n \
-             FROM redemptions WHERE created_at > $1 \
-             GROUP BY coupon_id HAVING COUNT(*) >= $2",
-        )
-        .bind::<schema::Instant, _>(since)
-        .bind::<BigInt, _>(floor)
-        .load(conn)
-        .await?)
-    })
+    tallies(
+        c,
+        "SELECT coupon_id, CAST(coupon_id AS TEXT) AS subject, CAST(COUNT(*) AS BIGINT) AS n \
+         FROM redemptions WHERE created_at > $1 \
+         GROUP BY coupon_id HAVING COUNT(*) >= $2",
+        since,
+        floor,
+    )
+    .await
 }
 
 /// Uses of a coupon in (`from`, `to`].
@@ -190,13 +203,7 @@ pub async fn shared_traits(
          FROM redemptions WHERE created_at > $1 AND {column} IS NOT NULL AND customer_key IS NOT NULL \
          GROUP BY coupon_id, {column} HAVING COUNT(DISTINCT customer_key) >= $2"
     );
-    on_backend!(c, |conn| {
-        Ok(diesel::sql_query(&sql)
-            .bind::<schema::Instant, _>(since)
-            .bind::<BigInt, _>(floor)
-            .load(conn)
-            .await?)
-    })
+    tallies(c, &sql, since, floor).await
 }
 
 /// The customers (keyed hashes) who used `coupon_id` since `since` with `which` equal

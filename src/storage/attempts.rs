@@ -74,6 +74,8 @@ pub struct SharedFailures {
 /// it out for `lockout_ms` and starts again from zero. The same rules as the in-memory
 /// limiter, applied under the row's lock, so failures counted by several instances at
 /// once add up exactly. Nothing on SQLite (one instance; its limiter counts in memory).
+/// One statement, run by itself ([`Db::autocommit`](super::Db::autocommit)); when it
+/// locks a subject out, a second one tells the other instances.
 pub async fn add_shared_failures(
     c: &mut Conn<'_>,
     subjects: &[String],

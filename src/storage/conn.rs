@@ -93,6 +93,21 @@ impl Db {
         }
     }
 
+    /// Runs `work` on a pooled connection outside any transaction, for a write of one
+    /// statement that commits by itself (PostgreSQL holds its row locks for that
+    /// statement only). Not for work of several statements that must stand or fall
+    /// together: that is [`Db::write`].
+    pub async fn autocommit<'a, T, F>(&'a self, work: F) -> Result<T, StorageError>
+    where
+        for<'c> F: AsyncFnOnce(Conn<'c>) -> Result<T, StorageError>
+            + Work<Conn<'c>, Result<T, StorageError>, Fut: Send>
+            + Send
+            + 'a,
+        T: Send + 'a,
+    {
+        self.read(work).await
+    }
+
     /// Runs `work` in one write transaction: committed when it returns `Ok`, rolled
     /// back on `Err`. On SQLite the transaction starts with `BEGIN IMMEDIATE` (so one
     /// that reads before it writes never fails to upgrade its lock), behind an
