@@ -14,6 +14,7 @@ use anyhow::bail;
 use serde_json::json;
 
 use crate::Args;
+use crate::baseline::pgbench;
 use crate::scratch::PgDatabase;
 use crate::server::{Server, VALIDATE, order, set_up};
 use crate::stats::Stats;
@@ -92,6 +93,30 @@ pub async fn run(args: &Args, backend: &str) -> anyhow::Result<()> {
         mean(&cpu[1]) - mean(&cpu[0]),
         mean(&p50[1]) - mean(&p50[0]),
     );
+    if let Some(db) = &pg {
+        // The raw limit: the same statements from pgbench, on the same database.
+        let mut raw = pgbench(
+            &db.url,
+            &args.scripts.join("guess.sql"),
+            args.read_conns,
+            args.seconds,
+            1,
+            1,
+        )
+        .await?;
+        let counted: Vec<f64> = rows
+            .iter()
+            .filter(|(_, name, _)| *name == SETTINGS[1].0)
+            .map(|(_, _, s)| s.rate())
+            .collect();
+        println!(
+            "{backend}: raw SQL of a counted failure (bench/guess.sql, {} connections): {:.0}/s, p50 {:.2} ms; counted checks / raw = {:.0}%",
+            args.read_conns,
+            raw.rate(),
+            raw.percentile_ms(0.5),
+            mean(&counted) * 100.0 / raw.rate(),
+        );
+    }
     if let Some(db) = pg {
         db.drop().await?;
     }
