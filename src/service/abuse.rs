@@ -5,6 +5,7 @@
 //! and tells subscribers and webhooks (`ABUSE_SIGNAL_RAISED`). Every action is a coupon
 //! change like an admin's, audited, and [`resolve`] puts it back.
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -36,7 +37,7 @@ pub struct AbuseWatch {
     /// Key of the hashes addresses are stored as.
     secret: Vec<u8>,
     /// Failed checks not yet written: (address key, network key, when).
-    failed: Mutex<Vec<(String, String, DateTime<Utc>)>>,
+    failed: Mutex<VecDeque<(String, String, DateTime<Utc>)>>,
 }
 
 impl std::fmt::Debug for AbuseWatch {
@@ -69,16 +70,16 @@ impl AbuseWatch {
         let network = customer_key(&self.secret, &format!("network:{}", network_of(ip)));
         if let Ok(mut failed) = self.failed.lock() {
             if failed.len() >= FAILED_MAX {
-                failed.remove(0);
+                failed.pop_front();
             }
-            failed.push((address, network, now));
+            failed.push_back((address, network, now));
         }
     }
 
     /// Writes the failed checks noted so far.
     pub async fn flush(&self, db: &Db) -> Result<(), StorageError> {
-        let rows = match self.failed.lock() {
-            Ok(mut failed) => std::mem::take(&mut *failed),
+        let rows: Vec<_> = match self.failed.lock() {
+            Ok(mut failed) => failed.drain(..).collect(),
             Err(_) => return Ok(()),
         };
         if rows.is_empty() {
@@ -90,10 +91,10 @@ impl AbuseWatch {
         if written.is_err()
             && let Ok(mut failed) = self.failed.lock()
         {
-            // Kept for the next try.
-            let mut rows = rows;
-            rows.append(&mut failed);
-            *failed = rows;
+            // Kept for the next try, before what came meanwhile.
+            for row in rows.into_iter().rev() {
+                failed.push_front(row);
+            }
         }
         written
     }

@@ -53,14 +53,23 @@ impl fmt::Display for SignalKind {
 #[error("unknown name {0:?}")]
 pub struct UnknownName(pub String);
 
+/// The one of `all` whose name is `s`.
+fn by_name<T: Copy>(
+    all: &[T],
+    name: impl Fn(T) -> &'static str,
+    s: &str,
+) -> Result<T, UnknownName> {
+    all.iter()
+        .copied()
+        .find(|k| name(*k) == s)
+        .ok_or_else(|| UnknownName(s.to_owned()))
+}
+
 impl FromStr for SignalKind {
     type Err = UnknownName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| UnknownName(s.to_owned()))
+        by_name(&Self::ALL, Self::as_str, s)
     }
 }
 
@@ -102,10 +111,7 @@ impl FromStr for AbuseAction {
     type Err = UnknownName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| UnknownName(s.to_owned()))
+        by_name(&Self::ALL, Self::as_str, s)
     }
 }
 
